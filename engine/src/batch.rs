@@ -1,0 +1,105 @@
+use polars::prelude::*;
+
+use crate::location::SourceLocation;
+
+/// A slice of a source: every column as nullable text (never inferred, so
+/// `00123` stays `00123`), plus where each row came from.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub frame: DataFrame,
+    pub locations: Vec<SourceLocation>,
+    /// Rows the source could read but not make sense of (a CSV record with
+    /// more fields than the header); the engine rejects them.
+    pub malformed: Vec<MalformedRow>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MalformedRow {
+    pub row: usize,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("batch has {rows} rows but {locations} locations")]
+    LocationCount { rows: usize, locations: usize },
+    #[error("column {column:?} is not text")]
+    NotText { column: String },
+    #[error(transparent)]
+    Polars(#[from] PolarsError),
+}
+
+impl Batch {
+    /// Builds a batch from column names and row-major text values.
+    pub fn from_rows(
+        columns: &[String],
+        rows: Vec<Vec<Option<String>>>,
+        locations: Vec<SourceLocation>,
+    ) -> Result<Self, BatchError> {
+        if rows.len() != locations.len() {
+            return Err(BatchError::LocationCount { rows: rows.len(), locations: locations.len() });
+        }
+        let height = rows.len();
+        let mut by_column: Vec<Vec<Option<String>>> =
+            columns.iter().map(|_| Vec::with_capacity(height)).collect();
+        for mut row in rows {
+            row.resize(columns.len(), None);
+            for (values, value) in by_column.iter_mut().zip(row) {
+                values.push(value);
+            }
+        }
+        let cols = columns
+            .iter()
+            .zip(by_column)
+            .map(|(name, values)| Column::new(name.as_str().into(), values))
+            .collect();
+        Ok(Self { frame: DataFrame::new(height, cols)?, locations, malformed: Vec::new() })
+    }
+
+    pub fn height(&self) -> usize {
+        self.frame.height()
+    }
+
+    pub fn column_names(&self) -> Vec<String> {
+        self.frame.columns().iter().map(|c| c.name().to_string()).collect()
+    }
+
+    /// One text column, by source name.
+    pub fn text(&self, column: &str) -> Result<&StringChunked, BatchError> {
+        let col = self.frame.column(column)?;
+        col.str().map_err(|_| BatchError::NotText { column: column.to_string() })
+    }
+
+    /// Every source field of one row, in column order, for reject files.
+    pub fn row_values(&self, row: usize) -> Vec<Option<String>> {
+        self.frame
+            .columns()
+            .iter()
+            .map(|c| c.str().ok().and_then(|s| s.get(row)).map(str::to_string))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_rows_are_padded_with_nulls_and_values_stay_text() {
+        let columns = vec!["id".to_string(), "zip".to_string()];
+        let rows = vec![vec![Some("1".into()), Some("00123".into())], vec![Some("2".into())]];
+        let locations = (1..=2).map(|line| SourceLocation::Line { file: "f".into(), line }).collect();
+        let batch = Batch::from_rows(&columns, rows, locations).unwrap();
+        assert_eq!(batch.height(), 2);
+        assert_eq!(batch.text("zip").unwrap().get(0), Some("00123"));
+        assert_eq!(batch.text("zip").unwrap().get(1), None);
+        assert_eq!(batch.row_values(1), vec![Some("2".to_string()), None]);
+    }
+
+    #[test]
+    fn a_location_per_row_is_required() {
+        let columns = vec!["id".to_string()];
+        let err = Batch::from_rows(&columns, vec![vec![None]], vec![]).unwrap_err();
+        assert!(matches!(err, BatchError::LocationCount { rows: 1, locations: 0 }));
+    }
+}

@@ -1,0 +1,39 @@
+//! The migration pipeline: batches, the `Source` and `Sink` contracts, column
+//! transforms, row validation, counts and the run report.
+//!
+//! The engine knows no file format and no database. Connectors turn their
+//! system into [`Batch`]es (text columns plus each row's [`SourceLocation`]);
+//! a validated mapping becomes [`EntityPlan`]s; [`run`] drives every entity
+//! through read → validate/transform → map → stage, then asks the sink to
+//! publish, and returns a [`RunReport`] in which every source row is
+//! accounted for.
+
+mod batch;
+mod counts;
+mod error;
+mod events;
+mod location;
+mod map;
+mod plan;
+mod reject;
+mod report;
+mod run;
+mod sink;
+mod source;
+pub mod transform;
+
+pub use batch::{Batch, BatchError, MalformedRow};
+pub use counts::EntityCounts;
+pub use error::EngineError;
+pub use events::{NoEvents, RunEvents};
+pub use location::SourceLocation;
+pub use map::{MapRejection, MappedBatch, TargetValue, map_batch};
+pub use plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, RunPlan, TargetType};
+pub use reject::{RejectReason, RejectedRow};
+pub use report::{
+    EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RunReport, RunStatus, SourceInfo, Warning,
+};
+pub use run::{RunOptions, run};
+pub use sink::{DuplicateRow, PublishedEntity, Sink, SinkError, StageRejection, StagedEntity};
+pub use source::{Source, SourceError};
+pub use transform::Transform;

@@ -1,0 +1,241 @@
+//! Turns a source batch into target rows: applies each column's transforms,
+//! checks what the schema model knows (required, NOT NULL, length, allowed
+//! values), builds the source key. Rows that fail are rejected here, before
+//! anything is staged.
+
+use polars::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::batch::{Batch, BatchError};
+use crate::plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec};
+use crate::reject::RejectReason;
+
+/// Mapped rows ready to stage: one text column per target column (values in
+/// PostgreSQL's text input form), plus each row's source key, sequence number
+/// within the run, location and index in the source batch.
+#[derive(Debug, Clone)]
+pub struct MappedBatch {
+    pub frame: DataFrame,
+    pub keys: Vec<String>,
+    pub seqs: Vec<u64>,
+    pub locations: Vec<String>,
+    pub source_rows: Vec<usize>,
+}
+
+/// A target value in text form (`None` is NULL).
+pub type TargetValue = Option<String>;
+
+impl MappedBatch {
+    pub fn height(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn value(&self, column: &str, row: usize) -> Option<&str> {
+        self.frame.column(column).ok()?.str().ok()?.get(row)
+    }
+}
+
+/// A row the mapping step refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapRejection {
+    pub row: usize,
+    pub column: Option<String>,
+    pub value: Option<String>,
+    pub reason: RejectReason,
+    pub message: String,
+}
+
+/// Maps a batch; `first_seq` numbers the rows in run order.
+pub fn map_batch(
+    plan: &EntityPlan,
+    batch: &Batch,
+    first_seq: u64,
+) -> Result<(MappedBatch, Vec<MapRejection>), BatchError> {
+    let height = batch.height();
+    let mut rejected: Vec<Option<MapRejection>> = vec![None; height];
+    let mut reject = |row: usize, r: MapRejection| {
+        if let Some(slot) = rejected.get_mut(row)
+            && slot.is_none()
+        {
+            *slot = Some(r);
+        }
+    };
+
+    for m in &batch.malformed {
+        reject(m.row, MapRejection {
+            row: m.row,
+            column: None,
+            value: None,
+            reason: RejectReason::MalformedRow,
+            message: m.message.clone(),
+        });
+    }
+    let keys = source_keys(plan, batch, &mut reject)?;
+
+    // Each column plan: transformed values, then checked.
+    let mut values: Vec<Vec<Option<String>>> = Vec::with_capacity(plan.columns.len());
+    for column in &plan.columns {
+        let (source_name, mut current) = match &column.input {
+            ColumnInput::Source(name) => (Some(name.as_str()), batch.text(name)?.clone()),
+            ColumnInput::Constant(v) => {
+                (None, StringChunked::full(column.target.as_str().into(), v, height))
+            }
+        };
+        for transform in &column.transforms {
+            let (next, failures) = transform.apply(&current);
+            for failure in failures {
+                let raw = source_name.and_then(|s| batch.text(s).ok()).and_then(|c| c.get(failure.row));
+                reject(failure.row, MapRejection {
+                    row: failure.row,
+                    column: source_name.map(str::to_string),
+                    value: raw.map(str::to_string),
+                    reason: RejectReason::TransformFailed,
+                    message: format!("{}: {}", transform.name(), failure.message),
+                });
+            }
+            current = next;
+        }
+        let mut out = Vec::with_capacity(height);
+        for (row, value) in current.iter().enumerate() {
+            let value = value.filter(|v| !v.is_empty()).map(str::to_string).or_else(|| column.default.clone());
+            if let Some(problem) = check_value(column, value.as_deref()) {
+                let raw = match source_name {
+                    Some(s) => batch.text(s)?.get(row).map(str::to_string),
+                    None => value.clone(),
+                };
+                reject(row, MapRejection {
+                    row,
+                    column: Some(source_name.unwrap_or(&column.target).to_string()),
+                    value: raw,
+                    reason: problem.0,
+                    message: problem.1,
+                });
+            }
+            out.push(value);
+        }
+        values.push(out);
+    }
+
+    // Assemble target columns; JSONB keys fold into one object per row.
+    let mut columns: Vec<Column> = Vec::new();
+    for target in plan.target_columns() {
+        let parts: Vec<(&ColumnPlan, &Vec<Option<String>>)> =
+            plan.columns.iter().zip(&values).filter(|(c, _)| c.target == target).collect();
+        let column_values: Vec<Option<String>> = match parts.as_slice() {
+            [(plan_col, vals)] if plan_col.json_key.is_none() => (*vals).clone(),
+            _ => (0..height)
+                .map(|row| {
+                    let mut object = serde_json::Map::new();
+                    for (plan_col, vals) in &parts {
+                        if let (Some(key), Some(Some(v))) = (&plan_col.json_key, vals.get(row)) {
+                            object.insert(key.clone(), serde_json::Value::String(v.clone()));
+                        }
+                    }
+                    Some(serde_json::Value::Object(object).to_string())
+                })
+                .collect(),
+        };
+        columns.push(Column::new(target.into(), column_values));
+    }
+    let full = DataFrame::new(height, columns)?;
+
+    let keep: Vec<usize> = (0..height).filter(|r| rejected.get(*r).is_some_and(Option::is_none)).collect();
+    let idx = IdxCa::from_vec("idx".into(), keep.iter().map(|&r| r as IdxSize).collect());
+    let frame = full.take(&idx)?;
+    let mapped = MappedBatch {
+        frame,
+        keys: keep.iter().map(|&r| keys.get(r).cloned().unwrap_or_default()).collect(),
+        seqs: keep.iter().map(|&r| first_seq + r as u64).collect(),
+        locations: keep.iter().map(|&r| batch.locations.get(r).map(|l| l.to_string()).unwrap_or_default()).collect(),
+        source_rows: keep,
+    };
+    Ok((mapped, rejected.into_iter().flatten().collect()))
+}
+
+fn check_value(column: &ColumnPlan, value: Option<&str>) -> Option<(RejectReason, String)> {
+    let Some(value) = value else {
+        if column.required {
+            return Some((RejectReason::RequiredMissing, format!("{} is required but empty", column.target)));
+        }
+        if column.not_null && column.json_key.is_none() {
+            return Some((RejectReason::NotNull, format!("{} cannot be empty", column.target)));
+        }
+        return None;
+    };
+    if let Some(max) = column.max_chars {
+        let len = value.chars().count();
+        if len > max {
+            return Some((
+                RejectReason::TooLong,
+                format!("{len} characters; {} holds at most {max}", column.target),
+            ));
+        }
+    }
+    if let Some(allowed) = &column.allowed
+        && !allowed.iter().any(|a| a == value)
+    {
+        return Some((
+            RejectReason::InvalidValue,
+            format!("{value:?} is not one of {} for {}", allowed.join(", "), column.target),
+        ));
+    }
+    None
+}
+
+/// The unit separator joins the parts of a composite key: it does not occur
+/// in legacy text, so ("a,b", "c") and ("a", "b,c") stay distinct.
+const KEY_SEPARATOR: char = '\u{1f}';
+
+fn source_keys(
+    plan: &EntityPlan,
+    batch: &Batch,
+    reject: &mut impl FnMut(usize, MapRejection),
+) -> Result<Vec<String>, BatchError> {
+    let height = batch.height();
+    let mut keys = vec![String::new(); height];
+    match &plan.key {
+        KeySpec::Columns(cols) => {
+            for col in cols {
+                let values = batch.text(col)?;
+                for (row, value) in values.iter().enumerate() {
+                    let value = value.map(str::trim).filter(|v| !v.is_empty());
+                    match (value, keys.get_mut(row)) {
+                        (Some(v), Some(key)) => {
+                            if !key.is_empty() {
+                                key.push(KEY_SEPARATOR);
+                            }
+                            key.push_str(v);
+                        }
+                        _ => reject(row, MapRejection {
+                            row,
+                            column: Some(col.clone()),
+                            value: None,
+                            reason: RejectReason::MissingKey,
+                            message: format!("source key column {col} is empty"),
+                        }),
+                    }
+                }
+            }
+        }
+        KeySpec::RowHash => {
+            for (row, key) in keys.iter_mut().enumerate() {
+                let mut hasher = Sha256::new();
+                for value in batch.row_values(row) {
+                    match value {
+                        Some(v) => {
+                            hasher.update([1u8]);
+                            hasher.update(v.as_bytes());
+                        }
+                        None => hasher.update([0u8]),
+                    }
+                    hasher.update([KEY_SEPARATOR as u8]);
+                }
+                *key = hex::encode(hasher.finalize());
+            }
+        }
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,146 @@
+//! What a validated mapping becomes: everything the run loop needs, already
+//! checked against the target schema.
+
+use uuid::Uuid;
+
+use crate::transform::Transform;
+
+/// A whole run: the tenant, the legacy system's name and one plan per entity,
+/// in the order they load.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub name: String,
+    pub org_id: Uuid,
+    /// Names the legacy system; with the entity and source key it identifies
+    /// a row across runs (the key map).
+    pub source_system: String,
+    pub entities: Vec<EntityPlan>,
+    /// Fail the run (exit 3, nothing published) past this many rejected rows.
+    pub max_rejected: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntityPlan {
+    /// The target table, e.g. `contacts`.
+    pub entity: String,
+    /// The `[sources.NAME]` it reads.
+    pub source: String,
+    pub key: KeySpec,
+    pub columns: Vec<ColumnPlan>,
+    pub on_existing: OnExisting,
+}
+
+/// The legacy primary key of an entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySpec {
+    Columns(Vec<String>),
+    /// A hash of every source field: a corrected row becomes a new row.
+    RowHash,
+}
+
+/// What publishing does to a row that a previous run already loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnExisting {
+    /// Leave it as it is.
+    Skip,
+    /// Overwrite the mapped columns when they differ.
+    #[default]
+    Update,
+    /// Only fill the mapped columns that are NULL in the target.
+    FillMissing,
+}
+
+impl OnExisting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnExisting::Skip => "skip",
+            OnExisting::Update => "update",
+            OnExisting::FillMissing => "fill_missing",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnPlan {
+    /// The target column. For a key inside a JSONB column
+    /// (`custom_fields.lifetime_value`) this is the JSONB column.
+    pub target: String,
+    pub json_key: Option<String>,
+    pub input: ColumnInput,
+    pub transforms: Vec<Transform>,
+    /// The mapping says the value must be present.
+    pub required: bool,
+    /// From the target schema.
+    pub not_null: bool,
+    pub max_chars: Option<usize>,
+    pub allowed: Option<Vec<String>>,
+    /// What an empty value becomes (the target column's default).
+    pub default: Option<String>,
+    pub target_type: TargetType,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnInput {
+    Source(String),
+    Constant(String),
+}
+
+/// The PostgreSQL type of a target column, as the schema model knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetType {
+    Text,
+    Uuid,
+    Integer,
+    BigInt,
+    Numeric,
+    Boolean,
+    Date,
+    Timestamp,
+    Json,
+}
+
+impl TargetType {
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            TargetType::Text => "text",
+            TargetType::Uuid => "uuid",
+            TargetType::Integer => "integer",
+            TargetType::BigInt => "bigint",
+            TargetType::Numeric => "numeric",
+            TargetType::Boolean => "boolean",
+            TargetType::Date => "date",
+            TargetType::Timestamp => "timestamptz",
+            TargetType::Json => "jsonb",
+        }
+    }
+}
+
+impl EntityPlan {
+    /// The distinct target columns the entity writes, in mapping order
+    /// (keys of a JSONB column collapse into that column).
+    pub fn target_columns(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for c in &self.columns {
+            if !out.contains(&c.target.as_str()) {
+                out.push(&c.target);
+            }
+        }
+        out
+    }
+
+    /// Source columns the mapping reads (key and values), each once.
+    pub fn source_columns(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        if let KeySpec::Columns(cols) = &self.key {
+            out.extend(cols.iter().map(String::as_str));
+        }
+        for c in &self.columns {
+            if let ColumnInput::Source(s) = &c.input
+                && !out.contains(&s.as_str())
+            {
+                out.push(s);
+            }
+        }
+        out
+    }
+}

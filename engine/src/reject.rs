@@ -1,0 +1,57 @@
+use crate::location::SourceLocation;
+
+/// Why a row was rejected. The string codes are part of the report contract
+/// (`_reason` in `rejects/ENTITY.csv`): add codes, never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// A column of the entity's source key is empty.
+    MissingKey,
+    /// The mapping marks the column `required` and the value is empty.
+    RequiredMissing,
+    /// The target column is NOT NULL and nothing fills it.
+    NotNull,
+    /// The value has more characters than the target column holds.
+    TooLong,
+    /// The value is not one the target column allows (an enumeration).
+    InvalidValue,
+    /// The source could not split the record into the header's columns.
+    MalformedRow,
+    /// A transform could not convert the value.
+    TransformFailed,
+    /// PostgreSQL refused the value's type (found by bisecting a batch).
+    InvalidType,
+    /// PostgreSQL refused the row for a constraint (found by bisecting a batch).
+    ConstraintViolation,
+}
+
+impl RejectReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::MissingKey => "missing_key",
+            RejectReason::RequiredMissing => "required_missing",
+            RejectReason::NotNull => "not_null",
+            RejectReason::TooLong => "too_long",
+            RejectReason::InvalidValue => "invalid_value",
+            RejectReason::MalformedRow => "malformed_row",
+            RejectReason::TransformFailed => "transform_failed",
+            RejectReason::InvalidType => "invalid_type",
+            RejectReason::ConstraintViolation => "constraint_violation",
+        }
+    }
+}
+
+/// One source row that will not be loaded, with enough context for the
+/// customer to fix it and feed it back through the same mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedRow {
+    pub entity: String,
+    pub location: SourceLocation,
+    /// The source column at fault (or the target column when no source column
+    /// is involved); `None` when the row as a whole is at fault.
+    pub column: Option<String>,
+    pub value: Option<String>,
+    pub reason: RejectReason,
+    pub message: String,
+    /// Every field of the source row, in source column order.
+    pub source_fields: Vec<Option<String>>,
+}

@@ -1,0 +1,109 @@
+//! The report model, schema version 1. Extend by adding fields, never by
+//! changing one: scripts, the worker and customers read it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Interrupted,
+    Cancelled,
+    RolledBack,
+    DryRun,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::RolledBack => "rolled_back",
+            RunStatus::DryRun => "dry_run",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub run_id: Uuid,
+    pub org_id: Uuid,
+    pub mapping: MappingInfo,
+    pub status: RunStatus,
+    /// Why a run that did not publish stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub sources: Vec<SourceInfo>,
+    pub entities: Vec<EntityReport>,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MappingInfo {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    pub name: String,
+    pub kind: String,
+    pub location: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityReport {
+    pub entity: String,
+    pub source: String,
+    pub read: u64,
+    pub filtered: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub loaded: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Counted in PostgreSQL after publishing, under the tenant role, through
+    /// the key map for this mapping's source system. `None` when nothing was
+    /// published.
+    pub target_count: Option<u64>,
+    pub org_total: Option<u64>,
+    pub balanced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    pub entity: String,
+    pub column: Option<String>,
+    pub code: String,
+    pub count: u64,
+    pub examples: Vec<String>,
+}
+
+impl RunReport {
+    /// True when every entity balances.
+    pub fn balanced(&self) -> bool {
+        self.entities.iter().all(|e| e.balanced)
+    }
+}

@@ -1,0 +1,295 @@
+//! The run loop: every entity of the plan, read → map → stage, then one
+//! publish. Counts are kept here and nowhere else.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::counts::EntityCounts;
+use crate::error::EngineError;
+use crate::events::RunEvents;
+use crate::map::map_batch;
+use crate::plan::{EntityPlan, RunPlan};
+use crate::reject::RejectedRow;
+use crate::report::{EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RunReport, RunStatus, SourceInfo, Warning};
+use crate::sink::{PublishedEntity, Sink};
+use crate::source::{Source, SourceError};
+
+/// How many example values a warning carries.
+const WARNING_EXAMPLES: usize = 3;
+
+pub struct RunOptions<'a> {
+    pub run_id: Uuid,
+    pub mapping: MappingInfo,
+    /// Stage and count, then roll back instead of publishing.
+    pub dry_run: bool,
+    /// Set by a signal handler; checked between batches.
+    pub cancel: &'a AtomicBool,
+}
+
+/// Runs a plan. Returns the report whatever happened; `Err` only carries the
+/// report of a run that published nothing, with the reason.
+pub async fn run(
+    plan: &RunPlan,
+    options: RunOptions<'_>,
+    open_source: &(dyn Fn(&str) -> Result<Box<dyn Source>, SourceError> + Sync),
+    sink: &mut dyn Sink,
+    events: &mut dyn RunEvents,
+) -> Result<RunReport, (RunReport, EngineError)> {
+    let started_at = Utc::now();
+    let mut state = RunState::default();
+    let outcome = stage_all(plan, &options, open_source, sink, events, &mut state).await;
+    let outcome = match outcome {
+        Ok(()) => sink.publish(!options.dry_run, events).await.map_err(EngineError::from),
+        Err(e) => Err(e),
+    };
+    let (status, published, error) = match outcome {
+        Ok(published) => (if options.dry_run { RunStatus::DryRun } else { RunStatus::Succeeded }, published, None),
+        Err(error) => {
+            let status = if matches!(error, EngineError::Cancelled) { RunStatus::Cancelled } else { RunStatus::Failed };
+            // The run already failed; a failure to clean up is secondary and
+            // the next run cleans up what is left.
+            let _ = sink.abandon(status, &error.to_string()).await;
+            (status, Vec::new(), Some(error))
+        }
+    };
+    let report = state.into_report(plan, options, started_at, status, &published, error.as_ref());
+    match error {
+        None => {
+            if let Err(e) = sink.finish(&report).await {
+                return Err((report, e.into()));
+            }
+            Ok(report)
+        }
+        Some(e) => Err((report, e)),
+    }
+}
+
+#[derive(Default)]
+struct RunState {
+    counts: BTreeMap<String, EntityCounts>,
+    sources: Vec<SourceInfo>,
+    warnings: Vec<Warning>,
+}
+
+async fn stage_all(
+    plan: &RunPlan,
+    options: &RunOptions<'_>,
+    open_source: &(dyn Fn(&str) -> Result<Box<dyn Source>, SourceError> + Sync),
+    sink: &mut dyn Sink,
+    events: &mut dyn RunEvents,
+    state: &mut RunState,
+) -> Result<(), EngineError> {
+    sink.begin(options.run_id, plan).await?;
+    let mut seq: u64 = 0;
+    for entity in &plan.entities {
+        let mut source = open_source(&entity.source)
+            .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
+        check_source_columns(entity, source.columns())?;
+        let header = source.columns().to_vec();
+        events.entity_started(&entity.entity, &header)?;
+        let mut unmapped = UnmappedColumns::new(entity, &header);
+        let counts = state.counts.entry(entity.entity.clone()).or_default();
+        loop {
+            if options.cancel.load(Ordering::Relaxed) {
+                return Err(EngineError::Cancelled);
+            }
+            let batch = source
+                .next_batch()
+                .await
+                .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
+            let Some(batch) = batch else { break };
+            counts.read += batch.height() as u64;
+            unmapped.observe(&batch);
+            let (mapped, map_rejects) = map_batch(entity, &batch, seq)?;
+            seq += batch.height() as u64;
+            for r in map_rejects {
+                counts.rejected += 1;
+                events.rejected(&rejected_row(entity, &batch, r.row, r.column, r.value, r.reason, r.message))?;
+            }
+            for r in sink.stage(entity, &mapped).await? {
+                let source_row = mapped.source_rows.get(r.row).copied().unwrap_or(0);
+                let source_column = r.column.as_deref().and_then(|t| source_column_for(entity, t));
+                let value = source_column
+                    .as_deref()
+                    .and_then(|c| batch.text(c).ok())
+                    .and_then(|c| c.get(source_row))
+                    .map(str::to_string);
+                counts.rejected += 1;
+                events.rejected(&rejected_row(
+                    entity,
+                    &batch,
+                    source_row,
+                    source_column.or(r.column),
+                    value,
+                    r.reason,
+                    r.message,
+                ))?;
+            }
+            events.progress(&entity.entity, counts);
+        }
+        state.sources.push(SourceInfo { name: entity.source.clone(), ..source.info() });
+        state.warnings.extend(unmapped.into_warnings());
+    }
+    let rejected: u64 = state.counts.values().map(|c| c.rejected).sum();
+    if let Some(budget) = plan.max_rejected
+        && rejected > budget
+    {
+        return Err(EngineError::RejectBudgetExceeded { rejected, budget });
+    }
+    if options.cancel.load(Ordering::Relaxed) {
+        return Err(EngineError::Cancelled);
+    }
+    Ok(())
+}
+
+fn check_source_columns(entity: &EntityPlan, header: &[String]) -> Result<(), EngineError> {
+    for column in entity.source_columns() {
+        if !header.iter().any(|h| h == column) {
+            return Err(EngineError::UnknownSourceColumn {
+                source_name: entity.source.clone(),
+                column: column.to_string(),
+                available: header.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The source column that feeds a target column, when exactly one does.
+fn source_column_for(entity: &EntityPlan, target: &str) -> Option<String> {
+    let mut sources = entity.columns.iter().filter(|c| c.target == target).filter_map(|c| match &c.input {
+        crate::plan::ColumnInput::Source(s) => Some(s.clone()),
+        crate::plan::ColumnInput::Constant(_) => None,
+    });
+    let first = sources.next();
+    if sources.next().is_some() { None } else { first }
+}
+
+fn rejected_row(
+    entity: &EntityPlan,
+    batch: &crate::batch::Batch,
+    row: usize,
+    column: Option<String>,
+    value: Option<String>,
+    reason: crate::reject::RejectReason,
+    message: String,
+) -> RejectedRow {
+    RejectedRow {
+        entity: entity.entity.clone(),
+        location: batch.locations.get(row).cloned().unwrap_or(crate::location::SourceLocation::Key {
+            table: entity.source.as_str().into(),
+            key: format!("row {row}"),
+        }),
+        column,
+        value,
+        reason,
+        message,
+        source_fields: batch.row_values(row),
+    }
+}
+
+/// Source columns the mapping does not read, but that hold data: the
+/// customer should know they were left behind.
+struct UnmappedColumns {
+    entity: String,
+    columns: Vec<(String, u64, Vec<String>)>,
+}
+
+impl UnmappedColumns {
+    fn new(entity: &EntityPlan, header: &[String]) -> Self {
+        let used = entity.source_columns();
+        let whole_row = matches!(entity.key, crate::plan::KeySpec::RowHash);
+        let columns = header
+            .iter()
+            .filter(|h| !whole_row && !used.contains(&h.as_str()))
+            .map(|h| (h.clone(), 0, Vec::new()))
+            .collect();
+        Self { entity: entity.entity.clone(), columns }
+    }
+
+    fn observe(&mut self, batch: &crate::batch::Batch) {
+        for (name, count, examples) in &mut self.columns {
+            let Ok(values) = batch.text(name) else { continue };
+            for v in values.iter().flatten().filter(|v| !v.trim().is_empty()) {
+                *count += 1;
+                if examples.len() < WARNING_EXAMPLES && !examples.iter().any(|e| e == v) {
+                    examples.push(v.to_string());
+                }
+            }
+        }
+    }
+
+    fn into_warnings(self) -> Vec<Warning> {
+        let entity = self.entity;
+        self.columns
+            .into_iter()
+            .filter(|(_, count, _)| *count > 0)
+            .map(|(column, count, examples)| Warning {
+                entity: entity.clone(),
+                column: Some(column),
+                code: "unmapped_source_column".to_string(),
+                count,
+                examples,
+            })
+            .collect()
+    }
+}
+
+impl RunState {
+    fn into_report(
+        self,
+        plan: &RunPlan,
+        options: RunOptions<'_>,
+        started_at: chrono::DateTime<Utc>,
+        status: RunStatus,
+        published: &[PublishedEntity],
+        error: Option<&EngineError>,
+    ) -> RunReport {
+        let entities = plan
+            .entities
+            .iter()
+            .map(|entity| {
+                let mut counts = self.counts.get(&entity.entity).copied().unwrap_or_default();
+                let p = published.iter().find(|p| p.entity == entity.entity);
+                if let Some(p) = p {
+                    counts.duplicates = p.duplicates;
+                    counts.inserted = p.inserted;
+                    counts.updated = p.updated;
+                    counts.unchanged = p.unchanged;
+                    counts.loaded = p.inserted + p.updated + p.unchanged;
+                }
+                EntityReport {
+                    entity: entity.entity.clone(),
+                    source: entity.source.clone(),
+                    read: counts.read,
+                    filtered: counts.filtered,
+                    duplicates: counts.duplicates,
+                    rejected: counts.rejected,
+                    loaded: counts.loaded,
+                    inserted: counts.inserted,
+                    updated: counts.updated,
+                    unchanged: counts.unchanged,
+                    target_count: p.filter(|_| status == RunStatus::Succeeded).map(|p| p.target_count),
+                    org_total: p.filter(|_| status == RunStatus::Succeeded).map(|p| p.org_total),
+                    balanced: counts.balanced(),
+                }
+            })
+            .collect();
+        RunReport {
+            schema_version: REPORT_SCHEMA_VERSION,
+            run_id: options.run_id,
+            org_id: plan.org_id,
+            mapping: options.mapping,
+            status,
+            error: error.map(ToString::to_string),
+            started_at,
+            finished_at: Utc::now(),
+            sources: self.sources,
+            entities,
+            warnings: self.warnings,
+        }
+    }
+}

@@ -1,0 +1,94 @@
+use async_trait::async_trait;
+
+use crate::events::RunEvents;
+use crate::map::MappedBatch;
+use crate::plan::{EntityPlan, RunPlan};
+use crate::reject::RejectReason;
+use crate::report::{RunReport, RunStatus};
+
+/// Where mapped rows go. A run is all or nothing from the tenant's point of
+/// view: staged rows are invisible until `publish` commits them together.
+///
+/// Call order: `begin` once, then `stage` for any number of batches of any
+/// entity of the plan (never concurrently on one sink), then exactly one of
+/// `publish` or `abandon`, then `finish` after a publish.
+///
+/// Guarantees a sink gives the engine:
+/// - `stage` refuses only rows, never a batch: a batch the target rejects is
+///   split until the offending rows are found, and each comes back as a
+///   `StageRejection` with the target's own message;
+/// - `publish` resolves a source key seen more than once (the last staged
+///   survives), is idempotent across runs (a re-run of the same rows
+///   changes nothing and counts them `unchanged`), and either publishes
+///   everything or nothing;
+/// - an error from any method means nothing was published.
+#[async_trait]
+pub trait Sink: Send {
+    /// Records the run, takes its locks and prepares staging.
+    async fn begin(&mut self, run_id: uuid::Uuid, plan: &RunPlan) -> Result<(), SinkError>;
+
+    /// Stages a batch. Returns the rows the target refused.
+    async fn stage(&mut self, entity: &EntityPlan, batch: &MappedBatch) -> Result<Vec<StageRejection>, SinkError>;
+
+    /// Publishes everything staged in one transaction (or, when `commit` is
+    /// false, computes the same counts and rolls back), reporting each
+    /// dropped duplicate through `events`.
+    async fn publish(&mut self, commit: bool, events: &mut dyn RunEvents) -> Result<Vec<PublishedEntity>, SinkError>;
+
+    /// Ends a run that will not publish: drops staging, records `status`.
+    async fn abandon(&mut self, status: RunStatus, reason: &str) -> Result<(), SinkError>;
+
+    /// Stores the final report with the run's ledger entry.
+    async fn finish(&mut self, report: &RunReport) -> Result<(), SinkError>;
+}
+
+/// A row of a staged batch that the target refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageRejection {
+    /// Index of the row in the `MappedBatch`.
+    pub row: usize,
+    pub column: Option<String>,
+    pub reason: RejectReason,
+    pub message: String,
+}
+
+/// Counts of one entity after publishing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishedEntity {
+    pub entity: String,
+    pub duplicates: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Rows of the org reached through the key map for this source system.
+    pub target_count: u64,
+    /// All rows of the org in the entity's table.
+    pub org_total: u64,
+}
+
+/// What a sink hands back once staging is set up (reserved for partitioned
+/// runs, where staging outlives one process).
+#[derive(Debug, Clone, Default)]
+pub struct StagedEntity {
+    pub entity: String,
+    pub rows: u64,
+}
+
+/// A source row dropped because a later row had the same source key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuplicateRow {
+    pub entity: String,
+    pub source_key: String,
+    pub location: String,
+    pub survivor_location: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("another run holds {what}; wait for it or check `migrate runs list`")]
+    Busy { what: String },
+    #[error("{context}: {message}")]
+    Database { context: String, message: String },
+    #[error("writing run output: {0}")]
+    Output(#[from] std::io::Error),
+}

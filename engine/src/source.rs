@@ -1,0 +1,44 @@
+use async_trait::async_trait;
+
+use crate::batch::Batch;
+use crate::report::SourceInfo;
+
+/// A legacy system, read as a stream of batches.
+///
+/// Guarantees a source gives the engine:
+/// - every row is delivered exactly once, in source order, each with a
+///   `SourceLocation` that a person can find again;
+/// - every column is text (or an exact native type): nothing is inferred;
+/// - memory is bounded by the batch size, whatever the input size;
+/// - a row the source cannot decode is an error naming its location; a
+///   source never skips one silently.
+#[async_trait]
+pub trait Source: Send {
+    /// The column names, known once the source is open (a CSV header).
+    fn columns(&self) -> &[String];
+
+    /// The next batch, or `None` at the end.
+    async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError>;
+
+    /// What the report says of the source. Complete (size, checksum) once
+    /// the source has been read to the end.
+    fn info(&self) -> SourceInfo;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    pub message: String,
+    #[source]
+    pub cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl SourceError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), cause: None }
+    }
+
+    pub fn with_cause(message: impl Into<String>, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self { message: message.into(), cause: Some(Box::new(cause)) }
+    }
+}

@@ -1,0 +1,297 @@
+//! `[ENTITY.columns]`: one rule per target column.
+
+use std::ops::Range;
+
+use migrate_engine::{ColumnInput, ColumnPlan, TargetType, Transform};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::document::Checker;
+use crate::diagnostic::Diagnostic;
+use crate::schema::{ColumnDef, Table};
+use crate::suggest::did_you_mean;
+
+const RULE_KEYS: &[&str] = &["from", "value", "required", "transform"];
+
+/// Each column plan with the span of the source column it reads.
+pub(super) fn column_plans(checker: &mut Checker, table: &Table, columns: &DeTable) -> Vec<(ColumnPlan, Range<usize>)> {
+    let mut out = Vec::new();
+    for (key, value) in columns {
+        let name = key.get_ref().as_ref();
+        let Some((def, json_key)) = target_column(checker, table, name, key.span()) else { continue };
+        if let Some(plan) = column_rule(checker, def, json_key, value) {
+            out.push(plan);
+        }
+    }
+    // NOT NULL columns without a default must be mapped.
+    for def in table.mappable_columns().filter(|c| c.not_null && c.default.is_none() && c.references.is_none()) {
+        if !out.iter().any(|(p, _)| p.target == def.name) {
+            let span = columns.iter().next().map_or(0..0, |(k, _)| k.span());
+            checker.diags.push(
+                Diagnostic::error(span, format!("{}.{} is NOT NULL and not mapped", table.name, def.name))
+                    .label("in these columns")
+                    .help(format!("map it: {} = \"SourceColumn\" or {} = {{ value = \"…\" }}", def.name, def.name)),
+            );
+        }
+    }
+    out
+}
+
+fn target_column(
+    checker: &mut Checker,
+    table: &Table,
+    name: &str,
+    span: Range<usize>,
+) -> Option<(&'static ColumnDef, Option<String>)> {
+    let (column, json_key) = match name.split_once('.') {
+        Some((c, k)) => (c, Some(k.to_string())),
+        None => (name, None),
+    };
+    let Some(def) = table.column(column) else {
+        let valid: Vec<&str> = table.mappable_columns().map(|c| c.name).collect();
+        let d = Diagnostic::error(span, format!("unknown target column `{name}`"))
+            .label(format!("not a column of {}", table.name));
+        checker.diags.push(match did_you_mean(column, valid.iter().copied()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help(format!("{} has: {}", table.name, valid.join(", "))),
+        });
+        return None;
+    };
+    if def.managed {
+        checker.diags.push(
+            Diagnostic::error(span, format!("{}.{} is set by the platform", table.name, def.name))
+                .label("cannot be mapped")
+                .help("the id comes from the key map; the org from [migration] org_id"),
+        );
+        return None;
+    }
+    if let Some(to) = def.references {
+        checker.diags.push(
+            Diagnostic::error(span, format!("{}.{} links to {to}; links between entities are not supported yet", table.name, def.name))
+                .label("a link column"),
+        );
+        return None;
+    }
+    match (&json_key, def.ty) {
+        (Some(k), TargetType::Json) if !k.is_empty() => {}
+        (Some(_), TargetType::Json) => {
+            checker.diags.push(Diagnostic::error(span, "empty key after the `.`").label("expected custom_fields.NAME"));
+            return None;
+        }
+        (Some(_), _) => {
+            checker.diags.push(
+                Diagnostic::error(span, format!("{}.{} is not a JSON column; `.` keys only fit JSON columns", table.name, def.name))
+                    .label("not JSON")
+                    .help("use custom_fields.NAME to keep a legacy field"),
+            );
+            return None;
+        }
+        (None, TargetType::Json) => {
+            checker.diags.push(
+                Diagnostic::error(span, format!("{} is a JSON object; map its keys one by one", def.name))
+                    .label("a JSON column")
+                    .help(format!("\"{}.NAME\" = \"SourceColumn\"", def.name)),
+            );
+            return None;
+        }
+        (None, _) => {}
+    }
+    Some((def, json_key))
+}
+
+fn column_rule(
+    checker: &mut Checker,
+    def: &'static ColumnDef,
+    json_key: Option<String>,
+    value: &Spanned<DeValue>,
+) -> Option<(ColumnPlan, Range<usize>)> {
+    let mut plan = ColumnPlan {
+        target: def.name.to_string(),
+        json_key: json_key.clone(),
+        input: ColumnInput::Constant(String::new()),
+        transforms: Vec::new(),
+        required: false,
+        not_null: def.not_null,
+        max_chars: def.max_chars,
+        allowed: def.allowed.map(|a| a.iter().map(|s| s.to_string()).collect()),
+        default: if json_key.is_some() { None } else { def.default.map(str::to_string) },
+        target_type: def.ty,
+    };
+    let span = value.span();
+    match value.get_ref() {
+        DeValue::String(s) => {
+            plan.input = ColumnInput::Source(s.to_string());
+            return Some((plan, span));
+        }
+        DeValue::Table(rule) => {
+            let mut ok = true;
+            for (k, _) in rule {
+                if !RULE_KEYS.contains(&k.get_ref().as_ref()) {
+                    checker.unknown_key(k.span(), k.get_ref(), "column rule key", RULE_KEYS);
+                    ok = false;
+                }
+            }
+            let mut input_span = span.clone();
+            match (rule.get("from"), rule.get("value")) {
+                (Some(from), None) => match from.get_ref().as_str() {
+                    Some(s) if !s.is_empty() => {
+                        plan.input = ColumnInput::Source(s.to_string());
+                        input_span = from.span();
+                    }
+                    _ => {
+                        checker.diags.push(Diagnostic::error(from.span(), "`from` must name a source column").label("expected a string"));
+                        ok = false;
+                    }
+                },
+                (None, Some(v)) => match constant(v.get_ref()) {
+                    Some(c) => {
+                        if let Some(problem) = constant_problem(def, &c) {
+                            checker.diags.push(Diagnostic::error(v.span(), problem).label("does not fit the column"));
+                            ok = false;
+                        }
+                        plan.input = ColumnInput::Constant(c);
+                    }
+                    None => {
+                        checker.diags.push(Diagnostic::error(v.span(), "`value` must be a string, number or boolean").label("not a scalar"));
+                        ok = false;
+                    }
+                },
+                (Some(_), Some(v)) => {
+                    checker.diags.push(
+                        Diagnostic::error(v.span(), "a column takes `from` or `value`, not both").label("remove one"),
+                    );
+                    ok = false;
+                }
+                (None, None) => {
+                    checker.diags.push(
+                        Diagnostic::error(span.clone(), format!("the rule for {} has neither `from` nor `value`", def.name))
+                            .label("where does the value come from?")
+                            .help("{ from = \"SourceColumn\" } or { value = \"constant\" }"),
+                    );
+                    ok = false;
+                }
+            }
+            if let Some(r) = rule.get("required") {
+                match r.get_ref().as_bool() {
+                    Some(b) => plan.required = b,
+                    None => {
+                        checker.diags.push(Diagnostic::error(r.span(), "`required` must be true or false").label("not a boolean"));
+                        ok = false;
+                    }
+                }
+            }
+            if let Some(t) = rule.get("transform") {
+                match transforms(checker, t) {
+                    Some(list) => plan.transforms = list,
+                    None => ok = false,
+                }
+            }
+            ok.then_some((plan, input_span))
+        }
+        other => {
+            checker.diags.push(
+                Diagnostic::error(span, format!("a column rule is a source column name or a table, found {}", other.type_str()))
+                    .label("unexpected value")
+                    .help(format!("{} = \"SourceColumn\" or {} = {{ from = \"SourceColumn\", transform = [\"trim\"] }}", def.name, def.name)),
+            );
+            None
+        }
+    }
+}
+
+fn constant(value: &DeValue) -> Option<String> {
+    match value {
+        DeValue::String(s) => Some(s.to_string()),
+        DeValue::Integer(i) => Some(i.as_str().to_string()),
+        DeValue::Float(f) => Some(f.as_str().to_string()),
+        DeValue::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn constant_problem(def: &ColumnDef, value: &str) -> Option<String> {
+    if let Some(allowed) = def.allowed
+        && !allowed.contains(&value)
+    {
+        let hint = did_you_mean(value, allowed.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        return Some(format!("`{value}` is not one of {} for {}{hint}", allowed.join(", "), def.name));
+    }
+    if let Some(max) = def.max_chars
+        && value.chars().count() > max
+    {
+        return Some(format!("{} holds at most {max} characters", def.name));
+    }
+    None
+}
+
+fn transforms(checker: &mut Checker, value: &Spanned<DeValue>) -> Option<Vec<Transform>> {
+    let Some(items) = value.get_ref().as_array() else {
+        checker.diags.push(
+            Diagnostic::error(value.span(), "`transform` is an ordered list")
+                .label("expected [...]")
+                .help("transform = [\"trim\", \"lowercase\"]"),
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        match transform(checker, item) {
+            Some(t) => out.push(t),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn transform(checker: &mut Checker, item: &Spanned<DeValue>) -> Option<Transform> {
+    let span = item.span();
+    let (name, name_span, args) = match item.get_ref() {
+        DeValue::String(s) => (s.to_string(), span.clone(), None),
+        DeValue::Table(t) if t.len() == 1 => {
+            let (k, v) = t.iter().next()?;
+            (k.get_ref().to_string(), k.span(), Some(v))
+        }
+        _ => {
+            checker.diags.push(
+                Diagnostic::error(span, "a transform is a name or a one-key table")
+                    .label("unexpected")
+                    .help("\"trim\" or { null_if = [\"N/A\"] }"),
+            );
+            return None;
+        }
+    };
+    let no_args = |checker: &mut Checker, t: Transform| match args {
+        None => Some(t),
+        Some(v) => {
+            checker.diags.push(Diagnostic::error(v.span(), format!("`{name}` takes no options")).label("remove").help(format!("write \"{name}\"")));
+            None
+        }
+    };
+    match name.as_str() {
+        "trim" => no_args(checker, Transform::Trim),
+        "lowercase" => no_args(checker, Transform::Lowercase),
+        "uppercase" => no_args(checker, Transform::Uppercase),
+        "collapse_spaces" => no_args(checker, Transform::CollapseSpaces),
+        "null_if" => {
+            let values = args.and_then(|v| v.get_ref().as_array()).and_then(|a| {
+                a.iter().map(|i| i.get_ref().as_str().map(str::to_string)).collect::<Option<Vec<_>>>()
+            });
+            match values {
+                Some(v) => Some(Transform::NullIf(v)),
+                None => {
+                    checker.diags.push(
+                        Diagnostic::error(args.map_or(span, |a| a.span()), "null_if takes a list of strings")
+                            .label("expected a list")
+                            .help("{ null_if = [\"N/A\", \"-\"] }"),
+                    );
+                    None
+                }
+            }
+        }
+        other => {
+            checker.unknown_key(name_span, other, "transform", Transform::NAMES);
+            None
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Mapping text → [`Mapping`], collecting every error with its span.
+
+mod columns;
+mod document;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use migrate_engine::{EntityPlan, KeySpec, OnExisting, RunPlan};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::schema;
+use crate::suggest::did_you_mean;
+use document::{Checker, interpolate_tree};
+
+/// Source kinds a mapping may name. A closed list: one connector crate each.
+pub const SOURCE_KINDS: &[&str] = &["csv"];
+
+const MIGRATION_KEYS: &[&str] = &["name", "org_id", "source_system", "max_rejected"];
+const ENTITY_KEYS: &[&str] = &["from", "key", "on_existing", "columns"];
+const ON_EXISTING: &[&str] = &["skip", "update", "fill_missing"];
+pub(crate) const ROW_HASH: &str = "$row_hash";
+
+/// A checked mapping: the engine plan plus what later checks and the
+/// connectors need (source blocks, where each source column is named).
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub path: String,
+    pub text: String,
+    pub sha256: String,
+    pub plan: RunPlan,
+    pub sources: Vec<SourceBlock>,
+    pub source_refs: Vec<SourceColumnRef>,
+    pub warnings: Vec<Diagnostic>,
+    /// The environment variables the mapping used, captured at parse time so
+    /// that building a source later sees the same values.
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceBlock {
+    pub name: String,
+    pub kind: String,
+    pub span: Range<usize>,
+}
+
+/// A place where the mapping names a source column; checked once the
+/// source's header is known.
+#[derive(Debug, Clone)]
+pub struct SourceColumnRef {
+    pub entity: String,
+    pub source: String,
+    pub column: String,
+    pub span: Range<usize>,
+}
+
+/// Parses and checks a mapping. `env` looks up `${VAR}`s.
+pub fn parse(path: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapping, Diagnostics> {
+    let diagnostics = |items| Diagnostics { path: path.to_string(), text: text.to_string(), items };
+    let (root, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        let items = errors
+            .iter()
+            .map(|e| Diagnostic::error(e.span().unwrap_or(0..0), e.message().to_string()).label("invalid TOML"))
+            .collect();
+        return Err(diagnostics(items));
+    }
+    let mut root = root.into_inner();
+    let mut checker = Checker { text, diags: Vec::new(), env: BTreeMap::new() };
+    interpolate_tree(&mut root, &mut checker, env);
+
+    let mut migration = None;
+    let mut sources = Vec::new();
+    let mut entity_blocks = Vec::new();
+    for (key, value) in &root {
+        match key.get_ref().as_ref() {
+            "migration" => migration = checker.table(value, "[migration]"),
+            "sources" => {
+                if let Some(table) = checker.table(value, "[sources]") {
+                    sources = source_blocks(&mut checker, table);
+                }
+            }
+            name if schema::table(name).is_some_and(|t| t.mappable) => entity_blocks.push((key, value)),
+            other => {
+                let mut candidates: Vec<&str> = vec!["migration", "sources"];
+                candidates.extend(schema::PLATFORM.iter().filter(|t| t.mappable).map(|t| t.name));
+                checker.unknown_key(key.span(), other, "top-level table", &candidates);
+            }
+        }
+    }
+    let whole = 0..text.len().min(1);
+    let Some(migration) = migration else {
+        checker.diags.push(
+            Diagnostic::error(whole, "missing [migration] table")
+                .help("add [migration] with name, org_id and source_system"),
+        );
+        return Err(diagnostics(checker.diags));
+    };
+    let header = migration_header(&mut checker, migration);
+    if entity_blocks.is_empty() {
+        checker.diags.push(
+            Diagnostic::error(whole, "the mapping loads no entity")
+                .help("add a table named after a target entity, e.g. [contacts]"),
+        );
+    }
+    let mut entities = Vec::new();
+    let mut source_refs = Vec::new();
+    for (key, value) in entity_blocks {
+        if let Some(plan) = entity(&mut checker, key, value, &sources, &mut source_refs) {
+            entities.push(plan);
+        }
+    }
+    let (errors, warnings): (Vec<_>, Vec<_>) =
+        checker.diags.into_iter().partition(|d| d.severity == crate::diagnostic::Severity::Error);
+    let (Some((name, org_id, source_system, max_rejected)), true) = (header, errors.is_empty()) else {
+        return Err(diagnostics(errors.into_iter().chain(warnings).collect()));
+    };
+    Ok(Mapping {
+        path: path.to_string(),
+        text: text.to_string(),
+        sha256: hex::encode(Sha256::digest(text.as_bytes())),
+        plan: RunPlan { name, org_id, source_system, entities, max_rejected },
+        sources,
+        source_refs,
+        warnings,
+        env: checker.env,
+    })
+}
+
+type Header = (String, uuid::Uuid, String, Option<u64>);
+
+fn migration_header(checker: &mut Checker, table: &DeTable) -> Option<Header> {
+    for (key, _) in table {
+        if !MIGRATION_KEYS.contains(&key.get_ref().as_ref()) {
+            checker.unknown_key(key.span(), key.get_ref(), "key of [migration]", MIGRATION_KEYS);
+        }
+    }
+    let span = table.iter().next().map_or(0..0, |(k, _)| k.span());
+    let name = checker.required_str(table, "name", "[migration]", span.clone());
+    let source_system = checker.required_str(table, "source_system", "[migration]", span.clone());
+    let org = checker.required_str(table, "org_id", "[migration]", span);
+    let org_id = org.and_then(|(org, span)| match uuid::Uuid::parse_str(&org) {
+        Ok(id) => Some(id),
+        Err(_) => {
+            checker.diags.push(
+                Diagnostic::error(span, format!("org_id `{org}` is not a UUID"))
+                    .label("expected a UUID")
+                    .help("org_id = \"${ORG_ID}\" with ORG_ID set to the tenant's UUID"),
+            );
+            None
+        }
+    });
+    let max_rejected = match table.get("max_rejected") {
+        None => Some(None),
+        Some(v) => match v.get_ref().as_integer().and_then(|i| i.as_str().parse::<u64>().ok()) {
+            Some(n) => Some(Some(n)),
+            None => {
+                checker.diags.push(Diagnostic::error(v.span(), "max_rejected must be a whole number ≥ 0").label("not a count"));
+                None
+            }
+        },
+    };
+    Some((name?.0, org_id?, source_system?.0, max_rejected?))
+}
+
+fn source_blocks(checker: &mut Checker, table: &DeTable) -> Vec<SourceBlock> {
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let name = key.get_ref().to_string();
+        let Some(block) = checker.table(value, &format!("[sources.{name}]")) else { continue };
+        let Some((kind, kind_span)) = checker.required_str(block, "kind", &format!("[sources.{name}]"), key.span()) else {
+            continue;
+        };
+        if !SOURCE_KINDS.contains(&kind.as_str()) {
+            checker.unknown_key(kind_span, &kind, "source kind", SOURCE_KINDS);
+            continue;
+        }
+        out.push(SourceBlock { name, kind, span: key.span() });
+    }
+    out
+}
+
+fn entity(
+    checker: &mut Checker,
+    key: &Spanned<std::borrow::Cow<'_, str>>,
+    value: &Spanned<DeValue<'_>>,
+    sources: &[SourceBlock],
+    source_refs: &mut Vec<SourceColumnRef>,
+) -> Option<EntityPlan> {
+    let entity = key.get_ref().to_string();
+    let where_ = format!("[{entity}]");
+    let table = checker.table(value, &where_)?;
+    let target = schema::table(&entity)?;
+    for (k, _) in table {
+        if !ENTITY_KEYS.contains(&k.get_ref().as_ref()) {
+            checker.unknown_key(k.span(), k.get_ref(), &format!("key of {where_}"), ENTITY_KEYS);
+        }
+    }
+    let from = checker.required_str(table, "from", &where_, key.span());
+    let source = from.and_then(|(from, span)| {
+        if sources.iter().any(|s| s.name == from) {
+            Some(from)
+        } else {
+            checker.unknown_key(span, &from, "source", &sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>());
+            None
+        }
+    });
+    let key_spec = entity_key(checker, table, &entity, key.span());
+    let on_existing = match table.get("on_existing") {
+        None => Some(OnExisting::default()),
+        Some(v) => match v.get_ref().as_str() {
+            Some("skip") => Some(OnExisting::Skip),
+            Some("update") => Some(OnExisting::Update),
+            Some("fill_missing") => Some(OnExisting::FillMissing),
+            other => {
+                checker.unknown_key(v.span(), other.unwrap_or("(not a string)"), "on_existing", ON_EXISTING);
+                None
+            }
+        },
+    };
+    let columns = match table.get("columns") {
+        Some(v) => checker.table(v, &format!("[{entity}.columns]")),
+        None => {
+            checker.diags.push(
+                Diagnostic::error(key.span(), format!("{where_} maps no column"))
+                    .label("no [columns]")
+                    .help(format!("add [{entity}.columns] with target_column = \"SourceColumn\" lines")),
+            );
+            None
+        }
+    };
+    let columns = columns.map(|c| columns::column_plans(checker, target, c)).unwrap_or_default();
+    let source = source?;
+    if let Some(KeySpec::Columns(cols)) = &key_spec
+        && let Some(v) = table.get("key")
+    {
+        source_refs.extend(cols.iter().map(|c| SourceColumnRef {
+            entity: entity.clone(),
+            source: source.clone(),
+            column: c.clone(),
+            span: v.span(),
+        }));
+    }
+    let mut plans = Vec::new();
+    for (plan, span) in columns {
+        if let migrate_engine::ColumnInput::Source(column) = &plan.input {
+            source_refs.push(SourceColumnRef { entity: entity.clone(), source: source.clone(), column: column.clone(), span });
+        }
+        plans.push(plan);
+    }
+    Some(EntityPlan { entity, source, key: key_spec?, columns: plans, on_existing: on_existing? })
+}
+
+fn entity_key(checker: &mut Checker, table: &DeTable, entity: &str, fallback: Range<usize>) -> Option<KeySpec> {
+    let Some(value) = table.get("key") else {
+        checker.diags.push(
+            Diagnostic::error(fallback, format!("[{entity}] has no source key"))
+                .label("missing `key`")
+                .help(format!(
+                    "name the legacy primary key: key = [\"CustomerID\"]; without one, key = \"{ROW_HASH}\" \
+                     (a corrected row then becomes a new row)"
+                )),
+        );
+        return None;
+    };
+    match value.get_ref() {
+        DeValue::String(s) if s == ROW_HASH => Some(KeySpec::RowHash),
+        DeValue::String(s) if !s.is_empty() => Some(KeySpec::Columns(vec![s.to_string()])),
+        DeValue::Array(items) if !items.is_empty() => {
+            let cols: Option<Vec<String>> = items.iter().map(|i| i.get_ref().as_str().map(str::to_string)).collect();
+            if cols.is_none() {
+                checker.diags.push(Diagnostic::error(value.span(), "key columns must be strings").label("expected [\"Col\", ...]"));
+            }
+            cols.map(KeySpec::Columns)
+        }
+        _ => {
+            checker.diags.push(
+                Diagnostic::error(value.span(), "key must name source columns")
+                    .label("expected a column name or a list of them")
+                    .help(format!("key = [\"CustomerID\"] or key = \"{ROW_HASH}\"")),
+            );
+            None
+        }
+    }
+}
+
+impl Mapping {
+    /// The options of `[sources.NAME]` (without `kind`), deserialized into a
+    /// connector's config struct; errors point into the mapping file.
+    pub fn source_config<T: DeserializeOwned>(&self, name: &str) -> Result<T, Diagnostics> {
+        let (root, _) = DeTable::parse_recoverable(&self.text);
+        let mut root = root.into_inner();
+        let env = self.env.clone();
+        let mut checker = Checker { text: &self.text, diags: Vec::new(), env: BTreeMap::new() };
+        interpolate_tree(&mut root, &mut checker, &|k| env.get(k).cloned());
+        let block = root
+            .get("sources")
+            .and_then(|s| s.get_ref().as_table())
+            .and_then(|s| s.get(name))
+            .cloned();
+        let Some(block) = block else {
+            return Err(self.diagnostics(vec![Diagnostic::error(0..0, format!("no [sources.{name}]"))]));
+        };
+        let span = block.span();
+        let DeValue::Table(table) = block.into_inner() else {
+            return Err(self.diagnostics(vec![Diagnostic::error(span, format!("[sources.{name}] is not a table"))]));
+        };
+        let table: DeTable = table.into_iter().filter(|(k, _)| k.get_ref() != "kind").collect();
+        let value = Spanned::new(span.clone(), DeValue::Table(table));
+        T::deserialize(toml::de::ValueDeserializer::from(value)).map_err(|e| {
+            let at = e.span().unwrap_or(span);
+            self.diagnostics(vec![
+                Diagnostic::error(at, format!("[sources.{name}]: {}", e.message().trim())).label("here"),
+            ])
+        })
+    }
+
+    /// Checks the source columns the mapping names against a source's
+    /// header; one error per unknown column, with a suggestion.
+    pub fn check_source_columns(&self, source: &str, header: &[String]) -> Vec<Diagnostic> {
+        self.source_refs
+            .iter()
+            .filter(|r| r.source == source && !header.iter().any(|h| h == &r.column))
+            .map(|r| {
+                let d = Diagnostic::error(r.span.clone(), format!("unknown source column `{}` in source `{source}`", r.column))
+                    .label(format!("not a column of {source}"));
+                match did_you_mean(&r.column, header.iter().map(String::as_str)) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help(format!("{source} has: {}", header.join(", "))),
+                }
+            })
+            .collect()
+    }
+
+    pub fn diagnostics(&self, items: Vec<Diagnostic>) -> Diagnostics {
+        Diagnostics { path: self.path.clone(), text: self.text.clone(), items }
+    }
+}
+
+#[cfg(test)]
+mod tests;
