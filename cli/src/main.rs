@@ -1,1 +1,94 @@
-fn main() {}
+//! `migrate`: the onboarding engineer's command line. Parses arguments,
+//! calls the libraries, maps the outcome to an exit code (see `exit`).
+
+mod exit;
+mod run;
+mod runs;
+mod schema;
+mod summary;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "migrate", version, about = "Moves legacy data into the platform's tenant-scoped PostgreSQL, with a report that accounts for every row.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Platform tables, RLS, roles and the migration ledger.
+    Schema {
+        #[command(subcommand)]
+        action: SchemaAction,
+    },
+    /// Check a mapping without loading anything; exit 0 or 2.
+    Validate { mapping: PathBuf },
+    /// Load what a mapping describes and write the report.
+    Run {
+        mapping: PathBuf,
+        /// Output directory [default: migrate-out/RUN_ID].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Stage and count everything, then roll back.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The migration ledger of an org.
+    Runs {
+        #[command(subcommand)]
+        action: Option<RunsAction>,
+        /// The org (default: $ORG_ID).
+        #[arg(long, global = true)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchemaAction {
+    /// Apply missing migrations (idempotent; safe to run concurrently).
+    Apply,
+}
+
+#[derive(Subcommand)]
+enum RunsAction {
+    /// Recent runs, newest first.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One run, with its stored report.
+    Show { run_id: String },
+    /// Drop the staging tables of runs that are no longer alive.
+    Clean,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::FAILED.into();
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Schema { action: SchemaAction::Apply } => schema::apply().await,
+            Command::Validate { mapping } => validate::validate(&mapping),
+            Command::Run { mapping, out, dry_run } => run::run(&mapping, out, dry_run).await,
+            Command::Runs { action, org } => runs::runs(action.unwrap_or(RunsAction::List { limit: 20 }), org).await,
+        }
+    });
+    code.into()
+}
+
+/// The process environment, for `${VAR}` and connection settings.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}

@@ -97,7 +97,10 @@ pub fn map_batch(
         }
         let mut out = Vec::with_capacity(height);
         for (row, value) in current.iter().enumerate() {
-            let value = value.filter(|v| !v.is_empty()).map(str::to_string).or_else(|| column.default.clone());
+            // Legacy exports write NULL as an empty field. An empty value in a
+            // column with a default is left NULL: publishing fills it with the
+            // default for a new row and keeps the existing value otherwise.
+            let value = value.filter(|v| !v.is_empty()).map(str::to_string);
             if let Some(problem) = check_value(column, value.as_deref()) {
                 let raw = match source_name {
                     Some(s) => batch.text(s)?.get(row).map(str::to_string),
@@ -157,7 +160,7 @@ fn check_value(column: &ColumnPlan, value: Option<&str>) -> Option<(RejectReason
         if column.required {
             return Some((RejectReason::RequiredMissing, format!("{} is required but empty", column.target)));
         }
-        if column.not_null && column.json_key.is_none() {
+        if column.not_null && column.default.is_none() && column.json_key.is_none() {
             return Some((RejectReason::NotNull, format!("{} cannot be empty", column.target)));
         }
         return None;

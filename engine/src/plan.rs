@@ -74,7 +74,8 @@ pub struct ColumnPlan {
     pub not_null: bool,
     pub max_chars: Option<usize>,
     pub allowed: Option<Vec<String>>,
-    /// What an empty value becomes (the target column's default).
+    /// The target column's default (an empty value is then no error: the
+    /// database fills it for a new row, an existing row keeps its value).
     pub default: Option<String>,
     pub target_type: TargetType,
 }

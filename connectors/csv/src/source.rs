@@ -1,4 +1,5 @@
 use std::fs::File;
+use std::collections::VecDeque;
 use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
@@ -11,11 +12,17 @@ use crate::config::CsvSourceConfig;
 use crate::error::CsvError;
 
 /// Reads through, hashing and counting every byte, so the report can name
-/// exactly which file was loaded without a second pass.
+/// exactly which file was loaded without a second pass. It also notes where
+/// line terminators are, because the csv parser's position for a record is
+/// taken before it skips the previous record's `\n` (of a CRLF) and blank
+/// lines; see `start_line`.
 struct Hashing<R> {
     inner: R,
     hasher: Sha256,
     bytes: u64,
+    /// Offsets of `\r` and `\n` bytes read but not yet behind the parser,
+    /// with whether each is a `\n`. Bounded by the read-ahead buffer.
+    terminators: VecDeque<(u64, bool)>,
 }
 
 impl<R: Read> Read for Hashing<R> {
@@ -23,8 +30,34 @@ impl<R: Read> Read for Hashing<R> {
         let n = self.inner.read(buf)?;
         let read = buf.get(..n).unwrap_or_default();
         self.hasher.update(read);
+        for (i, b) in read.iter().enumerate() {
+            if *b == b'\n' || *b == b'\r' {
+                self.terminators.push_back((self.bytes + i as u64, *b == b'\n'));
+            }
+        }
         self.bytes += n as u64;
         Ok(n)
+    }
+}
+
+impl<R> Hashing<R> {
+    /// The line a record really starts on, given the parser's position for
+    /// it: skip the run of terminators at that position, counting `\n`s.
+    fn start_line(&mut self, position: &csv::Position) -> u64 {
+        let start = position.byte();
+        while self.terminators.front().is_some_and(|(offset, _)| *offset < start) {
+            self.terminators.pop_front();
+        }
+        let mut expected = start;
+        let mut newlines = 0;
+        for (offset, is_lf) in &self.terminators {
+            if *offset != expected {
+                break;
+            }
+            newlines += u64::from(*is_lf);
+            expected += 1;
+        }
+        position.line() + newlines
     }
 }
 
@@ -45,7 +78,7 @@ impl CsvSource {
     pub(crate) fn open(config: &CsvSourceConfig, path: &Path, delimiter: u8) -> Result<Self, CsvError> {
         let file_name: Arc<str> = path.display().to_string().into();
         let file = File::open(path).map_err(|source| CsvError::Open { path: path.to_path_buf(), source })?;
-        let hashing = Hashing { inner: BufReader::with_capacity(1 << 16, file), hasher: Sha256::new(), bytes: 0 };
+        let hashing = Hashing { inner: BufReader::with_capacity(1 << 16, file), hasher: Sha256::new(), bytes: 0, terminators: VecDeque::new() };
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(true)
@@ -97,7 +130,10 @@ impl CsvSource {
                 self.done = Some((hashing.bytes, hex::encode(hashing.hasher.clone().finalize())));
                 break;
             }
-            let line = record.position().map_or(0, |p| p.line());
+            let line = match record.position() {
+                Some(p) => self.reader.get_mut().start_line(p),
+                None => 0,
+            };
             let full_width = self.header_width;
             if record.len() != full_width {
                 malformed.push(MalformedRow {

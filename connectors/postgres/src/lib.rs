@@ -1,1 +1,24 @@
+//! PostgreSQL: the target. Applies the platform schema, stages mapped
+//! batches with COPY into per-run unlogged tables in the `migrate` schema,
+//! and publishes them in one transaction under the tenant role and org, so
+//! Row-Level Security checks every row that lands.
+//!
+//! Every identifier that reaches SQL goes through [`quote_ident`]; every
+//! value is bound or COPYed.
 
+mod config;
+mod copy;
+mod error;
+mod ledger;
+mod locks;
+mod publish;
+mod quote;
+mod schema_apply;
+mod sink;
+
+pub use config::{ConnectionConfig, TENANT_ROLE};
+pub use error::{DbErrorKind, PgError, classify};
+pub use ledger::{RunRecord, clean_stale_staging, list_runs, show_run};
+pub use quote::{quote_ident, quote_qualified};
+pub use schema_apply::{AppliedMigration, SqlMigration, apply_migrations};
+pub use sink::PgSink;

@@ -1,1 +1,11 @@
+//! The wiring the `migrate` binary and the worker share: load a mapping,
+//! turn its source blocks into `Source`s (a closed match on `kind`), its
+//! target into the PostgreSQL sink, and write a run's output directory.
 
+mod load;
+mod output;
+mod sources;
+
+pub use load::{LoadError, load_mapping};
+pub use output::{OutputDir, write_report};
+pub use sources::{SourceSet, check_sources};

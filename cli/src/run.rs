@@ -1,0 +1,87 @@
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use migrate_connectors::{OutputDir, write_report};
+use migrate_engine::{EngineError, MappingInfo, RunOptions};
+use migrate_postgres::{ConnectionConfig, PgSink};
+
+use crate::validate::checked_mapping;
+use crate::{env, exit, summary};
+
+pub async fn run(path: &Path, out: Option<PathBuf>, dry_run: bool) -> u8 {
+    let (mapping, sources) = match checked_mapping(path) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let config = match ConnectionConfig::from_env(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let run_id = uuid::Uuid::new_v4();
+    let dir = out.unwrap_or_else(|| PathBuf::from("migrate-out").join(run_id.to_string()));
+    let interactive = std::io::stderr().is_terminal();
+    let mut output = match OutputDir::create(&dir) {
+        Ok(o) => o.on_progress(move |entity, counts| {
+            if interactive {
+                eprint!("\r{entity}: {} read, {} rejected   ", counts.read, counts.rejected);
+                let _ = std::io::stderr().flush();
+            }
+        }),
+        Err(e) => {
+            eprintln!("error: cannot create output directory {}: {e}", dir.display());
+            return exit::USAGE;
+        }
+    };
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ncancelling: finishing the current batch, nothing will be published");
+            flag.store(true, Ordering::Relaxed);
+        }
+    });
+
+    let mut sink = PgSink::new(config);
+    let options = RunOptions {
+        run_id,
+        mapping: MappingInfo { name: mapping.plan.name.clone(), path: mapping.path.clone(), sha256: mapping.sha256.clone() },
+        dry_run,
+        cancel: &cancel,
+    };
+    let open = |name: &str| sources.open(name);
+    let result = migrate_engine::run(&mapping.plan, options, &open, &mut sink, &mut output).await;
+    if interactive {
+        eprintln!();
+    }
+    let (report, error) = match result {
+        Ok(report) => (report, None),
+        Err((report, e)) => (report, Some(e)),
+    };
+    if let Err(e) = output.close() {
+        eprintln!("error: writing {}: {e}", dir.display());
+    }
+    let written = write_report(output.path(), &report);
+    println!("{}", summary::table(&report));
+    match &written {
+        Ok(p) => println!("report: {}", p.display()),
+        Err(e) => eprintln!("error: cannot write report.json in {}: {e}", dir.display()),
+    }
+    match error {
+        None if written.is_ok() => exit::OK,
+        None => exit::FAILED,
+        Some(e) => {
+            eprintln!("error: {e}");
+            match e {
+                EngineError::RejectBudgetExceeded { .. } => exit::REJECT_BUDGET,
+                EngineError::Cancelled => exit::CANCELLED,
+                _ => exit::FAILED,
+            }
+        }
+    }
+}

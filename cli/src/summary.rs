@@ -1,0 +1,27 @@
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use migrate_engine::RunReport;
+
+/// The terminal summary: one line per entity, the numbers the report holds.
+pub fn table(report: &RunReport) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "entity", "read", "filtered", "duplicates", "rejected", "inserted", "updated", "unchanged", "in target", "balanced",
+    ]);
+    let opt = |v: Option<u64>| v.map_or("-".to_string(), |n| n.to_string());
+    for e in &report.entities {
+        t.add_row([
+            e.entity.clone(),
+            e.read.to_string(),
+            e.filtered.to_string(),
+            e.duplicates.to_string(),
+            e.rejected.to_string(),
+            e.inserted.to_string(),
+            e.updated.to_string(),
+            e.unchanged.to_string(),
+            opt(e.target_count),
+            if e.balanced { "yes".to_string() } else { "NO".to_string() },
+        ]);
+    }
+    format!("run {} {}\n{t}", report.run_id, report.status.as_str())
+}

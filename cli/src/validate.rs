@@ -1,0 +1,57 @@
+use std::io::IsTerminal;
+use std::path::Path;
+
+use migrate_connectors::{LoadError, SourceSet, check_sources, load_mapping};
+use migrate_mappings::{Diagnostics, Mapping};
+
+use crate::{env, exit};
+
+/// Prints diagnostics the way a compiler does.
+pub fn print_diagnostics(d: &Diagnostics) {
+    eprint!("{}", d.render(std::io::stderr().is_terminal()));
+}
+
+/// Loads and fully checks a mapping, sources included; prints what is wrong.
+pub fn checked_mapping(path: &Path) -> Result<(Mapping, SourceSet), u8> {
+    let mapping = match load_mapping(path, &env) {
+        Ok(m) => m,
+        Err(LoadError::Invalid(d)) => {
+            print_diagnostics(&d);
+            return Err(exit::USAGE);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(exit::USAGE);
+        }
+    };
+    let sources = match SourceSet::configure(&mapping) {
+        Ok(s) => s,
+        Err(d) => {
+            print_diagnostics(&d);
+            return Err(exit::USAGE);
+        }
+    };
+    let mut problems = check_sources(&mapping, &sources);
+    if !mapping.warnings.is_empty() {
+        problems.extend(mapping.warnings.iter().cloned());
+    }
+    if !problems.is_empty() {
+        let d = mapping.diagnostics(problems);
+        print_diagnostics(&d);
+        if d.has_errors() {
+            return Err(exit::USAGE);
+        }
+    }
+    Ok((mapping, sources))
+}
+
+pub fn validate(path: &Path) -> u8 {
+    match checked_mapping(path) {
+        Ok((mapping, _)) => {
+            let entities: Vec<&str> = mapping.plan.entities.iter().map(|e| e.entity.as_str()).collect();
+            println!("{}: ok ({})", mapping.path, entities.join(", "));
+            exit::OK
+        }
+        Err(code) => code,
+    }
+}

@@ -1,0 +1,63 @@
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+use crate::error::PgError;
+
+/// The role every load runs as; created by `migrate schema apply`.
+pub const TENANT_ROLE: &str = "platform_tenant";
+
+/// Where the target database is: `DATABASE_URL`, or `DB_HOST`, `DB_PORT`,
+/// `DB_NAME`, `DB_USER`, `DB_PASSWORD`, `DB_SSLMODE`.
+#[derive(Clone, Debug)]
+pub struct ConnectionConfig {
+    pub options: PgConnectOptions,
+    /// For messages: host, port and database, never the password.
+    pub display: String,
+}
+
+impl ConnectionConfig {
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, PgError> {
+        let options = if let Some(url) = env("DATABASE_URL").filter(|u| !u.is_empty()) {
+            PgConnectOptions::from_str(&url).map_err(|e| PgError::Config(format!("DATABASE_URL: {e}")))?
+        } else {
+            let mut o = PgConnectOptions::new_without_pgpass();
+            o = o.host(&env("DB_HOST").unwrap_or_else(|| "localhost".to_string()));
+            if let Some(port) = env("DB_PORT") {
+                let port = port.parse::<u16>().map_err(|_| PgError::Config(format!("DB_PORT {port:?} is not a port number")))?;
+                o = o.port(port);
+            }
+            if let Some(db) = env("DB_NAME") {
+                o = o.database(&db);
+            }
+            if let Some(user) = env("DB_USER") {
+                o = o.username(&user);
+            }
+            if let Some(pw) = env("DB_PASSWORD") {
+                o = o.password(&pw);
+            }
+            if let Some(mode) = env("DB_SSLMODE") {
+                let mode = PgSslMode::from_str(&mode).map_err(|_| {
+                    PgError::Config(format!("DB_SSLMODE {mode:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"))
+                })?;
+                o = o.ssl_mode(mode);
+            }
+            o
+        };
+        let options = options.application_name("migrate");
+        let display = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("(default database)")
+        );
+        Ok(Self { options, display })
+    }
+
+    pub async fn connect(&self) -> Result<sqlx::PgConnection, PgError> {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect_with(&self.options)
+            .await
+            .map_err(|e| PgError::Connect { target: self.display.clone(), message: e.to_string() })
+    }
+}

@@ -1,0 +1,102 @@
+//! Database errors sorted into kinds, and the one place that decides what
+//! each kind means for a row or a run.
+
+use migrate_engine::{RejectReason, SinkError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("database configuration: {0}")]
+    Config(String),
+    #[error("cannot connect to {target}: {message}")]
+    Connect { target: String, message: String },
+    #[error("{context}: {source}")]
+    Query {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migration {version} ({name}) was applied with checksum {applied} but the file now has {current}; migrations are append-only: add a new one")]
+    ChangedMigration { version: i32, name: String, applied: String, current: String },
+    #[error("the database has migration {version} applied, which this build does not know; upgrade migrate")]
+    UnknownMigration { version: i32 },
+}
+
+pub(crate) trait Context<T> {
+    fn context(self, context: impl Into<String>) -> Result<T, PgError>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn context(self, context: impl Into<String>) -> Result<T, PgError> {
+        self.map_err(|source| PgError::Query { context: context.into(), source })
+    }
+}
+
+impl From<PgError> for SinkError {
+    fn from(e: PgError) -> Self {
+        match e {
+            PgError::Query { context, source } => SinkError::Database { context, message: describe(&source) },
+            other => SinkError::Database { context: "postgres".to_string(), message: other.to_string() },
+        }
+    }
+}
+
+/// A database error with PostgreSQL's detail, for people.
+pub fn describe(e: &sqlx::Error) -> String {
+    match e.as_database_error().and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()) {
+        Some(pg) => match pg.detail() {
+            Some(detail) => format!("{} ({detail})", pg.message()),
+            None => pg.message().to_string(),
+        },
+        None => e.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbErrorKind {
+    /// Class 22: the value does not parse as the column's type, or is out
+    /// of range. The row is at fault.
+    Data,
+    NotNull,
+    Check,
+    Unique,
+    ForeignKey,
+    /// Anything else (connection, permissions, a bug): the run is at fault.
+    Other,
+}
+
+pub fn classify(e: &sqlx::Error) -> DbErrorKind {
+    let Some(code) = e.as_database_error().and_then(|d| d.code()) else {
+        return DbErrorKind::Other;
+    };
+    match code.as_ref() {
+        "23502" => DbErrorKind::NotNull,
+        "23514" => DbErrorKind::Check,
+        "23505" => DbErrorKind::Unique,
+        "23503" => DbErrorKind::ForeignKey,
+        c if c.starts_with("22") => DbErrorKind::Data,
+        _ => DbErrorKind::Other,
+    }
+}
+
+/// The error policy: which database errors reject the row at fault (found by
+/// bisecting the batch) and which abort the run. `None` aborts.
+pub(crate) fn reject_reason(kind: DbErrorKind) -> Option<RejectReason> {
+    match kind {
+        DbErrorKind::Data => Some(RejectReason::InvalidType),
+        DbErrorKind::NotNull => Some(RejectReason::NotNull),
+        DbErrorKind::Check | DbErrorKind::Unique | DbErrorKind::ForeignKey => Some(RejectReason::ConstraintViolation),
+        DbErrorKind::Other => None,
+    }
+}
+
+/// The column a COPY error names, from the error's column field or its
+/// context line (`COPY t, line 3, column created_at: "31/02/2020"`).
+pub(crate) fn error_column(e: &sqlx::Error) -> Option<String> {
+    let pg = e.as_database_error()?.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    if let Some(c) = pg.column() {
+        return Some(c.to_string());
+    }
+    let context = pg.r#where()?;
+    let after = context.split(", column ").nth(1)?;
+    Some(after.split(':').next()?.trim().to_string())
+}

@@ -1,0 +1,210 @@
+//! Publishing one entity inside the run's publishing transaction: drop
+//! duplicate source keys (the last staged wins), resolve ids through the key
+//! map, keep before-images of rows about to change, upsert, count.
+
+use migrate_engine::{DuplicateRow, OnExisting, PublishedEntity, RunEvents};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::quote::audited;
+use crate::error::{Context, PgError};
+use crate::quote::{quote_ident, quote_qualified};
+
+/// A target column as the database describes it.
+#[derive(Debug, Clone)]
+pub(crate) struct TargetColumn {
+    pub name: String,
+    pub is_json: bool,
+    /// The column's DEFAULT expression, from the catalog.
+    pub default: Option<String>,
+}
+
+/// What publishing needs to know of one staged entity.
+#[derive(Debug, Clone)]
+pub(crate) struct StagedTable {
+    pub entity: String,
+    pub stage: String,
+    /// The mapped columns, in COPY order.
+    pub columns: Vec<TargetColumn>,
+    pub on_existing: OnExisting,
+}
+
+pub(crate) struct RunIds<'a> {
+    pub run_id: Uuid,
+    pub org_id: Uuid,
+    pub source_system: &'a str,
+}
+
+pub(crate) async fn publish_entity(
+    tx: &mut PgConnection,
+    ids: &RunIds<'_>,
+    staged: &StagedTable,
+    events: &mut dyn RunEvents,
+) -> Result<PublishedEntity, PgError> {
+    let stage = quote_qualified("migrate", &staged.stage);
+    let target = quote_qualified("public", &staged.entity);
+    let entity = staged.entity.as_str();
+
+    // 1. Duplicate source keys: report each dropped row with its survivor.
+    let dups = sqlx::query(audited(format!(
+        "SELECT _source_key, _location, survivor FROM (
+             SELECT _source_key, _location,
+                    first_value(_location) OVER w AS survivor,
+                    row_number() OVER w AS rn
+             FROM {stage} WINDOW w AS (PARTITION BY _source_key ORDER BY _seq DESC)) d
+         WHERE rn > 1 ORDER BY _source_key, _location"
+    )))
+    .fetch_all(&mut *tx)
+    .await
+    .context(format!("finding duplicate keys of {entity}"))?;
+    for row in &dups {
+        events
+            .duplicate(&DuplicateRow {
+                entity: entity.to_string(),
+                source_key: row.get(0),
+                location: row.get(1),
+                survivor_location: row.get(2),
+            })
+            .map_err(|e| PgError::Config(format!("writing duplicates: {e}")))?;
+    }
+    if !dups.is_empty() {
+        sqlx::query(audited(format!(
+            "DELETE FROM {stage} s USING {stage} w WHERE w._source_key = s._source_key AND w._seq > s._seq"
+        )))
+        .execute(&mut *tx)
+        .await
+        .context(format!("dropping duplicate keys of {entity}"))?;
+    }
+
+    // 2. The key map: a new id for every key not seen before.
+    sqlx::query(audited(format!(
+        "INSERT INTO migrate.keys (org_id, source_system, entity, source_key, target_id, first_run_id, last_run_id)
+         SELECT $1, $2, $3, _source_key, gen_random_uuid(), $4, $4 FROM {stage}
+         ON CONFLICT (org_id, source_system, entity, source_key) DO UPDATE SET last_run_id = EXCLUDED.last_run_id"
+    )))
+    .bind(ids.org_id)
+    .bind(ids.source_system)
+    .bind(entity)
+    .bind(ids.run_id)
+    .execute(&mut *tx)
+    .await
+    .context(format!("updating the key map of {entity}"))?;
+
+    // 3. The rows as they will be, beside the rows as they are.
+    let cols: Vec<String> = staged.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let new_values: Vec<String> = staged.columns.iter().map(|c| new_value(c, staged.on_existing)).collect();
+    let select_new: Vec<String> = new_values.iter().zip(&cols).map(|(v, c)| format!("{v} AS {c}")).collect();
+    sqlx::query(audited(format!(
+        "CREATE TEMPORARY TABLE _migrate_publish ON COMMIT DROP AS
+         SELECT k.target_id AS id{sep}{select}
+         FROM {stage} s
+         JOIN migrate.keys k ON k.org_id = $1 AND k.source_system = $2 AND k.entity = $3 AND k.source_key = s._source_key
+         LEFT JOIN {target} e ON e.id = k.target_id",
+        sep = if cols.is_empty() { "" } else { ", " },
+        select = select_new.join(", "),
+    )))
+    .bind(ids.org_id)
+    .bind(ids.source_system)
+    .bind(entity)
+    .execute(&mut *tx)
+    .await
+    .context(format!("resolving ids of {entity}"))?;
+
+    let tuple = |alias: &str| format!("({})", cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", "));
+    let changes = if cols.is_empty() || staged.on_existing == OnExisting::Skip {
+        None
+    } else {
+        Some(format!("{} IS DISTINCT FROM {}", tuple("e"), tuple("n")))
+    };
+
+    // 4. Before-images of the rows this run changes, for rollback.
+    if let Some(changes) = &changes {
+        sqlx::query(audited(format!(
+            "INSERT INTO migrate.before_images (run_id, org_id, entity, target_id, row_data)
+             SELECT $1, $2, $3, e.id, to_jsonb(e) FROM _migrate_publish n JOIN {target} e ON e.id = n.id
+             WHERE {changes}
+             ON CONFLICT DO NOTHING"
+        )))
+        .bind(ids.run_id)
+        .bind(ids.org_id)
+        .bind(entity)
+        .execute(&mut *tx)
+        .await
+        .context(format!("keeping before-images of {entity}"))?;
+    }
+
+    // 5. Upsert, counting inserted and updated rows.
+    let conflict = match &changes {
+        None => "DO NOTHING".to_string(),
+        Some(_) => format!(
+            "DO UPDATE SET {} WHERE {} IS DISTINCT FROM {}",
+            cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+            tuple("t"),
+            tuple("EXCLUDED"),
+        ),
+    };
+    let counts = sqlx::query(audited(format!(
+        "WITH up AS (
+             INSERT INTO {target} AS t (id, org_id{sep}{cols})
+             SELECT id, $1{sep}{cols} FROM _migrate_publish
+             ON CONFLICT (id) {conflict}
+             RETURNING (xmax = 0) AS inserted)
+         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
+                (SELECT count(*) FROM _migrate_publish)
+         FROM up",
+        sep = if cols.is_empty() { "" } else { ", " },
+        cols = cols.join(", "),
+    )))
+    .bind(ids.org_id)
+    .fetch_one(&mut *tx)
+    .await
+    .context(format!("publishing {entity}"))?;
+    let inserted: i64 = counts.get(0);
+    let updated: i64 = counts.get(1);
+    let survivors: i64 = counts.get(2);
+    sqlx::query("DROP TABLE _migrate_publish").execute(&mut *tx).await.context("dropping the publish table")?;
+
+    // 6. What the tenant now sees.
+    let target_count: i64 = sqlx::query_scalar(audited(format!(
+        "SELECT count(*) FROM {target} t
+         JOIN migrate.keys k ON k.target_id = t.id AND k.org_id = $1 AND k.source_system = $2 AND k.entity = $3"
+    )))
+    .bind(ids.org_id)
+    .bind(ids.source_system)
+    .bind(entity)
+    .fetch_one(&mut *tx)
+    .await
+    .context(format!("counting {entity} through the key map"))?;
+    let org_total: i64 = sqlx::query_scalar(audited(format!("SELECT count(*) FROM {target}")))
+        .fetch_one(&mut *tx)
+        .await
+        .context(format!("counting {entity}"))?;
+
+    let to_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(PublishedEntity {
+        entity: entity.to_string(),
+        duplicates: dups.len() as u64,
+        inserted: to_u64(inserted),
+        updated: to_u64(updated),
+        unchanged: to_u64(survivors - inserted - updated),
+        target_count: to_u64(target_count),
+        org_total: to_u64(org_total),
+    })
+}
+
+/// The value a column takes: `s` is the staged row, `e` the existing one
+/// (all NULL for a new row).
+fn new_value(column: &TargetColumn, on_existing: OnExisting) -> String {
+    let c = quote_ident(&column.name);
+    let fill = on_existing == OnExisting::FillMissing;
+    match (&column.default, column.is_json, fill) {
+        // JSON objects merge; on fill_missing the existing keys win.
+        (_, true, false) => format!("COALESCE(e.{c}, '{{}}'::jsonb) || COALESCE(s.{c}, '{{}}'::jsonb)"),
+        (_, true, true) => format!("COALESCE(s.{c}, '{{}}'::jsonb) || COALESCE(e.{c}, '{{}}'::jsonb)"),
+        // An empty value never blanks a column that has a default.
+        (Some(default), false, false) => format!("COALESCE(s.{c}, e.{c}, {default})"),
+        (Some(default), false, true) => format!("COALESCE(e.{c}, s.{c}, {default})"),
+        (None, false, false) => format!("s.{c}"),
+        (None, false, true) => format!("COALESCE(e.{c}, s.{c})"),
+    }
+}

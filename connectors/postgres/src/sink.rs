@@ -1,0 +1,266 @@
+//! The PostgreSQL `Sink`: stage everything, publish once.
+
+use async_trait::async_trait;
+use migrate_engine::{
+    EntityPlan, MappedBatch, PublishedEntity, RunEvents, RunPlan, RunReport, RunStatus, Sink, SinkError,
+    StageRejection,
+};
+use sqlx::{Connection, PgConnection, Row};
+use uuid::Uuid;
+
+use crate::config::{ConnectionConfig, TENANT_ROLE};
+use crate::copy::stage_batch;
+use crate::quote::audited;
+use crate::error::{Context, PgError};
+use crate::ledger::{drop_staging, mark_interrupted_runs};
+use crate::locks::{LOCK, TRY_LOCK, entity_lock, publish_lock, run_lock};
+use crate::publish::{RunIds, StagedTable, TargetColumn, publish_entity};
+use crate::quote::{quote_ident, quote_qualified};
+
+pub struct PgSink {
+    config: ConnectionConfig,
+    active: Option<Active>,
+}
+
+struct Active {
+    run_id: Uuid,
+    org_id: Uuid,
+    source_system: String,
+    /// Holds the run's session advisory locks for as long as it lives.
+    lock: PgConnection,
+    /// Stages and publishes; its session runs as the tenant role.
+    conn: PgConnection,
+    tables: Vec<StagedTable>,
+    copy_statements: Vec<String>,
+}
+
+impl PgSink {
+    pub fn new(config: ConnectionConfig) -> Self {
+        Self { config, active: None }
+    }
+
+    fn active(&mut self) -> Result<&mut Active, SinkError> {
+        self.active.as_mut().ok_or_else(|| SinkError::Database {
+            context: "postgres sink".to_string(),
+            message: "used before begin()".to_string(),
+        })
+    }
+}
+
+/// Starts a transaction as the tenant role with the org set: RLS sees it.
+pub(crate) async fn tenant_tx(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, PgError> {
+    let mut tx = conn.begin().await.context("starting a transaction")?;
+    sqlx::query(audited(format!("SET LOCAL ROLE {}", quote_ident(TENANT_ROLE))))
+        .execute(&mut *tx)
+        .await
+        .context(format!("switching to role {TENANT_ROLE} (is the connecting user a member?)"))?;
+    sqlx::query("SELECT set_config('app.current_org_id', $1, true)")
+        .bind(org_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .context("setting the org")?;
+    Ok(tx)
+}
+
+/// Closing the lock connection releases the run's session locks. A failure
+/// to close changes nothing: the server drops them with the connection.
+async fn release_locks(lock: PgConnection) {
+    let _ = lock.close().await;
+}
+
+pub(crate) fn stage_table_name(run_id: Uuid, entity: &str) -> String {
+    format!("stage_{}_{entity}", run_id.simple())
+}
+
+async fn target_columns(conn: &mut PgConnection, entity: &str) -> Result<Vec<(String, bool, Option<String>)>, PgError> {
+    let rows = sqlx::query(
+        "SELECT a.attname::text, a.atttypid = 'jsonb'::regtype, pg_get_expr(d.adbin, d.adrelid)
+         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+    )
+    .bind(quote_qualified("public", entity))
+    .fetch_all(&mut *conn)
+    .await
+    .context(format!("reading the columns of {entity} (has `migrate schema apply` run?)"))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+}
+
+#[async_trait]
+impl Sink for PgSink {
+    async fn begin(&mut self, run_id: Uuid, plan: &RunPlan) -> Result<(), SinkError> {
+        let mut lock = self.config.connect().await?;
+        for entity in &plan.entities {
+            let key = entity_lock(plan.org_id, &plan.source_system, &entity.entity);
+            let free: bool = sqlx::query_scalar(TRY_LOCK)
+                .bind(&key)
+                .fetch_one(&mut lock)
+                .await
+                .context("taking the entity lock")?;
+            if !free {
+                return Err(SinkError::Busy {
+                    what: format!("{} of org {} from {}", entity.entity, plan.org_id, plan.source_system),
+                });
+            }
+        }
+        sqlx::query(TRY_LOCK).bind(run_lock(run_id)).execute(&mut lock).await.context("taking the run lock")?;
+
+        let mut conn = self.config.connect().await?;
+        mark_interrupted_runs(&mut conn, &mut lock, plan.org_id, &plan.source_system).await?;
+
+        let mut tx = tenant_tx(&mut conn, plan.org_id).await?;
+        let entities: Vec<String> = plan.entities.iter().map(|e| e.entity.clone()).collect();
+        sqlx::query(
+            "INSERT INTO migrate.runs (run_id, org_id, source_system, mapping_name, mapping_sha256, status, entities)
+             VALUES ($1, $2, $3, $4, '', 'running', $5)",
+        )
+        .bind(run_id)
+        .bind(plan.org_id)
+        .bind(&plan.source_system)
+        .bind(&plan.name)
+        .bind(&entities)
+        .execute(&mut *tx)
+        .await
+        .context("recording the run")?;
+
+        let mut tables = Vec::new();
+        let mut copy_statements = Vec::new();
+        for entity in &plan.entities {
+            let catalog = target_columns(&mut tx, &entity.entity).await?;
+            let stage = stage_table_name(run_id, &entity.entity);
+            let qstage = quote_qualified("migrate", &stage);
+            let mut ddl = format!(
+                "CREATE UNLOGGED TABLE {qstage} (LIKE {} INCLUDING CONSTRAINTS);
+                 ALTER TABLE {qstage} ALTER COLUMN id DROP NOT NULL",
+                quote_qualified("public", &entity.entity)
+            );
+            for (name, _, default) in &catalog {
+                if default.is_some() {
+                    ddl.push_str(&format!(", ALTER COLUMN {} DROP NOT NULL", quote_ident(name)));
+                }
+            }
+            ddl.push_str(
+                ", ADD COLUMN _seq bigint NOT NULL, ADD COLUMN _source_key text NOT NULL, ADD COLUMN _location text NOT NULL",
+            );
+            sqlx::raw_sql(audited(ddl)).execute(&mut *tx).await.context(format!("creating staging for {}", entity.entity))?;
+            let columns: Vec<TargetColumn> = entity
+                .target_columns()
+                .iter()
+                .map(|name| {
+                    let (is_json, default) = catalog
+                        .iter()
+                        .find(|(n, _, _)| n == name)
+                        .map(|(_, j, d)| (*j, d.clone()))
+                        .unwrap_or((false, None));
+                    TargetColumn { name: name.to_string(), is_json, default }
+                })
+                .collect();
+            let mut list = vec![quote_ident("org_id")];
+            list.extend(columns.iter().map(|c| quote_ident(&c.name)));
+            list.extend(["_seq", "_source_key", "_location"].map(quote_ident));
+            copy_statements.push(format!("COPY {qstage} ({}) FROM STDIN", list.join(", ")));
+            tables.push(StagedTable { entity: entity.entity.clone(), stage, columns, on_existing: entity.on_existing });
+        }
+        tx.commit().await.context("committing the run's start")?;
+        // Staging COPYs run as the tenant role too: it owns the staging tables.
+        sqlx::query(audited(format!("SET ROLE {}", quote_ident(TENANT_ROLE))))
+            .execute(&mut conn)
+            .await
+            .context("switching to the tenant role")?;
+        self.active = Some(Active {
+            run_id,
+            org_id: plan.org_id,
+            source_system: plan.source_system.clone(),
+            lock,
+            conn,
+            tables,
+            copy_statements,
+        });
+        Ok(())
+    }
+
+    async fn stage(&mut self, entity: &EntityPlan, batch: &MappedBatch) -> Result<Vec<StageRejection>, SinkError> {
+        let active = self.active()?;
+        let index = active.tables.iter().position(|t| t.entity == entity.entity).ok_or_else(|| SinkError::Database {
+            context: "staging".to_string(),
+            message: format!("{} is not part of this run", entity.entity),
+        })?;
+        let (Some(table), Some(statement)) = (active.tables.get(index), active.copy_statements.get(index)) else {
+            return Ok(Vec::new());
+        };
+        let columns: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+        let org = active.org_id.to_string();
+        Ok(stage_batch(&mut active.conn, statement, &org, &columns, batch).await?)
+    }
+
+    async fn publish(&mut self, commit: bool, events: &mut dyn RunEvents) -> Result<Vec<PublishedEntity>, SinkError> {
+        let active = self.active()?;
+        let ids = RunIds { run_id: active.run_id, org_id: active.org_id, source_system: &active.source_system };
+        // Held until the lock connection closes (finish or abandon).
+        sqlx::query(LOCK)
+            .bind(publish_lock(active.org_id))
+            .execute(&mut active.lock)
+            .await
+            .context("waiting for the org's publish lock")?;
+        let mut tx = tenant_tx(&mut active.conn, active.org_id).await?;
+        let mut published = Vec::new();
+        for table in &active.tables {
+            published.push(publish_entity(&mut tx, &ids, table, events).await?);
+        }
+        if commit {
+            sqlx::query("UPDATE migrate.runs SET status = 'succeeded', finished_at = now() WHERE run_id = $1")
+                .bind(active.run_id)
+                .execute(&mut *tx)
+                .await
+                .context("marking the run succeeded")?;
+            drop_staging(&mut tx, active.run_id).await?;
+            tx.commit().await.context("committing the publish")?;
+        } else {
+            tx.rollback().await.context("rolling back a dry run")?;
+        }
+        Ok(published)
+    }
+
+    async fn abandon(&mut self, status: RunStatus, reason: &str) -> Result<(), SinkError> {
+        let Some(mut active) = self.active.take() else { return Ok(()) };
+        let mut tx = tenant_tx(&mut active.conn, active.org_id).await?;
+        sqlx::query("UPDATE migrate.runs SET status = $2, error = $3, finished_at = now() WHERE run_id = $1")
+            .bind(active.run_id)
+            .bind(status.as_str())
+            .bind(reason)
+            .execute(&mut *tx)
+            .await
+            .context("recording the run's end")?;
+        drop_staging(&mut tx, active.run_id).await?;
+        tx.commit().await.context("committing the run's end")?;
+        release_locks(active.lock).await;
+        Ok(())
+    }
+
+    async fn finish(&mut self, report: &RunReport) -> Result<(), SinkError> {
+        let Some(mut active) = self.active.take() else { return Ok(()) };
+        let json = serde_json::to_value(report).map_err(|e| SinkError::Database {
+            context: "storing the report".to_string(),
+            message: e.to_string(),
+        })?;
+        let mut tx = tenant_tx(&mut active.conn, active.org_id).await?;
+        sqlx::query(
+            "UPDATE migrate.runs SET status = $2, report = $3, mapping_sha256 = $4, finished_at = coalesce(finished_at, now())
+             WHERE run_id = $1",
+        )
+        .bind(active.run_id)
+        .bind(report.status.as_str())
+        .bind(json)
+        .bind(&report.mapping.sha256)
+        .execute(&mut *tx)
+        .await
+        .context("storing the report")?;
+        // A dry run rolled back its publish: its staging is still there.
+        drop_staging(&mut tx, active.run_id).await?;
+        tx.commit().await.context("committing the report")?;
+        release_locks(active.lock).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,100 @@
+//! A run's output directory: `report.json`, `rejects/ENTITY.csv`,
+//! `duplicates/ENTITY.csv`. Reject and duplicate files are written as the
+//! run goes, so memory does not grow with the number of bad rows.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use migrate_engine::{DuplicateRow, EntityCounts, RejectedRow, RunEvents, RunReport};
+
+type CsvOut = csv::Writer<BufWriter<File>>;
+
+pub struct OutputDir {
+    dir: PathBuf,
+    rejects: BTreeMap<String, CsvOut>,
+    duplicates: BTreeMap<String, CsvOut>,
+    /// Called with each progress update (the terminal's progress line).
+    progress: Option<Box<dyn FnMut(&str, &EntityCounts) + Send>>,
+}
+
+impl OutputDir {
+    pub fn create(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir.join("rejects"))?;
+        std::fs::create_dir_all(dir.join("duplicates"))?;
+        Ok(Self { dir: dir.to_path_buf(), rejects: BTreeMap::new(), duplicates: BTreeMap::new(), progress: None })
+    }
+
+    pub fn on_progress(mut self, f: impl FnMut(&str, &EntityCounts) + Send + 'static) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Flushes every open file.
+    pub fn close(&mut self) -> std::io::Result<()> {
+        for w in self.rejects.values_mut().chain(self.duplicates.values_mut()) {
+            w.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn open_csv(path: &Path, header: &[String]) -> std::io::Result<CsvOut> {
+    let mut w = csv::Writer::from_writer(BufWriter::new(File::create(path)?));
+    w.write_record(header).map_err(std::io::Error::other)?;
+    Ok(w)
+}
+
+impl RunEvents for OutputDir {
+    fn entity_started(&mut self, entity: &str, source_columns: &[String]) -> std::io::Result<()> {
+        let mut header: Vec<String> =
+            ["_location", "_column", "_value", "_reason", "_message"].iter().map(|s| s.to_string()).collect();
+        header.extend(source_columns.iter().cloned());
+        let rejects = open_csv(&self.dir.join("rejects").join(format!("{entity}.csv")), &header)?;
+        self.rejects.insert(entity.to_string(), rejects);
+        let dup_header: Vec<String> =
+            ["_location", "_survivor_location", "_source_key"].iter().map(|s| s.to_string()).collect();
+        let duplicates = open_csv(&self.dir.join("duplicates").join(format!("{entity}.csv")), &dup_header)?;
+        self.duplicates.insert(entity.to_string(), duplicates);
+        Ok(())
+    }
+
+    fn rejected(&mut self, row: &RejectedRow) -> std::io::Result<()> {
+        let Some(w) = self.rejects.get_mut(&row.entity) else { return Ok(()) };
+        let mut record = vec![
+            row.location.to_string(),
+            row.column.clone().unwrap_or_default(),
+            row.value.clone().unwrap_or_default(),
+            row.reason.code().to_string(),
+            row.message.clone(),
+        ];
+        record.extend(row.source_fields.iter().map(|v| v.clone().unwrap_or_default()));
+        w.write_record(&record).map_err(std::io::Error::other)
+    }
+
+    fn duplicate(&mut self, row: &DuplicateRow) -> std::io::Result<()> {
+        let Some(w) = self.duplicates.get_mut(&row.entity) else { return Ok(()) };
+        w.write_record([&row.location, &row.survivor_location, &row.source_key.replace('\u{1f}', "|")])
+            .map_err(std::io::Error::other)
+    }
+
+    fn progress(&mut self, entity: &str, counts: &EntityCounts) {
+        if let Some(f) = &mut self.progress {
+            f(entity, counts);
+        }
+    }
+}
+
+/// Writes `report.json` (pretty, newline-terminated).
+pub fn write_report(dir: &Path, report: &RunReport) -> std::io::Result<PathBuf> {
+    let path = dir.join("report.json");
+    let mut text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    text.push('\n');
+    std::fs::write(&path, text)?;
+    Ok(path)
+}

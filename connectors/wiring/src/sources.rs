@@ -1,0 +1,66 @@
+use std::path::{Path, PathBuf};
+
+use migrate_csv::CsvSourceConfig;
+use migrate_engine::{Source, SourceError};
+use migrate_mappings::{Diagnostic, Diagnostics, Mapping};
+
+use crate::load::at_block;
+
+/// A source block's options, by kind. One variant per connector crate.
+#[derive(Debug, Clone)]
+enum SourceConfig {
+    Csv(CsvSourceConfig),
+}
+
+/// Every source of a mapping, configured and checked, ready to open.
+pub struct SourceSet {
+    base_dir: PathBuf,
+    configs: Vec<(String, SourceConfig)>,
+}
+
+impl SourceSet {
+    /// Deserializes every source block; all errors at once, pointing into
+    /// the mapping. Touches no file.
+    pub fn configure(mapping: &Mapping) -> Result<Self, Diagnostics> {
+        let base_dir = Path::new(&mapping.path).parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut configs = Vec::new();
+        let mut errors = Vec::new();
+        for block in &mapping.sources {
+            let config = match block.kind.as_str() {
+                "csv" => mapping.source_config::<CsvSourceConfig>(&block.name).map(SourceConfig::Csv),
+                other => Err(mapping.diagnostics(vec![at_block(mapping, &block.name, format!("no connector for kind {other}"))])),
+            };
+            match config {
+                Ok(c) => configs.push((block.name.clone(), c)),
+                Err(d) => errors.extend(d.items),
+            }
+        }
+        if errors.is_empty() { Ok(Self { base_dir, configs }) } else { Err(mapping.diagnostics(errors)) }
+    }
+
+    /// Opens a source by name, for the run loop.
+    pub fn open(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
+        let Some((_, config)) = self.configs.iter().find(|(n, _)| n == name) else {
+            return Err(SourceError::new(format!("no source named {name}")));
+        };
+        match config {
+            SourceConfig::Csv(c) => c
+                .build(&self.base_dir)
+                .map(|s| Box::new(s) as Box<dyn Source>)
+                .map_err(|e| SourceError::with_cause(e.to_string(), e)),
+        }
+    }
+}
+
+/// Opens every source the mapping uses and checks the source columns it
+/// names against the real header: the part of `validate` that reads files.
+pub fn check_sources(mapping: &Mapping, sources: &SourceSet) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for block in &mapping.sources {
+        match sources.open(&block.name) {
+            Ok(source) => out.extend(mapping.check_source_columns(&block.name, source.columns())),
+            Err(e) => out.push(at_block(mapping, &block.name, e.to_string())),
+        }
+    }
+    out
+}

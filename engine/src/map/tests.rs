@@ -1,0 +1,131 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::location::SourceLocation;
+use crate::plan::{ColumnPlan, OnExisting, TargetType};
+use crate::transform::Transform;
+
+fn batch(columns: &[&str], rows: &[&[Option<&str>]]) -> Batch {
+    let file: Arc<str> = "in.csv".into();
+    let names: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+    let values = rows.iter().map(|r| r.iter().map(|v| v.map(str::to_string)).collect()).collect();
+    let locations = (0..rows.len()).map(|i| SourceLocation::Line { file: file.clone(), line: i as u64 + 2 }).collect();
+    Batch::from_rows(&names, values, locations).unwrap()
+}
+
+fn column(target: &str, from: &str) -> ColumnPlan {
+    ColumnPlan {
+        target: target.to_string(),
+        json_key: None,
+        input: ColumnInput::Source(from.to_string()),
+        transforms: vec![],
+        required: false,
+        not_null: false,
+        max_chars: None,
+        allowed: None,
+        default: None,
+        target_type: TargetType::Text,
+    }
+}
+
+fn plan(columns: Vec<ColumnPlan>) -> EntityPlan {
+    EntityPlan {
+        entity: "contacts".to_string(),
+        source: "src".to_string(),
+        key: KeySpec::Columns(vec!["id".to_string()]),
+        columns,
+        on_existing: OnExisting::Update,
+    }
+}
+
+#[test]
+fn each_check_rejects_with_its_reason_and_the_raw_value() {
+    let email = ColumnPlan { transforms: vec![Transform::Trim, Transform::Lowercase], required: true, ..column("email", "mail") };
+    let kind = ColumnPlan { allowed: Some(vec!["client".into(), "lead".into()]), ..column("type", "kind") };
+    let name = ColumnPlan { max_chars: Some(5), ..column("first_name", "name") };
+    let p = plan(vec![email, kind, name]);
+    let b = batch(
+        &["id", "mail", "kind", "name"],
+        &[
+            &[Some("1"), Some(" A@B.COM "), Some("client"), Some("Ada")],
+            &[Some("2"), Some("   "), Some("client"), Some("Ada")],
+            &[Some(" "), Some("x@y.z"), Some("lead"), Some("Ada")],
+            &[Some("4"), Some("x@y.z"), Some("prospect"), Some("Ada")],
+            &[Some("5"), Some("x@y.z"), Some("lead"), Some("Adalbert")],
+            &[Some("6"), None, Some("lead"), Some("Ada")],
+        ],
+    );
+    let (mapped, rejects) = map_batch(&p, &b, 100).unwrap();
+    assert_eq!(mapped.height(), 1);
+    assert_eq!(mapped.value("email", 0), Some("a@b.com"));
+    assert_eq!(mapped.keys, vec!["1"]);
+    assert_eq!(mapped.seqs, vec![100]);
+    assert_eq!(mapped.locations, vec!["in.csv:2"]);
+    let got: Vec<(usize, RejectReason, Option<&str>, Option<&str>)> =
+        rejects.iter().map(|r| (r.row, r.reason, r.column.as_deref(), r.value.as_deref())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, RejectReason::RequiredMissing, Some("mail"), Some("   ")),
+            (2, RejectReason::MissingKey, Some("id"), None),
+            (3, RejectReason::InvalidValue, Some("kind"), Some("prospect")),
+            (4, RejectReason::TooLong, Some("name"), Some("Adalbert")),
+            (5, RejectReason::RequiredMissing, Some("mail"), None),
+        ]
+    );
+    assert_eq!(rejects[3].message, "8 characters; first_name holds at most 5");
+}
+
+#[test]
+fn a_null_in_a_not_null_column_with_a_default_is_left_to_the_default() {
+    let with_default = ColumnPlan { not_null: true, default: Some("contact".into()), ..column("type", "kind") };
+    let without = ColumnPlan { not_null: true, ..column("title", "t") };
+    let b = batch(&["id", "kind", "t"], &[&[Some("1"), None, Some("x")], &[Some("2"), Some("lead"), None]]);
+    let p = plan(vec![with_default, without]);
+    let (mapped, rejects) = map_batch(&p, &b, 0).unwrap();
+    assert_eq!(mapped.keys, vec!["1"]);
+    assert_eq!(mapped.value("type", 0), None);
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].reason, RejectReason::NotNull);
+}
+
+#[test]
+fn json_keys_fold_into_one_object_and_constants_fill_every_row() {
+    let region = ColumnPlan { target: "custom_fields".into(), json_key: Some("region".into()), target_type: TargetType::Json, ..column("custom_fields", "r") };
+    let ltv = ColumnPlan { target: "custom_fields".into(), json_key: Some("ltv".into()), target_type: TargetType::Json, ..column("custom_fields", "v") };
+    let kind = ColumnPlan { input: ColumnInput::Constant("client".into()), ..column("type", "") };
+    let p = plan(vec![region, kind, ltv]);
+    let b = batch(&["id", "r", "v"], &[&[Some("1"), Some("North"), Some("12.50")], &[Some("2"), None, Some("")]]);
+    let (mapped, rejects) = map_batch(&p, &b, 0).unwrap();
+    assert!(rejects.is_empty());
+    let columns: Vec<String> = mapped.frame.columns().iter().map(|c| c.name().to_string()).collect();
+    assert_eq!(columns, vec!["custom_fields", "type"]);
+    assert_eq!(mapped.value("custom_fields", 0), Some(r#"{"ltv":"12.50","region":"North"}"#));
+    assert_eq!(mapped.value("custom_fields", 1), Some("{}"));
+    assert_eq!(mapped.value("type", 1), Some("client"));
+}
+
+#[test]
+fn composite_keys_stay_distinct_and_row_hashes_see_every_field() {
+    let mut p = plan(vec![column("first_name", "a")]);
+    p.key = KeySpec::Columns(vec!["a".into(), "b".into()]);
+    let b = batch(&["a", "b"], &[&[Some("x,y"), Some("z")], &[Some("x"), Some("y,z")]]);
+    let (mapped, _) = map_batch(&p, &b, 0).unwrap();
+    assert_ne!(mapped.keys[0], mapped.keys[1]);
+
+    p.key = KeySpec::RowHash;
+    let b = batch(&["a", "b"], &[&[Some("x"), None], &[Some("x"), Some("")], &[Some("x"), None]]);
+    let (mapped, _) = map_batch(&p, &b, 0).unwrap();
+    assert_ne!(mapped.keys[0], mapped.keys[1], "NULL and empty differ");
+    assert_eq!(mapped.keys[0], mapped.keys[2], "the same row hashes the same");
+    assert_eq!(mapped.keys[0].len(), 64);
+}
+
+#[test]
+fn malformed_rows_are_rejected_before_anything_else() {
+    let mut b = batch(&["id", "a"], &[&[Some("1"), Some("x")], &[Some("2"), Some("y")]]);
+    b.malformed.push(crate::batch::MalformedRow { row: 1, message: "record has 3 fields, the header has 2".into() });
+    let (mapped, rejects) = map_batch(&plan(vec![column("first_name", "a")]), &b, 0).unwrap();
+    assert_eq!(mapped.keys, vec!["1"]);
+    assert_eq!(rejects[0].reason, RejectReason::MalformedRow);
+}
