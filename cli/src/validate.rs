@@ -24,17 +24,19 @@ pub fn checked_mapping(path: &Path) -> Result<(Mapping, SourceSet), u8> {
             return Err(exit::USAGE);
         }
     };
+    let mut problems = mapping.errors.clone();
     let sources = match SourceSet::configure(&mapping) {
-        Ok(s) => s,
+        Ok(s) => {
+            problems.extend(check_sources(&mapping, &s));
+            Some(s)
+        }
         Err(d) => {
-            print_diagnostics(&d);
-            return Err(exit::USAGE);
+            problems.extend(d.items);
+            None
         }
     };
-    let mut problems = check_sources(&mapping, &sources);
-    if !mapping.warnings.is_empty() {
-        problems.extend(mapping.warnings.iter().cloned());
-    }
+    problems.sort_by_key(|d| d.span.start);
+    problems.extend(mapping.warnings.iter().cloned());
     if !problems.is_empty() {
         let d = mapping.diagnostics(problems);
         print_diagnostics(&d);
@@ -42,7 +44,10 @@ pub fn checked_mapping(path: &Path) -> Result<(Mapping, SourceSet), u8> {
             return Err(exit::USAGE);
         }
     }
-    Ok((mapping, sources))
+    match sources {
+        Some(s) => Ok((mapping, s)),
+        None => Err(exit::USAGE),
+    }
 }
 
 pub fn validate(path: &Path) -> u8 {

@@ -21,5 +21,5 @@ mod suggest;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use interpolate::interpolate;
 pub use migrations::{MIGRATIONS, Migration};
-pub use parse::{Mapping, SourceBlock, SourceColumnRef, parse};
+pub use parse::{Mapping, SourceBlock, SourceColumnRef, parse, parse_lenient};
 pub use suggest::did_you_mean;

@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use migrate_mappings::{Diagnostic, Diagnostics, Mapping, parse};
+use migrate_mappings::{Diagnostic, Diagnostics, Mapping, parse_lenient};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -14,11 +14,13 @@ pub enum LoadError {
     Invalid(Diagnostics),
 }
 
-/// Reads and checks a mapping file (no source is opened).
+/// Reads and checks a mapping file (no source is opened). Only invalid TOML
+/// is an `Err`; other mistakes are in `Mapping::errors`, so that sources can
+/// still be checked and every mistake shown at once.
 pub fn load_mapping(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapping, LoadError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: shown.clone(), source })?;
-    parse(&shown, &text, env).map_err(LoadError::Invalid)
+    parse_lenient(&shown, &text, env).map_err(LoadError::Invalid)
 }
 
 /// An error about a whole source block, at its name.

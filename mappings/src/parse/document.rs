@@ -16,6 +16,8 @@ pub(crate) struct Checker<'t> {
     pub diags: Vec<Diagnostic>,
     /// Every variable looked up, with its value.
     pub env: BTreeMap<String, String>,
+    /// Strings whose interpolation failed (already reported).
+    pub failed: Vec<Range<usize>>,
 }
 
 impl Checker<'_> {
@@ -41,6 +43,7 @@ impl Checker<'_> {
         missing_span: Range<usize>,
     ) -> Option<(String, Range<usize>)> {
         match table.get(key) {
+            Some(v) if self.failed.contains(&v.span()) => None,
             Some(v) => match v.get_ref().as_str() {
                 Some(s) if !s.trim().is_empty() => Some((s.to_string(), v.span())),
                 Some(_) => {
@@ -99,6 +102,7 @@ fn interpolate_value(value: &mut Spanned<DeValue>, checker: &mut Checker, env: &
             match interpolate(s, &lookup) {
                 Ok(done) => *s = done.into(),
                 Err((inner, message)) => {
+                    checker.failed.push(span.clone());
                     // Point inside the literal: skip the opening quote(s).
                     let raw = checker.text.get(span.clone()).unwrap_or("");
                     let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") { 3 } else { 1 };

@@ -36,6 +36,10 @@ pub struct Mapping {
     pub sources: Vec<SourceBlock>,
     pub source_refs: Vec<SourceColumnRef>,
     pub warnings: Vec<Diagnostic>,
+    /// What is wrong with it. A mapping with errors is never run; it is
+    /// kept so that every other check (source options, source columns) can
+    /// still report in the same pass.
+    pub errors: Vec<Diagnostic>,
     /// The environment variables the mapping used, captured at parse time so
     /// that building a source later sees the same values.
     env: BTreeMap<String, String>,
@@ -60,6 +64,19 @@ pub struct SourceColumnRef {
 
 /// Parses and checks a mapping. `env` looks up `${VAR}`s.
 pub fn parse(path: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapping, Diagnostics> {
+    let mapping = parse_lenient(path, text, env)?;
+    if mapping.errors.is_empty() {
+        Ok(mapping)
+    } else {
+        let mut items = mapping.errors.clone();
+        items.extend(mapping.warnings.iter().cloned());
+        Err(mapping.diagnostics(items))
+    }
+}
+
+/// Parses as far as the text allows: `Err` only for invalid TOML; any other
+/// error is in `Mapping::errors`, with the plan holding what could be read.
+pub fn parse_lenient(path: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Mapping, Diagnostics> {
     let diagnostics = |items| Diagnostics { path: path.to_string(), text: text.to_string(), items };
     let (root, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
@@ -70,7 +87,7 @@ pub fn parse(path: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
         return Err(diagnostics(items));
     }
     let mut root = root.into_inner();
-    let mut checker = Checker { text, diags: Vec::new(), env: BTreeMap::new() };
+    let mut checker = Checker { text, diags: Vec::new(), env: BTreeMap::new(), failed: Vec::new() };
     interpolate_tree(&mut root, &mut checker, env);
 
     let mut migration = None;
@@ -93,14 +110,16 @@ pub fn parse(path: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
         }
     }
     let whole = 0..text.len().min(1);
-    let Some(migration) = migration else {
-        checker.diags.push(
-            Diagnostic::error(whole, "missing [migration] table")
-                .help("add [migration] with name, org_id and source_system"),
-        );
-        return Err(diagnostics(checker.diags));
+    let header = match migration {
+        Some(migration) => migration_header(&mut checker, migration),
+        None => {
+            checker.diags.push(
+                Diagnostic::error(whole.clone(), "missing [migration] table")
+                    .help("add [migration] with name, org_id and source_system"),
+            );
+            None
+        }
     };
-    let header = migration_header(&mut checker, migration);
     if entity_blocks.is_empty() {
         checker.diags.push(
             Diagnostic::error(whole, "the mapping loads no entity")
@@ -116,9 +135,8 @@ pub fn parse(path: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
     }
     let (errors, warnings): (Vec<_>, Vec<_>) =
         checker.diags.into_iter().partition(|d| d.severity == crate::diagnostic::Severity::Error);
-    let (Some((name, org_id, source_system, max_rejected)), true) = (header, errors.is_empty()) else {
-        return Err(diagnostics(errors.into_iter().chain(warnings).collect()));
-    };
+    let (name, org_id, source_system, max_rejected) =
+        header.unwrap_or_else(|| (String::new(), uuid::Uuid::nil(), String::new(), None));
     Ok(Mapping {
         path: path.to_string(),
         text: text.to_string(),
@@ -127,6 +145,7 @@ pub fn parse(path: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
         sources,
         source_refs,
         warnings,
+        errors,
         env: checker.env,
     })
 }
@@ -295,7 +314,7 @@ impl Mapping {
         let (root, _) = DeTable::parse_recoverable(&self.text);
         let mut root = root.into_inner();
         let env = self.env.clone();
-        let mut checker = Checker { text: &self.text, diags: Vec::new(), env: BTreeMap::new() };
+        let mut checker = Checker { text: &self.text, diags: Vec::new(), env: BTreeMap::new(), failed: Vec::new() };
         interpolate_tree(&mut root, &mut checker, &|k| env.get(k).cloned());
         let block = root
             .get("sources")

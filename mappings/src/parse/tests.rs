@@ -1,0 +1,149 @@
+use super::*;
+use migrate_engine::{ColumnInput, Transform};
+
+const ORG: &str = "7a1c0b52-3c1e-4d8e-9f5a-2b6d8e4f1a90";
+
+fn env(name: &str) -> Option<String> {
+    (name == "ORG_ID").then(|| ORG.to_string())
+}
+
+const GOOD: &str = r#"
+[migration]
+name = "acme"
+org_id = "${ORG_ID}"
+source_system = "acme-crm"
+
+[sources.customers]
+kind = "csv"
+path = "customers.csv"
+
+[contacts]
+from = "customers"
+key = ["CustomerID"]
+
+[contacts.columns]
+first_name = "FirstName"
+email = { from = "E-Mail", transform = ["trim", "lowercase", { null_if = ["N/A"] }], required = true }
+type = { value = "client" }
+"custom_fields.ltv" = "LTV"
+"#;
+
+fn errors(text: &str) -> Vec<(String, (usize, usize), Option<String>)> {
+    let d = parse("m.toml", text, &env).unwrap_err();
+    d.items.iter().map(|i| (i.message.clone(), d.line_col(i.span.start), i.help.clone())).collect()
+}
+
+#[test]
+fn a_good_mapping_becomes_a_plan() {
+    let m = parse("m.toml", GOOD, &env).unwrap();
+    assert_eq!(m.plan.org_id.to_string(), ORG);
+    assert_eq!(m.plan.source_system, "acme-crm");
+    let e = &m.plan.entities[0];
+    assert_eq!(e.entity, "contacts");
+    assert_eq!(e.key, KeySpec::Columns(vec!["CustomerID".into()]));
+    let email = e.columns.iter().find(|c| c.target == "email").unwrap();
+    assert_eq!(email.transforms, vec![Transform::Trim, Transform::Lowercase, Transform::NullIf(vec!["N/A".into()])]);
+    assert!(email.required);
+    assert_eq!(email.max_chars, Some(254));
+    let kind = e.columns.iter().find(|c| c.target == "type").unwrap();
+    assert_eq!(kind.input, ColumnInput::Constant("client".into()));
+    let ltv = e.columns.iter().find(|c| c.json_key.as_deref() == Some("ltv")).unwrap();
+    assert_eq!(ltv.target, "custom_fields");
+    assert_eq!(e.source_columns(), vec!["CustomerID", "FirstName", "E-Mail", "LTV"]);
+}
+
+#[test]
+fn a_misspelled_target_column_points_at_it_and_suggests_the_right_one() {
+    let text = GOOD.replace("first_name = \"FirstName\"", "frist_name = \"FirstName\"");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, "unknown target column `frist_name`");
+    assert_eq!(errs[0].1, (16, 1));
+    assert_eq!(errs[0].2.as_deref(), Some("did you mean `first_name`?"));
+}
+
+#[test]
+fn every_mistake_is_reported_at_once() {
+    let text = GOOD
+        .replace("first_name = \"FirstName\"", "emial = \"FirstName\"")
+        .replace("\"trim\", \"lowercase\"", "\"trim\", \"lowercse\"")
+        .replace("{ value = \"client\" }", "{ value = \"customer\" }");
+    let errs = errors(&text);
+    let messages: Vec<&str> = errs.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(messages.len(), 3, "{errs:?}");
+    assert!(messages[0].contains("unknown target column `emial`"));
+    assert!(messages[1].contains("unknown transform `lowercse`"));
+    assert!(messages[2].contains("`customer` is not one of contact, client, lead, vendor, partner"));
+    assert_eq!(errs[1].2.as_deref(), Some("did you mean `lowercase`?"));
+}
+
+#[test]
+fn structural_mistakes() {
+    let cases: Vec<(String, &str)> = vec![
+        (GOOD.replace("key = [\"CustomerID\"]\n", ""), "[contacts] has no source key"),
+        (GOOD.replace("${ORG_ID}", "${TENANT}"), "environment variable TENANT is not set"),
+        (GOOD.replace("${ORG_ID}", "acme"), "org_id `acme` is not a UUID"),
+        (GOOD.replace("from = \"customers\"", "from = \"custmers\""), "unknown source `custmers`"),
+        (GOOD.replace("kind = \"csv\"", "kind = \"cvs\""), "unknown source kind `cvs`"),
+        (GOOD.replace("[contacts]\n", "[contcts]\n").replace("[contacts.columns]", "[contcts.columns]"), "unknown top-level table `contcts`"),
+        (GOOD.replace("first_name = \"FirstName\"", "id = \"FirstName\""), "contacts.id is set by the platform"),
+        (GOOD.replace("first_name = \"FirstName\"", "first_name = { from = \"A\", value = \"b\" }"), "a column takes `from` or `value`, not both"),
+        (GOOD.replace("first_name = \"FirstName\"", "custom_fields = \"X\""), "custom_fields is a JSON object; map its keys one by one"),
+        (GOOD.replace("first_name = \"FirstName\"", "first_name = { from = \"A\", transform = \"trim\" }"), "`transform` is an ordered list"),
+        (GOOD.replace("first_name = \"FirstName\"", "\"email.x\" = \"A\""), "contacts.email is not a JSON column"),
+        (GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\ndedupe = true"), "unknown key of [contacts] `dedupe`"),
+        (GOOD.replace("name = \"acme\"\n", ""), "[migration] is missing `name`"),
+        ("[migration]\nname = \"x\"\norg_id = \"${ORG_ID}\"\nsource_system = \"s\"\n".to_string(), "the mapping loads no entity"),
+        ("[migration\n".to_string(), "unclosed table"),
+    ];
+    for (text, expected) in cases {
+        let errs = errors(&text);
+        assert!(errs.iter().any(|e| e.0.contains(expected)), "expected {expected:?} in {errs:?}");
+    }
+}
+
+#[test]
+fn row_hash_is_an_explicit_key() {
+    let m = parse("m.toml", &GOOD.replace("key = [\"CustomerID\"]", "key = \"$row_hash\""), &env).unwrap();
+    assert_eq!(m.plan.entities[0].key, KeySpec::RowHash);
+}
+
+#[test]
+fn not_null_columns_without_a_default_must_be_mapped() {
+    let text = GOOD.replace("[contacts]", "[tasks]").replace("[contacts.columns]", "[tasks.columns]")
+        .replace("first_name = \"FirstName\"\n", "").replace("email = {", "description = {").replace(", required = true", "")
+        .replace("type = { value = \"client\" }\n", "");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, "tasks.title is NOT NULL and not mapped");
+}
+
+#[test]
+fn source_columns_are_checked_against_the_header_with_suggestions() {
+    let m = parse("m.toml", GOOD, &env).unwrap();
+    let header: Vec<String> = ["CustomerID", "FirstName", "EMail", "LTV"].iter().map(|s| s.to_string()).collect();
+    let d = m.diagnostics(m.check_source_columns("customers", &header));
+    assert_eq!(d.items.len(), 1);
+    assert_eq!(d.items[0].message, "unknown source column `E-Mail` in source `customers`");
+    assert_eq!(d.items[0].help.as_deref(), Some("did you mean `EMail`?"));
+    assert_eq!(d.line_col(d.items[0].span.start).0, 17);
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct FakeConfig {
+    path: String,
+}
+
+#[test]
+fn source_options_deserialize_with_errors_pointing_into_the_file() {
+    let m = parse("m.toml", GOOD, &env).unwrap();
+    let c: FakeConfig = m.source_config("customers").unwrap();
+    assert_eq!(c.path, "customers.csv");
+
+    let m = parse("m.toml", &GOOD.replace("path = \"customers.csv\"", "path = \"customers.csv\"\ndelimter = \";\""), &env).unwrap();
+    let d = m.source_config::<FakeConfig>("customers").unwrap_err();
+    assert!(d.items[0].message.contains("unknown field `delimter`"), "{:?}", d.items);
+    assert_eq!(d.line_col(d.items[0].span.start), (10, 1));
+}
