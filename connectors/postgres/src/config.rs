@@ -56,8 +56,16 @@ impl ConnectionConfig {
 
     pub async fn connect(&self) -> Result<sqlx::PgConnection, PgError> {
         use sqlx::Connection;
-        sqlx::PgConnection::connect_with(&self.options)
+        let mut conn = sqlx::PgConnection::connect_with(&self.options)
             .await
-            .map_err(|e| PgError::Connect { target: self.display.clone(), message: e.to_string() })
+            .map_err(|e| PgError::Connect { target: self.display.clone(), message: e.to_string() })?;
+        // A backend blocked on a lock does not notice that its client died
+        // until the wait ends; with this it checks every few seconds, so a
+        // killed run's locks and transaction go away on their own. The
+        // setting exists from PostgreSQL 14 on; older servers go without.
+        let _ = sqlx::query("SELECT set_config('client_connection_check_interval', '2s', false)")
+            .execute(&mut conn)
+            .await;
+        Ok(conn)
     }
 }

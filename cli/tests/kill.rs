@@ -1,0 +1,180 @@
+//! A run killed with SIGKILL leaves nothing visible; the ledger calls it
+//! `interrupted`; the next run succeeds with exact counts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sqlx::PgConnection;
+use support::*;
+
+/// Polls `sql` (a count) until it is positive.
+async fn wait_until(conn: &mut PgConnection, sql: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&mut *conn).await.unwrap();
+        if n > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_for_no_migrate_backends(conn: &mut PgConnection) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        if n == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the killed run's connections did not go away");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// After a kill: nothing of the run is visible to the tenant, `runs list`
+/// says `interrupted`, staging is dropped, and a new run loads everything.
+async fn assert_recovers(t: &Target, mapping: &std::path::Path) {
+    assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 0);
+    assert_eq!(t.tenant_count(Some(ORG_A), "migrate.keys").await, 0);
+    assert_eq!(t.tenant_count(Some(ORG_A), "migrate.before_images").await, 0);
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0);
+
+    let list = t.migrate_as(LOADER).env("ORG_ID", ORG_A).args(["runs", "list"]).output().unwrap();
+    assert_success(&list);
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("interrupted"), "{listed}");
+    assert_eq!(t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await, 0);
+
+    assert_success(&t.run(mapping, ORG_A, "after"));
+    let r = report(&t.out_dir("after"));
+    let e = entity(&r, "contacts");
+    assert_eq!(counts(e), [302, 0, 10, 17, 275, 275, 0, 0]);
+    assert_eq!(e["target_count"], 275);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.runs WHERE status = 'interrupted'").await, 1);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.runs WHERE status = 'succeeded'").await, 1);
+}
+
+#[tokio::test]
+async fn killed_between_staging_and_publishing() {
+    let t = Target::new().await;
+    let mapping = t.demo("demo");
+    let mut admin = t.admin().await;
+    // Hold the org's publish lock: the run stages everything, then waits.
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+        .bind(format!("migrate:publish:{ORG_A}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut child = t
+        .migrate_as(LOADER)
+        .env("ORG_ID", ORG_A)
+        .arg("run")
+        .arg(&mapping)
+        .args(["--out", "killed"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut watcher = t.admin().await;
+    wait_until(
+        &mut watcher,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate' AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+        "the run to wait for the publish lock",
+    )
+    .await;
+    // Everything is staged at this point.
+    let staged: i64 = {
+        let table: String = sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'")
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM migrate.\"{table}\""))).fetch_one(&mut watcher).await.unwrap()
+    };
+    assert_eq!(staged, 285, "302 read - 17 rejected are staged, duplicates included");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for_no_migrate_backends(&mut watcher).await;
+    sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut admin).await.unwrap();
+    assert_recovers(&t, &mapping).await;
+}
+
+#[tokio::test]
+async fn killed_while_publishing() {
+    let t = Target::new().await;
+    let mapping = t.demo("demo");
+    let mut admin = t.admin().await;
+    // Block writes to contacts: the publish transaction gets as far as the
+    // upsert (key map already written inside it) and waits there.
+    sqlx::query("BEGIN").execute(&mut admin).await.unwrap();
+    sqlx::query("LOCK TABLE contacts IN EXCLUSIVE MODE").execute(&mut admin).await.unwrap();
+    let mut child = t
+        .migrate_as(LOADER)
+        .env("ORG_ID", ORG_A)
+        .arg("run")
+        .arg(&mapping)
+        .args(["--out", "killed"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut watcher = t.admin().await;
+    wait_until(
+        &mut watcher,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate' AND wait_event_type = 'Lock' AND wait_event = 'relation' AND query LIKE '%INSERT INTO \"public\".\"contacts\"%'",
+        "the publish to wait on contacts",
+    )
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for_no_migrate_backends(&mut watcher).await;
+    sqlx::query("ROLLBACK").execute(&mut admin).await.unwrap();
+    assert_recovers(&t, &mapping).await;
+}
+
+#[tokio::test]
+async fn runs_clean_drops_the_staging_of_dead_runs_in_any_org() {
+    let t = Target::new().await;
+    let mapping = t.demo("demo");
+    let mut admin = t.admin().await;
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+        .bind(format!("migrate:publish:{ORG_A}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut child = t
+        .migrate_as(LOADER)
+        .env("ORG_ID", ORG_A)
+        .arg("run")
+        .arg(&mapping)
+        .args(["--out", "killed"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut watcher = t.admin().await;
+    wait_until(
+        &mut watcher,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate' AND wait_event = 'advisory'",
+        "the run to stage",
+    )
+    .await;
+    // While the run lives, clean leaves its staging alone.
+    let clean = t.migrate_as(LOADER).args(["runs", "clean"]).output().unwrap();
+    assert_success(&clean);
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("dropped 0 staging table(s)"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for_no_migrate_backends(&mut watcher).await;
+    let clean = t.migrate_as(LOADER).args(["runs", "clean"]).output().unwrap();
+    assert_success(&clean);
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("dropped 1 staging table(s)"), "{}", String::from_utf8_lossy(&clean.stdout));
+    assert_eq!(t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await, 0);
+}

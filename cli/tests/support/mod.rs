@@ -1,0 +1,144 @@
+//! Shared by the integration tests: a throwaway PostgreSQL cluster with the
+//! platform schema applied and a plain loader role, and the real `migrate`
+//! binary run against it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use migrate_testkit::TestCluster;
+use sqlx::{Connection, PgConnection};
+
+pub const ORG_A: &str = "7a1c0b52-3c1e-4d8e-9f5a-2b6d8e4f1a90";
+pub const ORG_B: &str = "0b9e4d3c-2a1f-4e5d-8c7b-6a5f4e3d2c1b";
+pub const DB: &str = "platform";
+/// A LOGIN role that is a member of platform_tenant: no superuser, no
+/// BYPASSRLS, owns nothing.
+pub const LOADER: &str = "loader";
+
+pub struct Target {
+    pub cluster: TestCluster,
+    pub work: tempfile::TempDir,
+}
+
+pub fn migrate_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_migrate")
+}
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+impl Target {
+    /// A cluster with the schema applied (by the superuser, as an admin
+    /// would) and the loader role created.
+    pub async fn new() -> Self {
+        let cluster = TestCluster::start();
+        cluster.create_database(DB).await;
+        let target = Self { cluster, work: tempfile::tempdir().unwrap() };
+        let out = target.migrate_as("postgres").args(["schema", "apply"]).output().unwrap();
+        assert_success(&out);
+        target
+            .cluster
+            .admin_sql(DB, &format!("CREATE ROLE {LOADER} LOGIN NOSUPERUSER NOBYPASSRLS; GRANT platform_tenant TO {LOADER};"))
+            .await;
+        target
+    }
+
+    /// `migrate` connecting as `user`, with a clean environment.
+    pub fn migrate_as(&self, user: &str) -> Command {
+        let mut c = Command::new(migrate_bin());
+        for v in ["DATABASE_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_SSLMODE", "ORG_ID"] {
+            c.env_remove(v);
+        }
+        c.env("DATABASE_URL", self.cluster.url(user, DB)).current_dir(self.work.path());
+        c
+    }
+
+    /// `migrate run MAPPING --out DIR` as the loader for `org`.
+    pub fn run(&self, mapping: &Path, org: &str, out: &str) -> Output {
+        self.migrate_as(LOADER)
+            .env("ORG_ID", org)
+            .args(["run"])
+            .arg(mapping)
+            .args(["--out", out])
+            .output()
+            .unwrap()
+    }
+
+    pub fn out_dir(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
+    }
+
+    /// Copies the demo (mapping and CSV) into the work directory, so a test
+    /// can change the CSV; returns the mapping's path.
+    pub fn demo(&self, name: &str) -> PathBuf {
+        let dir = self.work.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["mapping.toml", "customers.csv"] {
+            std::fs::copy(workspace().join("fixtures/demo").join(f), dir.join(f)).unwrap();
+        }
+        dir.join("mapping.toml")
+    }
+
+    pub async fn admin(&self) -> PgConnection {
+        PgConnection::connect(&self.cluster.admin_url(DB)).await.unwrap()
+    }
+
+    pub async fn loader(&self) -> PgConnection {
+        PgConnection::connect(&self.cluster.url(LOADER, DB)).await.unwrap()
+    }
+
+    /// A count as the tenant sees it: the loader, `SET LOCAL ROLE
+    /// platform_tenant`, the org set (or not, when `org` is None).
+    pub async fn tenant_count(&self, org: Option<&str>, table: &str) -> i64 {
+        let mut conn = self.loader().await;
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("SET LOCAL ROLE platform_tenant").execute(&mut *tx).await.unwrap();
+        if let Some(org) = org {
+            sqlx::query("SELECT set_config('app.current_org_id', $1, true)").bind(org).execute(&mut *tx).await.unwrap();
+        }
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"))).fetch_one(&mut *tx).await.unwrap()
+    }
+
+    /// A count that sees every org (the superuser bypasses RLS).
+    pub async fn admin_count(&self, sql: &str) -> i64 {
+        let mut conn = self.admin().await;
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn report(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The entity block of a report, by name.
+pub fn entity<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["entities"].as_array().unwrap().iter().find(|e| e["entity"] == name).unwrap()
+}
+
+/// The counts of an entity block as (read, filtered, duplicates, rejected,
+/// loaded, inserted, updated, unchanged).
+pub fn counts(e: &serde_json::Value) -> [u64; 8] {
+    ["read", "filtered", "duplicates", "rejected", "loaded", "inserted", "updated", "unchanged"]
+        .map(|k| e[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {e}")))
+}
+
+/// Reads a CSV file as header + rows.
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header = r.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = r.records().map(|rec| rec.unwrap().iter().map(str::to_string).collect()).collect();
+    (header, rows)
+}
