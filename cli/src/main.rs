@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "migrate", version, about = "Moves legacy data into the platform's tenant-scoped PostgreSQL, with a report that accounts for every row.")]
+#[command(
+    name = "migrate",
+    version,
+    about = "Moves legacy data into the platform's tenant-scoped PostgreSQL, with a report that accounts for every row."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

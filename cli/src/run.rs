@@ -50,7 +50,11 @@ pub async fn run(path: &Path, out: Option<PathBuf>, dry_run: bool) -> u8 {
     let mut sink = PgSink::new(config);
     let options = RunOptions {
         run_id,
-        mapping: MappingInfo { name: mapping.plan.name.clone(), path: mapping.path.clone(), sha256: mapping.sha256.clone() },
+        mapping: MappingInfo {
+            name: mapping.plan.name.clone(),
+            path: mapping.path.clone(),
+            sha256: mapping.sha256.clone(),
+        },
         dry_run,
         cancel: &cancel,
     };

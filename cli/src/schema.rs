@@ -23,7 +23,8 @@ pub async fn apply() -> u8 {
     };
     match result {
         Ok(applied) => {
-            let new: Vec<String> = applied.iter().filter(|a| a.newly).map(|a| format!("{:04}_{}", a.version, a.name)).collect();
+            let new: Vec<String> =
+                applied.iter().filter(|a| a.newly).map(|a| format!("{:04}_{}", a.version, a.name)).collect();
             if new.is_empty() {
                 println!("schema is up to date ({} migrations) on {}", applied.len(), config.display);
             } else {

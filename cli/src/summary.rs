@@ -6,7 +6,16 @@ pub fn table(report: &RunReport) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header([
-        "entity", "read", "filtered", "duplicates", "rejected", "inserted", "updated", "unchanged", "in target", "balanced",
+        "entity",
+        "read",
+        "filtered",
+        "duplicates",
+        "rejected",
+        "inserted",
+        "updated",
+        "unchanged",
+        "in target",
+        "balanced",
     ]);
     let opt = |v: Option<u64>| v.map_or("-".to_string(), |n| n.to_string());
     for e in &report.entities {

@@ -57,7 +57,11 @@ async fn the_demo_loads_with_exact_counts_and_accounts_for_every_row() {
     // target_count is what the tenant role counts, through the key map and in all.
     assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 275);
     assert_eq!(
-        t.tenant_count(Some(ORG_A), "contacts c JOIN migrate.keys k ON k.target_id = c.id AND k.source_system = 'acme-crm'").await,
+        t.tenant_count(
+            Some(ORG_A),
+            "contacts c JOIN migrate.keys k ON k.target_id = c.id AND k.source_system = 'acme-crm'"
+        )
+        .await,
         275
     );
 
@@ -129,8 +133,10 @@ async fn the_demo_loads_with_exact_counts_and_accounts_for_every_row() {
     .await
     .unwrap();
     assert_eq!(phone, "+1 555-000-0000", "the later duplicate wins");
-    let null_companies: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM contacts WHERE company IN ('N/A', '-', '')").fetch_one(&mut conn).await.unwrap();
+    let null_companies: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE company IN ('N/A', '-', '')")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(null_companies, 0, "null_if and empty values become NULL");
     let notes: String = sqlx::query_scalar(
         "SELECT c.custom_fields->>'legacy_notes' FROM contacts c JOIN migrate.keys k ON k.target_id = c.id WHERE k.source_key = 'C0005'",
@@ -140,14 +146,24 @@ async fn the_demo_loads_with_exact_counts_and_accounts_for_every_row() {
     .unwrap();
     assert_eq!(notes, "Called twice.\nPrefers email,\nnot phone.");
     // Staging is gone once published.
-    assert_eq!(t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await, 0);
+    assert_eq!(
+        t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await,
+        0
+    );
 }
 
 #[tokio::test]
 async fn a_dry_run_counts_everything_and_publishes_nothing() {
     let t = Target::new().await;
     let mapping = t.demo("demo");
-    let out = t.migrate_as(LOADER).env("ORG_ID", ORG_A).arg("run").arg(&mapping).args(["--out", "dry", "--dry-run"]).output().unwrap();
+    let out = t
+        .migrate_as(LOADER)
+        .env("ORG_ID", ORG_A)
+        .arg("run")
+        .arg(&mapping)
+        .args(["--out", "dry", "--dry-run"])
+        .output()
+        .unwrap();
     assert_success(&out);
     let r = report(&t.out_dir("dry"));
     assert_eq!(r["status"], "dry_run");
@@ -156,7 +172,10 @@ async fn a_dry_run_counts_everything_and_publishes_nothing() {
     assert!(e["target_count"].is_null());
     assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0);
     assert_eq!(t.admin_count("SELECT count(*) FROM migrate.keys").await, 0);
-    assert_eq!(t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await, 0);
+    assert_eq!(
+        t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await,
+        0
+    );
     assert_eq!(t.admin_count("SELECT count(*) FROM migrate.runs WHERE status = 'dry_run'").await, 1);
 }
 
@@ -164,14 +183,21 @@ async fn a_dry_run_counts_everything_and_publishes_nothing() {
 async fn past_the_reject_budget_nothing_is_published_and_the_exit_code_is_3() {
     let t = Target::new().await;
     let mapping = t.demo("demo");
-    let text = std::fs::read_to_string(&mapping).unwrap().replace("source_system = \"acme-crm\"", "source_system = \"acme-crm\"\nmax_rejected = 16");
+    let text = std::fs::read_to_string(&mapping)
+        .unwrap()
+        .replace("source_system = \"acme-crm\"", "source_system = \"acme-crm\"\nmax_rejected = 16");
     std::fs::write(&mapping, text).unwrap();
     let out = t.run(&mapping, ORG_A, "budget");
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("17 rows rejected, more than the mapping's max_rejected = 16"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("17 rows rejected, more than the mapping's max_rejected = 16")
+    );
     let r = report(&t.out_dir("budget"));
     assert_eq!(r["status"], "failed");
     assert_eq!(entity(&r, "contacts")["rejected"], 17);
     assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0);
-    assert_eq!(t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await, 0);
+    assert_eq!(
+        t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await,
+        0
+    );
 }

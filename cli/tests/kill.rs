@@ -51,7 +51,10 @@ async fn assert_recovers(t: &Target, mapping: &std::path::Path) {
     let listed = String::from_utf8_lossy(&list.stdout);
     assert_eq!(listed.lines().count(), 1, "{listed}");
     assert!(listed.contains("interrupted"), "{listed}");
-    assert_eq!(t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await, 0);
+    assert_eq!(
+        t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await,
+        0
+    );
 
     assert_success(&t.run(mapping, ORG_A, "after"));
     let r = report(&t.out_dir("after"));
@@ -92,11 +95,16 @@ async fn killed_between_staging_and_publishing() {
     .await;
     // Everything is staged at this point.
     let staged: i64 = {
-        let table: String = sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'")
+        let table: String = sqlx::query_scalar(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM migrate.\"{table}\"")))
             .fetch_one(&mut watcher)
             .await
-            .unwrap();
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM migrate.\"{table}\""))).fetch_one(&mut watcher).await.unwrap()
+            .unwrap()
     };
     assert_eq!(staged, 285, "302 read - 17 rejected are staged, duplicates included");
     child.kill().unwrap();
@@ -175,6 +183,13 @@ async fn runs_clean_drops_the_staging_of_dead_runs_in_any_org() {
     wait_for_no_migrate_backends(&mut watcher).await;
     let clean = t.migrate_as(LOADER).args(["runs", "clean"]).output().unwrap();
     assert_success(&clean);
-    assert!(String::from_utf8_lossy(&clean.stdout).contains("dropped 1 staging table(s)"), "{}", String::from_utf8_lossy(&clean.stdout));
-    assert_eq!(t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await, 0);
+    assert!(
+        String::from_utf8_lossy(&clean.stdout).contains("dropped 1 staging table(s)"),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+    assert_eq!(
+        t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await,
+        0
+    );
 }

@@ -5,14 +5,18 @@ mod support;
 
 use support::*;
 
+/// id, email, phone, custom_fields, created_at
+type ContactRow = (uuid::Uuid, Option<String>, Option<String>, serde_json::Value, chrono::DateTime<chrono::Utc>);
+
 #[tokio::test]
 async fn three_runs_leave_the_same_rows_and_the_later_two_change_nothing() {
     let t = Target::new().await;
     let mapping = t.demo("demo");
     let mut snapshots = Vec::new();
-    for (i, expected) in [[302, 0, 10, 17, 275, 275, 0, 0], [302, 0, 10, 17, 275, 0, 0, 275], [302, 0, 10, 17, 275, 0, 0, 275]]
-        .iter()
-        .enumerate()
+    for (i, expected) in
+        [[302, 0, 10, 17, 275, 275, 0, 0], [302, 0, 10, 17, 275, 0, 0, 275], [302, 0, 10, 17, 275, 0, 0, 275]]
+            .iter()
+            .enumerate()
     {
         let out_name = format!("run{i}");
         assert_success(&t.run(&mapping, ORG_A, &out_name));
@@ -22,7 +26,7 @@ async fn three_runs_leave_the_same_rows_and_the_later_two_change_nothing() {
         assert_eq!(e["target_count"], 275);
         assert_eq!(e["org_total"], 275);
         let mut conn = t.admin().await;
-        let rows: Vec<(uuid::Uuid, Option<String>, Option<String>, serde_json::Value, chrono::DateTime<chrono::Utc>)> =
+        let rows: Vec<ContactRow> =
             sqlx::query_as("SELECT id, email, phone, custom_fields, created_at FROM contacts ORDER BY id")
                 .fetch_all(&mut conn)
                 .await
@@ -73,15 +77,17 @@ async fn a_corrected_rerun_updates_exactly_the_changed_rows_and_keeps_their_befo
 
     let run_id = r["run_id"].as_str().unwrap();
     let mut conn = t.admin().await;
-    let before: Vec<String> = sqlx::query_scalar(
-        "SELECT row_data->>'phone' FROM migrate.before_images WHERE run_id = $1::uuid ORDER BY 1",
-    )
-    .bind(run_id)
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
+    let before: Vec<String> =
+        sqlx::query_scalar("SELECT row_data->>'phone' FROM migrate.before_images WHERE run_id = $1::uuid ORDER BY 1")
+            .bind(run_id)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(before.len(), 5, "one before-image per updated row");
     assert!(before.iter().all(|p| p != "+1 555-999-0000"), "before-images hold the old values");
-    let now: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE phone = '+1 555-999-0000'").fetch_one(&mut conn).await.unwrap();
+    let now: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE phone = '+1 555-999-0000'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(now, 5);
 }

@@ -40,19 +40,15 @@ impl Batch {
             return Err(BatchError::LocationCount { rows: rows.len(), locations: locations.len() });
         }
         let height = rows.len();
-        let mut by_column: Vec<Vec<Option<String>>> =
-            columns.iter().map(|_| Vec::with_capacity(height)).collect();
+        let mut by_column: Vec<Vec<Option<String>>> = columns.iter().map(|_| Vec::with_capacity(height)).collect();
         for mut row in rows {
             row.resize(columns.len(), None);
             for (values, value) in by_column.iter_mut().zip(row) {
                 values.push(value);
             }
         }
-        let cols = columns
-            .iter()
-            .zip(by_column)
-            .map(|(name, values)| Column::new(name.as_str().into(), values))
-            .collect();
+        let cols =
+            columns.iter().zip(by_column).map(|(name, values)| Column::new(name.as_str().into(), values)).collect();
         Ok(Self { frame: DataFrame::new(height, cols)?, locations, malformed: Vec::new() })
     }
 
@@ -72,11 +68,7 @@ impl Batch {
 
     /// Every source field of one row, in column order, for reject files.
     pub fn row_values(&self, row: usize) -> Vec<Option<String>> {
-        self.frame
-            .columns()
-            .iter()
-            .map(|c| c.str().ok().and_then(|s| s.get(row)).map(str::to_string))
-            .collect()
+        self.frame.columns().iter().map(|c| c.str().ok().and_then(|s| s.get(row)).map(str::to_string)).collect()
     }
 }
 

@@ -29,7 +29,16 @@ mod tests {
 
     #[test]
     fn balance_requires_every_row_accounted_for() {
-        let ok = EntityCounts { read: 10, rejected: 2, duplicates: 1, filtered: 1, loaded: 6, inserted: 4, updated: 1, unchanged: 1 };
+        let ok = EntityCounts {
+            read: 10,
+            rejected: 2,
+            duplicates: 1,
+            filtered: 1,
+            loaded: 6,
+            inserted: 4,
+            updated: 1,
+            unchanged: 1,
+        };
         assert!(ok.balanced());
         assert!(!EntityCounts { read: 11, ..ok }.balanced());
         assert!(!EntityCounts { inserted: 5, ..ok }.balanced());

@@ -30,10 +30,8 @@ pub use location::SourceLocation;
 pub use map::{MapRejection, MappedBatch, TargetValue, map_batch};
 pub use plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, RunPlan, TargetType};
 pub use reject::{RejectReason, RejectedRow};
-pub use report::{
-    EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RunReport, RunStatus, SourceInfo, Warning,
-};
-pub use run::{RunOptions, run};
+pub use report::{EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RunReport, RunStatus, SourceInfo, Warning};
+pub use run::{OpenSource, RunOptions, run};
 pub use sink::{DuplicateRow, PublishedEntity, Sink, SinkError, StageRejection, StagedEntity};
 pub use source::{Source, SourceError};
 pub use transform::Transform;

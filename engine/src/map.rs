@@ -62,13 +62,16 @@ pub fn map_batch(
     };
 
     for m in &batch.malformed {
-        reject(m.row, MapRejection {
-            row: m.row,
-            column: None,
-            value: None,
-            reason: RejectReason::MalformedRow,
-            message: m.message.clone(),
-        });
+        reject(
+            m.row,
+            MapRejection {
+                row: m.row,
+                column: None,
+                value: None,
+                reason: RejectReason::MalformedRow,
+                message: m.message.clone(),
+            },
+        );
     }
     let keys = source_keys(plan, batch, &mut reject)?;
 
@@ -77,21 +80,22 @@ pub fn map_batch(
     for column in &plan.columns {
         let (source_name, mut current) = match &column.input {
             ColumnInput::Source(name) => (Some(name.as_str()), batch.text(name)?.clone()),
-            ColumnInput::Constant(v) => {
-                (None, StringChunked::full(column.target.as_str().into(), v, height))
-            }
+            ColumnInput::Constant(v) => (None, StringChunked::full(column.target.as_str().into(), v, height)),
         };
         for transform in &column.transforms {
             let (next, failures) = transform.apply(&current);
             for failure in failures {
                 let raw = source_name.and_then(|s| batch.text(s).ok()).and_then(|c| c.get(failure.row));
-                reject(failure.row, MapRejection {
-                    row: failure.row,
-                    column: source_name.map(str::to_string),
-                    value: raw.map(str::to_string),
-                    reason: RejectReason::TransformFailed,
-                    message: format!("{}: {}", transform.name(), failure.message),
-                });
+                reject(
+                    failure.row,
+                    MapRejection {
+                        row: failure.row,
+                        column: source_name.map(str::to_string),
+                        value: raw.map(str::to_string),
+                        reason: RejectReason::TransformFailed,
+                        message: format!("{}: {}", transform.name(), failure.message),
+                    },
+                );
             }
             current = next;
         }
@@ -106,13 +110,16 @@ pub fn map_batch(
                     Some(s) => batch.text(s)?.get(row).map(str::to_string),
                     None => value.clone(),
                 };
-                reject(row, MapRejection {
+                reject(
                     row,
-                    column: Some(source_name.unwrap_or(&column.target).to_string()),
-                    value: raw,
-                    reason: problem.0,
-                    message: problem.1,
-                });
+                    MapRejection {
+                        row,
+                        column: Some(source_name.unwrap_or(&column.target).to_string()),
+                        value: raw,
+                        reason: problem.0,
+                        message: problem.1,
+                    },
+                );
             }
             out.push(value);
         }
@@ -168,10 +175,7 @@ fn check_value(column: &ColumnPlan, value: Option<&str>) -> Option<(RejectReason
     if let Some(max) = column.max_chars {
         let len = value.chars().count();
         if len > max {
-            return Some((
-                RejectReason::TooLong,
-                format!("{len} characters; {} holds at most {max}", column.target),
-            ));
+            return Some((RejectReason::TooLong, format!("{len} characters; {} holds at most {max}", column.target)));
         }
     }
     if let Some(allowed) = &column.allowed
@@ -209,13 +213,16 @@ fn source_keys(
                             }
                             key.push_str(v);
                         }
-                        _ => reject(row, MapRejection {
+                        _ => reject(
                             row,
-                            column: Some(col.clone()),
-                            value: None,
-                            reason: RejectReason::MissingKey,
-                            message: format!("source key column {col} is empty"),
-                        }),
+                            MapRejection {
+                                row,
+                                column: Some(col.clone()),
+                                value: None,
+                                reason: RejectReason::MissingKey,
+                                message: format!("source key column {col} is empty"),
+                            },
+                        ),
                     }
                 }
             }

@@ -17,6 +17,10 @@ use crate::report::{EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RunReport,
 use crate::sink::{PublishedEntity, Sink};
 use crate::source::{Source, SourceError};
 
+/// Opens a source by its mapping name. Called once per entity, so two
+/// entities reading one source each get their own stream.
+pub type OpenSource<'a> = dyn Fn(&str) -> Result<Box<dyn Source>, SourceError> + Sync + 'a;
+
 /// How many example values a warning carries.
 const WARNING_EXAMPLES: usize = 3;
 
@@ -34,7 +38,7 @@ pub struct RunOptions<'a> {
 pub async fn run(
     plan: &RunPlan,
     options: RunOptions<'_>,
-    open_source: &(dyn Fn(&str) -> Result<Box<dyn Source>, SourceError> + Sync),
+    open_source: &OpenSource<'_>,
     sink: &mut dyn Sink,
     events: &mut dyn RunEvents,
 ) -> Result<RunReport, (RunReport, EngineError)> {
@@ -77,7 +81,7 @@ struct RunState {
 async fn stage_all(
     plan: &RunPlan,
     options: &RunOptions<'_>,
-    open_source: &(dyn Fn(&str) -> Result<Box<dyn Source>, SourceError> + Sync),
+    open_source: &OpenSource<'_>,
     sink: &mut dyn Sink,
     events: &mut dyn RunEvents,
     state: &mut RunState,

@@ -1,10 +1,13 @@
 -- platform_tenant: the role every load runs as (SET LOCAL ROLE). RLS applies
--- to it; it owns nothing but the staging tables it creates.
+-- to it; it owns nothing but the staging tables it creates. Roles belong to
+-- the cluster: another database's apply may create it at the same moment.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'platform_tenant') THEN
         CREATE ROLE platform_tenant NOLOGIN NOBYPASSRLS;
     END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
 END
 $$;
 

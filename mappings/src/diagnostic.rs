@@ -79,12 +79,14 @@ impl Diagnostics {
                 Severity::Warning => Level::WARNING,
             };
             let span = clamp(&d.span, self.text.len());
-            let mut groups = vec![level.primary_title(d.message.as_str()).element(
-                Snippet::source(self.text.as_str())
-                    .path(self.path.as_str())
-                    .fold(true)
-                    .annotation(AnnotationKind::Primary.span(span).label(d.label.as_str())),
-            )];
+            let mut groups = vec![
+                level.primary_title(d.message.as_str()).element(
+                    Snippet::source(self.text.as_str())
+                        .path(self.path.as_str())
+                        .fold(true)
+                        .annotation(AnnotationKind::Primary.span(span).label(d.label.as_str())),
+                ),
+            ];
             if let Some(help) = &d.help {
                 groups.push(Group::with_title(Level::HELP.secondary_title(help.as_str())));
             }
@@ -124,7 +126,9 @@ mod tests {
             path: "m.toml".into(),
             text,
             items: vec![
-                Diagnostic::error(11..16, "unknown target column `emial`").label("not a column of contacts").help("did you mean `email`?"),
+                Diagnostic::error(11..16, "unknown target column `emial`")
+                    .label("not a column of contacts")
+                    .help("did you mean `email`?"),
             ],
         };
         let out = diags.render(false);

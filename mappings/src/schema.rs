@@ -29,7 +29,16 @@ pub struct ColumnDef {
 }
 
 const fn col(name: &'static str, ty: TargetType) -> ColumnDef {
-    ColumnDef { name, ty, max_chars: None, not_null: false, default: None, allowed: None, managed: false, references: None }
+    ColumnDef {
+        name,
+        ty,
+        max_chars: None,
+        not_null: false,
+        default: None,
+        allowed: None,
+        managed: false,
+        references: None,
+    }
 }
 
 const fn text(name: &'static str, max: usize) -> ColumnDef {
@@ -82,11 +91,7 @@ pub const PLATFORM: &[Table] = &[
             CREATED_AT,
         ],
     },
-    Table {
-        name: "task_boards",
-        mappable: true,
-        columns: &[ID, ORG_ID, required(text("name", 200)), CREATED_AT],
-    },
+    Table { name: "task_boards", mappable: true, columns: &[ID, ORG_ID, required(text("name", 200)), CREATED_AT] },
     Table {
         name: "task_columns",
         mappable: true,

@@ -40,7 +40,10 @@ impl Target {
         assert_success(&out);
         target
             .cluster
-            .admin_sql(DB, &format!("CREATE ROLE {LOADER} LOGIN NOSUPERUSER NOBYPASSRLS; GRANT platform_tenant TO {LOADER};"))
+            .admin_sql(
+                DB,
+                &format!("CREATE ROLE {LOADER} LOGIN NOSUPERUSER NOBYPASSRLS; GRANT platform_tenant TO {LOADER};"),
+            )
             .await;
         target
     }
@@ -57,13 +60,7 @@ impl Target {
 
     /// `migrate run MAPPING --out DIR` as the loader for `org`.
     pub fn run(&self, mapping: &Path, org: &str, out: &str) -> Output {
-        self.migrate_as(LOADER)
-            .env("ORG_ID", org)
-            .args(["run"])
-            .arg(mapping)
-            .args(["--out", out])
-            .output()
-            .unwrap()
+        self.migrate_as(LOADER).env("ORG_ID", org).args(["run"]).arg(mapping).args(["--out", out]).output().unwrap()
     }
 
     pub fn out_dir(&self, name: &str) -> PathBuf {
@@ -98,7 +95,10 @@ impl Target {
         if let Some(org) = org {
             sqlx::query("SELECT set_config('app.current_org_id', $1, true)").bind(org).execute(&mut *tx).await.unwrap();
         }
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"))).fetch_one(&mut *tx).await.unwrap()
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
     }
 
     /// A count that sees every org (the superuser bypasses RLS).

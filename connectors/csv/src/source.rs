@@ -1,5 +1,5 @@
-use std::fs::File;
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
@@ -48,15 +48,11 @@ impl<R> Hashing<R> {
         while self.terminators.front().is_some_and(|(offset, _)| *offset < start) {
             self.terminators.pop_front();
         }
-        let mut expected = start;
-        let mut newlines = 0;
-        for (offset, is_lf) in &self.terminators {
-            if *offset != expected {
-                break;
-            }
-            newlines += u64::from(*is_lf);
-            expected += 1;
-        }
+        let newlines = (start..)
+            .zip(&self.terminators)
+            .take_while(|(expected, (offset, _))| offset == expected)
+            .filter(|(_, (_, is_lf))| *is_lf)
+            .count() as u64;
         position.line() + newlines
     }
 }
@@ -78,24 +74,26 @@ impl CsvSource {
     pub(crate) fn open(config: &CsvSourceConfig, path: &Path, delimiter: u8) -> Result<Self, CsvError> {
         let file_name: Arc<str> = path.display().to_string().into();
         let file = File::open(path).map_err(|source| CsvError::Open { path: path.to_path_buf(), source })?;
-        let hashing = Hashing { inner: BufReader::with_capacity(1 << 16, file), hasher: Sha256::new(), bytes: 0, terminators: VecDeque::new() };
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(true)
-            .flexible(true)
-            .from_reader(hashing);
-        let header = reader
-            .byte_headers()
-            .map_err(|e| read_error(&file_name, &e))?
-            .clone();
+        let hashing = Hashing {
+            inner: BufReader::with_capacity(1 << 16, file),
+            hasher: Sha256::new(),
+            bytes: 0,
+            terminators: VecDeque::new(),
+        };
+        let mut reader =
+            csv::ReaderBuilder::new().delimiter(delimiter).has_headers(true).flexible(true).from_reader(hashing);
+        let header = reader.byte_headers().map_err(|e| read_error(&file_name, &e))?.clone();
         let line = header.position().map_or(1, |p| p.line());
         if header.is_empty() || header.iter().all(|h| h.is_empty()) {
             return Err(CsvError::NoHeader { file: file_name.to_string() });
         }
         let mut names: Vec<String> = Vec::with_capacity(header.len());
         for (index, raw) in header.iter().enumerate() {
-            let text = std::str::from_utf8(raw)
-                .map_err(|_| CsvError::NotUtf8 { file: file_name.to_string(), line, field: index + 1 })?;
+            let text = std::str::from_utf8(raw).map_err(|_| CsvError::NotUtf8 {
+                file: file_name.to_string(),
+                line,
+                field: index + 1,
+            })?;
             // csv leaves a UTF-8 byte-order mark on the first name.
             let name = text.trim_start_matches('\u{feff}').trim().to_string();
             if name.is_empty() {
@@ -107,11 +105,21 @@ impl CsvSource {
             names.push(name);
         }
         let prefix = config.skip_columns.as_deref().map(|p| p.trim_end_matches('*'));
-        let kept: Vec<usize> =
-            (0..names.len()).filter(|&i| prefix.is_none_or(|p| !names.get(i).is_some_and(|n| n.starts_with(p)))).collect();
+        let kept: Vec<usize> = (0..names.len())
+            .filter(|&i| prefix.is_none_or(|p| !names.get(i).is_some_and(|n| n.starts_with(p))))
+            .collect();
         let header = kept.iter().filter_map(|&i| names.get(i).cloned()).collect();
         let header_width = names.len();
-        Ok(Self { file: file_name, reader, header, kept, header_width, batch_size: config.batch_size, rows: 0, done: None })
+        Ok(Self {
+            file: file_name,
+            reader,
+            header,
+            kept,
+            header_width,
+            batch_size: config.batch_size,
+            rows: 0,
+            done: None,
+        })
     }
 
     fn read_batch(&mut self) -> Result<Option<Batch>, CsvError> {
@@ -160,8 +168,11 @@ impl CsvSource {
             return Ok(None);
         }
         self.rows += rows.len() as u64;
-        let mut batch = Batch::from_rows(&self.header, rows, locations)
-            .map_err(|e| CsvError::Read { file: self.file.to_string(), line: 0, message: e.to_string() })?;
+        let mut batch = Batch::from_rows(&self.header, rows, locations).map_err(|e| CsvError::Read {
+            file: self.file.to_string(),
+            line: 0,
+            message: e.to_string(),
+        })?;
         batch.malformed = malformed;
         Ok(Some(batch))
     }

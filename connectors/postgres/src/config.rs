@@ -24,7 +24,9 @@ impl ConnectionConfig {
             let mut o = PgConnectOptions::new_without_pgpass();
             o = o.host(&env("DB_HOST").unwrap_or_else(|| "localhost".to_string()));
             if let Some(port) = env("DB_PORT") {
-                let port = port.parse::<u16>().map_err(|_| PgError::Config(format!("DB_PORT {port:?} is not a port number")))?;
+                let port = port
+                    .parse::<u16>()
+                    .map_err(|_| PgError::Config(format!("DB_PORT {port:?} is not a port number")))?;
                 o = o.port(port);
             }
             if let Some(db) = env("DB_NAME") {
@@ -38,7 +40,9 @@ impl ConnectionConfig {
             }
             if let Some(mode) = env("DB_SSLMODE") {
                 let mode = PgSslMode::from_str(&mode).map_err(|_| {
-                    PgError::Config(format!("DB_SSLMODE {mode:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"))
+                    PgError::Config(format!(
+                        "DB_SSLMODE {mode:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                    ))
                 })?;
                 o = o.ssl_mode(mode);
             }
@@ -63,9 +67,8 @@ impl ConnectionConfig {
         // until the wait ends; with this it checks every few seconds, so a
         // killed run's locks and transaction go away on their own. The
         // setting exists from PostgreSQL 14 on; older servers go without.
-        let _ = sqlx::query("SELECT set_config('client_connection_check_interval', '2s', false)")
-            .execute(&mut conn)
-            .await;
+        let _ =
+            sqlx::query("SELECT set_config('client_connection_check_interval', '2s', false)").execute(&mut conn).await;
         Ok(conn)
     }
 }

@@ -28,10 +28,8 @@ pub(crate) fn push_copy_value(out: &mut String, value: Option<&str>) {
 /// The COPY text of some rows of a batch: org, mapped columns, then the
 /// bookkeeping columns (_seq, _source_key, _location).
 fn encode_rows(org: &str, columns: &[String], batch: &MappedBatch, rows: &[usize]) -> String {
-    let series: Vec<Option<&polars::prelude::StringChunked>> = columns
-        .iter()
-        .map(|c| batch.frame.column(c).ok().and_then(|c| c.str().ok()))
-        .collect();
+    let series: Vec<Option<&polars::prelude::StringChunked>> =
+        columns.iter().map(|c| batch.frame.column(c).ok().and_then(|c| c.str().ok())).collect();
     let mut out = String::with_capacity(rows.len() * 128);
     for &row in rows {
         out.push_str(org);
@@ -68,7 +66,9 @@ pub(crate) async fn stage_batch(
 ) -> Result<Vec<StageRejection>, PgError> {
     let rows: Vec<usize> = (0..batch.height()).collect();
     let mut rejections = Vec::new();
-    let mut pending: Vec<Range<usize>> = vec![0..rows.len()];
+    // Ranges of `rows` still to try; the whole batch first.
+    let mut pending: Vec<Range<usize>> = Vec::new();
+    pending.push(0..rows.len());
     while let Some(range) = pending.pop() {
         let Some(slice) = rows.get(range.clone()) else { continue };
         if slice.is_empty() {

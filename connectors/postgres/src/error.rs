@@ -15,7 +15,9 @@ pub enum PgError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("migration {version} ({name}) was applied with checksum {applied} but the file now has {current}; migrations are append-only: add a new one")]
+    #[error(
+        "migration {version} ({name}) was applied with checksum {applied} but the file now has {current}; migrations are append-only: add a new one"
+    )]
     ChangedMigration { version: i32, name: String, applied: String, current: String },
     #[error("the database has migration {version} applied, which this build does not know; upgrade migrate")]
     UnknownMigration { version: i32 },

@@ -6,9 +6,9 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::config::ConnectionConfig;
-use crate::quote::audited;
 use crate::error::{Context, PgError};
 use crate::locks::{TRY_LOCK, UNLOCK, run_lock};
+use crate::quote::audited;
 use crate::quote::quote_qualified;
 use crate::sink::tenant_tx;
 
@@ -62,7 +62,11 @@ pub(crate) async fn mark_interrupted_runs(
     .context("finding running runs")?;
     let mut dead = Vec::new();
     for run_id in running {
-        let free: bool = sqlx::query_scalar(TRY_LOCK).bind(run_lock(run_id)).fetch_one(&mut *lock).await.context("probing a run lock")?;
+        let free: bool = sqlx::query_scalar(TRY_LOCK)
+            .bind(run_lock(run_id))
+            .fetch_one(&mut *lock)
+            .await
+            .context("probing a run lock")?;
         if !free {
             continue;
         }
@@ -116,11 +120,12 @@ pub async fn list_runs(config: &ConnectionConfig, org_id: Uuid, limit: i64) -> R
         mark_interrupted_runs(&mut conn, &mut lock, org_id, &system).await?;
     }
     let mut tx = tenant_tx(&mut conn, org_id).await?;
-    let rows = sqlx::query(audited(format!("SELECT {RUN_COLUMNS} FROM migrate.runs ORDER BY started_at DESC LIMIT $1")))
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await
-        .context("listing runs")?;
+    let rows =
+        sqlx::query(audited(format!("SELECT {RUN_COLUMNS} FROM migrate.runs ORDER BY started_at DESC LIMIT $1")))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await
+            .context("listing runs")?;
     Ok(rows.iter().map(record).collect())
 }
 
@@ -159,7 +164,11 @@ pub async fn clean_stale_staging(config: &ConnectionConfig) -> Result<u64, PgErr
         .context("switching to the tenant role")?;
     let mut dropped = 0;
     for run_id in runs {
-        let free: bool = sqlx::query_scalar(TRY_LOCK).bind(run_lock(run_id)).fetch_one(&mut lock).await.context("probing a run lock")?;
+        let free: bool = sqlx::query_scalar(TRY_LOCK)
+            .bind(run_lock(run_id))
+            .fetch_one(&mut lock)
+            .await
+            .context("probing a run lock")?;
         if free {
             dropped += drop_staging(&mut conn, run_id).await?;
             sqlx::query(UNLOCK).bind(run_lock(run_id)).execute(&mut lock).await.context("releasing a run lock")?;

@@ -6,8 +6,8 @@ use migrate_engine::{DuplicateRow, OnExisting, PublishedEntity, RunEvents};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::quote::audited;
 use crate::error::{Context, PgError};
+use crate::quote::audited;
 use crate::quote::{quote_ident, quote_qualified};
 
 /// A target column as the database describes it.
@@ -110,7 +110,8 @@ pub(crate) async fn publish_entity(
     .await
     .context(format!("resolving ids of {entity}"))?;
 
-    let tuple = |alias: &str| format!("({})", cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", "));
+    let tuple =
+        |alias: &str| format!("({})", cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", "));
     let changes = if cols.is_empty() || staged.on_existing == OnExisting::Skip {
         None
     } else {

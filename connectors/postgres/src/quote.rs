@@ -20,6 +20,12 @@ pub fn quote_qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(name))
 }
 
+/// Marks SQL text built by this crate as audited: identifiers in it went
+/// through `quote_ident`, values are bound or COPYed, never spliced.
+pub(crate) fn audited(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,10 +45,4 @@ mod tests {
         }
         assert_eq!(quote_qualified("migrate", "stage_1"), "\"migrate\".\"stage_1\"");
     }
-}
-
-/// Marks SQL text built by this crate as audited: identifiers in it went
-/// through `quote_ident`, values are bound or COPYed, never spliced.
-pub(crate) fn audited(sql: String) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(sql)
 }

@@ -30,7 +30,10 @@ const LEDGER: &str = "CREATE TABLE IF NOT EXISTS migrate.schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now())";
 
 /// Applies what is missing, in order, each in its own transaction.
-pub async fn apply_migrations(conn: &mut PgConnection, migrations: &[SqlMigration<'_>]) -> Result<Vec<AppliedMigration>, PgError> {
+pub async fn apply_migrations(
+    conn: &mut PgConnection,
+    migrations: &[SqlMigration<'_>],
+) -> Result<Vec<AppliedMigration>, PgError> {
     sqlx::query(LOCK).bind(SCHEMA_LOCK).execute(&mut *conn).await.context("taking the schema lock")?;
     let result = apply_locked(conn, migrations).await;
     let unlocked = sqlx::query(UNLOCK).bind(SCHEMA_LOCK).execute(&mut *conn).await.context("releasing the schema lock");
@@ -39,8 +42,14 @@ pub async fn apply_migrations(conn: &mut PgConnection, migrations: &[SqlMigratio
     Ok(applied)
 }
 
-async fn apply_locked(conn: &mut PgConnection, migrations: &[SqlMigration<'_>]) -> Result<Vec<AppliedMigration>, PgError> {
-    sqlx::raw_sql("CREATE SCHEMA IF NOT EXISTS migrate").execute(&mut *conn).await.context("creating schema migrate")?;
+async fn apply_locked(
+    conn: &mut PgConnection,
+    migrations: &[SqlMigration<'_>],
+) -> Result<Vec<AppliedMigration>, PgError> {
+    sqlx::raw_sql("CREATE SCHEMA IF NOT EXISTS migrate")
+        .execute(&mut *conn)
+        .await
+        .context("creating schema migrate")?;
     sqlx::raw_sql(LEDGER).execute(&mut *conn).await.context("creating the migrations ledger")?;
     let rows = sqlx::query("SELECT version, checksum FROM migrate.schema_migrations ORDER BY version")
         .fetch_all(&mut *conn)

@@ -2,19 +2,18 @@
 
 use async_trait::async_trait;
 use migrate_engine::{
-    EntityPlan, MappedBatch, PublishedEntity, RunEvents, RunPlan, RunReport, RunStatus, Sink, SinkError,
-    StageRejection,
+    EntityPlan, MappedBatch, PublishedEntity, RunEvents, RunPlan, RunReport, RunStatus, Sink, SinkError, StageRejection,
 };
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::config::{ConnectionConfig, TENANT_ROLE};
 use crate::copy::stage_batch;
-use crate::quote::audited;
 use crate::error::{Context, PgError};
 use crate::ledger::{drop_staging, mark_interrupted_runs};
 use crate::locks::{LOCK, TRY_LOCK, entity_lock, publish_lock, run_lock};
 use crate::publish::{RunIds, StagedTable, TargetColumn, publish_entity};
+use crate::quote::audited;
 use crate::quote::{quote_ident, quote_qualified};
 
 pub struct PgSink {
@@ -94,11 +93,8 @@ impl Sink for PgSink {
         let mut lock = self.config.connect().await?;
         for entity in &plan.entities {
             let key = entity_lock(plan.org_id, &plan.source_system, &entity.entity);
-            let free: bool = sqlx::query_scalar(TRY_LOCK)
-                .bind(&key)
-                .fetch_one(&mut lock)
-                .await
-                .context("taking the entity lock")?;
+            let free: bool =
+                sqlx::query_scalar(TRY_LOCK).bind(&key).fetch_one(&mut lock).await.context("taking the entity lock")?;
             if !free {
                 return Err(SinkError::Busy {
                     what: format!("{} of org {} from {}", entity.entity, plan.org_id, plan.source_system),
@@ -144,7 +140,10 @@ impl Sink for PgSink {
             ddl.push_str(
                 ", ADD COLUMN _seq bigint NOT NULL, ADD COLUMN _source_key text NOT NULL, ADD COLUMN _location text NOT NULL",
             );
-            sqlx::raw_sql(audited(ddl)).execute(&mut *tx).await.context(format!("creating staging for {}", entity.entity))?;
+            sqlx::raw_sql(audited(ddl))
+                .execute(&mut *tx)
+                .await
+                .context(format!("creating staging for {}", entity.entity))?;
             let columns: Vec<TargetColumn> = entity
                 .target_columns()
                 .iter()
@@ -183,10 +182,11 @@ impl Sink for PgSink {
 
     async fn stage(&mut self, entity: &EntityPlan, batch: &MappedBatch) -> Result<Vec<StageRejection>, SinkError> {
         let active = self.active()?;
-        let index = active.tables.iter().position(|t| t.entity == entity.entity).ok_or_else(|| SinkError::Database {
-            context: "staging".to_string(),
-            message: format!("{} is not part of this run", entity.entity),
-        })?;
+        let index =
+            active.tables.iter().position(|t| t.entity == entity.entity).ok_or_else(|| SinkError::Database {
+                context: "staging".to_string(),
+                message: format!("{} is not part of this run", entity.entity),
+            })?;
         let (Some(table), Some(statement)) = (active.tables.get(index), active.copy_statements.get(index)) else {
             return Ok(Vec::new());
         };
@@ -241,10 +241,8 @@ impl Sink for PgSink {
 
     async fn finish(&mut self, report: &RunReport) -> Result<(), SinkError> {
         let Some(mut active) = self.active.take() else { return Ok(()) };
-        let json = serde_json::to_value(report).map_err(|e| SinkError::Database {
-            context: "storing the report".to_string(),
-            message: e.to_string(),
-        })?;
+        let json = serde_json::to_value(report)
+            .map_err(|e| SinkError::Database { context: "storing the report".to_string(), message: e.to_string() })?;
         let mut tx = tenant_tx(&mut active.conn, active.org_id).await?;
         sqlx::query(
             "UPDATE migrate.runs SET status = $2, report = $3, mapping_sha256 = $4, finished_at = coalesce(finished_at, now())

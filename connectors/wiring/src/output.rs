@@ -10,13 +10,14 @@ use std::path::{Path, PathBuf};
 use migrate_engine::{DuplicateRow, EntityCounts, RejectedRow, RunEvents, RunReport};
 
 type CsvOut = csv::Writer<BufWriter<File>>;
+type Progress = Box<dyn FnMut(&str, &EntityCounts) + Send>;
 
 pub struct OutputDir {
     dir: PathBuf,
     rejects: BTreeMap<String, CsvOut>,
     duplicates: BTreeMap<String, CsvOut>,
     /// Called with each progress update (the terminal's progress line).
-    progress: Option<Box<dyn FnMut(&str, &EntityCounts) + Send>>,
+    progress: Option<Progress>,
 }
 
 impl OutputDir {

@@ -28,7 +28,11 @@ impl SourceSet {
         for block in &mapping.sources {
             let config = match block.kind.as_str() {
                 "csv" => mapping.source_config::<CsvSourceConfig>(&block.name).map(SourceConfig::Csv),
-                other => Err(mapping.diagnostics(vec![at_block(mapping, &block.name, format!("no connector for kind {other}"))])),
+                other => Err(mapping.diagnostics(vec![at_block(
+                    mapping,
+                    &block.name,
+                    format!("no connector for kind {other}"),
+                )])),
             };
             match config {
                 Ok(c) => configs.push((block.name.clone(), c)),

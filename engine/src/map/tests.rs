@@ -40,7 +40,11 @@ fn plan(columns: Vec<ColumnPlan>) -> EntityPlan {
 
 #[test]
 fn each_check_rejects_with_its_reason_and_the_raw_value() {
-    let email = ColumnPlan { transforms: vec![Transform::Trim, Transform::Lowercase], required: true, ..column("email", "mail") };
+    let email = ColumnPlan {
+        transforms: vec![Transform::Trim, Transform::Lowercase],
+        required: true,
+        ..column("email", "mail")
+    };
     let kind = ColumnPlan { allowed: Some(vec!["client".into(), "lead".into()]), ..column("type", "kind") };
     let name = ColumnPlan { max_chars: Some(5), ..column("first_name", "name") };
     let p = plan(vec![email, kind, name]);
@@ -91,8 +95,18 @@ fn a_null_in_a_not_null_column_with_a_default_is_left_to_the_default() {
 
 #[test]
 fn json_keys_fold_into_one_object_and_constants_fill_every_row() {
-    let region = ColumnPlan { target: "custom_fields".into(), json_key: Some("region".into()), target_type: TargetType::Json, ..column("custom_fields", "r") };
-    let ltv = ColumnPlan { target: "custom_fields".into(), json_key: Some("ltv".into()), target_type: TargetType::Json, ..column("custom_fields", "v") };
+    let region = ColumnPlan {
+        target: "custom_fields".into(),
+        json_key: Some("region".into()),
+        target_type: TargetType::Json,
+        ..column("custom_fields", "r")
+    };
+    let ltv = ColumnPlan {
+        target: "custom_fields".into(),
+        json_key: Some("ltv".into()),
+        target_type: TargetType::Json,
+        ..column("custom_fields", "v")
+    };
     let kind = ColumnPlan { input: ColumnInput::Constant("client".into()), ..column("type", "") };
     let p = plan(vec![region, kind, ltv]);
     let b = batch(&["id", "r", "v"], &[&[Some("1"), Some("North"), Some("12.50")], &[Some("2"), None, Some("")]]);

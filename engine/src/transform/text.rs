@@ -40,13 +40,16 @@ mod tests {
 
     #[test]
     fn trim_cases() {
-        check(trim, &[
-            ("", Some("")),
-            ("   ", Some("")),
-            ("  Ada ", Some("Ada")),
-            ("\u{a0}Ada\u{3000}", Some("Ada")),
-            ("\tA b\n", Some("A b")),
-        ]);
+        check(
+            trim,
+            &[
+                ("", Some("")),
+                ("   ", Some("")),
+                ("  Ada ", Some("Ada")),
+                ("\u{a0}Ada\u{3000}", Some("Ada")),
+                ("\tA b\n", Some("A b")),
+            ],
+        );
     }
 
     #[test]
@@ -57,25 +60,31 @@ mod tests {
 
     #[test]
     fn collapse_spaces_cases() {
-        check(collapse_spaces, &[
-            ("", Some("")),
-            ("   ", Some("")),
-            ("Ada   Lovelace", Some("Ada Lovelace")),
-            (" a\t\tb \n c ", Some("a b c")),
-            ("a\u{a0}\u{a0}b", Some("a b")),
-        ]);
+        check(
+            collapse_spaces,
+            &[
+                ("", Some("")),
+                ("   ", Some("")),
+                ("Ada   Lovelace", Some("Ada Lovelace")),
+                (" a\t\tb \n c ", Some("a b c")),
+                ("a\u{a0}\u{a0}b", Some("a b")),
+            ],
+        );
     }
 
     #[test]
     fn null_if_cases() {
         let sentinels = vec!["N/A".to_string(), "-".to_string(), "".to_string()];
-        check(|v| null_if(v, &sentinels), &[
-            ("N/A", None),
-            ("-", None),
-            ("", None),
-            ("n/a", Some("n/a")),
-            (" N/A", Some(" N/A")),
-            ("Ada", Some("Ada")),
-        ]);
+        check(
+            |v| null_if(v, &sentinels),
+            &[
+                ("N/A", None),
+                ("-", None),
+                ("", None),
+                ("n/a", Some("n/a")),
+                (" N/A", Some(" N/A")),
+                ("Ada", Some("Ada")),
+            ],
+        );
     }
 }

@@ -67,8 +67,11 @@ fn target_column(
     }
     if let Some(to) = def.references {
         checker.diags.push(
-            Diagnostic::error(span, format!("{}.{} links to {to}; links between entities are not supported yet", table.name, def.name))
-                .label("a link column"),
+            Diagnostic::error(
+                span,
+                format!("{}.{} links to {to}; links between entities are not supported yet", table.name, def.name),
+            )
+            .label("a link column"),
         );
         return None;
     }
@@ -80,9 +83,12 @@ fn target_column(
         }
         (Some(_), _) => {
             checker.diags.push(
-                Diagnostic::error(span, format!("{}.{} is not a JSON column; `.` keys only fit JSON columns", table.name, def.name))
-                    .label("not JSON")
-                    .help("use custom_fields.NAME to keep a legacy field"),
+                Diagnostic::error(
+                    span,
+                    format!("{}.{} is not a JSON column; `.` keys only fit JSON columns", table.name, def.name),
+                )
+                .label("not JSON")
+                .help("use custom_fields.NAME to keep a legacy field"),
             );
             return None;
         }
@@ -121,7 +127,7 @@ fn column_rule(
     match value.get_ref() {
         DeValue::String(s) => {
             plan.input = ColumnInput::Source(s.to_string());
-            return Some((plan, span));
+            Some((plan, span))
         }
         DeValue::Table(rule) => {
             let mut ok = true;
@@ -139,7 +145,10 @@ fn column_rule(
                         input_span = from.span();
                     }
                     _ => {
-                        checker.diags.push(Diagnostic::error(from.span(), "`from` must name a source column").label("expected a string"));
+                        checker.diags.push(
+                            Diagnostic::error(from.span(), "`from` must name a source column")
+                                .label("expected a string"),
+                        );
                         ok = false;
                     }
                 },
@@ -152,7 +161,10 @@ fn column_rule(
                         plan.input = ColumnInput::Constant(c);
                     }
                     None => {
-                        checker.diags.push(Diagnostic::error(v.span(), "`value` must be a string, number or boolean").label("not a scalar"));
+                        checker.diags.push(
+                            Diagnostic::error(v.span(), "`value` must be a string, number or boolean")
+                                .label("not a scalar"),
+                        );
                         ok = false;
                     }
                 },
@@ -164,9 +176,12 @@ fn column_rule(
                 }
                 (None, None) => {
                     checker.diags.push(
-                        Diagnostic::error(span.clone(), format!("the rule for {} has neither `from` nor `value`", def.name))
-                            .label("where does the value come from?")
-                            .help("{ from = \"SourceColumn\" } or { value = \"constant\" }"),
+                        Diagnostic::error(
+                            span.clone(),
+                            format!("the rule for {} has neither `from` nor `value`", def.name),
+                        )
+                        .label("where does the value come from?")
+                        .help("{ from = \"SourceColumn\" } or { value = \"constant\" }"),
                     );
                     ok = false;
                 }
@@ -175,7 +190,9 @@ fn column_rule(
                 match r.get_ref().as_bool() {
                     Some(b) => plan.required = b,
                     None => {
-                        checker.diags.push(Diagnostic::error(r.span(), "`required` must be true or false").label("not a boolean"));
+                        checker.diags.push(
+                            Diagnostic::error(r.span(), "`required` must be true or false").label("not a boolean"),
+                        );
                         ok = false;
                     }
                 }
@@ -190,9 +207,15 @@ fn column_rule(
         }
         other => {
             checker.diags.push(
-                Diagnostic::error(span, format!("a column rule is a source column name or a table, found {}", other.type_str()))
-                    .label("unexpected value")
-                    .help(format!("{} = \"SourceColumn\" or {} = {{ from = \"SourceColumn\", transform = [\"trim\"] }}", def.name, def.name)),
+                Diagnostic::error(
+                    span,
+                    format!("a column rule is a source column name or a table, found {}", other.type_str()),
+                )
+                .label("unexpected value")
+                .help(format!(
+                    "{} = \"SourceColumn\" or {} = {{ from = \"SourceColumn\", transform = [\"trim\"] }}",
+                    def.name, def.name
+                )),
             );
             None
         }
@@ -213,7 +236,8 @@ fn constant_problem(def: &ColumnDef, value: &str) -> Option<String> {
     if let Some(allowed) = def.allowed
         && !allowed.contains(&value)
     {
-        let hint = did_you_mean(value, allowed.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        let hint =
+            did_you_mean(value, allowed.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
         return Some(format!("`{value}` is not one of {} for {}{hint}", allowed.join(", "), def.name));
     }
     if let Some(max) = def.max_chars
@@ -264,7 +288,11 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>) -> Option<Transform
     let no_args = |checker: &mut Checker, t: Transform| match args {
         None => Some(t),
         Some(v) => {
-            checker.diags.push(Diagnostic::error(v.span(), format!("`{name}` takes no options")).label("remove").help(format!("write \"{name}\"")));
+            checker.diags.push(
+                Diagnostic::error(v.span(), format!("`{name}` takes no options"))
+                    .label("remove")
+                    .help(format!("write \"{name}\"")),
+            );
             None
         }
     };
@@ -274,9 +302,9 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>) -> Option<Transform
         "uppercase" => no_args(checker, Transform::Uppercase),
         "collapse_spaces" => no_args(checker, Transform::CollapseSpaces),
         "null_if" => {
-            let values = args.and_then(|v| v.get_ref().as_array()).and_then(|a| {
-                a.iter().map(|i| i.get_ref().as_str().map(str::to_string)).collect::<Option<Vec<_>>>()
-            });
+            let values = args
+                .and_then(|v| v.get_ref().as_array())
+                .and_then(|a| a.iter().map(|i| i.get_ref().as_str().map(str::to_string)).collect::<Option<Vec<_>>>());
             match values {
                 Some(v) => Some(Transform::NullIf(v)),
                 None => {

@@ -52,8 +52,11 @@ impl Checker<'_> {
                 }
                 None => {
                     self.diags.push(
-                        Diagnostic::error(v.span(), format!("{what} {key} must be a string, found {}", v.get_ref().type_str()))
-                            .label("expected a string"),
+                        Diagnostic::error(
+                            v.span(),
+                            format!("{what} {key} must be a string, found {}", v.get_ref().type_str()),
+                        )
+                        .label("expected a string"),
                     );
                     None
                 }

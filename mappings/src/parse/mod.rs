@@ -178,7 +178,9 @@ fn migration_header(checker: &mut Checker, table: &DeTable) -> Option<Header> {
         Some(v) => match v.get_ref().as_integer().and_then(|i| i.as_str().parse::<u64>().ok()) {
             Some(n) => Some(Some(n)),
             None => {
-                checker.diags.push(Diagnostic::error(v.span(), "max_rejected must be a whole number ≥ 0").label("not a count"));
+                checker
+                    .diags
+                    .push(Diagnostic::error(v.span(), "max_rejected must be a whole number ≥ 0").label("not a count"));
                 None
             }
         },
@@ -191,7 +193,8 @@ fn source_blocks(checker: &mut Checker, table: &DeTable) -> Vec<SourceBlock> {
     for (key, value) in table {
         let name = key.get_ref().to_string();
         let Some(block) = checker.table(value, &format!("[sources.{name}]")) else { continue };
-        let Some((kind, kind_span)) = checker.required_str(block, "kind", &format!("[sources.{name}]"), key.span()) else {
+        let Some((kind, kind_span)) = checker.required_str(block, "kind", &format!("[sources.{name}]"), key.span())
+        else {
             continue;
         };
         if !SOURCE_KINDS.contains(&kind.as_str()) {
@@ -267,7 +270,12 @@ fn entity(
     let mut plans = Vec::new();
     for (plan, span) in columns {
         if let migrate_engine::ColumnInput::Source(column) = &plan.input {
-            source_refs.push(SourceColumnRef { entity: entity.clone(), source: source.clone(), column: column.clone(), span });
+            source_refs.push(SourceColumnRef {
+                entity: entity.clone(),
+                source: source.clone(),
+                column: column.clone(),
+                span,
+            });
         }
         plans.push(plan);
     }
@@ -277,12 +285,10 @@ fn entity(
 fn entity_key(checker: &mut Checker, table: &DeTable, entity: &str, fallback: Range<usize>) -> Option<KeySpec> {
     let Some(value) = table.get("key") else {
         checker.diags.push(
-            Diagnostic::error(fallback, format!("[{entity}] has no source key"))
-                .label("missing `key`")
-                .help(format!(
-                    "name the legacy primary key: key = [\"CustomerID\"]; without one, key = \"{ROW_HASH}\" \
+            Diagnostic::error(fallback, format!("[{entity}] has no source key")).label("missing `key`").help(format!(
+                "name the legacy primary key: key = [\"CustomerID\"]; without one, key = \"{ROW_HASH}\" \
                      (a corrected row then becomes a new row)"
-                )),
+            )),
         );
         return None;
     };
@@ -292,7 +298,9 @@ fn entity_key(checker: &mut Checker, table: &DeTable, entity: &str, fallback: Ra
         DeValue::Array(items) if !items.is_empty() => {
             let cols: Option<Vec<String>> = items.iter().map(|i| i.get_ref().as_str().map(str::to_string)).collect();
             if cols.is_none() {
-                checker.diags.push(Diagnostic::error(value.span(), "key columns must be strings").label("expected [\"Col\", ...]"));
+                checker.diags.push(
+                    Diagnostic::error(value.span(), "key columns must be strings").label("expected [\"Col\", ...]"),
+                );
             }
             cols.map(KeySpec::Columns)
         }
@@ -316,11 +324,7 @@ impl Mapping {
         let env = self.env.clone();
         let mut checker = Checker { text: &self.text, diags: Vec::new(), env: BTreeMap::new(), failed: Vec::new() };
         interpolate_tree(&mut root, &mut checker, &|k| env.get(k).cloned());
-        let block = root
-            .get("sources")
-            .and_then(|s| s.get_ref().as_table())
-            .and_then(|s| s.get(name))
-            .cloned();
+        let block = root.get("sources").and_then(|s| s.get_ref().as_table()).and_then(|s| s.get(name)).cloned();
         let Some(block) = block else {
             return Err(self.diagnostics(vec![Diagnostic::error(0..0, format!("no [sources.{name}]"))]));
         };
@@ -345,8 +349,11 @@ impl Mapping {
             .iter()
             .filter(|r| r.source == source && !header.iter().any(|h| h == &r.column))
             .map(|r| {
-                let d = Diagnostic::error(r.span.clone(), format!("unknown source column `{}` in source `{source}`", r.column))
-                    .label(format!("not a column of {source}"));
+                let d = Diagnostic::error(
+                    r.span.clone(),
+                    format!("unknown source column `{}` in source `{source}`", r.column),
+                )
+                .label(format!("not a column of {source}"));
                 match did_you_mean(&r.column, header.iter().map(String::as_str)) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help(format!("{source} has: {}", header.join(", "))),

@@ -85,15 +85,33 @@ fn structural_mistakes() {
         (GOOD.replace("${ORG_ID}", "acme"), "org_id `acme` is not a UUID"),
         (GOOD.replace("from = \"customers\"", "from = \"custmers\""), "unknown source `custmers`"),
         (GOOD.replace("kind = \"csv\"", "kind = \"cvs\""), "unknown source kind `cvs`"),
-        (GOOD.replace("[contacts]\n", "[contcts]\n").replace("[contacts.columns]", "[contcts.columns]"), "unknown top-level table `contcts`"),
+        (
+            GOOD.replace("[contacts]\n", "[contcts]\n").replace("[contacts.columns]", "[contcts.columns]"),
+            "unknown top-level table `contcts`",
+        ),
         (GOOD.replace("first_name = \"FirstName\"", "id = \"FirstName\""), "contacts.id is set by the platform"),
-        (GOOD.replace("first_name = \"FirstName\"", "first_name = { from = \"A\", value = \"b\" }"), "a column takes `from` or `value`, not both"),
-        (GOOD.replace("first_name = \"FirstName\"", "custom_fields = \"X\""), "custom_fields is a JSON object; map its keys one by one"),
-        (GOOD.replace("first_name = \"FirstName\"", "first_name = { from = \"A\", transform = \"trim\" }"), "`transform` is an ordered list"),
+        (
+            GOOD.replace("first_name = \"FirstName\"", "first_name = { from = \"A\", value = \"b\" }"),
+            "a column takes `from` or `value`, not both",
+        ),
+        (
+            GOOD.replace("first_name = \"FirstName\"", "custom_fields = \"X\""),
+            "custom_fields is a JSON object; map its keys one by one",
+        ),
+        (
+            GOOD.replace("first_name = \"FirstName\"", "first_name = { from = \"A\", transform = \"trim\" }"),
+            "`transform` is an ordered list",
+        ),
         (GOOD.replace("first_name = \"FirstName\"", "\"email.x\" = \"A\""), "contacts.email is not a JSON column"),
-        (GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\ndedupe = true"), "unknown key of [contacts] `dedupe`"),
+        (
+            GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\ndedupe = true"),
+            "unknown key of [contacts] `dedupe`",
+        ),
         (GOOD.replace("name = \"acme\"\n", ""), "[migration] is missing `name`"),
-        ("[migration]\nname = \"x\"\norg_id = \"${ORG_ID}\"\nsource_system = \"s\"\n".to_string(), "the mapping loads no entity"),
+        (
+            "[migration]\nname = \"x\"\norg_id = \"${ORG_ID}\"\nsource_system = \"s\"\n".to_string(),
+            "the mapping loads no entity",
+        ),
         ("[migration\n".to_string(), "unclosed table"),
     ];
     for (text, expected) in cases {
@@ -110,8 +128,12 @@ fn row_hash_is_an_explicit_key() {
 
 #[test]
 fn not_null_columns_without_a_default_must_be_mapped() {
-    let text = GOOD.replace("[contacts]", "[tasks]").replace("[contacts.columns]", "[tasks.columns]")
-        .replace("first_name = \"FirstName\"\n", "").replace("email = {", "description = {").replace(", required = true", "")
+    let text = GOOD
+        .replace("[contacts]", "[tasks]")
+        .replace("[contacts.columns]", "[tasks.columns]")
+        .replace("first_name = \"FirstName\"\n", "")
+        .replace("email = {", "description = {")
+        .replace(", required = true", "")
         .replace("type = { value = \"client\" }\n", "");
     let errs = errors(&text);
     assert_eq!(errs.len(), 1, "{errs:?}");
@@ -142,7 +164,9 @@ fn source_options_deserialize_with_errors_pointing_into_the_file() {
     let c: FakeConfig = m.source_config("customers").unwrap();
     assert_eq!(c.path, "customers.csv");
 
-    let m = parse("m.toml", &GOOD.replace("path = \"customers.csv\"", "path = \"customers.csv\"\ndelimter = \";\""), &env).unwrap();
+    let m =
+        parse("m.toml", &GOOD.replace("path = \"customers.csv\"", "path = \"customers.csv\"\ndelimter = \";\""), &env)
+            .unwrap();
     let d = m.source_config::<FakeConfig>("customers").unwrap_err();
     assert!(d.items[0].message.contains("unknown field `delimter`"), "{:?}", d.items);
     assert_eq!(d.line_col(d.items[0].span.start), (10, 1));

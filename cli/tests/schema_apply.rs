@@ -1,0 +1,171 @@
+//! `migrate schema apply`: idempotent, safe concurrently, append-only, and
+//! the mapping checker's schema model matches what it creates.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use migrate_engine::TargetType;
+use migrate_mappings::schema::PLATFORM;
+use support::*;
+
+#[tokio::test]
+async fn applying_twice_changes_nothing_the_second_time() {
+    let t = Target::new().await;
+    let out = t.migrate_as("postgres").args(["schema", "apply"]).output().unwrap();
+    assert_success(&out);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").split(" on ").next(),
+        Some("schema is up to date (3 migrations)")
+    );
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.schema_migrations").await, 3);
+}
+
+#[tokio::test]
+async fn concurrent_applies_on_a_fresh_database_race_safely() {
+    let t = Target::new().await;
+    t.cluster.create_database("race").await;
+    let url = t.cluster.admin_url("race");
+    let spawned: Vec<_> = (0..6)
+        .map(|_| {
+            std::process::Command::new(migrate_bin())
+                .env("DATABASE_URL", &url)
+                .args(["schema", "apply"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut applied_by = 0;
+    for child in spawned {
+        let out = child.wait_with_output().unwrap();
+        assert_success(&out);
+        if String::from_utf8_lossy(&out.stdout).starts_with("applied") {
+            applied_by += 1;
+        }
+    }
+    assert_eq!(applied_by, 1, "exactly one process applies the migrations");
+    let mut conn = t.admin().await;
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM migrate.schema_migrations").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(n, 3, "the shared test database");
+    let mut race = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM migrate.schema_migrations").fetch_one(&mut race).await.unwrap();
+    assert_eq!(n, 3);
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+            .fetch_one(&mut race)
+            .await
+            .unwrap();
+    assert_eq!(tables, 7);
+}
+
+#[tokio::test]
+async fn a_changed_migration_is_an_error() {
+    let t = Target::new().await;
+    let mut admin = t.admin().await;
+    sqlx::query("UPDATE migrate.schema_migrations SET checksum = 'abc' WHERE version = 2")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let out = t.migrate_as("postgres").args(["schema", "apply"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("migration 2 (migrate_ledger) was applied with checksum abc"), "{stderr}");
+}
+
+/// name, data_type, character_maximum_length, is_nullable, column_default
+type InfoColumn = (String, String, Option<i32>, String, Option<String>);
+
+fn sql_type(ty: TargetType, max_chars: Option<usize>) -> &'static str {
+    match (ty, max_chars) {
+        (TargetType::Text, Some(_)) => "character varying",
+        (TargetType::Text, None) => "text",
+        (TargetType::Uuid, _) => "uuid",
+        (TargetType::Integer, _) => "integer",
+        (TargetType::BigInt, _) => "bigint",
+        (TargetType::Numeric, _) => "numeric",
+        (TargetType::Boolean, _) => "boolean",
+        (TargetType::Date, _) => "date",
+        (TargetType::Timestamp, _) => "timestamp with time zone",
+        (TargetType::Json, _) => "jsonb",
+    }
+}
+
+#[tokio::test]
+async fn the_schema_model_matches_the_applied_schema() {
+    let t = Target::new().await;
+    let mut conn = t.admin().await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut modelled: Vec<String> = PLATFORM.iter().map(|t| t.name.to_string()).collect();
+    modelled.sort();
+    assert_eq!(tables, modelled);
+
+    for table in PLATFORM {
+        let columns: Vec<InfoColumn> = sqlx::query_as(
+            "SELECT column_name::text, data_type::text, character_maximum_length, is_nullable::text, column_default::text
+             FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind(table.name)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let names: Vec<&str> = columns.iter().map(|c| c.0.as_str()).collect();
+        let model_names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+        assert_eq!(names, model_names, "columns of {}", table.name);
+        for ((name, data_type, max, nullable, default), def) in columns.iter().zip(table.columns) {
+            let at = format!("{}.{name}", table.name);
+            assert_eq!(data_type, sql_type(def.ty, def.max_chars), "{at}");
+            assert_eq!(max.map(|m| m as usize), def.max_chars, "{at}");
+            assert_eq!(nullable == "NO", def.not_null, "{at} NOT NULL");
+            if !def.managed {
+                assert_eq!(default.is_some(), def.default.is_some(), "{at} default {default:?}");
+            }
+            if let Some(allowed) = def.allowed {
+                let checks: Vec<String> = sqlx::query_scalar(
+                    "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+                     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+                     WHERE c.contype = 'c' AND c.conrelid = $1::regclass AND a.attname = $2",
+                )
+                .bind(format!("public.{}", table.name))
+                .bind(name)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+                assert_eq!(checks.len(), 1, "{at} has one CHECK");
+                let listed = checks[0].matches("::text").count();
+                assert_eq!(listed, allowed.len(), "{at}: {}", checks[0]);
+                for v in allowed {
+                    assert!(checks[0].contains(&format!("'{v}'::text")), "{at} allows {v}: {}", checks[0]);
+                }
+            }
+            let fk: Option<String> = sqlx::query_scalar(
+                "SELECT c.confrelid::regclass::text FROM pg_constraint c
+                 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+                 WHERE c.contype = 'f' AND c.conrelid = $1::regclass AND a.attname = $2",
+            )
+            .bind(format!("public.{}", table.name))
+            .bind(name)
+            .fetch_optional(&mut conn)
+            .await
+            .unwrap();
+            if name != "org_id" {
+                assert_eq!(fk.as_deref(), def.references, "{at} foreign key");
+            }
+        }
+        // Every table is tenant-scoped: RLS enabled and forced.
+        let (enabled, forced): (bool, bool) =
+            sqlx::query_as("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = $1::regclass")
+                .bind(format!("public.{}", table.name))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert!(enabled && forced, "{} has RLS enabled and forced", table.name);
+    }
+}

@@ -1,0 +1,97 @@
+//! Tenant isolation is PostgreSQL's doing (RLS, a non-superuser role), not
+//! only our code's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use sqlx::Connection;
+use support::*;
+
+#[tokio::test]
+async fn another_org_sees_nothing_and_nothing_crosses_orgs() {
+    let t = Target::new().await;
+    let mapping = t.demo("demo");
+    assert_success(&t.run(&mapping, ORG_A, "a"));
+
+    // The premise: the loader is a plain role.
+    let mut admin = t.admin().await;
+    let (superuser, bypass): (bool, bool) =
+        sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1")
+            .bind(LOADER)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    assert!(!superuser && !bypass);
+
+    assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 275);
+    for table in ["contacts", "migrate.keys", "migrate.runs", "migrate.before_images"] {
+        assert_eq!(t.tenant_count(Some(ORG_B), table).await, 0, "org B must not see {table}");
+        assert_eq!(t.tenant_count(None, table).await, 0, "no org set must see nothing of {table}");
+    }
+    // The loader without SET ROLE is still under RLS (it owns nothing).
+    let mut loader = t.loader().await;
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts").fetch_one(&mut loader).await.unwrap();
+    assert_eq!(seen, 0);
+    let b_runs = t.migrate_as(LOADER).env("ORG_ID", ORG_B).args(["runs", "list"]).output().unwrap();
+    assert_success(&b_runs);
+    assert!(b_runs.stdout.is_empty(), "org B's run list is empty");
+}
+
+#[tokio::test]
+async fn even_a_superuser_connection_cannot_write_another_orgs_rows_through_the_tenant_role() {
+    let t = Target::new().await;
+    let mapping = t.demo("demo");
+    // A run connected as the superuser still publishes under the tenant role.
+    assert_success(
+        &t.migrate_as("postgres").env("ORG_ID", ORG_A).arg("run").arg(&mapping).args(["--out", "a"]).output().unwrap(),
+    );
+    assert_eq!(t.admin_count(&format!("SELECT count(*) FROM contacts WHERE org_id = '{ORG_A}'")).await, 275);
+
+    let mut admin = t.admin().await;
+    let mut tx = admin.begin().await.unwrap();
+    sqlx::query("SET LOCAL ROLE platform_tenant").execute(&mut *tx).await.unwrap();
+    sqlx::query("SELECT set_config('app.current_org_id', $1, true)").bind(ORG_A).execute(&mut *tx).await.unwrap();
+    sqlx::query("SAVEPOINT s").execute(&mut *tx).await.unwrap();
+    let insert = sqlx::query("INSERT INTO contacts (org_id, email) VALUES ($1::uuid, 'x@y.z')")
+        .bind(ORG_B)
+        .execute(&mut *tx)
+        .await;
+    let message = insert.unwrap_err().to_string();
+    assert!(message.contains("row-level security"), "{message}");
+    sqlx::query("ROLLBACK TO SAVEPOINT s").execute(&mut *tx).await.unwrap();
+    let moved = sqlx::query("UPDATE contacts SET org_id = $1::uuid").bind(ORG_B).execute(&mut *tx).await;
+    assert!(moved.unwrap_err().to_string().contains("row-level security"));
+    tx.rollback().await.unwrap();
+
+    // Org B loads the same file: its own rows, org A's untouched.
+    assert_success(&t.run(&mapping, ORG_B, "b"));
+    let r = report(&t.out_dir("b"));
+    assert_eq!(entity(&r, "contacts")["inserted"], 275);
+    assert_eq!(entity(&r, "contacts")["org_total"], 275);
+    assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 275);
+    assert_eq!(t.tenant_count(Some(ORG_B), "contacts").await, 275);
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 550);
+}
+
+#[tokio::test]
+async fn two_runs_of_the_same_mapping_cannot_interleave() {
+    let t = Target::new().await;
+    let mapping = t.demo("demo");
+    let mut admin = t.admin().await;
+    // Pretend a live run of the same org, system and entity holds its lock.
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+        .bind(format!("migrate:entity:{ORG_A}:acme-crm:contacts"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let out = t.run(&mapping, ORG_A, "second");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another run holds contacts"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0);
+    // Another org is not held up.
+    assert_success(&t.run(&mapping, ORG_B, "other-org"));
+}

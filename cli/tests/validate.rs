@@ -1,0 +1,136 @@
+//! `migrate validate` and mapping mistakes at `run`: compiler-style errors,
+//! all at once, exit 2, no database touched.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+fn demo_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["mapping.toml", "customers.csv"] {
+        std::fs::copy(workspace().join("fixtures/demo").join(f), dir.path().join(f)).unwrap();
+    }
+    let mapping = dir.path().join("mapping.toml");
+    (dir, mapping)
+}
+
+/// `migrate` with no database reachable: validation must not need one.
+fn migrate(args: &[&str], mapping: &std::path::Path) -> std::process::Output {
+    Command::new(migrate_bin())
+        .env("ORG_ID", ORG_A)
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .args(args)
+        .arg(mapping)
+        .output()
+        .unwrap()
+}
+
+fn edit(mapping: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(mapping).unwrap();
+    assert!(text.contains(from), "{from}");
+    std::fs::write(mapping, text.replacen(from, to, 1)).unwrap();
+}
+
+fn line_of(mapping: &std::path::Path, needle: &str) -> usize {
+    std::fs::read_to_string(mapping).unwrap().lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn the_demo_mapping_is_valid() {
+    let (_dir, mapping) = demo_copy();
+    let out = migrate(&["validate"], &mapping);
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok (contacts)\n"));
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn a_misspelled_target_column_shows_where_the_underline_and_a_suggestion() {
+    let (_dir, mapping) = demo_copy();
+    edit(&mapping, "email = {", "emial = {");
+    let out = migrate(&["validate"], &mapping);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = line_of(&mapping, "emial = {");
+    assert!(stderr.contains("error: unknown target column `emial`"), "{stderr}");
+    assert!(stderr.contains(&format!("{}:{line}:1", mapping.display())), "{stderr}");
+    assert!(stderr.contains(&format!("{line} | emial = {{")), "{stderr}");
+    assert!(stderr.contains("| ^^^^^ not a column of contacts"), "{stderr}");
+    assert!(stderr.contains("help: did you mean `email`?"), "{stderr}");
+}
+
+#[test]
+fn three_mistakes_are_all_shown_in_one_pass() {
+    let (_dir, mapping) = demo_copy();
+    edit(&mapping, "email = {", "emial = {");
+    edit(&mapping, "transform = [\"trim\", \"lowercase\"] }", "transform = [\"trim\", \"lowercse\"] }");
+    edit(&mapping, "from = \"Phone\"", "from = \"Phnoe\"");
+    let out = migrate(&["validate"], &mapping);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(
+        errors,
+        vec![
+            "error: unknown target column `emial`",
+            "error: unknown source column `Phnoe` in source `customers`",
+            "error: unknown transform `lowercse`",
+        ],
+        "{stderr}"
+    );
+    assert!(stderr.contains("help: did you mean `Phone`?"));
+    assert!(stderr.contains("help: did you mean `lowercase`?"));
+    assert!(stderr.contains("3 error(s), 0 warning(s)"));
+}
+
+#[test]
+fn source_problems_point_at_the_source_block() {
+    let (_dir, mapping) = demo_copy();
+    edit(&mapping, "path = \"customers.csv\"", "path = \"missing.csv\"\ndelimter = \";\"");
+    let out = migrate(&["validate"], &mapping);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown field `delimter`"), "{stderr}");
+
+    edit(&mapping, "\ndelimter = \";\"", "");
+    let out = migrate(&["validate"], &mapping);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("cannot open") && stderr.contains("missing.csv"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:{}:", mapping.display(), line_of(&mapping, "[sources.customers]"))),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn run_refuses_a_bad_mapping_before_touching_the_database() {
+    let (_dir, mapping) = demo_copy();
+    edit(&mapping, "email = {", "emial = {");
+    let out = migrate(&["run"], &mapping);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown target column `emial`"));
+    assert!(!stderr.contains("connect"), "{stderr}");
+}
+
+#[test]
+fn a_missing_environment_variable_is_named() {
+    let (_dir, mapping) = demo_copy();
+    let out = Command::new(migrate_bin()).env_remove("ORG_ID").arg("validate").arg(&mapping).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error: environment variable ORG_ID is not set"), "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{stderr}");
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let out = Command::new(migrate_bin()).args(["run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(migrate_bin()).args(["frobnicate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
