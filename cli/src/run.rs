@@ -42,8 +42,13 @@ pub async fn run(path: &Path, out: Option<PathBuf>, dry_run: bool) -> u8 {
     let flag = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ncancelling: finishing the current batch, nothing will be published");
+            eprintln!("\ncancelling: nothing will be published (Ctrl-C again to stop at once)");
             flag.store(true, Ordering::Relaxed);
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            // Leaving closes the connections: PostgreSQL rolls back whatever
+            // was under way, and the next run marks this one interrupted.
+            std::process::exit(exit::CANCELLED.into());
         }
     });
 

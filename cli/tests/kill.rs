@@ -4,24 +4,10 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sqlx::PgConnection;
 use support::*;
-
-/// Polls `sql` (a count) until it is positive.
-async fn wait_until(conn: &mut PgConnection, sql: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&mut *conn).await.unwrap();
-        if n > 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn wait_for_no_migrate_backends(conn: &mut PgConnection) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -71,28 +57,10 @@ async fn killed_between_staging_and_publishing() {
     let mapping = t.demo("demo");
     let mut admin = t.admin().await;
     // Hold the org's publish lock: the run stages everything, then waits.
-    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
-        .bind(format!("migrate:publish:{ORG_A}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let mut child = t
-        .migrate_as(LOADER)
-        .env("ORG_ID", ORG_A)
-        .arg("run")
-        .arg(&mapping)
-        .args(["--out", "killed"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    Target::hold_publish_lock(&mut admin, ORG_A).await;
+    let mut child = t.spawn_run(&mapping, ORG_A, "killed");
     let mut watcher = t.admin().await;
-    wait_until(
-        &mut watcher,
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate' AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
-        "the run to wait for the publish lock",
-    )
-    .await;
+    wait_until(&mut watcher, WAITING_TO_PUBLISH, "the run to wait for the publish lock").await;
     // Everything is staged at this point.
     let staged: i64 = {
         let table: String = sqlx::query_scalar(
@@ -123,16 +91,7 @@ async fn killed_while_publishing() {
     // upsert (key map already written inside it) and waits there.
     sqlx::query("BEGIN").execute(&mut admin).await.unwrap();
     sqlx::query("LOCK TABLE contacts IN EXCLUSIVE MODE").execute(&mut admin).await.unwrap();
-    let mut child = t
-        .migrate_as(LOADER)
-        .env("ORG_ID", ORG_A)
-        .arg("run")
-        .arg(&mapping)
-        .args(["--out", "killed"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = t.spawn_run(&mapping, ORG_A, "killed");
     let mut watcher = t.admin().await;
     wait_until(
         &mut watcher,
@@ -148,32 +107,42 @@ async fn killed_while_publishing() {
 }
 
 #[tokio::test]
+async fn ctrl_c_before_the_publish_commits_publishes_nothing_and_exits_130() {
+    let t = Target::new().await;
+    let mapping = t.demo("demo");
+    let mut admin = t.admin().await;
+    Target::hold_publish_lock(&mut admin, ORG_A).await;
+    let child = t.spawn_run(&mapping, ORG_A, "cancelled");
+    let mut watcher = t.admin().await;
+    wait_until(&mut watcher, WAITING_TO_PUBLISH, "the run to wait for the publish lock").await;
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    // Let the SIGINT land before the lock is released.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut admin).await.unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = report(&t.out_dir("cancelled"));
+    assert_eq!(r["status"], "cancelled");
+    assert!(entity(&r, "contacts")["target_count"].is_null());
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.keys").await, 0);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.runs WHERE status = 'cancelled'").await, 1);
+    assert_eq!(
+        t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await,
+        0
+    );
+}
+
+#[tokio::test]
 async fn runs_clean_drops_the_staging_of_dead_runs_in_any_org() {
     let t = Target::new().await;
     let mapping = t.demo("demo");
     let mut admin = t.admin().await;
-    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
-        .bind(format!("migrate:publish:{ORG_A}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let mut child = t
-        .migrate_as(LOADER)
-        .env("ORG_ID", ORG_A)
-        .arg("run")
-        .arg(&mapping)
-        .args(["--out", "killed"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    Target::hold_publish_lock(&mut admin, ORG_A).await;
+    let mut child = t.spawn_run(&mapping, ORG_A, "killed");
     let mut watcher = t.admin().await;
-    wait_until(
-        &mut watcher,
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate' AND wait_event = 'advisory'",
-        "the run to stage",
-    )
-    .await;
+    wait_until(&mut watcher, WAITING_TO_PUBLISH, "the run to stage").await;
     // While the run lives, clean leaves its staging alone.
     let clean = t.migrate_as(LOADER).args(["runs", "clean"]).output().unwrap();
     assert_success(&clean);

@@ -22,9 +22,6 @@ pub struct MappedBatch {
     pub source_rows: Vec<usize>,
 }
 
-/// A target value in text form (`None` is NULL).
-pub type TargetValue = Option<String>;
-
 impl MappedBatch {
     pub fn height(&self) -> usize {
         self.keys.len()

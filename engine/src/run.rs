@@ -14,7 +14,7 @@ use crate::map::map_batch;
 use crate::plan::{EntityPlan, RunPlan};
 use crate::reject::RejectedRow;
 use crate::report::{EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RunReport, RunStatus, SourceInfo, Warning};
-use crate::sink::{PublishedEntity, Sink};
+use crate::sink::{PublishedEntity, Sink, SinkError};
 use crate::source::{Source, SourceError};
 
 /// Opens a source by its mapping name. Called once per entity, so two
@@ -46,7 +46,10 @@ pub async fn run(
     let mut state = RunState::default();
     let outcome = stage_all(plan, &options, open_source, sink, events, &mut state).await;
     let outcome = match outcome {
-        Ok(()) => sink.publish(!options.dry_run, events).await.map_err(EngineError::from),
+        Ok(()) => sink.publish(!options.dry_run, options.cancel, events).await.map_err(|e| match e {
+            SinkError::Cancelled => EngineError::Cancelled,
+            other => EngineError::from(other),
+        }),
         Err(e) => Err(e),
     };
     let (status, published, error) = match outcome {

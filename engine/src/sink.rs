@@ -1,3 +1,5 @@
+use std::sync::atomic::AtomicBool;
+
 use async_trait::async_trait;
 
 use crate::events::RunEvents;
@@ -32,8 +34,15 @@ pub trait Sink: Send {
 
     /// Publishes everything staged in one transaction (or, when `commit` is
     /// false, computes the same counts and rolls back), reporting each
-    /// dropped duplicate through `events`.
-    async fn publish(&mut self, commit: bool, events: &mut dyn RunEvents) -> Result<Vec<PublishedEntity>, SinkError>;
+    /// dropped duplicate through `events`. When `cancel` is set by the time
+    /// the transaction would commit, it rolls back and returns
+    /// `SinkError::Cancelled`.
+    async fn publish(
+        &mut self,
+        commit: bool,
+        cancel: &AtomicBool,
+        events: &mut dyn RunEvents,
+    ) -> Result<Vec<PublishedEntity>, SinkError>;
 
     /// Ends a run that will not publish: drops staging, records `status`.
     async fn abandon(&mut self, status: RunStatus, reason: &str) -> Result<(), SinkError>;
@@ -66,14 +75,6 @@ pub struct PublishedEntity {
     pub org_total: u64,
 }
 
-/// What a sink hands back once staging is set up (reserved for partitioned
-/// runs, where staging outlives one process).
-#[derive(Debug, Clone, Default)]
-pub struct StagedEntity {
-    pub entity: String,
-    pub rows: u64,
-}
-
 /// A source row dropped because a later row had the same source key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DuplicateRow {
@@ -91,4 +92,6 @@ pub enum SinkError {
     Database { context: String, message: String },
     #[error("writing run output: {0}")]
     Output(#[from] std::io::Error),
+    #[error("cancelled before the publish committed")]
+    Cancelled,
 }

@@ -63,6 +63,29 @@ impl Target {
         self.migrate_as(LOADER).env("ORG_ID", org).args(["run"]).arg(mapping).args(["--out", out]).output().unwrap()
     }
 
+    /// Starts `migrate run` as the loader without waiting for it.
+    pub fn spawn_run(&self, mapping: &Path, org: &str, out: &str) -> std::process::Child {
+        self.migrate_as(LOADER)
+            .env("ORG_ID", org)
+            .arg("run")
+            .arg(mapping)
+            .args(["--out", out])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Takes, on `conn`, the advisory lock a run waits for before it
+    /// publishes for `org`: the run stages everything, then waits.
+    pub async fn hold_publish_lock(conn: &mut PgConnection, org: &str) {
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+            .bind(format!("migrate:publish:{org}"))
+            .execute(conn)
+            .await
+            .unwrap();
+    }
+
     pub fn out_dir(&self, name: &str) -> PathBuf {
         self.work.path().join(name)
     }
@@ -134,6 +157,23 @@ pub fn counts(e: &serde_json::Value) -> [u64; 8] {
     ["read", "filtered", "duplicates", "rejected", "loaded", "inserted", "updated", "unchanged"]
         .map(|k| e[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {e}")))
 }
+
+/// Polls `sql` (a count) until it is positive; panics after a minute.
+pub async fn wait_until(conn: &mut PgConnection, sql: &str, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&mut *conn).await.unwrap();
+        if n > 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A run's backend waiting for the publish lock.
+pub const WAITING_TO_PUBLISH: &str = "SELECT count(*) FROM pg_stat_activity
+    WHERE application_name = 'migrate' AND wait_event_type = 'Lock' AND wait_event = 'advisory'";
 
 /// Reads a CSV file as header + rows.
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {

@@ -50,3 +50,91 @@ async fn line_numbers_with_lf_endings_and_blank_lines() {
     let lines: Vec<u64> = read_all(&mut source).await.iter().map(|r| r.0).collect();
     assert_eq!(lines, vec![2, 3, 6]);
 }
+
+#[tokio::test]
+async fn a_utf8_bom_is_not_part_of_the_first_column_name_and_values_stay_text() {
+    let f = write("\u{feff}CustomerID,Zip\n00123,01234\n".as_bytes());
+    let mut source = config(f.path(), 10).build(std::path::Path::new("/")).unwrap();
+    assert_eq!(source.columns(), ["CustomerID", "Zip"]);
+    let rows = read_all(&mut source).await;
+    assert_eq!(rows[0].1, vec![Some("00123".to_string()), Some("01234".to_string())]);
+}
+
+#[tokio::test]
+async fn batches_are_bounded_and_the_report_gets_size_checksum_and_count() {
+    let mut content = String::from("id\n");
+    for i in 0..25 {
+        content.push_str(&format!("{i}\n"));
+    }
+    let f = write(content.as_bytes());
+    let mut source = config(f.path(), 10).build(std::path::Path::new("/")).unwrap();
+    let mut sizes = Vec::new();
+    while let Some(b) = source.next_batch().await.unwrap() {
+        sizes.push(b.height());
+    }
+    assert_eq!(sizes, vec![10, 10, 5]);
+    let info = source.info();
+    assert_eq!(info.row_count, Some(25));
+    assert_eq!(info.size, Some(content.len() as u64));
+    use sha2::Digest;
+    assert_eq!(info.sha256, Some(hex::encode(sha2::Sha256::digest(content.as_bytes()))));
+}
+
+#[tokio::test]
+async fn records_with_the_wrong_number_of_fields_are_marked_not_dropped() {
+    let f = write(b"a,b\n1,2\n3\n4,5,6\n7,8\n");
+    let mut source = config(f.path(), 10).build(std::path::Path::new("/")).unwrap();
+    let batch = source.next_batch().await.unwrap().unwrap();
+    assert_eq!(batch.height(), 4);
+    let malformed: Vec<(usize, &str)> = batch.malformed.iter().map(|m| (m.row, m.message.as_str())).collect();
+    assert_eq!(
+        malformed,
+        vec![(1, "record has 1 fields, the header has 2"), (2, "record has 3 fields, the header has 2")]
+    );
+}
+
+#[tokio::test]
+async fn skip_columns_drops_the_underscore_columns_of_a_rejects_file() {
+    let f = write(b"_location,_reason,id,name\nx.csv:2,too_long,1,Ada\n");
+    let mut c = config(f.path(), 10);
+    c.skip_columns = Some("_*".to_string());
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    assert_eq!(source.columns(), ["id", "name"]);
+    let rows = read_all(&mut source).await;
+    assert_eq!(rows[0].1, vec![Some("1".to_string()), Some("Ada".to_string())]);
+}
+
+#[tokio::test]
+async fn bad_files_are_errors_that_name_file_and_line() {
+    let cases: Vec<(&[u8], &str)> = vec![
+        (b"id,id\n1,2\n", ":1: header column \"id\" appears twice"),
+        (b"id,\n1,2\n", ":1: header column 2 is empty"),
+        (b"", "the header is empty"),
+    ];
+    for (content, expected) in cases {
+        let f = write(content);
+        let err = config(f.path(), 10).build(std::path::Path::new("/")).err().expect("an error");
+        assert!(err.to_string().contains(expected), "{err} should contain {expected}");
+    }
+    let f = write(b"id,name\n1,ok\n2,caf\xe9\n");
+    let mut source = config(f.path(), 10).build(std::path::Path::new("/")).unwrap();
+    let err = source.next_batch().await.unwrap_err();
+    assert!(err.to_string().contains(":3: not valid UTF-8 in field 2"), "{err}");
+
+    let missing = config(std::path::Path::new("nope.csv"), 10).build(std::path::Path::new("/data")).err().unwrap();
+    assert!(missing.to_string().contains("/data/nope.csv"), "{missing}");
+}
+
+#[test]
+fn options_are_checked_when_building() {
+    let f = write(b"id\n1\n");
+    let mut c = config(f.path(), 0);
+    assert!(c.build(std::path::Path::new("/")).err().unwrap().to_string().contains("batch_size"));
+    c.batch_size = 10;
+    c.delimiter = Some(";;".into());
+    assert!(c.build(std::path::Path::new("/")).err().unwrap().to_string().contains("delimiter"));
+    c.delimiter = Some("tab".into());
+    assert_eq!(c.delimiter_byte().unwrap(), b'\t');
+    c.encoding = Some("windows-1252".into());
+    assert!(c.build(std::path::Path::new("/")).err().unwrap().to_string().contains("not supported yet"));
+}

@@ -72,3 +72,38 @@ impl ConnectionConfig {
         Ok(conn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<ConnectionConfig, PgError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ConnectionConfig::from_env(&|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn database_url_wins_and_the_password_is_never_shown() {
+        let c = from(&[("DATABASE_URL", "postgres://u:secret@db.internal:6543/crm"), ("DB_HOST", "ignored")]).unwrap();
+        assert_eq!(c.display, "db.internal:6543/crm");
+        assert_eq!(c.options.get_username(), "u");
+    }
+
+    #[test]
+    fn separate_variables_build_the_connection() {
+        let c = from(&[("DB_HOST", "10.0.0.5"), ("DB_PORT", "5433"), ("DB_NAME", "platform"), ("DB_USER", "loader")])
+            .unwrap();
+        assert_eq!(c.display, "10.0.0.5:5433/platform");
+        assert_eq!(c.options.get_username(), "loader");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = from(&[("DB_PORT", "fivefour")]).err().unwrap().to_string();
+        assert!(e.contains("DB_PORT \"fivefour\" is not a port number"), "{e}");
+        let e = from(&[("DB_SSLMODE", "sometimes")]).err().unwrap().to_string();
+        assert!(e.contains("DB_SSLMODE \"sometimes\""), "{e}");
+        let e = from(&[("DATABASE_URL", "postgres://host:port/db")]).err().unwrap().to_string();
+        assert!(e.contains("DATABASE_URL"), "{e}");
+    }
+}

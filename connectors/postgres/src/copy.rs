@@ -1,12 +1,10 @@
 //! Staging: COPY a mapped batch into the run's staging table; when
 //! PostgreSQL refuses the batch, bisect until the rows at fault are found.
 
-use std::ops::Range;
-
 use migrate_engine::{MappedBatch, StageRejection};
 use sqlx::PgConnection;
 
-use crate::error::{Context, PgError, classify, describe, error_column, reject_reason};
+use crate::error::{Context, PgError, classify, describe, error_column, error_line, reject_reason};
 
 /// Appends one value in COPY text format.
 pub(crate) fn push_copy_value(out: &mut String, value: Option<&str>) {
@@ -57,6 +55,11 @@ async fn copy_rows(conn: &mut PgConnection, statement: &str, data: String) -> Re
 
 /// Stages `batch`; returns the rows PostgreSQL refused, each with its
 /// message. Errors that are not the rows' fault fail the run.
+///
+/// A refused COPY names the line it stopped at: that row is rejected and
+/// the others are sent again, so each bad row costs one COPY. When no line
+/// is named (a constraint checked at the end), the rows are split in halves
+/// until the rows at fault are alone.
 pub(crate) async fn stage_batch(
     conn: &mut PgConnection,
     statement: &str,
@@ -64,32 +67,36 @@ pub(crate) async fn stage_batch(
     columns: &[String],
     batch: &MappedBatch,
 ) -> Result<Vec<StageRejection>, PgError> {
-    let rows: Vec<usize> = (0..batch.height()).collect();
     let mut rejections = Vec::new();
-    // Ranges of `rows` still to try; the whole batch first.
-    let mut pending: Vec<Range<usize>> = Vec::new();
-    pending.push(0..rows.len());
-    while let Some(range) = pending.pop() {
-        let Some(slice) = rows.get(range.clone()) else { continue };
-        if slice.is_empty() {
+    let mut pending: Vec<Vec<usize>> = vec![(0..batch.height()).collect()];
+    while let Some(rows) = pending.pop() {
+        if rows.is_empty() {
             continue;
         }
-        let result = copy_rows(conn, statement, encode_rows(org, columns, batch, slice)).await;
+        let result = copy_rows(conn, statement, encode_rows(org, columns, batch, &rows)).await;
         let Err(e) = result else { continue };
         let Some(reason) = reject_reason(classify(&e)) else {
             return Err(e).context("staging a batch");
         };
-        match slice {
-            [row] => rejections.push(StageRejection {
-                row: *row,
-                column: error_column(&e).filter(|c| !c.starts_with('_') && c != "org_id"),
-                reason,
-                message: describe(&e),
-            }),
-            _ => {
-                let mid = range.start + range.len() / 2;
-                pending.push(mid..range.end);
-                pending.push(range.start..mid);
+        let at_fault = match (rows.as_slice(), error_line(&e)) {
+            ([row], _) => Some(*row),
+            (_, Some(line)) => line.checked_sub(1).and_then(|i| rows.get(i)).copied(),
+            _ => None,
+        };
+        match at_fault {
+            Some(row) => {
+                rejections.push(StageRejection {
+                    row,
+                    column: error_column(&e).filter(|c| !c.starts_with('_') && c != "org_id"),
+                    reason,
+                    message: describe(&e),
+                });
+                pending.push(rows.into_iter().filter(|r| *r != row).collect());
+            }
+            None => {
+                let (left, right) = rows.split_at(rows.len() / 2);
+                pending.push(right.to_vec());
+                pending.push(left.to_vec());
             }
         }
     }

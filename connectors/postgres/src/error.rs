@@ -102,3 +102,12 @@ pub(crate) fn error_column(e: &sqlx::Error) -> Option<String> {
     let after = context.split(", column ").nth(1)?;
     Some(after.split(':').next()?.trim().to_string())
 }
+
+/// The line of COPY input an error names (`COPY t, line 3, column x: …`),
+/// 1-based within that COPY.
+pub(crate) fn error_line(e: &sqlx::Error) -> Option<usize> {
+    let pg = e.as_database_error()?.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    let after = pg.r#where()?.split(", line ").nth(1)?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}

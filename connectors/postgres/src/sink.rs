@@ -1,5 +1,7 @@
 //! The PostgreSQL `Sink`: stage everything, publish once.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_trait::async_trait;
 use migrate_engine::{
     EntityPlan, MappedBatch, PublishedEntity, RunEvents, RunPlan, RunReport, RunStatus, Sink, SinkError, StageRejection,
@@ -195,7 +197,12 @@ impl Sink for PgSink {
         Ok(stage_batch(&mut active.conn, statement, &org, &columns, batch).await?)
     }
 
-    async fn publish(&mut self, commit: bool, events: &mut dyn RunEvents) -> Result<Vec<PublishedEntity>, SinkError> {
+    async fn publish(
+        &mut self,
+        commit: bool,
+        cancel: &AtomicBool,
+        events: &mut dyn RunEvents,
+    ) -> Result<Vec<PublishedEntity>, SinkError> {
         let active = self.active()?;
         let ids = RunIds { run_id: active.run_id, org_id: active.org_id, source_system: &active.source_system };
         // Held until the lock connection closes (finish or abandon).
@@ -208,6 +215,10 @@ impl Sink for PgSink {
         let mut published = Vec::new();
         for table in &active.tables {
             published.push(publish_entity(&mut tx, &ids, table, events).await?);
+        }
+        if cancel.load(Ordering::Relaxed) {
+            tx.rollback().await.context("rolling back a cancelled publish")?;
+            return Err(SinkError::Cancelled);
         }
         if commit {
             sqlx::query("UPDATE migrate.runs SET status = 'succeeded', finished_at = now() WHERE run_id = $1")

@@ -1,0 +1,66 @@
+//! Rows PostgreSQL refuses are found by bisecting the batch, wherever they
+//! are, and only they are rejected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use support::*;
+
+#[tokio::test]
+async fn every_row_postgres_refuses_is_found_and_no_other() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("bisect");
+    std::fs::create_dir_all(&dir).unwrap();
+    // 3000 rows in batches of 500; 40 impossible dates scattered, some
+    // adjacent, some at batch edges.
+    let mut bad: BTreeSet<usize> = (0..36).map(|i| (i * 7919 + 13) % 3000).collect();
+    bad.extend([0, 499, 500, 2999, 1000, 1001]);
+    let mut csv = String::from("id,email,created\n");
+    for i in 0..3000 {
+        let created = if bad.contains(&i) { "2021-13-45 10:00" } else { "2021-03-04 10:00" };
+        csv.push_str(&format!("K{i},p{i}@example.com,{created}\n"));
+    }
+    std::fs::write(dir.join("rows.csv"), csv).unwrap();
+    std::fs::write(
+        dir.join("mapping.toml"),
+        r#"
+[migration]
+name = "bisect"
+org_id = "${ORG_ID}"
+source_system = "bisect"
+
+[sources.rows]
+kind = "csv"
+path = "rows.csv"
+batch_size = 500
+
+[contacts]
+from = "rows"
+key = "id"
+
+[contacts.columns]
+email = "email"
+created_at = "created"
+"#,
+    )
+    .unwrap();
+    assert_success(&t.run(&dir.join("mapping.toml"), ORG_A, "out"));
+    let r = report(&t.out_dir("out"));
+    let e = entity(&r, "contacts");
+    let n = bad.len() as u64;
+    assert_eq!(counts(e), [3000, 0, 0, n, 3000 - n, 3000 - n, 0, 0]);
+    let (_, rejects) = read_csv(&t.out_dir("out").join("rejects/contacts.csv"));
+    let rejected: BTreeSet<usize> = rejects.iter().map(|r| r[5].trim_start_matches('K').parse().unwrap()).collect();
+    assert_eq!(rejected, bad);
+    for r in &rejects {
+        assert_eq!(r[1], "created", "the column PostgreSQL named, mapped back to the source column");
+        assert_eq!(r[3], "invalid_type");
+        assert!(r[4].contains("out of range"), "{r:?}");
+        let line: usize = r[0].rsplit(':').next().unwrap().parse().unwrap();
+        let id: usize = r[5].trim_start_matches('K').parse().unwrap();
+        assert_eq!(line, id + 2);
+    }
+    assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 3000 - n as i64);
+}
