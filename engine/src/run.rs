@@ -98,7 +98,6 @@ async fn stage_all(
         let header = source.columns().to_vec();
         events.entity_started(&entity.entity, &header)?;
         let mut unmapped = UnmappedColumns::new(entity, &header);
-        let counts = state.counts.entry(entity.entity.clone()).or_default();
         loop {
             if options.cancel.load(Ordering::Relaxed) {
                 return Err(EngineError::Cancelled);
@@ -108,6 +107,7 @@ async fn stage_all(
                 .await
                 .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
             let Some(batch) = batch else { break };
+            let counts = state.counts.entry(entity.entity.clone()).or_default();
             counts.read += batch.height() as u64;
             unmapped.observe(&batch);
             let (mapped, map_rejects) = map_batch(entity, &batch, seq)?;
@@ -136,20 +136,24 @@ async fn stage_all(
                 ))?;
             }
             events.progress(&entity.entity, counts);
+            // Past the budget the run cannot publish: stop reading.
+            check_budget(plan, &state.counts)?;
         }
         state.sources.push(SourceInfo { name: entity.source.clone(), ..source.info() });
         state.warnings.extend(unmapped.into_warnings());
-    }
-    let rejected: u64 = state.counts.values().map(|c| c.rejected).sum();
-    if let Some(budget) = plan.max_rejected
-        && rejected > budget
-    {
-        return Err(EngineError::RejectBudgetExceeded { rejected, budget });
     }
     if options.cancel.load(Ordering::Relaxed) {
         return Err(EngineError::Cancelled);
     }
     Ok(())
+}
+
+fn check_budget(plan: &RunPlan, counts: &BTreeMap<String, EntityCounts>) -> Result<(), EngineError> {
+    let rejected: u64 = counts.values().map(|c| c.rejected).sum();
+    match plan.max_rejected {
+        Some(budget) if rejected > budget => Err(EngineError::RejectBudgetExceeded { rejected, budget }),
+        _ => Ok(()),
+    }
 }
 
 fn check_source_columns(entity: &EntityPlan, header: &[String]) -> Result<(), EngineError> {
