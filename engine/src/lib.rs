@@ -27,7 +27,7 @@ pub use counts::EntityCounts;
 pub use error::EngineError;
 pub use events::{NoEvents, RunEvents};
 pub use location::SourceLocation;
-pub use map::{MapRejection, MappedBatch, map_batch};
+pub use map::{MapNote, MapOutput, MapRejection, MappedBatch, map_batch};
 pub use plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, RunPlan, TargetType};
 pub use reject::{RejectReason, RejectedRow};
 pub use report::{EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RunReport, RunStatus, SourceInfo, Warning};

@@ -7,7 +7,9 @@ use polars::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::batch::{Batch, BatchError};
-use crate::plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec};
+use crate::plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, TargetType};
+use crate::transform::ValueKind;
+use crate::transform::money::split_money;
 use crate::reject::RejectReason;
 
 /// Mapped rows ready to stage: one text column per target column (values in
@@ -43,11 +45,7 @@ pub struct MapRejection {
 }
 
 /// Maps a batch; `first_seq` numbers the rows in run order.
-pub fn map_batch(
-    plan: &EntityPlan,
-    batch: &Batch,
-    first_seq: u64,
-) -> Result<(MappedBatch, Vec<MapRejection>), BatchError> {
+pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<MapOutput, BatchError> {
     let height = batch.height();
     let mut rejected: Vec<Option<MapRejection>> = vec![None; height];
     let mut reject = |row: usize, r: MapRejection| {
@@ -74,49 +72,51 @@ pub fn map_batch(
 
     // Each column plan: transformed values, then checked.
     let mut values: Vec<Vec<Option<String>>> = Vec::with_capacity(plan.columns.len());
+    let mut notes: Vec<(usize, MapNote)> = Vec::new();
     for column in &plan.columns {
         let (source_name, mut current) = match &column.input {
             ColumnInput::Source(name) => (Some(name.as_str()), batch.text(name)?.clone()),
             ColumnInput::Constant(v) => (None, StringChunked::full(column.target.as_str().into(), v, height)),
         };
+        let shown = source_name.unwrap_or(&column.target).to_string();
+        let raw_value = |row: usize| source_name.and_then(|s| batch.text(s).ok()).and_then(|c| c.get(row)).map(str::to_string);
         for transform in &column.transforms {
-            let (next, failures) = transform.apply(&current);
-            for failure in failures {
-                let raw = source_name.and_then(|s| batch.text(s).ok()).and_then(|c| c.get(failure.row));
-                reject(
-                    failure.row,
-                    MapRejection {
-                        row: failure.row,
-                        column: source_name.map(str::to_string),
-                        value: raw.map(str::to_string),
-                        reason: RejectReason::TransformFailed,
-                        message: format!("{}: {}", transform.name(), failure.message),
-                    },
-                );
+            let out = transform.apply(&current);
+            for failure in out.failures {
+                reject(failure.row, MapRejection {
+                    row: failure.row,
+                    column: Some(shown.clone()),
+                    value: raw_value(failure.row),
+                    reason: failure.reason,
+                    message: format!("{}: {}", transform.name(), failure.message),
+                });
             }
-            current = next;
+            for note in out.notes {
+                notes.push((note.row, MapNote { column: shown.clone(), code: note.code, example: note.example }));
+            }
+            current = out.values;
         }
+        let kind = column.transforms.last().map_or(ValueKind::Text, |t| t.output());
         let mut out = Vec::with_capacity(height);
         for (row, value) in current.iter().enumerate() {
             // Legacy exports write NULL as an empty field. An empty value in a
             // column with a default is left NULL: publishing fills it with the
             // default for a new row and keeps the existing value otherwise.
-            let value = value.filter(|v| !v.is_empty()).map(str::to_string);
+            let mut value = value.filter(|v| !v.is_empty()).map(str::to_string);
+            // PostgreSQL text cannot hold NUL: drop them, and say so.
+            if let Some(v) = value.as_mut().filter(|v| v.contains('\0')) {
+                notes.push((row, MapNote { column: shown.clone(), code: "nul_removed", example: v.replace('\0', "\\0") }));
+                v.retain(|c| c != '\0');
+            }
+            let value = value.map(|v| target_form(column, kind, v));
             if let Some(problem) = check_value(column, value.as_deref()) {
-                let raw = match source_name {
-                    Some(s) => batch.text(s)?.get(row).map(str::to_string),
-                    None => value.clone(),
-                };
-                reject(
+                reject(row, MapRejection {
                     row,
-                    MapRejection {
-                        row,
-                        column: Some(source_name.unwrap_or(&column.target).to_string()),
-                        value: raw,
-                        reason: problem.0,
-                        message: problem.1,
-                    },
-                );
+                    column: Some(shown.clone()),
+                    value: if source_name.is_some() { raw_value(row) } else { value.clone() },
+                    reason: problem.0,
+                    message: problem.1,
+                });
             }
             out.push(value);
         }
@@ -135,7 +135,7 @@ pub fn map_batch(
                     let mut object = serde_json::Map::new();
                     for (plan_col, vals) in &parts {
                         if let (Some(key), Some(Some(v))) = (&plan_col.json_key, vals.get(row)) {
-                            object.insert(key.clone(), serde_json::Value::String(v.clone()));
+                            object.insert(key.clone(), json_value(plan_col, v));
                         }
                     }
                     Some(serde_json::Value::Object(object).to_string())
@@ -149,6 +149,7 @@ pub fn map_batch(
     let keep: Vec<usize> = (0..height).filter(|r| rejected.get(*r).is_some_and(Option::is_none)).collect();
     let idx = IdxCa::from_vec("idx".into(), keep.iter().map(|&r| r as IdxSize).collect());
     let frame = full.take(&idx)?;
+    let notes = notes.into_iter().filter(|(row, _)| keep.binary_search(row).is_ok()).map(|(_, n)| n).collect();
     let mapped = MappedBatch {
         frame,
         keys: keep.iter().map(|&r| keys.get(r).cloned().unwrap_or_default()).collect(),
@@ -156,7 +157,48 @@ pub fn map_batch(
         locations: keep.iter().map(|&r| batch.locations.get(r).map(|l| l.to_string()).unwrap_or_default()).collect(),
         source_rows: keep,
     };
-    Ok((mapped, rejected.into_iter().flatten().collect()))
+    Ok(MapOutput { mapped, rejects: rejected.into_iter().flatten().collect(), notes })
+}
+
+/// What mapping a batch gives: the rows to stage, the rows refused, and what
+/// transforms did that the report counts (on rows that were kept).
+#[derive(Debug, Clone)]
+pub struct MapOutput {
+    pub mapped: MappedBatch,
+    pub rejects: Vec<MapRejection>,
+    pub notes: Vec<MapNote>,
+}
+
+/// One counted event: a sentinel date nulled, a value truncated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapNote {
+    /// The source column (or the target column for a constant).
+    pub column: String,
+    pub code: &'static str,
+    pub example: String,
+}
+
+/// A transformed value in the form its target takes. An amount with its
+/// currency fills a numeric column with the amount alone.
+fn target_form(column: &ColumnPlan, kind: ValueKind, value: String) -> String {
+    match (kind, column.target_type, &column.json_key) {
+        (ValueKind::Money, TargetType::Numeric, None) => match split_money(&value) {
+            Some((amount, _)) => amount.to_string(),
+            None => value,
+        },
+        _ => value,
+    }
+}
+
+/// A value inside a JSONB column: amounts become `{amount, currency}` (the
+/// amount as a string, so no reader turns it into a float).
+fn json_value(column: &ColumnPlan, value: &str) -> serde_json::Value {
+    let kind = column.transforms.last().map_or(ValueKind::Text, |t| t.output());
+    match (kind, split_money(value)) {
+        (ValueKind::Money, Some((amount, currency))) => serde_json::json!({ "amount": amount, "currency": currency }),
+        (ValueKind::Boolean, _) => serde_json::Value::Bool(value == "true"),
+        _ => serde_json::Value::String(value.to_string()),
+    }
 }
 
 fn check_value(column: &ColumnPlan, value: Option<&str>) -> Option<(RejectReason, String)> {

@@ -18,6 +18,19 @@ pub enum RejectReason {
     MalformedRow,
     /// A transform could not convert the value.
     TransformFailed,
+    /// A date matches none of the column's formats.
+    InvalidDate,
+    /// A date outside the column's window (or year 1–9999).
+    DateOutOfRange,
+    /// An amount that does not read exactly in the column's locale.
+    InvalidAmount,
+    /// An amount whose currency is unknown or ambiguous.
+    UnknownCurrency,
+    InvalidEmail,
+    InvalidPhone,
+    InvalidBoolean,
+    /// A value the mapping's value map does not list (and no default).
+    UnmappedValue,
     /// PostgreSQL refused the value's type (found by bisecting a batch).
     InvalidType,
     /// PostgreSQL refused the row for a constraint (found by bisecting a batch).
@@ -34,6 +47,14 @@ impl RejectReason {
             RejectReason::InvalidValue => "invalid_value",
             RejectReason::MalformedRow => "malformed_row",
             RejectReason::TransformFailed => "transform_failed",
+            RejectReason::InvalidDate => "invalid_date",
+            RejectReason::DateOutOfRange => "date_out_of_range",
+            RejectReason::InvalidAmount => "invalid_amount",
+            RejectReason::UnknownCurrency => "unknown_currency",
+            RejectReason::InvalidEmail => "invalid_email",
+            RejectReason::InvalidPhone => "invalid_phone",
+            RejectReason::InvalidBoolean => "invalid_boolean",
+            RejectReason::UnmappedValue => "unmapped_value",
             RejectReason::InvalidType => "invalid_type",
             RejectReason::ConstraintViolation => "constraint_violation",
         }

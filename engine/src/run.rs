@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::counts::EntityCounts;
 use crate::error::EngineError;
 use crate::events::RunEvents;
-use crate::map::map_batch;
+use crate::map::{MapNote, MapOutput, map_batch};
 use crate::plan::{EntityPlan, RunPlan};
 use crate::reject::RejectedRow;
 use crate::report::{EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RunReport, RunStatus, SourceInfo, Warning};
@@ -79,6 +79,35 @@ struct RunState {
     counts: BTreeMap<String, EntityCounts>,
     sources: Vec<SourceInfo>,
     warnings: Vec<Warning>,
+    tally: NoteTally,
+}
+
+/// Transform notes counted per (entity, column, code), with a few examples.
+#[derive(Default)]
+struct NoteTally {
+    counts: BTreeMap<(String, String, &'static str), (u64, Vec<String>)>,
+}
+
+impl NoteTally {
+    fn add(&mut self, entity: &str, notes: Vec<MapNote>) {
+        for note in notes {
+            let (count, examples) = self.counts.entry((entity.to_string(), note.column, note.code)).or_default();
+            *count += 1;
+            if examples.len() < WARNING_EXAMPLES && !examples.contains(&note.example) {
+                examples.push(note.example);
+            }
+        }
+    }
+
+    fn into_warnings(self) -> impl Iterator<Item = Warning> {
+        self.counts.into_iter().map(|((entity, column, code), (count, examples))| Warning {
+            entity,
+            column: Some(column),
+            code: code.to_string(),
+            count,
+            examples,
+        })
+    }
 }
 
 async fn stage_all(
@@ -110,8 +139,9 @@ async fn stage_all(
             let counts = state.counts.entry(entity.entity.clone()).or_default();
             counts.read += batch.height() as u64;
             unmapped.observe(&batch);
-            let (mapped, map_rejects) = map_batch(entity, &batch, seq)?;
+            let MapOutput { mapped, rejects: map_rejects, notes } = map_batch(entity, &batch, seq)?;
             seq += batch.height() as u64;
+            state.tally.add(&entity.entity, notes);
             for r in map_rejects {
                 counts.rejected += 1;
                 events.rejected(&rejected_row(entity, &batch, r.row, r.column, r.value, r.reason, r.message))?;
@@ -300,7 +330,7 @@ impl RunState {
             finished_at: Utc::now(),
             sources: self.sources,
             entities,
-            warnings: self.warnings,
+            warnings: self.tally.into_warnings().chain(self.warnings).collect(),
         }
     }
 }

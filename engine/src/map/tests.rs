@@ -59,7 +59,7 @@ fn each_check_rejects_with_its_reason_and_the_raw_value() {
             &[Some("6"), None, Some("lead"), Some("Ada")],
         ],
     );
-    let (mapped, rejects) = map_batch(&p, &b, 100).unwrap();
+    let MapOutput { mapped, rejects, .. } = map_batch(&p, &b, 100).unwrap();
     assert_eq!(mapped.height(), 1);
     assert_eq!(mapped.value("email", 0), Some("a@b.com"));
     assert_eq!(mapped.keys, vec!["1"]);
@@ -86,7 +86,7 @@ fn a_null_in_a_not_null_column_with_a_default_is_left_to_the_default() {
     let without = ColumnPlan { not_null: true, ..column("title", "t") };
     let b = batch(&["id", "kind", "t"], &[&[Some("1"), None, Some("x")], &[Some("2"), Some("lead"), None]]);
     let p = plan(vec![with_default, without]);
-    let (mapped, rejects) = map_batch(&p, &b, 0).unwrap();
+    let MapOutput { mapped, rejects, .. } = map_batch(&p, &b, 0).unwrap();
     assert_eq!(mapped.keys, vec!["1"]);
     assert_eq!(mapped.value("type", 0), None);
     assert_eq!(rejects.len(), 1);
@@ -110,7 +110,7 @@ fn json_keys_fold_into_one_object_and_constants_fill_every_row() {
     let kind = ColumnPlan { input: ColumnInput::Constant("client".into()), ..column("type", "") };
     let p = plan(vec![region, kind, ltv]);
     let b = batch(&["id", "r", "v"], &[&[Some("1"), Some("North"), Some("12.50")], &[Some("2"), None, Some("")]]);
-    let (mapped, rejects) = map_batch(&p, &b, 0).unwrap();
+    let MapOutput { mapped, rejects, .. } = map_batch(&p, &b, 0).unwrap();
     assert!(rejects.is_empty());
     let columns: Vec<String> = mapped.frame.columns().iter().map(|c| c.name().to_string()).collect();
     assert_eq!(columns, vec!["custom_fields", "type"]);
@@ -124,12 +124,12 @@ fn composite_keys_stay_distinct_and_row_hashes_see_every_field() {
     let mut p = plan(vec![column("first_name", "a")]);
     p.key = KeySpec::Columns(vec!["a".into(), "b".into()]);
     let b = batch(&["a", "b"], &[&[Some("x,y"), Some("z")], &[Some("x"), Some("y,z")]]);
-    let (mapped, _) = map_batch(&p, &b, 0).unwrap();
+    let mapped = map_batch(&p, &b, 0).unwrap().mapped;
     assert_ne!(mapped.keys[0], mapped.keys[1]);
 
     p.key = KeySpec::RowHash;
     let b = batch(&["a", "b"], &[&[Some("x"), None], &[Some("x"), Some("")], &[Some("x"), None]]);
-    let (mapped, _) = map_batch(&p, &b, 0).unwrap();
+    let mapped = map_batch(&p, &b, 0).unwrap().mapped;
     assert_ne!(mapped.keys[0], mapped.keys[1], "NULL and empty differ");
     assert_eq!(mapped.keys[0], mapped.keys[2], "the same row hashes the same");
     assert_eq!(mapped.keys[0].len(), 64);
@@ -139,7 +139,7 @@ fn composite_keys_stay_distinct_and_row_hashes_see_every_field() {
 fn malformed_rows_are_rejected_before_anything_else() {
     let mut b = batch(&["id", "a"], &[&[Some("1"), Some("x")], &[Some("2"), Some("y")]]);
     b.malformed.push(crate::batch::MalformedRow { row: 1, message: "record has 3 fields, the header has 2".into() });
-    let (mapped, rejects) = map_batch(&plan(vec![column("first_name", "a")]), &b, 0).unwrap();
+    let MapOutput { mapped, rejects, .. } = map_batch(&plan(vec![column("first_name", "a")]), &b, 0).unwrap();
     assert_eq!(mapped.keys, vec!["1"]);
     assert_eq!(rejects[0].reason, RejectReason::MalformedRow);
 }

@@ -1,20 +1,54 @@
 //! Column transforms: small functions over one text column, applied in the
-//! order a mapping lists them. Each declares what it takes and gives so a
-//! mapping can be checked before a row is read.
+//! order a mapping lists them. Each declares what it takes and gives, so a
+//! mapping is checked before a row is read. Values pass between transforms
+//! as text in a canonical form (`2018-03-06`, `2018-03-06 14:00:00.000000+00`,
+//! `-1234.56 EUR`, `true`), which is also PostgreSQL's input form: exact,
+//! never a float.
 
+mod boolean;
+mod contact;
+pub mod date;
+pub mod money;
+mod name;
 mod text;
+mod value_map;
 
 use polars::prelude::*;
 
+pub use boolean::{BooleanSpec, parse_boolean};
+pub use contact::{PhoneSpec, normalize_email, normalize_phone};
+pub use date::{DateFormat, DateOutput, DateSpec, DayOrder};
+pub use money::{Locale, MoneySpec, parse_money};
+pub use name::{NamePart, NameSpec, name_part};
 pub use text::{collapse_spaces, lowercase, null_if, trim, uppercase};
+pub use value_map::ValueMap;
+
+use crate::reject::RejectReason;
 
 /// The kind of value flowing between transforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
     Text,
+    Date,
+    Timestamp,
+    /// An exact amount and its ISO 4217 code: `-1234.56 EUR`.
+    Money,
+    Boolean,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl ValueKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueKind::Text => "text",
+            ValueKind::Date => "a date",
+            ValueKind::Timestamp => "a timestamp",
+            ValueKind::Money => "an amount with a currency",
+            ValueKind::Boolean => "a boolean",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub enum Transform {
     Trim,
     Lowercase,
@@ -22,18 +56,71 @@ pub enum Transform {
     CollapseSpaces,
     /// Values equal to one of these (after the previous transforms) become NULL.
     NullIf(Vec<String>),
+    Date(Box<DateSpec>),
+    Money(MoneySpec),
+    Email,
+    Phone(PhoneSpec),
+    Boolean(BooleanSpec),
+    Map(ValueMap),
+    Name(NameSpec),
+    /// Cut to this many characters (the target column's limit), counted.
+    Truncate(usize),
+}
+
+/// One value's fate in a transform.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Value(String),
+    Null,
+    /// NULL, and counted in the report under this code.
+    NullNoted(&'static str),
+    /// A value, and counted in the report under this code.
+    ValueNoted(String, &'static str),
+    Failed(RejectReason, String),
 }
 
 /// A value a transform could not convert; the row is rejected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransformFailure {
     pub row: usize,
+    pub reason: RejectReason,
     pub message: String,
+}
+
+/// Something a transform did that the customer should know about (a
+/// sentinel date made NULL, a value cut short); counted per column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransformNote {
+    pub row: usize,
+    pub code: &'static str,
+    /// The value before the transform.
+    pub example: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransformOutput {
+    pub values: StringChunked,
+    pub failures: Vec<TransformFailure>,
+    pub notes: Vec<TransformNote>,
 }
 
 impl Transform {
     /// Every transform name a mapping may use, for suggestions.
-    pub const NAMES: &'static [&'static str] = &["trim", "lowercase", "uppercase", "collapse_spaces", "null_if"];
+    pub const NAMES: &'static [&'static str] = &[
+        "trim",
+        "lowercase",
+        "uppercase",
+        "collapse_spaces",
+        "null_if",
+        "date",
+        "money",
+        "email",
+        "phone",
+        "boolean",
+        "map",
+        "name",
+        "truncate",
+    ];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -42,38 +129,99 @@ impl Transform {
             Transform::Uppercase => "uppercase",
             Transform::CollapseSpaces => "collapse_spaces",
             Transform::NullIf(_) => "null_if",
+            Transform::Date(_) => "date",
+            Transform::Money(_) => "money",
+            Transform::Email => "email",
+            Transform::Phone(_) => "phone",
+            Transform::Boolean(_) => "boolean",
+            Transform::Map(_) => "map",
+            Transform::Name(_) => "name",
+            Transform::Truncate(_) => "truncate",
         }
     }
 
+    /// What the transform reads: every transform reads text.
     pub fn input(&self) -> ValueKind {
         ValueKind::Text
     }
 
     pub fn output(&self) -> ValueKind {
-        ValueKind::Text
+        match self {
+            Transform::Date(spec) => match spec.output {
+                DateOutput::Date => ValueKind::Date,
+                DateOutput::Timestamp => ValueKind::Timestamp,
+            },
+            Transform::Money(_) => ValueKind::Money,
+            Transform::Boolean(_) => ValueKind::Boolean,
+            _ => ValueKind::Text,
+        }
     }
 
-    /// Applies the transform to a column. Rows it cannot convert come back as
-    /// failures (and NULL in the output); the text transforms never fail.
-    pub fn apply(&self, column: &StringChunked) -> (StringChunked, Vec<TransformFailure>) {
-        let out = match self {
-            Transform::Trim => map_text(column, trim),
-            Transform::Lowercase => map_text(column, lowercase),
-            Transform::Uppercase => map_text(column, uppercase),
-            Transform::CollapseSpaces => map_text(column, collapse_spaces),
-            Transform::NullIf(values) => map_text(column, |v| null_if(v, values)),
-        };
-        (out, Vec::new())
+    /// Applies the transform to a column. Rows it cannot convert come back
+    /// as failures (and NULL in the output).
+    pub fn apply(&self, column: &StringChunked) -> TransformOutput {
+        match self {
+            Transform::Trim => map_values(column, |v| text_outcome(trim(v))),
+            Transform::Lowercase => map_values(column, |v| text_outcome(lowercase(v))),
+            Transform::Uppercase => map_values(column, |v| text_outcome(uppercase(v))),
+            Transform::CollapseSpaces => map_values(column, |v| text_outcome(collapse_spaces(v))),
+            Transform::NullIf(values) => map_values(column, |v| text_outcome(null_if(v, values))),
+            Transform::Date(spec) => map_values(column, |v| date::parse_date(v, spec)),
+            Transform::Money(spec) => map_values(column, |v| parse_money(v, spec)),
+            Transform::Email => map_values(column, normalize_email),
+            Transform::Phone(spec) => map_values(column, |v| normalize_phone(v, spec)),
+            Transform::Boolean(spec) => map_values(column, |v| parse_boolean(v, spec)),
+            Transform::Map(map) => map_values(column, |v| map.lookup(v)),
+            Transform::Name(spec) => map_values(column, |v| name_part(v, spec)),
+            Transform::Truncate(max) => map_values(column, |v| truncate(v, *max)),
+        }
     }
 }
 
-/// Applies a per-value function column-wise, keeping the column's name.
-pub fn map_text<F>(column: &StringChunked, f: F) -> StringChunked
+fn text_outcome(value: Option<String>) -> Outcome {
+    value.map_or(Outcome::Null, Outcome::Value)
+}
+
+/// Cuts a value to `max` characters.
+pub fn truncate(value: &str, max: usize) -> Outcome {
+    match value.char_indices().nth(max) {
+        Some((cut, _)) => Outcome::ValueNoted(value[..cut].to_string(), "truncated"),
+        None => Outcome::Value(value.to_string()),
+    }
+}
+
+/// Applies a per-value function column-wise, keeping the column's name;
+/// NULL stays NULL without calling `f`.
+pub fn map_values<F>(column: &StringChunked, f: F) -> TransformOutput
 where
-    F: Fn(&str) -> Option<String>,
+    F: Fn(&str) -> Outcome,
 {
-    let out: StringChunked = column.iter().map(|v| v.and_then(&f)).collect();
-    out.with_name(column.name().clone())
+    let mut failures = Vec::new();
+    let mut notes = Vec::new();
+    let values: StringChunked = column
+        .iter()
+        .enumerate()
+        .map(|(row, v)| {
+            let v = v?;
+            match f(v) {
+                Outcome::Value(s) => Some(s),
+                Outcome::Null => None,
+                Outcome::NullNoted(code) => {
+                    notes.push(TransformNote { row, code, example: v.to_string() });
+                    None
+                }
+                Outcome::ValueNoted(s, code) => {
+                    notes.push(TransformNote { row, code, example: v.to_string() });
+                    Some(s)
+                }
+                Outcome::Failed(reason, message) => {
+                    failures.push(TransformFailure { row, reason, message });
+                    None
+                }
+            }
+        })
+        .collect();
+    TransformOutput { values: values.with_name(column.name().clone()), failures, notes }
 }
 
 #[cfg(test)]
@@ -83,12 +231,38 @@ mod tests {
     #[test]
     fn transforms_keep_nulls_and_the_column_name() {
         let column = StringChunked::new("Email".into(), &[Some("  A@B.COM "), None]);
-        let (out, failures) = Transform::Trim.apply(&column);
-        let (out, _) = Transform::Lowercase.apply(&out);
-        assert!(failures.is_empty());
-        assert_eq!(out.name().as_str(), "Email");
-        assert_eq!(out.get(0), Some("a@b.com"));
-        assert_eq!(out.get(1), None);
+        let out = Transform::Trim.apply(&column);
+        let out = Transform::Lowercase.apply(&out.values);
+        assert!(out.failures.is_empty());
+        assert_eq!(out.values.name().as_str(), "Email");
+        assert_eq!(out.values.get(0), Some("a@b.com"));
+        assert_eq!(out.values.get(1), None);
+    }
+
+    #[test]
+    fn failures_and_notes_carry_their_row() {
+        let column = StringChunked::new("d".into(), &[Some("2020-01-02"), Some("nope"), Some("0000-00-00"), None]);
+        let spec = DateSpec { output: DateOutput::Date, ..DateSpec::default() };
+        let out = Transform::Date(Box::new(spec)).apply(&column);
+        assert_eq!(out.values.get(0), Some("2020-01-02"));
+        assert_eq!(out.values.get(1), None);
+        assert_eq!(out.failures.len(), 1);
+        assert_eq!(out.failures[0].row, 1);
+        assert_eq!(out.failures[0].reason, RejectReason::InvalidDate);
+        assert_eq!(out.notes, vec![TransformNote { row: 2, code: "sentinel_date_nulled", example: "0000-00-00".into() }]);
+    }
+
+    #[test]
+    fn truncate_counts_what_it_cuts_and_respects_characters() {
+        let cases = [
+            ("abc", 5, Outcome::Value("abc".into())),
+            ("abcdef", 3, Outcome::ValueNoted("abc".into(), "truncated")),
+            ("żółwie", 3, Outcome::ValueNoted("żół".into(), "truncated")),
+            ("", 0, Outcome::Value("".into())),
+        ];
+        for (input, max, expected) in cases {
+            assert_eq!(truncate(input, max), expected, "{input}");
+        }
     }
 
     #[test]
@@ -99,7 +273,16 @@ mod tests {
             Transform::Uppercase,
             Transform::CollapseSpaces,
             Transform::NullIf(vec![]),
+            Transform::Date(Box::default()),
+            Transform::Money(MoneySpec::default()),
+            Transform::Email,
+            Transform::Phone(PhoneSpec::default()),
+            Transform::Boolean(BooleanSpec::default()),
+            Transform::Map(ValueMap::default()),
+            Transform::Name(NameSpec::default()),
+            Transform::Truncate(1),
         ];
+        assert_eq!(all.len(), Transform::NAMES.len());
         for t in all {
             assert!(Transform::NAMES.contains(&t.name()), "{}", t.name());
         }

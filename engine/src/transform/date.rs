@@ -1,0 +1,383 @@
+//! Legacy dates and times → `date` or UTC `timestamptz`, exactly, or a
+//! reject that names the value and every format tried.
+
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::Outcome;
+use crate::reject::RejectReason;
+
+/// How one format is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DateFormat {
+    /// A strftime pattern (`%m/%d/%Y %H:%M`).
+    Pattern(String),
+    /// Days since 1899-12-30, the fraction being the time of day.
+    ExcelSerial,
+    /// Seconds since 1970-01-01 UTC.
+    UnixSeconds,
+    /// Milliseconds since 1970-01-01 UTC.
+    UnixMillis,
+}
+
+/// What the value becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateOutput {
+    Date,
+    Timestamp,
+}
+
+/// The day order of numeric dates, for presets and for inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayOrder {
+    Mdy,
+    Dmy,
+    Ymd,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DateSpec {
+    /// Tried in order; the first that reads the whole value wins.
+    pub formats: Vec<DateFormat>,
+    /// The zone local times are in; timestamps are stored in UTC.
+    pub timezone: Tz,
+    pub output: DateOutput,
+    /// Texts that mean "no date" (compared after trimming).
+    pub sentinels: Vec<String>,
+    /// Dates that mean "no date" when they carry no time of day.
+    pub sentinel_dates: Vec<NaiveDate>,
+    /// Two-digit years below the pivot are 20xx, the others 19xx.
+    pub pivot: u32,
+    /// Dates outside [min, max] are rejected.
+    pub min: NaiveDate,
+    pub max: NaiveDate,
+}
+
+/// Legacy systems' ways of writing "no date".
+pub const DEFAULT_SENTINELS: &[&str] =
+    &["0000-00-00", "0000-00-00 00:00:00", "00/00/0000", "1899-12-30", "1900-01-01", "0001-01-01"];
+
+pub const PRESETS: &[&str] = &["iso", "us", "eu", "excel_serial", "unix_s", "unix_ms"];
+
+const ISO: &[&str] = &[
+    "%Y-%m-%d",
+    "%Y-%m-%dT%H:%M:%S%.f%:z",
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y-%m-%d %H:%M:%S%.f%:z",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+];
+const US: &[&str] = &[
+    "%m/%d/%Y",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m-%d-%Y",
+    "%m/%d/%y",
+    "%m/%d/%y %H:%M",
+];
+const EU: &[&str] = &[
+    "%d/%m/%Y",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d.%m.%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y %H:%M:%S",
+    "%d-%m-%Y",
+    "%d/%m/%y",
+    "%d.%m.%y",
+];
+
+impl DateFormat {
+    /// The formats a preset name stands for.
+    pub fn preset(name: &str) -> Option<Vec<DateFormat>> {
+        let patterns = |p: &[&str]| p.iter().map(|s| DateFormat::Pattern(s.to_string())).collect();
+        match name {
+            "iso" => Some(patterns(ISO)),
+            "us" => Some(patterns(US)),
+            "eu" => Some(patterns(EU)),
+            "excel_serial" => Some(vec![DateFormat::ExcelSerial]),
+            "unix_s" => Some(vec![DateFormat::UnixSeconds]),
+            "unix_ms" => Some(vec![DateFormat::UnixMillis]),
+            _ => None,
+        }
+    }
+
+    pub fn for_order(order: DayOrder) -> Vec<DateFormat> {
+        let preset = match order {
+            DayOrder::Mdy => "us",
+            DayOrder::Dmy => "eu",
+            DayOrder::Ymd => "iso",
+        };
+        Self::preset(preset).unwrap_or_default()
+    }
+
+    fn describe(&self) -> &str {
+        match self {
+            DateFormat::Pattern(p) => p,
+            DateFormat::ExcelSerial => "excel_serial",
+            DateFormat::UnixSeconds => "unix_s",
+            DateFormat::UnixMillis => "unix_ms",
+        }
+    }
+}
+
+impl Default for DateSpec {
+    fn default() -> Self {
+        Self {
+            formats: DateFormat::preset("iso").unwrap_or_default(),
+            timezone: Tz::UTC,
+            output: DateOutput::Timestamp,
+            sentinels: DEFAULT_SENTINELS.iter().map(|s| s.to_string()).collect(),
+            sentinel_dates: default_sentinel_dates(),
+            pivot: 50,
+            min: NaiveDate::MIN.max(NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN)),
+            max: NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX),
+        }
+    }
+}
+
+fn default_sentinel_dates() -> Vec<NaiveDate> {
+    [(1899, 12, 30), (1900, 1, 1), (1, 1, 1)].iter().filter_map(|&(y, m, d)| NaiveDate::from_ymd_opt(y, m, d)).collect()
+}
+
+/// A value read, before it is written out.
+enum Read {
+    /// A wall-clock time in the spec's zone (a bare date is midnight).
+    Local(NaiveDateTime),
+    /// An absolute instant (an offset was given, or an epoch count).
+    Instant(DateTime<Utc>),
+}
+
+fn has_time(pattern: &str) -> bool {
+    ["%H", "%I", "%M", "%S", "%T", "%R", "%p", "%k", "%l"].iter().any(|t| pattern.contains(t))
+}
+
+fn has_offset(pattern: &str) -> bool {
+    pattern.contains("%z") || pattern.contains("%:z") || pattern.ends_with('Z')
+}
+
+/// chrono's `%Y` also reads `49` as the year 49: a four-digit year must be
+/// written with four digits, so `03/06/49` falls through to a `%y` format.
+fn has_four_digit_run(value: &str) -> bool {
+    let mut run = 0;
+    value.chars().any(|c| {
+        run = if c.is_ascii_digit() { run + 1 } else { 0 };
+        run >= 4
+    })
+}
+
+fn read_pattern(value: &str, pattern: &str, pivot: u32) -> Option<Read> {
+    if pattern.contains("%Y") && !has_four_digit_run(value) {
+        return None;
+    }
+    let read = if has_offset(pattern) {
+        let parsed = if pattern.ends_with('Z') {
+            NaiveDateTime::parse_from_str(value, pattern).ok().map(|n| n.and_utc())
+        } else {
+            DateTime::parse_from_str(value, pattern).ok().map(|d| d.with_timezone(&Utc))
+        };
+        Read::Instant(parsed?)
+    } else if has_time(pattern) {
+        Read::Local(NaiveDateTime::parse_from_str(value, pattern).ok()?)
+    } else {
+        Read::Local(NaiveDate::parse_from_str(value, pattern).ok()?.and_time(NaiveTime::MIN))
+    };
+    if !pattern.contains("%y") {
+        return Some(read);
+    }
+    // chrono reads %y as 1970–2069; the mapping's pivot decides instead.
+    let century = |year: i32| {
+        let yy = year.rem_euclid(100);
+        if (yy as u32) < pivot { 2000 + yy } else { 1900 + yy }
+    };
+    match read {
+        Read::Local(n) => n.with_year(century(n.year())).map(Read::Local),
+        Read::Instant(d) => d.with_year(century(d.year())).map(Read::Instant),
+    }
+}
+
+fn read_number(value: &str, format: &DateFormat) -> Option<Read> {
+    match format {
+        DateFormat::ExcelSerial => {
+            // Not money: a float is exact enough for a fraction of a day.
+            let serial: f64 = value.parse().ok()?;
+            if !(1.0..2_958_466.0).contains(&serial) {
+                return None;
+            }
+            let days = serial.trunc() as i64;
+            let seconds = ((serial - serial.trunc()) * 86_400.0).round() as i64;
+            let base = NaiveDate::from_ymd_opt(1899, 12, 30)?.and_time(NaiveTime::MIN);
+            Some(Read::Local(base + Duration::days(days) + Duration::seconds(seconds)))
+        }
+        DateFormat::UnixSeconds => {
+            let secs: i64 = value.parse().ok()?;
+            Some(Read::Instant(DateTime::from_timestamp(secs, 0)?))
+        }
+        DateFormat::UnixMillis => {
+            let ms: i64 = value.parse().ok()?;
+            Some(Read::Instant(DateTime::from_timestamp_millis(ms)?))
+        }
+        DateFormat::Pattern(_) => None,
+    }
+}
+
+/// Notes a parse may leave (counted per column in the report).
+pub const NOTE_SENTINEL: &str = "sentinel_date_nulled";
+pub const NOTE_DST_GAP: &str = "dst_gap_shifted";
+pub const NOTE_DST_OVERLAP: &str = "dst_overlap_earliest";
+
+/// Reads one value.
+pub fn parse_date(raw: &str, spec: &DateSpec) -> Outcome {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Outcome::Null;
+    }
+    if spec.sentinels.iter().any(|s| s == value) {
+        return Outcome::NullNoted(NOTE_SENTINEL);
+    }
+    let read = spec.formats.iter().find_map(|f| match f {
+        DateFormat::Pattern(p) => read_pattern(value, p, spec.pivot),
+        other => read_number(value, other),
+    });
+    let Some(read) = read else {
+        let tried: Vec<&str> = spec.formats.iter().map(DateFormat::describe).collect();
+        return Outcome::Failed(
+            RejectReason::InvalidDate,
+            format!("{value:?} matches none of the formats tried: {}", tried.join(", ")),
+        );
+    };
+    let mut note = None;
+    let instant = match read {
+        Read::Instant(i) => i,
+        Read::Local(naive) => {
+            // Midnight of a sentinel date (SQL Server's 1900-01-01 00:00:00).
+            if naive.time() == NaiveTime::MIN && spec.sentinel_dates.contains(&naive.date()) {
+                return Outcome::NullNoted(NOTE_SENTINEL);
+            }
+            if spec.output == DateOutput::Date {
+                return in_range(naive.date(), spec).map_or_else(
+                    || Outcome::Value(naive.date().format("%Y-%m-%d").to_string()),
+                    |message| Outcome::Failed(RejectReason::DateOutOfRange, format!("{value:?}: {message}")),
+                );
+            }
+            match spec.timezone.from_local_datetime(&naive) {
+                LocalResult::Single(t) => t.with_timezone(&Utc),
+                LocalResult::Ambiguous(earliest, _) => {
+                    note = Some(NOTE_DST_OVERLAP);
+                    earliest.with_timezone(&Utc)
+                }
+                LocalResult::None => {
+                    // A wall-clock time the clocks skipped: read it with the
+                    // offset in force before the gap, as PostgreSQL does
+                    // (02:30 on a 02:00→03:00 night is 03:30 after).
+                    let before = spec.timezone.from_local_datetime(&(naive - Duration::hours(6))).earliest();
+                    let Some(before) = before else {
+                        return Outcome::Failed(
+                            RejectReason::InvalidDate,
+                            format!("{value:?} does not exist in {}", spec.timezone.name()),
+                        );
+                    };
+                    note = Some(NOTE_DST_GAP);
+                    let offset = i64::from(before.offset().fix().local_minus_utc());
+                    (naive - Duration::seconds(offset)).and_utc()
+                }
+            }
+        }
+    };
+    let date = match spec.output {
+        DateOutput::Date => instant.with_timezone(&spec.timezone).date_naive(),
+        DateOutput::Timestamp => instant.date_naive(),
+    };
+    if let Some(message) = in_range(date, spec) {
+        return Outcome::Failed(RejectReason::DateOutOfRange, format!("{value:?}: {message}"));
+    }
+    let text = match spec.output {
+        DateOutput::Date => date.format("%Y-%m-%d").to_string(),
+        DateOutput::Timestamp => instant.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string(),
+    };
+    match note {
+        Some(code) => Outcome::ValueNoted(text, code),
+        None => Outcome::Value(text),
+    }
+}
+
+fn in_range(date: NaiveDate, spec: &DateSpec) -> Option<String> {
+    (date < spec.min || date > spec.max).then(|| format!("{date} is outside {} to {}", spec.min, spec.max))
+}
+
+/// Evidence for the day order of a column of numeric dates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderEvidence {
+    pub values: u64,
+    /// Values whose first part is above 12 (so day first).
+    pub day_first: u64,
+    /// Values whose second part is above 12 (so month first).
+    pub month_first: u64,
+    pub day_first_example: Option<String>,
+    pub month_first_example: Option<String>,
+    pub ambiguous_example: Option<String>,
+}
+
+impl OrderEvidence {
+    pub fn observe(&mut self, raw: &str) {
+        let value = raw.trim();
+        let parts: Vec<u32> = value
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|p| !p.is_empty())
+            .take(3)
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        let (Some(&a), Some(&b)) = (parts.first(), parts.get(1)) else { return };
+        // A leading four-digit year is ISO order, which says nothing.
+        if a > 31 {
+            return;
+        }
+        self.values += 1;
+        if a > 12 && b <= 12 {
+            self.day_first += 1;
+            self.day_first_example.get_or_insert_with(|| value.to_string());
+        } else if b > 12 && a <= 12 {
+            self.month_first += 1;
+            self.month_first_example.get_or_insert_with(|| value.to_string());
+        } else if a <= 12 && b <= 12 {
+            self.ambiguous_example.get_or_insert_with(|| value.to_string());
+        }
+    }
+
+    /// The order the evidence proves, or why it proves none.
+    pub fn decide(&self) -> Result<DayOrder, String> {
+        match (self.day_first, self.month_first) {
+            (0, 0) if self.values == 0 => Err("no numeric dates to decide from".to_string()),
+            (0, 0) => Err(format!(
+                "ambiguous: none of {} values has a part above 12 (e.g. {:?} could be either)",
+                self.values,
+                self.ambiguous_example.as_deref().unwrap_or("")
+            )),
+            (d, 0) => Ok(DayOrder::Dmy).inspect(|_| debug_assert!(d > 0)),
+            (0, _) => Ok(DayOrder::Mdy),
+            (d, m) => Err(format!(
+                "inconsistent: {d} values are day-first (e.g. {:?}) and {m} month-first (e.g. {:?})",
+                self.day_first_example.as_deref().unwrap_or(""),
+                self.month_first_example.as_deref().unwrap_or("")
+            )),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} numeric dates: {} day-first{}, {} month-first{}",
+            self.values,
+            self.day_first,
+            self.day_first_example.as_deref().map(|e| format!(" (e.g. {e:?})")).unwrap_or_default(),
+            self.month_first,
+            self.month_first_example.as_deref().map(|e| format!(" (e.g. {e:?})")).unwrap_or_default(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;
