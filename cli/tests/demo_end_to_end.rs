@@ -49,20 +49,20 @@ async fn the_demo_loads_with_exact_counts_and_accounts_for_every_row() {
     let e = entity(&r, "contacts");
     assert_eq!(e["source"], "customers");
     // read, filtered, duplicates, rejected, loaded, inserted, updated, unchanged
-    assert_eq!(counts(e), [302, 0, 10, 17, 275, 275, 0, 0]);
-    assert_eq!(e["target_count"], 275);
-    assert_eq!(e["org_total"], 275);
+    assert_eq!(counts(e), [302, 0, 10, 18, 274, 274, 0, 0]);
+    assert_eq!(e["target_count"], 274);
+    assert_eq!(e["org_total"], 274);
     assert_eq!(e["balanced"], true);
 
     // target_count is what the tenant role counts, through the key map and in all.
-    assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 275);
+    assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 274);
     assert_eq!(
         t.tenant_count(
             Some(ORG_A),
             "contacts c JOIN migrate.keys k ON k.target_id = c.id AND k.source_system = 'acme-crm'"
         )
         .await,
-        275
+        274
     );
 
     // The one unmapped column that holds data is a warning with its count.
@@ -70,10 +70,17 @@ async fn the_demo_loads_with_exact_counts_and_accounts_for_every_row() {
     let flag = header.iter().position(|h| h == "LegacyFlag").unwrap();
     let flagged = rows.iter().filter(|r| !r[flag].trim().is_empty()).count() as u64;
     let warnings = r["warnings"].as_array().unwrap();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert_eq!(warnings[0]["code"], "unmapped_source_column");
-    assert_eq!(warnings[0]["column"], "LegacyFlag");
-    assert_eq!(warnings[0]["count"], flagged);
+    let warning =
+        |code: &str| warnings.iter().find(|w| w["code"] == code).unwrap_or_else(|| panic!("{code} in {warnings:?}"));
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert_eq!(warning("unmapped_source_column")["column"], "LegacyFlag");
+    assert_eq!(warning("unmapped_source_column")["count"], flagged);
+    // Legacy "no date" values are NULL, counted, never silent.
+    assert_eq!(warning("sentinel_date_nulled")["column"], "Created");
+    assert_eq!(warning("sentinel_date_nulled")["count"], 4);
+    assert_eq!(warning("sentinel_date_nulled")["examples"], serde_json::json!(["00/00/0000", "01/01/1900 00:00"]));
+    // A New York wall-clock time that the clocks skipped.
+    assert_eq!(warning("dst_gap_shifted")["count"], 1);
 
     // Every rejected row: its line, the column, the value, the reason code,
     // then the original fields.
@@ -93,18 +100,22 @@ async fn the_demo_loads_with_exact_counts_and_accounts_for_every_row() {
         expected.push((format!("{file}:{}", raw_line(&text, &format!("{id},"))), "invalid_value", "Type"));
     }
     for id in ["C0140", "C0150", "C0160"] {
-        expected.push((format!("{file}:{}", raw_line(&text, &format!("{id},"))), "invalid_type", "Created"));
+        expected.push((format!("{file}:{}", raw_line(&text, &format!("{id},"))), "invalid_date", "Created"));
     }
-    expected.push((format!("{file}:{}", raw_line(&text, ",Anita,")), "missing_key", "CustomerID"));
-    expected.push((format!("{file}:{}", raw_line(&text, "  ,Alan,")), "missing_key", "CustomerID"));
+    expected.push((format!("{file}:{}", raw_line(&text, "C0190,")), "invalid_amount", "LTV"));
+    expected.push((format!("{file}:{}", raw_line(&text, ",")), "missing_key", "CustomerID"));
+    expected.push((format!("{file}:{}", raw_line(&text, "  ,")), "missing_key", "CustomerID"));
     let mut got: Vec<(String, &str, &str)> =
         rejects.iter().map(|r| (r[0].clone(), r[3].as_str(), r[1].as_str())).collect();
     got.sort();
     expected.sort();
     assert_eq!(got, expected);
     // PostgreSQL's own message for the rows it refused, the original fields kept.
-    let bad_date = rejects.iter().find(|r| r[4].contains("not a date")).unwrap();
-    assert!(bad_date[4].contains("invalid input syntax for type timestamp"), "{bad_date:?}");
+    let bad_date = rejects.iter().find(|r| r[2] == "not a date").unwrap();
+    assert!(
+        bad_date[4].starts_with("date: \"not a date\" matches none of the formats tried: %m/%d/%Y, "),
+        "{bad_date:?}"
+    );
     assert_eq!(bad_date[2], "not a date");
     assert_eq!(bad_date[5], "C0160");
 
@@ -123,9 +134,12 @@ async fn the_demo_loads_with_exact_counts_and_accounts_for_every_row() {
     .fetch_one(&mut conn)
     .await
     .unwrap();
-    assert_eq!(row.0, "margaret.hopper3@example.com");
-    assert_eq!(row.3, "vendor");
+    // C0003: `  HEDY.WILSON3@EXAMPLE.COM ,…,N/A,Client,…` in the file.
+    assert_eq!(row.0, "hedy.wilson3@example.com");
+    assert_eq!(row.1, None, "N/A is NULL");
+    assert_eq!(row.3, "client");
     assert_eq!(row.4["region"], "West");
+    assert!(row.4.get("lifetime_value").is_none(), "an empty amount adds no key");
     let phone: String = sqlx::query_scalar(
         "SELECT c.phone FROM contacts c JOIN migrate.keys k ON k.target_id = c.id WHERE k.source_key = 'C0200'",
     )
@@ -145,6 +159,24 @@ async fn the_demo_loads_with_exact_counts_and_accounts_for_every_row() {
     .await
     .unwrap();
     assert_eq!(notes, "Called twice.\nPrefers email,\nnot phone.");
+    // US dates in New York time land in UTC; German amounts exactly.
+    let (created, ltv): (chrono::DateTime<chrono::Utc>, serde_json::Value) = sqlx::query_as(
+        "SELECT c.created_at, c.custom_fields->'lifetime_value' FROM contacts c
+         JOIN migrate.keys k ON k.target_id = c.id WHERE k.source_key = 'C0002'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(created.to_rfc3339(), "2014-01-25T06:30:00+00:00", "01/25/2014 01:30 EST");
+    assert_eq!(ltv, serde_json::json!({ "amount": "97678.30", "currency": "EUR" }), "97.678,30 €");
+    let negative: serde_json::Value = sqlx::query_scalar(
+        "SELECT c.custom_fields->'lifetime_value' FROM contacts c
+         JOIN migrate.keys k ON k.target_id = c.id WHERE k.source_key = 'C0191'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(negative, serde_json::json!({ "amount": "-45.00", "currency": "EUR" }), "(45,00 €)");
     // Staging is gone once published.
     assert_eq!(
         t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await,
@@ -168,7 +200,7 @@ async fn a_dry_run_counts_everything_and_publishes_nothing() {
     let r = report(&t.out_dir("dry"));
     assert_eq!(r["status"], "dry_run");
     let e = entity(&r, "contacts");
-    assert_eq!(counts(e), [302, 0, 10, 17, 275, 275, 0, 0]);
+    assert_eq!(counts(e), [302, 0, 10, 18, 274, 274, 0, 0]);
     assert!(e["target_count"].is_null());
     assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0);
     assert_eq!(t.admin_count("SELECT count(*) FROM migrate.keys").await, 0);
@@ -190,11 +222,11 @@ async fn past_the_reject_budget_nothing_is_published_and_the_exit_code_is_3() {
     let out = t.run(&mapping, ORG_A, "budget");
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("17 rows rejected, more than the mapping's max_rejected = 16")
+        String::from_utf8_lossy(&out.stderr).contains("18 rows rejected, more than the mapping's max_rejected = 16")
     );
     let r = report(&t.out_dir("budget"));
     assert_eq!(r["status"], "failed");
-    assert_eq!(entity(&r, "contacts")["rejected"], 17);
+    assert_eq!(entity(&r, "contacts")["rejected"], 18);
     assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0);
     assert_eq!(
         t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await,

@@ -8,9 +8,9 @@ use sha2::{Digest, Sha256};
 
 use crate::batch::{Batch, BatchError};
 use crate::plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, TargetType};
+use crate::reject::RejectReason;
 use crate::transform::ValueKind;
 use crate::transform::money::split_money;
-use crate::reject::RejectReason;
 
 /// Mapped rows ready to stage: one text column per target column (values in
 /// PostgreSQL's text input form), plus each row's source key, sequence number
@@ -79,17 +79,21 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
             ColumnInput::Constant(v) => (None, StringChunked::full(column.target.as_str().into(), v, height)),
         };
         let shown = source_name.unwrap_or(&column.target).to_string();
-        let raw_value = |row: usize| source_name.and_then(|s| batch.text(s).ok()).and_then(|c| c.get(row)).map(str::to_string);
+        let raw_value =
+            |row: usize| source_name.and_then(|s| batch.text(s).ok()).and_then(|c| c.get(row)).map(str::to_string);
         for transform in &column.transforms {
             let out = transform.apply(&current);
             for failure in out.failures {
-                reject(failure.row, MapRejection {
-                    row: failure.row,
-                    column: Some(shown.clone()),
-                    value: raw_value(failure.row),
-                    reason: failure.reason,
-                    message: format!("{}: {}", transform.name(), failure.message),
-                });
+                reject(
+                    failure.row,
+                    MapRejection {
+                        row: failure.row,
+                        column: Some(shown.clone()),
+                        value: raw_value(failure.row),
+                        reason: failure.reason,
+                        message: format!("{}: {}", transform.name(), failure.message),
+                    },
+                );
             }
             for note in out.notes {
                 notes.push((note.row, MapNote { column: shown.clone(), code: note.code, example: note.example }));
@@ -105,18 +109,24 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
             let mut value = value.filter(|v| !v.is_empty()).map(str::to_string);
             // PostgreSQL text cannot hold NUL: drop them, and say so.
             if let Some(v) = value.as_mut().filter(|v| v.contains('\0')) {
-                notes.push((row, MapNote { column: shown.clone(), code: "nul_removed", example: v.replace('\0', "\\0") }));
+                notes.push((
+                    row,
+                    MapNote { column: shown.clone(), code: "nul_removed", example: v.replace('\0', "\\0") },
+                ));
                 v.retain(|c| c != '\0');
             }
             let value = value.map(|v| target_form(column, kind, v));
             if let Some(problem) = check_value(column, value.as_deref()) {
-                reject(row, MapRejection {
+                reject(
                     row,
-                    column: Some(shown.clone()),
-                    value: if source_name.is_some() { raw_value(row) } else { value.clone() },
-                    reason: problem.0,
-                    message: problem.1,
-                });
+                    MapRejection {
+                        row,
+                        column: Some(shown.clone()),
+                        value: if source_name.is_some() { raw_value(row) } else { value.clone() },
+                        reason: problem.0,
+                        message: problem.1,
+                    },
+                );
             }
             out.push(value);
         }

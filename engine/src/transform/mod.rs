@@ -16,6 +16,7 @@ mod value_map;
 use polars::prelude::*;
 
 pub use boolean::{BooleanSpec, parse_boolean};
+pub use chrono::NaiveDate;
 pub use contact::{PhoneSpec, normalize_email, normalize_phone};
 pub use date::{DateFormat, DateOutput, DateSpec, DayOrder};
 pub use money::{Locale, MoneySpec, parse_money};
@@ -249,7 +250,10 @@ mod tests {
         assert_eq!(out.failures.len(), 1);
         assert_eq!(out.failures[0].row, 1);
         assert_eq!(out.failures[0].reason, RejectReason::InvalidDate);
-        assert_eq!(out.notes, vec![TransformNote { row: 2, code: "sentinel_date_nulled", example: "0000-00-00".into() }]);
+        assert_eq!(
+            out.notes,
+            vec![TransformNote { row: 2, code: "sentinel_date_nulled", example: "0000-00-00".into() }]
+        );
     }
 
     #[test]

@@ -26,7 +26,10 @@ impl ValueMap {
             (None, Some(d)) => Outcome::ValueNoted(d.clone(), NOTE_DEFAULTED),
             (None, None) => {
                 let known: Vec<&str> = self.values.iter().map(|(f, _)| f.as_str()).collect();
-                Outcome::Failed(RejectReason::UnmappedValue, format!("{value:?} is not in the map ({})", known.join(", ")))
+                Outcome::Failed(
+                    RejectReason::UnmappedValue,
+                    format!("{value:?} is not in the map ({})", known.join(", ")),
+                )
             }
         }
     }
@@ -45,7 +48,10 @@ mod tests {
         };
         assert_eq!(map.lookup("A"), Outcome::Value("active".into()));
         assert_eq!(map.lookup(" I "), Outcome::Value("inactive".into()));
-        assert_eq!(map.lookup("a"), Outcome::Failed(RejectReason::UnmappedValue, "\"a\" is not in the map (A, I)".into()));
+        assert_eq!(
+            map.lookup("a"),
+            Outcome::Failed(RejectReason::UnmappedValue, "\"a\" is not in the map (A, I)".into())
+        );
         let lenient = ValueMap { case_insensitive: true, default: Some("archived".into()), ..map };
         assert_eq!(lenient.lookup("a"), Outcome::Value("active".into()));
         assert_eq!(lenient.lookup("Z"), Outcome::ValueNoted("archived".into(), NOTE_DEFAULTED));

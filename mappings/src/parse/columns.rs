@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use migrate_engine::{ColumnInput, ColumnPlan, TargetType, Transform};
+use migrate_engine::{ColumnInput, ColumnPlan, TargetType};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -198,7 +198,7 @@ fn column_rule(
                 }
             }
             if let Some(t) = rule.get("transform") {
-                match transforms(checker, t) {
+                match super::transforms::transforms(checker, t, def) {
                     Some(list) => plan.transforms = list,
                     None => ok = false,
                 }
@@ -246,80 +246,4 @@ fn constant_problem(def: &ColumnDef, value: &str) -> Option<String> {
         return Some(format!("{} holds at most {max} characters", def.name));
     }
     None
-}
-
-fn transforms(checker: &mut Checker, value: &Spanned<DeValue>) -> Option<Vec<Transform>> {
-    let Some(items) = value.get_ref().as_array() else {
-        checker.diags.push(
-            Diagnostic::error(value.span(), "`transform` is an ordered list")
-                .label("expected [...]")
-                .help("transform = [\"trim\", \"lowercase\"]"),
-        );
-        return None;
-    };
-    let mut out = Vec::new();
-    let mut ok = true;
-    for item in items {
-        match transform(checker, item) {
-            Some(t) => out.push(t),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
-}
-
-fn transform(checker: &mut Checker, item: &Spanned<DeValue>) -> Option<Transform> {
-    let span = item.span();
-    let (name, name_span, args) = match item.get_ref() {
-        DeValue::String(s) => (s.to_string(), span.clone(), None),
-        DeValue::Table(t) if t.len() == 1 => {
-            let (k, v) = t.iter().next()?;
-            (k.get_ref().to_string(), k.span(), Some(v))
-        }
-        _ => {
-            checker.diags.push(
-                Diagnostic::error(span, "a transform is a name or a one-key table")
-                    .label("unexpected")
-                    .help("\"trim\" or { null_if = [\"N/A\"] }"),
-            );
-            return None;
-        }
-    };
-    let no_args = |checker: &mut Checker, t: Transform| match args {
-        None => Some(t),
-        Some(v) => {
-            checker.diags.push(
-                Diagnostic::error(v.span(), format!("`{name}` takes no options"))
-                    .label("remove")
-                    .help(format!("write \"{name}\"")),
-            );
-            None
-        }
-    };
-    match name.as_str() {
-        "trim" => no_args(checker, Transform::Trim),
-        "lowercase" => no_args(checker, Transform::Lowercase),
-        "uppercase" => no_args(checker, Transform::Uppercase),
-        "collapse_spaces" => no_args(checker, Transform::CollapseSpaces),
-        "null_if" => {
-            let values = args
-                .and_then(|v| v.get_ref().as_array())
-                .and_then(|a| a.iter().map(|i| i.get_ref().as_str().map(str::to_string)).collect::<Option<Vec<_>>>());
-            match values {
-                Some(v) => Some(Transform::NullIf(v)),
-                None => {
-                    checker.diags.push(
-                        Diagnostic::error(args.map_or(span, |a| a.span()), "null_if takes a list of strings")
-                            .label("expected a list")
-                            .help("{ null_if = [\"N/A\", \"-\"] }"),
-                    );
-                    None
-                }
-            }
-        }
-        other => {
-            checker.unknown_key(name_span, other, "transform", Transform::NAMES);
-            None
-        }
-    }
 }

@@ -2,6 +2,7 @@
 
 mod columns;
 mod document;
+mod transforms;
 
 use std::collections::BTreeMap;
 use std::ops::Range;

@@ -171,3 +171,91 @@ fn source_options_deserialize_with_errors_pointing_into_the_file() {
     assert!(d.items[0].message.contains("unknown field `delimter`"), "{:?}", d.items);
     assert_eq!(d.line_col(d.items[0].span.start), (10, 1));
 }
+
+fn with_columns(columns: &str) -> String {
+    let start = GOOD.find("first_name = ").unwrap();
+    format!("{}{columns}\n", &GOOD[..start])
+}
+
+#[test]
+fn converting_transforms_parse_into_their_specs() {
+    use migrate_engine::transform::{DateOutput, Locale};
+    let text = with_columns(
+        r#"email = { from = "E", transform = ["email"], required = true }
+phone = { from = "P", transform = [{ phone = { region = "US" } }] }
+created_at = { from = "C", transform = ["trim", { date = { formats = ["us", "%d %b %Y"], timezone = "America/New_York", pivot = 30 } }] }
+type = { from = "T", transform = [{ map = { values = { "C" = "client", "L" = "lead" }, default = "contact", case_insensitive = true } }] }
+first_name = { from = "N", transform = [{ name = { part = "first", fix_caps = true } }] }
+company = { from = "Co", transform = ["truncate"] }
+"custom_fields.ltv" = { from = "LTV", transform = [{ money = { locale = "de", currency = "EUR" } }] }
+"custom_fields.vip" = { from = "V", transform = [{ boolean = { blank_is_false = true } }] }"#,
+    );
+    let m = parse("m.toml", &text, &env).unwrap();
+    let e = &m.plan.entities[0];
+    let column = |target: &str, key: Option<&str>| {
+        e.columns.iter().find(|c| c.target == target && c.json_key.as_deref() == key).unwrap()
+    };
+    let Transform::Date(date) = &column("created_at", None).transforms[1] else { panic!() };
+    assert_eq!(date.output, DateOutput::Timestamp);
+    assert_eq!(date.timezone.name(), "America/New_York");
+    assert_eq!(date.pivot, 30);
+    assert_eq!(date.formats.len(), 9, "8 US formats and one pattern");
+    assert_eq!(column("company", None).transforms, vec![Transform::Truncate(200)]);
+    let Transform::Money(money) = &column("custom_fields", Some("ltv")).transforms[0] else { panic!() };
+    assert_eq!((money.locale, money.default_currency.as_deref()), (Locale::De, Some("EUR")));
+    let Transform::Map(map) = &column("type", None).transforms[0] else { panic!() };
+    assert_eq!(map.values.len(), 2);
+    assert_eq!(map.default.as_deref(), Some("contact"));
+}
+
+#[test]
+fn transforms_that_do_not_fit_are_errors_with_a_reason() {
+    let cases = [
+        (
+            r#"created_at = { from = "C", transform = [{ date = { formats = ["us"] } }, "lowercase"] }"#,
+            "`lowercase` takes text, but `date` gives a timestamp",
+        ),
+        (
+            r#"first_name = { from = "L", transform = [{ money = { currency = "USD" } }] }"#,
+            "this gives an amount with a currency, which does not fit first_name (text)",
+        ),
+        (
+            r#"created_at = { from = "C", transform = [{ date = { timezone = "Mars/Olympus" } }] }"#,
+            "\"Mars/Olympus\" is not an IANA time zone",
+        ),
+        (
+            r#"created_at = { from = "C", transform = [{ date = { formats = ["usa"] } }] }"#,
+            "unknown date format (a preset or a %-pattern) `usa`",
+        ),
+        (
+            r#"created_at = { from = "C", transform = [{ date = { timezon = "UTC" } }] }"#,
+            "unknown option of date `timezon`",
+        ),
+        (
+            r#"type = { from = "T", transform = [{ map = { values = { "C" = "clinet" } } }] }"#,
+            "`clinet` is not a value of type",
+        ),
+        (
+            r#""custom_fields.x" = { from = "X", transform = ["truncate"] }"#,
+            "custom_fields has no length limit to truncate to",
+        ),
+        (
+            r#""custom_fields.x" = { from = "X", transform = [{ money = { currency = "EURO" } }] }"#,
+            "unknown currency code `EURO`",
+        ),
+        (r#""custom_fields.x" = { from = "X", transform = [{ money = { locale = "uk" } }] }"#, "unknown locale `uk`"),
+        (
+            r#"phone = { from = "P", transform = [{ phone = { region = "usa" } }] }"#,
+            "region \"usa\" is not a two-letter country code",
+        ),
+        (r#"first_name = { from = "N", transform = [{ name = { part = "middle" } }] }"#, "unknown name part `middle`"),
+        (r#"email = { from = "E", transform = ["email", { trim = true }] }"#, "the options of `trim` are a table"),
+    ];
+    for (columns, expected) in cases {
+        let errs = errors(&with_columns(columns));
+        assert!(errs.iter().any(|e| e.0.contains(expected)), "expected {expected:?} in {errs:?}");
+    }
+    let errs =
+        errors(&with_columns(r#"type = { from = "T", transform = [{ map = { values = { "C" = "clinet" } } }] }"#));
+    assert_eq!(errs[0].2.as_deref(), Some("did you mean `client`?"));
+}

@@ -64,7 +64,8 @@ fn legacy_dates_to_exact_targets() {
 #[test]
 fn sentinels_become_null_and_are_noted() {
     let date = spec(&["iso", "us"], "UTC", DateOutput::Date);
-    for input in ["0000-00-00", "0000-00-00 00:00:00", "00/00/0000", "1899-12-30", "1900-01-01", "0001-01-01", "12/30/1899"]
+    for input in
+        ["0000-00-00", "0000-00-00 00:00:00", "00/00/0000", "1899-12-30", "1900-01-01", "0001-01-01", "12/30/1899"]
     {
         assert_eq!(parse_date(input, &date), Outcome::NullNoted(NOTE_SENTINEL), "{input:?}");
     }
@@ -81,8 +82,16 @@ fn sentinels_become_null_and_are_noted() {
 fn failures_name_the_value_and_every_format_tried() {
     let date = spec(&["%m/%d/%Y", "%Y-%m-%d"], "UTC", DateOutput::Date);
     let cases = [
-        ("13/45/2020", RejectReason::InvalidDate, "\"13/45/2020\" matches none of the formats tried: %m/%d/%Y, %Y-%m-%d"),
-        ("2019-02-29", RejectReason::InvalidDate, "\"2019-02-29\" matches none of the formats tried: %m/%d/%Y, %Y-%m-%d"),
+        (
+            "13/45/2020",
+            RejectReason::InvalidDate,
+            "\"13/45/2020\" matches none of the formats tried: %m/%d/%Y, %Y-%m-%d",
+        ),
+        (
+            "2019-02-29",
+            RejectReason::InvalidDate,
+            "\"2019-02-29\" matches none of the formats tried: %m/%d/%Y, %Y-%m-%d",
+        ),
         ("garbage", RejectReason::InvalidDate, "\"garbage\" matches none of the formats tried: %m/%d/%Y, %Y-%m-%d"),
     ];
     for (input, reason, message) in cases {
@@ -97,10 +106,13 @@ fn dates_outside_the_window_are_rejected() {
         max: NaiveDate::from_ymd_opt(2030, 12, 31).unwrap(),
         ..spec(&["iso"], "UTC", DateOutput::Date)
     };
-    assert_eq!(parse_date("1949-12-31", &window), Outcome::Failed(
-        RejectReason::DateOutOfRange,
-        "\"1949-12-31\": 1949-12-31 is outside 1950-01-01 to 2030-12-31".into()
-    ));
+    assert_eq!(
+        parse_date("1949-12-31", &window),
+        Outcome::Failed(
+            RejectReason::DateOutOfRange,
+            "\"1949-12-31\": 1949-12-31 is outside 1950-01-01 to 2030-12-31".into()
+        )
+    );
     assert_eq!(parse_date("2030-12-31", &window), v("2030-12-31"));
     let any = spec(&["iso"], "UTC", DateOutput::Date);
     assert!(matches!(parse_date("0000-06-01", &any), Outcome::Failed(RejectReason::DateOutOfRange, _)));
