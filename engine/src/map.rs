@@ -74,13 +74,11 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
     let mut values: Vec<Vec<Option<String>>> = Vec::with_capacity(plan.columns.len());
     let mut notes: Vec<(usize, MapNote)> = Vec::new();
     for column in &plan.columns {
-        let (source_name, mut current) = match &column.input {
-            ColumnInput::Source(name) => (Some(name.as_str()), batch.text(name)?.clone()),
-            ColumnInput::Constant(v) => (None, StringChunked::full(column.target.as_str().into(), v, height)),
-        };
-        let shown = source_name.unwrap_or(&column.target).to_string();
-        let raw_value =
-            |row: usize| source_name.and_then(|s| batch.text(s).ok()).and_then(|c| c.get(row)).map(str::to_string);
+        let input = input_values(&column.input, batch, &column.target)?;
+        let from_source = !matches!(column.input, ColumnInput::Constant(_));
+        let shown = column.input.describe().unwrap_or_else(|| column.target.clone());
+        let raw_value = |row: usize| input.get(row).map(str::to_string);
+        let mut current = input.clone();
         for transform in &column.transforms {
             let out = transform.apply(&current);
             for failure in out.failures {
@@ -122,7 +120,7 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
                     MapRejection {
                         row,
                         column: Some(shown.clone()),
-                        value: if source_name.is_some() { raw_value(row) } else { value.clone() },
+                        value: if from_source { raw_value(row) } else { value.clone() },
                         reason: problem.0,
                         message: problem.1,
                     },
@@ -168,6 +166,43 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
         source_rows: keep,
     };
     Ok(MapOutput { mapped, rejects: rejected.into_iter().flatten().collect(), notes })
+}
+
+fn present(v: Option<&str>) -> Option<&str> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
+/// The values a column's input gives, before its transforms.
+fn input_values(input: &ColumnInput, batch: &Batch, name: &str) -> Result<StringChunked, BatchError> {
+    let height = batch.height();
+    let columns = |names: &[String]| names.iter().map(|n| batch.text(n)).collect::<Result<Vec<_>, _>>();
+    let out: StringChunked = match input {
+        ColumnInput::Source(s) => return Ok(batch.text(s)?.clone()),
+        ColumnInput::Constant(v) => return Ok(StringChunked::full(name.into(), v, height)),
+        ColumnInput::Concat { columns: names, separator } => {
+            let cols = columns(names)?;
+            (0..height)
+                .map(|row| {
+                    let parts: Vec<&str> = cols.iter().filter_map(|c| present(c.get(row))).collect();
+                    (!parts.is_empty()).then(|| parts.join(separator))
+                })
+                .collect()
+        }
+        ColumnInput::Coalesce(names) => {
+            let cols = columns(names)?;
+            (0..height).map(|row| cols.iter().find_map(|c| present(c.get(row)))).collect()
+        }
+        ColumnInput::When { column, equals, then, otherwise } => {
+            let col = batch.text(column)?;
+            col.iter()
+                .map(|v| match v.map(str::trim) {
+                    Some(v) if equals.iter().any(|e| e == v) => Some(then.as_str()),
+                    _ => otherwise.as_deref(),
+                })
+                .collect()
+        }
+    };
+    Ok(out.with_name(name.into()))
 }
 
 /// What mapping a batch gives: the rows to stage, the rows refused, and what

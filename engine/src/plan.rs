@@ -84,6 +84,42 @@ pub struct ColumnPlan {
 pub enum ColumnInput {
     Source(String),
     Constant(String),
+    /// Several source columns joined by `separator` (empty ones skipped);
+    /// NULL when all are empty. A date and a time column become one value.
+    Concat {
+        columns: Vec<String>,
+        separator: String,
+    },
+    /// The first non-empty of several source columns.
+    Coalesce(Vec<String>),
+    /// `then` where `column` (trimmed) equals one of `equals`, else
+    /// `otherwise` (NULL when none).
+    When {
+        column: String,
+        equals: Vec<String>,
+        then: String,
+        otherwise: Option<String>,
+    },
+}
+
+impl ColumnInput {
+    /// The source columns it reads, in order.
+    pub fn source_columns(&self) -> Vec<&str> {
+        match self {
+            ColumnInput::Source(s) => vec![s],
+            ColumnInput::Constant(_) => vec![],
+            ColumnInput::Concat { columns, .. } | ColumnInput::Coalesce(columns) => {
+                columns.iter().map(String::as_str).collect()
+            }
+            ColumnInput::When { column, .. } => vec![column],
+        }
+    }
+
+    /// How rejects name it: the source column, or the columns joined by `+`.
+    pub fn describe(&self) -> Option<String> {
+        let cols = self.source_columns();
+        (!cols.is_empty()).then(|| cols.join("+"))
+    }
 }
 
 /// The PostgreSQL type of a target column, as the schema model knows it.
@@ -136,10 +172,10 @@ impl EntityPlan {
             out.extend(cols.iter().map(String::as_str));
         }
         for c in &self.columns {
-            if let ColumnInput::Source(s) = &c.input
-                && !out.contains(&s.as_str())
-            {
-                out.push(s);
+            for s in c.input.source_columns() {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
             }
         }
         out

@@ -201,10 +201,7 @@ fn check_source_columns(entity: &EntityPlan, header: &[String]) -> Result<(), En
 
 /// The source column that feeds a target column, when exactly one does.
 fn source_column_for(entity: &EntityPlan, target: &str) -> Option<String> {
-    let mut sources = entity.columns.iter().filter(|c| c.target == target).filter_map(|c| match &c.input {
-        crate::plan::ColumnInput::Source(s) => Some(s.clone()),
-        crate::plan::ColumnInput::Constant(_) => None,
-    });
+    let mut sources = entity.columns.iter().filter(|c| c.target == target).filter_map(|c| c.input.describe());
     let first = sources.next();
     if sources.next().is_some() { None } else { first }
 }

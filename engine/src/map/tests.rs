@@ -143,3 +143,66 @@ fn malformed_rows_are_rejected_before_anything_else() {
     assert_eq!(mapped.keys, vec!["1"]);
     assert_eq!(rejects[0].reason, RejectReason::MalformedRow);
 }
+
+#[test]
+fn inputs_join_coalesce_and_match_columns() {
+    let date_time = ColumnPlan {
+        input: ColumnInput::Concat { columns: vec!["d".into(), "t".into()], separator: " ".into() },
+        ..column("first_name", "")
+    };
+    let phone = ColumnPlan { input: ColumnInput::Coalesce(vec!["m".into(), "p".into()]), ..column("phone", "") };
+    let kind = ColumnPlan {
+        input: ColumnInput::When {
+            column: "c".into(),
+            equals: vec!["Y".into()],
+            then: "client".into(),
+            otherwise: None,
+        },
+        ..column("type", "")
+    };
+    let p = plan(vec![date_time, phone, kind]);
+    let b = batch(
+        &["id", "d", "t", "m", "p", "c"],
+        &[
+            &[Some("1"), Some("2020-01-02"), Some("10:00"), Some(" "), Some("555"), Some(" Y ")],
+            &[Some("2"), Some("2020-01-03"), None, Some("777"), Some("555"), Some("N")],
+            &[Some("3"), None, Some(""), None, None, None],
+        ],
+    );
+    let mapped = map_batch(&p, &b, 0).unwrap().mapped;
+    let col = |name: &str| (0..3).map(|r| mapped.value(name, r).map(str::to_string)).collect::<Vec<_>>();
+    assert_eq!(col("first_name"), vec![Some("2020-01-02 10:00".into()), Some("2020-01-03".into()), None]);
+    assert_eq!(col("phone"), vec![Some("555".into()), Some("777".into()), None]);
+    assert_eq!(col("type"), vec![Some("client".into()), None, None]);
+}
+
+#[test]
+fn transform_notes_count_only_rows_that_are_kept_and_nul_bytes_are_dropped() {
+    use crate::transform::{DateOutput, DateSpec};
+    let created = ColumnPlan {
+        transforms: vec![Transform::Date(Box::new(DateSpec { output: DateOutput::Date, ..DateSpec::default() }))],
+        target_type: TargetType::Date,
+        ..column("due_date", "c")
+    };
+    let name = column("first_name", "n");
+    let p = plan(vec![created, name]);
+    let b = batch(
+        &["id", "c", "n"],
+        &[
+            &[Some("1"), Some("0000-00-00"), Some("A\0da")],
+            &[Some(""), Some("0000-00-00"), Some("x")],
+            &[Some("3"), Some("2020-02-30"), Some("y")],
+        ],
+    );
+    let out = map_batch(&p, &b, 0).unwrap();
+    assert_eq!(out.mapped.keys, vec!["1"]);
+    assert_eq!(out.mapped.value("first_name", 0), Some("Ada"));
+    let notes: Vec<(&str, &str)> = out.notes.iter().map(|n| (n.column.as_str(), n.code)).collect();
+    assert_eq!(notes, vec![("c", "sentinel_date_nulled"), ("n", "nul_removed")]);
+    assert_eq!(
+        out.rejects.iter().map(|r| r.reason).collect::<Vec<_>>(),
+        vec![RejectReason::MissingKey, RejectReason::InvalidDate]
+    );
+    assert_eq!(out.rejects[1].value.as_deref(), Some("2020-02-30"));
+    assert!(out.rejects[1].message.starts_with("date: \"2020-02-30\" matches none"), "{}", out.rejects[1].message);
+}

@@ -11,7 +11,8 @@ use crate::diagnostic::Diagnostic;
 use crate::schema::{ColumnDef, Table};
 use crate::suggest::did_you_mean;
 
-const RULE_KEYS: &[&str] = &["from", "value", "required", "transform"];
+const RULE_KEYS: &[&str] = &["from", "join", "value", "coalesce", "when", "required", "transform"];
+const WHEN_KEYS: &[&str] = &["column", "equals", "then", "else"];
 
 /// Each column plan with the span of the source column it reads.
 pub(super) fn column_plans(checker: &mut Checker, table: &Table, columns: &DeTable) -> Vec<(ColumnPlan, Range<usize>)> {
@@ -138,53 +139,12 @@ fn column_rule(
                 }
             }
             let mut input_span = span.clone();
-            match (rule.get("from"), rule.get("value")) {
-                (Some(from), None) => match from.get_ref().as_str() {
-                    Some(s) if !s.is_empty() => {
-                        plan.input = ColumnInput::Source(s.to_string());
-                        input_span = from.span();
-                    }
-                    _ => {
-                        checker.diags.push(
-                            Diagnostic::error(from.span(), "`from` must name a source column")
-                                .label("expected a string"),
-                        );
-                        ok = false;
-                    }
-                },
-                (None, Some(v)) => match constant(v.get_ref()) {
-                    Some(c) => {
-                        if let Some(problem) = constant_problem(def, &c) {
-                            checker.diags.push(Diagnostic::error(v.span(), problem).label("does not fit the column"));
-                            ok = false;
-                        }
-                        plan.input = ColumnInput::Constant(c);
-                    }
-                    None => {
-                        checker.diags.push(
-                            Diagnostic::error(v.span(), "`value` must be a string, number or boolean")
-                                .label("not a scalar"),
-                        );
-                        ok = false;
-                    }
-                },
-                (Some(_), Some(v)) => {
-                    checker.diags.push(
-                        Diagnostic::error(v.span(), "a column takes `from` or `value`, not both").label("remove one"),
-                    );
-                    ok = false;
+            match rule_input(checker, def, rule, &span) {
+                Some((input, at)) => {
+                    plan.input = input;
+                    input_span = at;
                 }
-                (None, None) => {
-                    checker.diags.push(
-                        Diagnostic::error(
-                            span.clone(),
-                            format!("the rule for {} has neither `from` nor `value`", def.name),
-                        )
-                        .label("where does the value come from?")
-                        .help("{ from = \"SourceColumn\" } or { value = \"constant\" }"),
-                    );
-                    ok = false;
-                }
+                None => ok = false,
             }
             if let Some(r) = rule.get("required") {
                 match r.get_ref().as_bool() {
@@ -246,4 +206,149 @@ fn constant_problem(def: &ColumnDef, value: &str) -> Option<String> {
         return Some(format!("{} holds at most {max} characters", def.name));
     }
     None
+}
+
+/// Where a rule's value comes from: exactly one of `from` (a column, or a
+/// list joined by `join`), `value`, `coalesce` or `when`.
+fn rule_input(
+    checker: &mut Checker,
+    def: &ColumnDef,
+    rule: &DeTable,
+    span: &Range<usize>,
+) -> Option<(ColumnInput, Range<usize>)> {
+    let given: Vec<(&str, &Spanned<DeValue>)> =
+        ["from", "value", "coalesce", "when"].iter().filter_map(|k| rule.get(*k).map(|v| (*k, v))).collect();
+    let (key, v) = match given.as_slice() {
+        [one] => *one,
+        [] => {
+            checker.diags.push(
+                Diagnostic::error(span.clone(), format!("the rule for {} has neither `from` nor `value`", def.name))
+                    .label("where does the value come from?")
+                    .help("{ from = \"SourceColumn\" }, { value = \"constant\" }, { coalesce = [\"A\", \"B\"] } or { when = { … } }"),
+            );
+            return None;
+        }
+        [_, (second, v), ..] => {
+            let first = given.first().map_or("", |g| g.0);
+            checker.diags.push(
+                Diagnostic::error(
+                    v.span(),
+                    format!("a column takes one of from, value, coalesce and when; this has `{first}` and `{second}`"),
+                )
+                .label("remove one"),
+            );
+            return None;
+        }
+    };
+    if let Some(j) = rule.get("join")
+        && !(key == "from" && v.get_ref().is_array())
+    {
+        checker
+            .diags
+            .push(Diagnostic::error(j.span(), "`join` goes with `from = [\"A\", \"B\"]`").label("nothing to join"));
+        return None;
+    }
+    let names = |checker: &mut Checker, v: &Spanned<DeValue>, what: &str| -> Option<Vec<String>> {
+        let list = v.get_ref().as_array().and_then(|a| {
+            a.iter()
+                .map(|i| i.get_ref().as_str().filter(|s| !s.is_empty()).map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+        });
+        match list {
+            Some(l) if l.len() >= 2 => Some(l),
+            _ => {
+                checker.diags.push(
+                    Diagnostic::error(v.span(), format!("{what} takes a list of two or more source columns"))
+                        .label("expected [\"A\", \"B\"]"),
+                );
+                None
+            }
+        }
+    };
+    let input = match key {
+        "from" => match v.get_ref() {
+            DeValue::String(s) if !s.is_empty() => ColumnInput::Source(s.to_string()),
+            DeValue::Array(_) => {
+                let columns = names(checker, v, "from")?;
+                let separator = match rule.get("join").map(|j| j.get_ref().as_str()) {
+                    None => " ".to_string(),
+                    Some(Some(sep)) => sep.to_string(),
+                    Some(None) => {
+                        checker
+                            .diags
+                            .push(Diagnostic::error(v.span(), "`join` is a string").label("expected a string"));
+                        return None;
+                    }
+                };
+                ColumnInput::Concat { columns, separator }
+            }
+            _ => {
+                checker
+                    .diags
+                    .push(Diagnostic::error(v.span(), "`from` must name a source column").label("expected a string"));
+                return None;
+            }
+        },
+        "value" => {
+            let Some(c) = constant(v.get_ref()) else {
+                checker.diags.push(
+                    Diagnostic::error(v.span(), "`value` must be a string, number or boolean").label("not a scalar"),
+                );
+                return None;
+            };
+            if let Some(problem) = constant_problem(def, &c) {
+                checker.diags.push(Diagnostic::error(v.span(), problem).label("does not fit the column"));
+                return None;
+            }
+            ColumnInput::Constant(c)
+        }
+        "coalesce" => ColumnInput::Coalesce(names(checker, v, "coalesce")?),
+        _ => when_input(checker, def, v)?,
+    };
+    Some((input, v.span()))
+}
+
+fn when_input(checker: &mut Checker, def: &ColumnDef, v: &Spanned<DeValue>) -> Option<ColumnInput> {
+    let help = "when = { column = \"IsCustomer\", equals = [\"Y\", \"1\"], then = \"client\", else = \"lead\" }";
+    let Some(t) = v.get_ref().as_table() else {
+        checker.diags.push(Diagnostic::error(v.span(), "`when` is a table").label("expected { … }").help(help));
+        return None;
+    };
+    let mut ok = true;
+    for (k, _) in t {
+        if !WHEN_KEYS.contains(&k.get_ref().as_ref()) {
+            checker.unknown_key(k.span(), k.get_ref(), "key of when", WHEN_KEYS);
+            ok = false;
+        }
+    }
+    let column = checker.required_str(t, "column", "when", v.span()).map(|c| c.0);
+    let then = checker.required_str(t, "then", "when", v.span());
+    let equals = match t.get("equals").map(|e| e.get_ref()) {
+        Some(DeValue::String(s)) => Some(vec![s.to_string()]),
+        Some(DeValue::Array(a)) => a.iter().map(|i| i.get_ref().as_str().map(str::to_string)).collect(),
+        _ => None,
+    };
+    if equals.is_none() {
+        checker
+            .diags
+            .push(Diagnostic::error(v.span(), "when needs `equals`, a string or a list").label("no equals").help(help));
+    }
+    let otherwise = match t.get("else") {
+        None => Some(None),
+        Some(e) => match e.get_ref().as_str() {
+            Some(s) => Some(Some((s.to_string(), e.span()))),
+            None => {
+                checker.diags.push(Diagnostic::error(e.span(), "`else` is a string").label("expected a string"));
+                None
+            }
+        },
+    };
+    for (value, span) in then.iter().chain(otherwise.iter().flatten()) {
+        if let Some(problem) = constant_problem(def, value) {
+            checker.diags.push(Diagnostic::error(span.clone(), problem).label("does not fit the column"));
+            ok = false;
+        }
+    }
+    let (column, then, equals, otherwise) = (column?, then?, equals?, otherwise?);
+    ok.then(|| ColumnInput::When { column, equals, then: then.0, otherwise: otherwise.map(|o| o.0) })
 }

@@ -270,12 +270,12 @@ fn entity(
     }
     let mut plans = Vec::new();
     for (plan, span) in columns {
-        if let migrate_engine::ColumnInput::Source(column) = &plan.input {
+        for column in plan.input.source_columns() {
             source_refs.push(SourceColumnRef {
                 entity: entity.clone(),
                 source: source.clone(),
-                column: column.clone(),
-                span,
+                column: column.to_string(),
+                span: span.clone(),
             });
         }
         plans.push(plan);

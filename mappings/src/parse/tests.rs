@@ -92,7 +92,7 @@ fn structural_mistakes() {
         (GOOD.replace("first_name = \"FirstName\"", "id = \"FirstName\""), "contacts.id is set by the platform"),
         (
             GOOD.replace("first_name = \"FirstName\"", "first_name = { from = \"A\", value = \"b\" }"),
-            "a column takes `from` or `value`, not both",
+            "a column takes one of from, value, coalesce and when; this has `from` and `value`",
         ),
         (
             GOOD.replace("first_name = \"FirstName\"", "custom_fields = \"X\""),
@@ -258,4 +258,56 @@ fn transforms_that_do_not_fit_are_errors_with_a_reason() {
     let errs =
         errors(&with_columns(r#"type = { from = "T", transform = [{ map = { values = { "C" = "clinet" } } }] }"#));
     assert_eq!(errs[0].2.as_deref(), Some("did you mean `client`?"));
+}
+
+#[test]
+fn several_columns_combine_by_join_coalesce_or_match() {
+    let text = with_columns(
+        r#"created_at = { from = ["Date", "Time"], join = "T", transform = [{ date = { formats = ["iso"] } }] }
+phone = { coalesce = ["Mobile", "Phone"] }
+type = { when = { column = "IsCustomer", equals = ["Y", "1"], then = "client", else = "lead" } }
+first_name = { from = ["First", "Middle"] }"#,
+    );
+    let m = parse("m.toml", &text, &env).unwrap();
+    let e = &m.plan.entities[0];
+    let input = |target: &str| &e.columns.iter().find(|c| c.target == target).unwrap().input;
+    assert_eq!(
+        input("created_at"),
+        &ColumnInput::Concat { columns: vec!["Date".into(), "Time".into()], separator: "T".into() }
+    );
+    assert_eq!(input("phone"), &ColumnInput::Coalesce(vec!["Mobile".into(), "Phone".into()]));
+    assert_eq!(
+        input("type"),
+        &ColumnInput::When {
+            column: "IsCustomer".into(),
+            equals: vec!["Y".into(), "1".into()],
+            then: "client".into(),
+            otherwise: Some("lead".into())
+        }
+    );
+    assert_eq!(
+        input("first_name"),
+        &ColumnInput::Concat { columns: vec!["First".into(), "Middle".into()], separator: " ".into() }
+    );
+    let header: Vec<String> = ["CustomerID", "Date", "Time", "Mobile", "Phone", "IsCustomer", "First"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let unknown: Vec<String> = m.check_source_columns("customers", &header).into_iter().map(|d| d.message).collect();
+    assert_eq!(unknown, vec!["unknown source column `Middle` in source `customers`"]);
+
+    let cases = [
+        (r#"phone = { coalesce = ["Mobile"] }"#, "coalesce takes a list of two or more source columns"),
+        (r#"phone = { from = "Phone", join = "-" }"#, "`join` goes with `from = [\"A\", \"B\"]`"),
+        (
+            r#"type = { when = { column = "K", equals = "Y", then = "customer" } }"#,
+            "`customer` is not one of contact, client",
+        ),
+        (r#"type = { when = { column = "K", then = "client" } }"#, "when needs `equals`"),
+        (r#"phone = { from = "A", coalesce = ["B", "C"] }"#, "this has `from` and `coalesce`"),
+    ];
+    for (columns, expected) in cases {
+        let errs = errors(&with_columns(columns));
+        assert!(errs.iter().any(|e| e.0.contains(expected)), "expected {expected:?} in {errs:?}");
+    }
 }
