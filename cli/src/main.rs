@@ -84,7 +84,7 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Schema { action: SchemaAction::Apply } => schema::apply().await,
-            Command::Validate { mapping } => validate::validate(&mapping),
+            Command::Validate { mapping } => validate::validate(&mapping).await,
             Command::Run { mapping, out, dry_run } => run::run(&mapping, out, dry_run).await,
             Command::Runs { action, org } => runs::runs(action.unwrap_or(RunsAction::List { limit: 20 }), org).await,
         }

@@ -50,13 +50,26 @@ pub fn checked_mapping(path: &Path) -> Result<(Mapping, SourceSet), u8> {
     }
 }
 
-pub fn validate(path: &Path) -> u8 {
-    match checked_mapping(path) {
-        Ok((mapping, _)) => {
-            let entities: Vec<&str> = mapping.plan.entities.iter().map(|e| e.entity.as_str()).collect();
-            println!("{}: ok ({})", mapping.path, entities.join(", "));
-            exit::OK
+pub async fn validate(path: &Path) -> u8 {
+    let (mapping, sources) = match checked_mapping(path) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    // Settings left to the data (`auto`) are settled now, as a run would.
+    let mut plan = mapping.plan.clone();
+    let open = |name: &str| sources.open(name);
+    match migrate_engine::infer(&mut plan, &open).await {
+        Ok(decisions) => {
+            for d in decisions {
+                println!("{}.{}: {} = {} ({})", d.entity, d.column, d.setting, d.decision, d.evidence);
+            }
         }
-        Err(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
     }
+    let entities: Vec<&str> = mapping.plan.entities.iter().map(|e| e.entity.as_str()).collect();
+    println!("{}: ok ({})", mapping.path, entities.join(", "));
+    exit::OK
 }

@@ -22,6 +22,7 @@ fn migrate(args: &[&str], mapping: &std::path::Path) -> std::process::Output {
     Command::new(migrate_bin())
         .env("ORG_ID", ORG_A)
         .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .current_dir(mapping.parent().unwrap())
         .args(args)
         .arg(mapping)
         .output()
@@ -133,4 +134,60 @@ fn bad_usage_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let out = Command::new(migrate_bin()).args(["frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+fn auto_mapping(dir: &std::path::Path, rows: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("in.csv"), format!("id,email,when,ltv\n{rows}")).unwrap();
+    let mapping = dir.join("auto.toml");
+    std::fs::write(
+        &mapping,
+        r#"[migration]
+name = "auto"
+org_id = "${ORG_ID}"
+source_system = "auto"
+
+[sources.s]
+kind = "csv"
+path = "in.csv"
+
+[contacts]
+from = "s"
+key = "id"
+
+[contacts.columns]
+email = "email"
+created_at = { from = "when", transform = [{ date = { order = "auto" } }] }
+"custom_fields.ltv" = { from = "ltv", transform = [{ money = { locale = "auto", currency = "EUR" } }] }
+"#,
+    )
+    .unwrap();
+    mapping
+}
+
+#[test]
+fn auto_settings_are_decided_at_validate_with_their_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = auto_mapping(dir.path(), "1,a@b.co,03/06/2018,\"1.234,56\"\n2,c@d.co,25/12/2019,\"12,00\"\n");
+    let out = migrate(&["validate"], &mapping);
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "contacts.created_at: date_order = dmy (2 numeric dates: 1 day-first (e.g. \"25/12/2019\"), 0 month-first)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("contacts.custom_fields.ltv: money_locale = de"), "{stdout}");
+}
+
+#[test]
+fn a_column_the_data_does_not_settle_is_refused_with_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = auto_mapping(dir.path(), "1,a@b.co,03/06/2018,\"1,50\"\n2,c@d.co,04/07/2019,\"2,50\"\n");
+    let out = migrate(&["validate"], &mapping);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error: contacts.created_at: ambiguous: none of 2 values has a part above 12"), "{stderr}");
+    let out = migrate(&["run"], &mapping);
+    assert_eq!(out.status.code(), Some(2), "run refuses it too");
 }

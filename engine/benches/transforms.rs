@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use migrate_engine::transform::{DateOutput, DateSpec, MoneySpec, PhoneSpec, Transform};
-use migrate_engine::{Batch, ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, SourceLocation, TargetType, map_batch};
+use migrate_engine::{
+    Batch, ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, SourceLocation, TargetType, map_batch,
+};
 use rayon::prelude::*;
 
 const BATCH: usize = 10_000;
@@ -83,7 +85,13 @@ fn plan() -> EntityPlan {
         source: "bench".into(),
         key: KeySpec::Columns(vec!["id".into()]),
         columns: vec![
-            column("created_at", None, "created", vec![Transform::Trim, Transform::Date(Box::new(date))], TargetType::Timestamp),
+            column(
+                "created_at",
+                None,
+                "created",
+                vec![Transform::Trim, Transform::Date(Box::new(date))],
+                TargetType::Timestamp,
+            ),
             column(
                 "custom_fields",
                 Some("ltv"),
@@ -91,7 +99,13 @@ fn plan() -> EntityPlan {
                 vec![Transform::Money(MoneySpec { default_currency: Some("USD".into()), ..MoneySpec::default() })],
                 TargetType::Json,
             ),
-            column("phone", None, "phone", vec![Transform::Phone(PhoneSpec { region: Some("US".into()) })], TargetType::Text),
+            column(
+                "phone",
+                None,
+                "phone",
+                vec![Transform::Phone(PhoneSpec { region: Some("US".into()) })],
+                TargetType::Text,
+            ),
         ],
         on_existing: OnExisting::Update,
     }

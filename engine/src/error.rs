@@ -24,4 +24,6 @@ pub enum EngineError {
     RejectBudgetExceeded { rejected: u64, budget: u64 },
     #[error("cancelled; nothing was published")]
     Cancelled,
+    #[error("{entity}.{column}: {message}")]
+    Inference { entity: String, column: String, message: String },
 }

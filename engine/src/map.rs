@@ -173,7 +173,7 @@ fn present(v: Option<&str>) -> Option<&str> {
 }
 
 /// The values a column's input gives, before its transforms.
-fn input_values(input: &ColumnInput, batch: &Batch, name: &str) -> Result<StringChunked, BatchError> {
+pub(crate) fn input_values(input: &ColumnInput, batch: &Batch, name: &str) -> Result<StringChunked, BatchError> {
     let height = batch.height();
     let columns = |names: &[String]| names.iter().map(|n| batch.text(n)).collect::<Result<Vec<_>, _>>();
     let out: StringChunked = match input {

@@ -48,6 +48,10 @@ pub struct RunReport {
     pub sources: Vec<SourceInfo>,
     pub entities: Vec<EntityReport>,
     pub warnings: Vec<Warning>,
+    /// Settings the mapping left to the data (`auto`), as decided, with
+    /// the evidence.
+    #[serde(default)]
+    pub decisions: Vec<crate::infer::Decision>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -44,7 +44,16 @@ pub async fn run(
 ) -> Result<RunReport, (RunReport, EngineError)> {
     let started_at = Utc::now();
     let mut state = RunState::default();
-    let outcome = stage_all(plan, &options, open_source, sink, events, &mut state).await;
+    // Settle what the mapping left to the data before a row is loaded.
+    let mut resolved = plan.clone();
+    let outcome = match crate::infer::infer(&mut resolved, open_source).await {
+        Ok(decisions) => {
+            state.decisions = decisions;
+            stage_all(&resolved, &options, open_source, sink, events, &mut state).await
+        }
+        Err(e) => Err(e),
+    };
+    let plan = &resolved;
     let outcome = match outcome {
         Ok(()) => sink.publish(!options.dry_run, options.cancel, events).await.map_err(|e| match e {
             SinkError::Cancelled => EngineError::Cancelled,
@@ -80,6 +89,7 @@ struct RunState {
     sources: Vec<SourceInfo>,
     warnings: Vec<Warning>,
     tally: NoteTally,
+    decisions: Vec<crate::infer::Decision>,
 }
 
 /// Transform notes counted per (entity, column, code), with a few examples.
@@ -328,6 +338,7 @@ impl RunState {
             sources: self.sources,
             entities,
             warnings: self.tally.into_warnings().chain(self.warnings).collect(),
+            decisions: self.decisions,
         }
     }
 }

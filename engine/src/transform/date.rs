@@ -39,6 +39,9 @@ pub enum DayOrder {
 pub struct DateSpec {
     /// Tried in order; the first that reads the whole value wins.
     pub formats: Vec<DateFormat>,
+    /// `order = "auto"`: the formats are chosen from the data before the
+    /// run (see `infer`); until then `formats` is empty.
+    pub infer_order: bool,
     /// The zone local times are in; timestamps are stored in UTC.
     pub timezone: Tz,
     pub output: DateOutput,
@@ -129,6 +132,7 @@ impl Default for DateSpec {
     fn default() -> Self {
         Self {
             formats: DateFormat::preset("iso").unwrap_or_default(),
+            infer_order: false,
             timezone: Tz::UTC,
             output: DateOutput::Timestamp,
             sentinels: DEFAULT_SENTINELS.iter().map(|s| s.to_string()).collect(),

@@ -36,7 +36,7 @@ impl Locale {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Locale::En => "en",
             Locale::De => "de",
@@ -66,6 +66,9 @@ impl Locale {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MoneySpec {
     pub locale: Locale,
+    /// `locale = "auto"`: the locale is chosen from the data before the run
+    /// (see `infer`).
+    pub infer_locale: bool,
     /// The currency of amounts that name none, and what `$`, `¥` or `kr`
     /// mean. Without it such amounts are rejected.
     pub default_currency: Option<String>,
@@ -263,6 +266,95 @@ fn normalize_number(s: &str, locale: Locale) -> Option<String> {
         out.push_str(f);
     }
     Some(out)
+}
+
+/// Evidence for the locale of a column of amounts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocaleEvidence {
+    pub values: u64,
+    /// Values whose last mark is a decimal point (`1,234.56`, `0.5`).
+    pub point: u64,
+    /// Values whose last mark is a decimal comma (`1.234,56`, `12,50`).
+    pub comma: u64,
+    /// Comma-decimal values grouped with spaces (`1 234,56`).
+    pub spaced: u64,
+    /// Values grouped with apostrophes (`1'234.50`).
+    pub apostrophe: u64,
+    pub point_example: Option<String>,
+    pub comma_example: Option<String>,
+    pub ambiguous_example: Option<String>,
+}
+
+impl LocaleEvidence {
+    pub fn observe(&mut self, raw: &str) {
+        let digits: String = raw
+            .chars()
+            .filter(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | '\'' | '’' | ' ' | '\u{a0}' | '\u{202f}'))
+            .collect();
+        let digits = digits.trim();
+        if !digits.chars().any(|c| c.is_ascii_digit()) {
+            return;
+        }
+        self.values += 1;
+        if digits.contains('\'') || digits.contains('’') {
+            self.apostrophe += 1;
+        }
+        let last = digits.rfind(['.', ',']);
+        let Some(at) = last else { return };
+        let mark = digits[at..].chars().next();
+        let after = digits[at + 1..].chars().filter(char::is_ascii_digit).count();
+        let both = digits.contains('.') && digits.contains(',');
+        // `1,234` or `1.234` alone could be either: a group or decimals.
+        if !both && after == 3 && digits.matches(['.', ',']).count() == 1 {
+            self.ambiguous_example.get_or_insert_with(|| raw.trim().to_string());
+            return;
+        }
+        match mark {
+            Some('.') => {
+                self.point += 1;
+                self.point_example.get_or_insert_with(|| raw.trim().to_string());
+            }
+            Some(',') => {
+                self.comma += 1;
+                self.comma_example.get_or_insert_with(|| raw.trim().to_string());
+                if digits.contains([' ', '\u{a0}', '\u{202f}']) {
+                    self.spaced += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn decide(&self) -> Result<Locale, String> {
+        match (self.point, self.comma) {
+            (0, 0) => Err(match &self.ambiguous_example {
+                Some(e) => format!(
+                    "ambiguous: amounts like {e:?} read as a thousands group in one locale and as decimals in another"
+                ),
+                None => "no amounts with decimals or groups to decide from".to_string(),
+            }),
+            (_, 0) if self.apostrophe > 0 => Ok(Locale::Ch),
+            (_, 0) => Ok(Locale::En),
+            (0, _) if self.spaced > 0 => Ok(Locale::Fr),
+            (0, _) => Ok(Locale::De),
+            (p, c) => Err(format!(
+                "inconsistent: {p} values end in a decimal point (e.g. {:?}) and {c} in a decimal comma (e.g. {:?})",
+                self.point_example.as_deref().unwrap_or(""),
+                self.comma_example.as_deref().unwrap_or("")
+            )),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} amounts: {} with a decimal point{}, {} with a decimal comma{}",
+            self.values,
+            self.point,
+            self.point_example.as_deref().map(|e| format!(" (e.g. {e:?})")).unwrap_or_default(),
+            self.comma,
+            self.comma_example.as_deref().map(|e| format!(" (e.g. {e:?})")).unwrap_or_default(),
+        )
+    }
 }
 
 /// Splits a canonical `AMOUNT CODE`.

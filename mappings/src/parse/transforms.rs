@@ -216,10 +216,17 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>, def: &ColumnDef) ->
         }
         "date" => date_transform(checker, opts, def),
         "money" => {
+            let mut infer_locale = false;
             let locale = match opts.str(checker, "locale") {
                 None => Some(Locale::En),
+                Some((l, _)) if l == "auto" => {
+                    infer_locale = true;
+                    Some(Locale::En)
+                }
                 Some((l, span)) => Locale::parse(&l).or_else(|| {
-                    checker.unknown_key(span, &l, "locale", Locale::NAMES);
+                    let mut valid = Locale::NAMES.to_vec();
+                    valid.push("auto");
+                    checker.unknown_key(span, &l, "locale", &valid);
                     opts.ok = false;
                     None
                 }),
@@ -234,7 +241,7 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>, def: &ColumnDef) ->
                 }
             });
             let ok = opts.finish(checker, &["locale", "currency"]);
-            ok.then_some(Transform::Money(MoneySpec { locale: locale?, default_currency: currency }))
+            ok.then_some(Transform::Money(MoneySpec { locale: locale?, infer_locale, default_currency: currency }))
         }
         "phone" => {
             let region = opts.str(checker, "region").map(|(r, span)| {
@@ -358,8 +365,12 @@ fn date_transform(checker: &mut Checker, mut opts: Options, def: &ColumnDef) -> 
             "mdy" => spec.formats = DateFormat::for_order(DayOrder::Mdy),
             "dmy" => spec.formats = DateFormat::for_order(DayOrder::Dmy),
             "ymd" => spec.formats = DateFormat::for_order(DayOrder::Ymd),
+            "auto" => {
+                spec.formats = Vec::new();
+                spec.infer_order = true;
+            }
             other => {
-                checker.unknown_key(span, other, "date order", &["mdy", "dmy", "ymd"]);
+                checker.unknown_key(span, other, "date order", &["mdy", "dmy", "ymd", "auto"]);
                 opts.ok = false;
             }
         },

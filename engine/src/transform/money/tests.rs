@@ -1,7 +1,7 @@
 use super::*;
 
 fn spec(locale: Locale, default: Option<&str>) -> MoneySpec {
-    MoneySpec { locale, default_currency: default.map(str::to_string) }
+    MoneySpec { locale, infer_locale: false, default_currency: default.map(str::to_string) }
 }
 
 fn v(s: &str) -> Outcome {
@@ -117,4 +117,22 @@ mod properties {
             prop_assert_eq!(parse_money(&text, &spec(Locale::De, None)), Outcome::Value(format!("{amount} EUR")));
         }
     }
+}
+
+#[test]
+fn the_locale_of_a_column_is_inferred_only_from_unambiguous_values() {
+    let decide = |values: &[&str]| {
+        let mut e = LocaleEvidence::default();
+        values.iter().for_each(|v| e.observe(v));
+        e.decide()
+    };
+    assert_eq!(decide(&["$1,234.56", "12.50", "1,234"]), Ok(Locale::En));
+    assert_eq!(decide(&["1.234,56 €", "12,50", "1.234"]), Ok(Locale::De));
+    assert_eq!(decide(&["1 234,56", "12,50 €"]), Ok(Locale::Fr));
+    assert_eq!(decide(&["CHF 1'234.50", "3.10"]), Ok(Locale::Ch));
+    let ambiguous = decide(&["1,234", "5,000", "7"]).unwrap_err();
+    assert!(ambiguous.starts_with("ambiguous: amounts like \"1,234\""), "{ambiguous}");
+    let mixed = decide(&["1,234.56", "12,50"]).unwrap_err();
+    assert!(mixed.starts_with("inconsistent: 1 values end in a decimal point"), "{mixed}");
+    assert!(decide(&["", "abc"]).is_err());
 }

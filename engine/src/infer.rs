@@ -1,0 +1,239 @@
+//! Choices a mapping leaves to the data (`order = "auto"` for dates,
+//! `locale = "auto"` for amounts), made by reading the source once before
+//! any row is loaded. A column the data does not settle is an error with
+//! the evidence, never a guess; every decision goes into the report.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::EngineError;
+use crate::plan::RunPlan;
+use crate::run::OpenSource;
+use crate::transform::date::OrderEvidence;
+use crate::transform::money::LocaleEvidence;
+use crate::transform::{DateFormat, Transform};
+
+/// A choice made from the data, with its evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub entity: String,
+    /// The target column (with its JSONB key, if any).
+    pub column: String,
+    /// `date_order` or `money_locale`.
+    pub setting: String,
+    pub decision: String,
+    pub evidence: String,
+}
+
+enum Evidence {
+    Order(OrderEvidence),
+    Locale(LocaleEvidence),
+}
+
+/// Resolves every `auto` setting of the plan; returns the decisions.
+pub async fn infer(plan: &mut RunPlan, open_source: &OpenSource<'_>) -> Result<Vec<Decision>, EngineError> {
+    let mut decisions = Vec::new();
+    for entity in &mut plan.entities {
+        // (column index, transform index, evidence)
+        let mut wanted: Vec<(usize, usize, Evidence)> = Vec::new();
+        for (c, column) in entity.columns.iter().enumerate() {
+            for (t, transform) in column.transforms.iter().enumerate() {
+                match transform {
+                    Transform::Date(spec) if spec.infer_order => {
+                        wanted.push((c, t, Evidence::Order(OrderEvidence::default())))
+                    }
+                    Transform::Money(spec) if spec.infer_locale => {
+                        wanted.push((c, t, Evidence::Locale(LocaleEvidence::default())))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if wanted.is_empty() {
+            continue;
+        }
+        let mut source = open_source(&entity.source)
+            .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
+        while let Some(batch) = source
+            .next_batch()
+            .await
+            .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?
+        {
+            for (c, t, evidence) in &mut wanted {
+                let Some(column) = entity.columns.get(*c) else { continue };
+                let Ok(mut values) = crate::map::input_values(&column.input, &batch, &column.target) else { continue };
+                // The transforms before the one to settle, as the run applies them.
+                for earlier in column.transforms.iter().take(*t) {
+                    values = earlier.apply(&values).values;
+                }
+                for v in values.iter().flatten() {
+                    match evidence {
+                        Evidence::Order(e) => e.observe(v),
+                        Evidence::Locale(e) => e.observe(v),
+                    }
+                }
+            }
+        }
+        for (c, t, evidence) in wanted {
+            let Some(column) = entity.columns.get_mut(c) else { continue };
+            let name = match &column.json_key {
+                Some(k) => format!("{}.{k}", column.target),
+                None => column.target.clone(),
+            };
+            let fail = |message: String| EngineError::Inference {
+                entity: entity.entity.clone(),
+                column: name.clone(),
+                message,
+            };
+            let (setting, decision, described) = match (column.transforms.get_mut(t), evidence) {
+                (Some(Transform::Date(spec)), Evidence::Order(e)) => {
+                    let order = e.decide().map_err(|m| fail(format!("{m}; set order = \"mdy\" or \"dmy\"")))?;
+                    spec.formats = DateFormat::for_order(order);
+                    spec.infer_order = false;
+                    ("date_order", format!("{order:?}").to_lowercase(), e.describe())
+                }
+                (Some(Transform::Money(spec)), Evidence::Locale(e)) => {
+                    let locale =
+                        e.decide().map_err(|m| fail(format!("{m}; set locale = \"en\", \"de\", \"fr\" or \"ch\"")))?;
+                    spec.locale = locale;
+                    spec.infer_locale = false;
+                    ("money_locale", locale.name().to_string(), e.describe())
+                }
+                _ => continue,
+            };
+            decisions.push(Decision {
+                entity: entity.entity.clone(),
+                column: name,
+                setting: setting.to_string(),
+                decision,
+                evidence: described,
+            });
+        }
+    }
+    Ok(decisions)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, TargetType};
+    use crate::report::SourceInfo;
+    use crate::source::{Source, SourceError};
+    use crate::transform::{DateSpec, Locale, MoneySpec};
+    use crate::{Batch, SourceLocation};
+
+    /// A source of our own trait, serving fixed rows in batches of two.
+    struct Rows(Vec<[&'static str; 2]>, Vec<String>);
+
+    #[async_trait]
+    impl Source for Rows {
+        fn columns(&self) -> &[String] {
+            &self.1
+        }
+        async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+            if self.0.is_empty() {
+                return Ok(None);
+            }
+            let take: Vec<[&str; 2]> = self.0.drain(..self.0.len().min(2)).collect();
+            let file: Arc<str> = "t".into();
+            let rows = take.iter().map(|r| r.iter().map(|v| Some(v.to_string())).collect()).collect();
+            let locations =
+                (0..take.len()).map(|i| SourceLocation::Line { file: file.clone(), line: i as u64 }).collect();
+            Ok(Some(Batch::from_rows(&self.1, rows, locations).map_err(|e| SourceError::new(e.to_string()))?))
+        }
+        fn info(&self) -> SourceInfo {
+            SourceInfo::default()
+        }
+    }
+
+    fn plan() -> RunPlan {
+        let column = |target: &str, from: &str, t: Transform| ColumnPlan {
+            target: target.into(),
+            json_key: None,
+            input: ColumnInput::Source(from.into()),
+            transforms: vec![Transform::Trim, t],
+            required: false,
+            not_null: false,
+            max_chars: None,
+            allowed: None,
+            default: None,
+            target_type: TargetType::Text,
+        };
+        RunPlan {
+            name: "t".into(),
+            org_id: uuid::Uuid::nil(),
+            source_system: "s".into(),
+            max_rejected: None,
+            entities: vec![EntityPlan {
+                entity: "contacts".into(),
+                source: "src".into(),
+                key: KeySpec::RowHash,
+                columns: vec![
+                    column(
+                        "created_at",
+                        "d",
+                        Transform::Date(Box::new(DateSpec {
+                            formats: vec![],
+                            infer_order: true,
+                            ..DateSpec::default()
+                        })),
+                    ),
+                    column(
+                        "amount",
+                        "m",
+                        Transform::Money(MoneySpec {
+                            infer_locale: true,
+                            default_currency: Some("EUR".into()),
+                            ..MoneySpec::default()
+                        }),
+                    ),
+                ],
+                on_existing: OnExisting::Update,
+            }],
+        }
+    }
+
+    async fn run_infer(rows: Vec<[&'static str; 2]>) -> (RunPlan, Result<Vec<Decision>, EngineError>) {
+        let mut plan = plan();
+        let rows = std::sync::Mutex::new(Some(rows));
+        let open = |_: &str| -> Result<Box<dyn Source>, SourceError> {
+            let r = rows.lock().unwrap().take().unwrap_or_default();
+            Ok(Box::new(Rows(r, vec!["d".into(), "m".into()])))
+        };
+        let decisions = infer(&mut plan, &open).await;
+        (plan, decisions)
+    }
+
+    #[tokio::test]
+    async fn auto_settings_are_decided_from_the_whole_column_with_evidence() {
+        let (plan, decisions) =
+            run_infer(vec![[" 03/06/2018", "1.234,56"], ["01/02/2020", "12,00"], ["25/12/2019 ", "7"]]).await;
+        let decisions = decisions.unwrap();
+        assert_eq!(decisions.len(), 2);
+        assert_eq!((decisions[0].setting.as_str(), decisions[0].decision.as_str()), ("date_order", "dmy"));
+        assert_eq!(decisions[0].evidence, "3 numeric dates: 1 day-first (e.g. \"25/12/2019\"), 0 month-first");
+        assert_eq!((decisions[1].setting.as_str(), decisions[1].decision.as_str()), ("money_locale", "de"));
+        let columns = &plan.entities[0].columns;
+        let Transform::Date(date) = &columns[0].transforms[1] else { panic!() };
+        assert!(!date.infer_order);
+        assert_eq!(date.formats, DateFormat::for_order(crate::transform::DayOrder::Dmy));
+        let Transform::Money(money) = &columns[1].transforms[1] else { panic!() };
+        assert_eq!(money.locale, Locale::De);
+    }
+
+    #[tokio::test]
+    async fn an_ambiguous_column_is_an_error_with_its_evidence() {
+        let (_, result) = run_infer(vec![["03/06/2018", "1,50"], ["01/02/2020", "2,50"]]).await;
+        let message = result.unwrap_err().to_string();
+        assert!(
+            message.starts_with(
+                "contacts.created_at: ambiguous: none of 2 values has a part above 12 (e.g. \"03/06/2018\""
+            ),
+            "{message}"
+        );
+        assert!(message.ends_with("set order = \"mdy\" or \"dmy\""), "{message}");
+    }
+}
