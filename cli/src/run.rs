@@ -89,7 +89,7 @@ pub async fn run(path: &Path, out: Option<PathBuf>, dry_run: bool) -> u8 {
             match e {
                 EngineError::RejectBudgetExceeded { .. } => exit::REJECT_BUDGET,
                 EngineError::Cancelled => exit::CANCELLED,
-                EngineError::Inference { .. } => exit::USAGE,
+                EngineError::Inference { .. } | EngineError::UnknownSourceColumn { .. } => exit::USAGE,
                 _ => exit::FAILED,
             }
         }

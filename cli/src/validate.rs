@@ -58,7 +58,11 @@ pub async fn validate(path: &Path) -> u8 {
     // Settings left to the data (`auto`) are settled now, as a run would.
     let mut plan = mapping.plan.clone();
     let open = |name: &str| sources.open(name);
-    match migrate_engine::infer(&mut plan, &open).await {
+    let prepared = match migrate_engine::load_rates(&mut plan, &open).await {
+        Ok(()) => migrate_engine::infer(&mut plan, &open).await,
+        Err(e) => Err(e),
+    };
+    match prepared {
         Ok(decisions) => {
             for d in decisions {
                 println!("{}.{}: {} = {} ({})", d.entity, d.column, d.setting, d.decision, d.evidence);

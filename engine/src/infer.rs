@@ -10,7 +10,7 @@ use crate::plan::RunPlan;
 use crate::run::OpenSource;
 use crate::transform::date::OrderEvidence;
 use crate::transform::money::LocaleEvidence;
-use crate::transform::{DateFormat, Transform};
+use crate::transform::{DateFormat, MoneySpec, RatesTable, Transform};
 
 /// A choice made from the data, with its evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +27,63 @@ pub struct Decision {
 enum Evidence {
     Order(OrderEvidence),
     Locale(LocaleEvidence),
+}
+
+/// Loads the rates tables that conversions name (each source once).
+pub async fn load_rates(plan: &mut RunPlan, open_source: &OpenSource<'_>) -> Result<(), EngineError> {
+    let mut loaded: Vec<(String, std::sync::Arc<RatesTable>)> = Vec::new();
+    for entity in &mut plan.entities {
+        for column in &mut entity.columns {
+            for transform in &mut column.transforms {
+                let Transform::Money(MoneySpec { convert: Some(conversion), .. }) = transform else { continue };
+                if conversion.rates.is_some() {
+                    continue;
+                }
+                let name = conversion.rates_source.clone();
+                let table = match loaded.iter().find(|(n, _)| *n == name) {
+                    Some((_, t)) => t.clone(),
+                    None => {
+                        let t = std::sync::Arc::new(read_rates(&name, open_source).await?);
+                        loaded.push((name, t.clone()));
+                        t
+                    }
+                };
+                conversion.rates = Some(table);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn read_rates(name: &str, open_source: &OpenSource<'_>) -> Result<RatesTable, EngineError> {
+    let source_error = |error| EngineError::Source { source_name: name.to_string(), error };
+    let mut source = open_source(name).map_err(source_error)?;
+    for column in ["date", "currency", "rate"] {
+        if !source.columns().iter().any(|c| c == column) {
+            return Err(EngineError::UnknownSourceColumn {
+                source_name: name.to_string(),
+                column: column.to_string(),
+                available: source.columns().join(", "),
+            });
+        }
+    }
+    let mut table = RatesTable::default();
+    while let Some(batch) = source.next_batch().await.map_err(source_error)? {
+        let (dates, currencies, rates) = (batch.text("date")?, batch.text("currency")?, batch.text("rate")?);
+        for row in 0..batch.height() {
+            let (Some(d), Some(c), Some(r)) = (dates.get(row), currencies.get(row), rates.get(row)) else {
+                let at = batch.locations.get(row).map(ToString::to_string).unwrap_or_default();
+                return Err(source_error(crate::SourceError::new(format!(
+                    "{at}: a rate needs date, currency and rate"
+                ))));
+            };
+            table.add(d, c, r).map_err(|m| {
+                let at = batch.locations.get(row).map(ToString::to_string).unwrap_or_default();
+                source_error(crate::SourceError::new(format!("{at}: {m}")))
+            })?;
+        }
+    }
+    Ok(table)
 }
 
 /// Resolves every `auto` setting of the plan; returns the decisions.

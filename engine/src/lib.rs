@@ -27,7 +27,7 @@ pub use batch::{Batch, BatchError, MalformedRow};
 pub use counts::EntityCounts;
 pub use error::EngineError;
 pub use events::{NoEvents, RunEvents};
-pub use infer::{Decision, infer};
+pub use infer::{Decision, infer, load_rates};
 pub use location::SourceLocation;
 pub use map::{MapNote, MapOutput, MapRejection, MappedBatch, map_batch};
 pub use plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, RunPlan, TargetType};

@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 use crate::batch::{Batch, BatchError};
 use crate::plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, TargetType};
 use crate::reject::RejectReason;
-use crate::transform::ValueKind;
+use crate::transform::convert::convert_column;
 use crate::transform::money::split_money;
+use crate::transform::{MoneySpec, Transform, ValueKind};
 
 /// Mapped rows ready to stage: one text column per target column (values in
 /// PostgreSQL's text input form), plus each row's source key, sequence number
@@ -97,6 +98,23 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
                 notes.push((note.row, MapNote { column: shown.clone(), code: note.code, example: note.example }));
             }
             current = out.values;
+            if let Transform::Money(MoneySpec { convert: Some(conversion), .. }) = transform {
+                let dates = batch.text(&conversion.date_column)?;
+                let (converted, failures) = convert_column(&current, dates, conversion);
+                for failure in failures {
+                    reject(
+                        failure.row,
+                        MapRejection {
+                            row: failure.row,
+                            column: Some(shown.clone()),
+                            value: raw_value(failure.row),
+                            reason: failure.reason,
+                            message: format!("convert: {}", failure.message),
+                        },
+                    );
+                }
+                current = converted;
+            }
         }
         let kind = column.transforms.last().map_or(ValueKind::Text, |t| t.output());
         let mut out = Vec::with_capacity(height);
@@ -239,8 +257,17 @@ fn target_form(column: &ColumnPlan, kind: ValueKind, value: String) -> String {
 /// amount as a string, so no reader turns it into a float).
 fn json_value(column: &ColumnPlan, value: &str) -> serde_json::Value {
     let kind = column.transforms.last().map_or(ValueKind::Text, |t| t.output());
-    match (kind, split_money(value)) {
-        (ValueKind::Money, Some((amount, currency))) => serde_json::json!({ "amount": amount, "currency": currency }),
+    let parts: Vec<&str> = value.split(' ').collect();
+    match (kind, parts.as_slice()) {
+        (ValueKind::Money, [amount, currency, original, original_currency, rate, rate_date]) => serde_json::json!({
+            "amount": amount,
+            "currency": currency,
+            "original_amount": original,
+            "original_currency": original_currency,
+            "rate": rate,
+            "rate_date": rate_date,
+        }),
+        (ValueKind::Money, [amount, currency]) => serde_json::json!({ "amount": amount, "currency": currency }),
         (ValueKind::Boolean, _) => serde_json::Value::Bool(value == "true"),
         _ => serde_json::Value::String(value.to_string()),
     }

@@ -31,6 +31,8 @@ pub enum RejectReason {
     InvalidBoolean,
     /// A value the mapping's value map does not list (and no default).
     UnmappedValue,
+    /// No exchange rate for the amount's currency on or before its date.
+    NoRate,
     /// PostgreSQL refused the value's type (found by bisecting a batch).
     InvalidType,
     /// PostgreSQL refused the row for a constraint (found by bisecting a batch).
@@ -55,6 +57,7 @@ impl RejectReason {
             RejectReason::InvalidPhone => "invalid_phone",
             RejectReason::InvalidBoolean => "invalid_boolean",
             RejectReason::UnmappedValue => "unmapped_value",
+            RejectReason::NoRate => "no_rate",
             RejectReason::InvalidType => "invalid_type",
             RejectReason::ConstraintViolation => "constraint_violation",
         }

@@ -46,7 +46,11 @@ pub async fn run(
     let mut state = RunState::default();
     // Settle what the mapping left to the data before a row is loaded.
     let mut resolved = plan.clone();
-    let outcome = match crate::infer::infer(&mut resolved, open_source).await {
+    let prepared = match crate::infer::load_rates(&mut resolved, open_source).await {
+        Ok(()) => crate::infer::infer(&mut resolved, open_source).await,
+        Err(e) => Err(e),
+    };
+    let outcome = match prepared {
         Ok(decisions) => {
             state.decisions = decisions;
             stage_all(&resolved, &options, open_source, sink, events, &mut state).await

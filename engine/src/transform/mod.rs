@@ -7,6 +7,7 @@
 
 mod boolean;
 mod contact;
+pub mod convert;
 pub mod date;
 pub mod money;
 mod name;
@@ -17,7 +18,9 @@ use polars::prelude::*;
 
 pub use boolean::{BooleanSpec, parse_boolean};
 pub use chrono::NaiveDate;
+pub use chrono_tz::Tz;
 pub use contact::{PhoneSpec, normalize_email, normalize_phone};
+pub use convert::{Conversion, RatesTable};
 pub use date::{DateFormat, DateOutput, DateSpec, DayOrder};
 pub use money::{Locale, MoneySpec, parse_money};
 pub use name::{NamePart, NameSpec, name_part};

@@ -72,6 +72,8 @@ pub struct MoneySpec {
     /// The currency of amounts that name none, and what `$`, `¥` or `kr`
     /// mean. Without it such amounts are rejected.
     pub default_currency: Option<String>,
+    /// Into the org's currency, at the rate of the row's date.
+    pub convert: Option<super::convert::Conversion>,
 }
 
 /// Currency codes accepted in values and as defaults.

@@ -269,6 +269,33 @@ fn entity(
         }));
     }
     let mut plans = Vec::new();
+    for (plan, span) in &columns {
+        for t in &plan.transforms {
+            let migrate_engine::Transform::Money(migrate_engine::transform::MoneySpec { convert: Some(c), .. }) = t
+            else {
+                continue;
+            };
+            if !sources.iter().any(|s| s.name == c.rates_source) {
+                let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+                checker.unknown_key(span.clone(), &c.rates_source, "rates source", &names);
+                continue;
+            }
+            source_refs.push(SourceColumnRef {
+                entity: entity.clone(),
+                source: source.clone(),
+                column: c.date_column.clone(),
+                span: span.clone(),
+            });
+            for column in ["date", "currency", "rate"] {
+                source_refs.push(SourceColumnRef {
+                    entity: entity.clone(),
+                    source: c.rates_source.clone(),
+                    column: column.to_string(),
+                    span: span.clone(),
+                });
+            }
+        }
+    }
     for (plan, span) in columns {
         for column in plan.input.source_columns() {
             source_refs.push(SourceColumnRef {

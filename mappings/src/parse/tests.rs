@@ -311,3 +311,35 @@ first_name = { from = ["First", "Middle"] }"#,
         assert!(errs.iter().any(|e| e.0.contains(expected)), "expected {expected:?} in {errs:?}");
     }
 }
+
+#[test]
+fn conversions_name_a_rates_source_and_a_date_column() {
+    let ok = with_columns(
+        r#""custom_fields.v" = { from = "V", transform = [{ money = { locale = "de", convert = { to = "USD", rates = "customers", date = "D", formats = ["us"] } } }] }"#,
+    );
+    let m = parse("m.toml", &ok, &env).unwrap();
+    let refs: Vec<&str> = m.source_refs.iter().map(|r| r.column.as_str()).collect();
+    assert!(refs.contains(&"D") && refs.contains(&"rate") && refs.contains(&"currency"), "{refs:?}");
+    let cases = [
+        (
+            r#""custom_fields.v" = { from = "V", transform = [{ money = { convert = { to = "USD", rates = "fxx", date = "D" } } }] }"#,
+            "unknown rates source `fxx`",
+        ),
+        (
+            r#""custom_fields.v" = { from = "V", transform = [{ money = { convert = { to = "USDX", rates = "customers", date = "D" } } }] }"#,
+            "unknown currency code `USDX`",
+        ),
+        (
+            r#""custom_fields.v" = { from = "V", transform = [{ money = { convert = { to = "USD", rates = "customers" } } }] }"#,
+            "convert is missing `date`",
+        ),
+        (
+            r#""custom_fields.v" = { from = "V", transform = [{ money = { convert = "USD" } }] }"#,
+            "`convert` is a table",
+        ),
+    ];
+    for (columns, expected) in cases {
+        let errs = errors(&with_columns(columns));
+        assert!(errs.iter().any(|e| e.0.contains(expected)), "expected {expected:?} in {errs:?}");
+    }
+}

@@ -5,8 +5,8 @@
 use std::ops::Range;
 
 use migrate_engine::transform::{
-    BooleanSpec, DateFormat, DateOutput, DateSpec, DayOrder, Locale, MoneySpec, NamePart, NameSpec, PhoneSpec,
-    ValueKind, ValueMap, date, money,
+    BooleanSpec, Conversion, DateFormat, DateOutput, DateSpec, DayOrder, Locale, MoneySpec, NamePart, NameSpec,
+    PhoneSpec, ValueKind, ValueMap, date, money,
 };
 use migrate_engine::{TargetType, Transform};
 use toml::Spanned;
@@ -240,8 +240,20 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>, def: &ColumnDef) ->
                     None
                 }
             });
-            let ok = opts.finish(checker, &["locale", "currency"]);
-            ok.then_some(Transform::Money(MoneySpec { locale: locale?, infer_locale, default_currency: currency }))
+            let convert = match opts.get("convert") {
+                None => Some(None),
+                Some(v) => conversion(checker, v).map(Some),
+            };
+            if convert.is_none() {
+                opts.ok = false;
+            }
+            let ok = opts.finish(checker, &["locale", "currency", "convert"]);
+            ok.then_some(Transform::Money(MoneySpec {
+                locale: locale?,
+                infer_locale,
+                default_currency: currency,
+                convert: convert?,
+            }))
         }
         "phone" => {
             let region = opts.str(checker, "region").map(|(r, span)| {
@@ -427,4 +439,37 @@ fn date_transform(checker: &mut Checker, mut opts: Options, def: &ColumnDef) -> 
 
 fn chrono_date(text: &str) -> Option<migrate_engine::transform::NaiveDate> {
     migrate_engine::transform::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+/// `convert = { to = "USD", rates = "fx", date = "InvoiceDate", formats = ["us"] }`
+fn conversion(checker: &mut Checker, v: &Spanned<DeValue>) -> Option<Conversion> {
+    let help = "convert = { to = \"USD\", rates = \"fx\", date = \"InvoiceDate\", formats = [\"iso\"] }";
+    let Some(t) = v.get_ref().as_table() else {
+        checker.diags.push(Diagnostic::error(v.span(), "`convert` is a table").label("expected { … }").help(help));
+        return None;
+    };
+    let mut opts = Options { name: "convert".into(), table: Some(t), span: v.span(), ok: true };
+    let to = checker.required_str(t, "to", "convert", v.span()).map(|(to, span)| {
+        if !money::CURRENCIES.contains(&to.as_str()) {
+            checker.unknown_key(span, &to, "currency code", money::CURRENCIES);
+            opts.ok = false;
+        }
+        to
+    });
+    let rates = checker.required_str(t, "rates", "convert", v.span()).map(|r| r.0);
+    let date = checker.required_str(t, "date", "convert", v.span()).map(|d| d.0);
+    let mut formats = Vec::new();
+    for (f, span) in opts.strs(checker, "formats").unwrap_or_else(|| vec![("iso".to_string(), v.span())]) {
+        match DateFormat::preset(&f) {
+            Some(p) => formats.extend(p),
+            None if f.contains('%') => formats.push(DateFormat::Pattern(f)),
+            None => {
+                checker.unknown_key(span, &f, "date format (a preset or a %-pattern)", date::PRESETS);
+                opts.ok = false;
+            }
+        }
+    }
+    let ok = opts.finish(checker, &["to", "rates", "date", "formats"]);
+    let (to, rates_source, date_column) = (to?, rates?, date?);
+    ok.then_some(Conversion { to, rates_source, date_column, date_formats: formats, rates: None })
 }

@@ -1,7 +1,7 @@
 use super::*;
 
 fn spec(locale: Locale, default: Option<&str>) -> MoneySpec {
-    MoneySpec { locale, infer_locale: false, default_currency: default.map(str::to_string) }
+    MoneySpec { locale, default_currency: default.map(str::to_string), ..MoneySpec::default() }
 }
 
 fn v(s: &str) -> Outcome {
