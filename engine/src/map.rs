@@ -81,7 +81,13 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
         let raw_value = |row: usize| input.get(row).map(str::to_string);
         let mut current = input.clone();
         for transform in &column.transforms {
-            let out = transform.apply(&current);
+            let out = match transform {
+                Transform::Date(spec) if spec.timezone_column.is_some() => {
+                    let zones = batch.text(spec.timezone_column.as_deref().unwrap_or_default())?;
+                    crate::transform::date::parse_with_zones(&current, zones, spec)
+                }
+                _ => transform.apply(&current),
+            };
             for failure in out.failures {
                 reject(
                     failure.row,

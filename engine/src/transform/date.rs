@@ -44,6 +44,9 @@ pub struct DateSpec {
     pub infer_order: bool,
     /// The zone local times are in; timestamps are stored in UTC.
     pub timezone: Tz,
+    /// A source column naming each row's zone (IANA); empty means
+    /// `timezone`.
+    pub timezone_column: Option<String>,
     pub output: DateOutput,
     /// Texts that mean "no date" (compared after trimming).
     pub sentinels: Vec<String>,
@@ -134,6 +137,7 @@ impl Default for DateSpec {
             formats: DateFormat::preset("iso").unwrap_or_default(),
             infer_order: false,
             timezone: Tz::UTC,
+            timezone_column: None,
             output: DateOutput::Timestamp,
             sentinels: DEFAULT_SENTINELS.iter().map(|s| s.to_string()).collect(),
             sentinel_dates: default_sentinel_dates(),
@@ -311,6 +315,28 @@ pub fn parse_date(raw: &str, spec: &DateSpec) -> Outcome {
 
 fn in_range(date: NaiveDate, spec: &DateSpec) -> Option<String> {
     (date < spec.min || date > spec.max).then(|| format!("{date} is outside {} to {}", spec.min, spec.max))
+}
+
+/// Reads a column of dates whose zone is given row by row in `zones`.
+pub fn parse_with_zones(
+    values: &polars::prelude::StringChunked,
+    zones: &polars::prelude::StringChunked,
+    spec: &DateSpec,
+) -> super::TransformOutput {
+    let mut specs: std::collections::HashMap<String, Result<DateSpec, String>> = std::collections::HashMap::new();
+    super::map_values_indexed(values, |row, v| {
+        let Some(zone) = zones.get(row).map(str::trim).filter(|z| !z.is_empty()).map(str::to_string) else {
+            return parse_date(v, spec);
+        };
+        let chosen = specs.entry(zone.clone()).or_insert_with(|| match zone.parse::<Tz>() {
+            Ok(tz) => Ok(DateSpec { timezone: tz, ..spec.clone() }),
+            Err(_) => Err(format!("{zone:?} is not an IANA time zone")),
+        });
+        match chosen {
+            Ok(s) => parse_date(v, s),
+            Err(m) => Outcome::Failed(RejectReason::InvalidDate, m.clone()),
+        }
+    })
 }
 
 /// Evidence for the day order of a column of numeric dates.

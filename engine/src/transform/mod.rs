@@ -200,6 +200,14 @@ pub fn map_values<F>(column: &StringChunked, f: F) -> TransformOutput
 where
     F: Fn(&str) -> Outcome,
 {
+    map_values_indexed(column, |_, v| f(v))
+}
+
+/// `map_values`, telling `f` the row of each value.
+pub fn map_values_indexed<F>(column: &StringChunked, mut f: F) -> TransformOutput
+where
+    F: FnMut(usize, &str) -> Outcome,
+{
     let mut failures = Vec::new();
     let mut notes = Vec::new();
     let values: StringChunked = column
@@ -207,7 +215,7 @@ where
         .enumerate()
         .map(|(row, v)| {
             let v = v?;
-            match f(v) {
+            match f(row, v) {
                 Outcome::Value(s) => Some(s),
                 Outcome::Null => None,
                 Outcome::NullNoted(code) => {

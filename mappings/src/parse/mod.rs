@@ -271,6 +271,16 @@ fn entity(
     let mut plans = Vec::new();
     for (plan, span) in &columns {
         for t in &plan.transforms {
+            if let migrate_engine::Transform::Date(spec) = t
+                && let Some(zone_column) = &spec.timezone_column
+            {
+                source_refs.push(SourceColumnRef {
+                    entity: entity.clone(),
+                    source: source.clone(),
+                    column: zone_column.clone(),
+                    span: span.clone(),
+                });
+            }
             let migrate_engine::Transform::Money(migrate_engine::transform::MoneySpec { convert: Some(c), .. }) = t
             else {
                 continue;

@@ -263,7 +263,7 @@ fn transforms_that_do_not_fit_are_errors_with_a_reason() {
 #[test]
 fn several_columns_combine_by_join_coalesce_or_match() {
     let text = with_columns(
-        r#"created_at = { from = ["Date", "Time"], join = "T", transform = [{ date = { formats = ["iso"] } }] }
+        r#"created_at = { from = ["Date", "Time"], join = "T", transform = [{ date = { formats = ["iso"], timezone_column = "Zone" } }] }
 phone = { coalesce = ["Mobile", "Phone"] }
 type = { when = { column = "IsCustomer", equals = ["Y", "1"], then = "client", else = "lead" } }
 first_name = { from = ["First", "Middle"] }"#,
@@ -289,7 +289,7 @@ first_name = { from = ["First", "Middle"] }"#,
         input("first_name"),
         &ColumnInput::Concat { columns: vec!["First".into(), "Middle".into()], separator: " ".into() }
     );
-    let header: Vec<String> = ["CustomerID", "Date", "Time", "Mobile", "Phone", "IsCustomer", "First"]
+    let header: Vec<String> = ["CustomerID", "Date", "Time", "Zone", "Mobile", "Phone", "IsCustomer", "First"]
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -399,6 +399,7 @@ fn date_transform(checker: &mut Checker, mut opts: Options, def: &ColumnDef) -> 
             ),
         }
     }
+    spec.timezone_column = opts.str(checker, "timezone_column").map(|c| c.0);
     if let Some((kind, span)) = opts.str(checker, "as") {
         match kind.as_str() {
             "date" => spec.output = DateOutput::Date,
@@ -433,7 +434,10 @@ fn date_transform(checker: &mut Checker, mut opts: Options, def: &ColumnDef) -> 
             }
         }
     }
-    let ok = opts.finish(checker, &["formats", "order", "timezone", "as", "sentinels", "pivot", "min", "max"]);
+    let ok = opts.finish(
+        checker,
+        &["formats", "order", "timezone", "timezone_column", "as", "sentinels", "pivot", "min", "max"],
+    );
     ok.then(|| Transform::Date(Box::new(spec)))
 }
 

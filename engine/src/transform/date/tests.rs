@@ -119,6 +119,25 @@ fn dates_outside_the_window_are_rejected() {
 }
 
 #[test]
+fn a_zone_column_sets_each_rows_zone() {
+    use polars::prelude::*;
+    let values = StringChunked::new(
+        "d".into(),
+        &[Some("2019-07-15 09:00"), Some("2019-07-15 09:00"), Some("2019-07-15 09:00"), Some("2019-07-15 09:00")],
+    );
+    let zones =
+        StringChunked::new("z".into(), &[Some("America/New_York"), Some("Europe/Berlin"), None, Some("Mars/Base")]);
+    let spec = DateSpec { timezone_column: Some("z".into()), ..spec(&["iso"], "UTC", DateOutput::Timestamp) };
+    let out = parse_with_zones(&values, &zones, &spec);
+    assert_eq!(out.values.get(0), Some("2019-07-15 13:00:00.000000+00"));
+    assert_eq!(out.values.get(1), Some("2019-07-15 07:00:00.000000+00"));
+    assert_eq!(out.values.get(2), Some("2019-07-15 09:00:00.000000+00"), "no zone: the column's default");
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].row, 3);
+    assert_eq!(out.failures[0].message, "\"Mars/Base\" is not an IANA time zone");
+}
+
+#[test]
 fn day_order_evidence() {
     let decide = |values: &[&str]| {
         let mut e = OrderEvidence::default();
