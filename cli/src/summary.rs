@@ -21,13 +21,13 @@ pub fn table(report: &RunReport) -> String {
     for e in &report.entities {
         t.add_row([
             e.entity.clone(),
-            e.read.to_string(),
-            e.filtered.to_string(),
-            e.duplicates.to_string(),
-            e.rejected.to_string(),
-            e.inserted.to_string(),
-            e.updated.to_string(),
-            e.unchanged.to_string(),
+            e.counts.read.to_string(),
+            e.counts.filtered.to_string(),
+            e.counts.duplicates.to_string(),
+            e.counts.rejected.to_string(),
+            e.counts.inserted.to_string(),
+            e.counts.updated.to_string(),
+            e.counts.unchanged.to_string(),
             opt(e.target_count),
             if e.balanced { "yes".to_string() } else { "NO".to_string() },
         ]);

@@ -6,6 +6,34 @@ mod support;
 
 use support::*;
 
+/// deals.csv → contacts, its `value` column converted as `convert` says.
+fn write_mapping(dir: &std::path::Path, convert: &str) {
+    let mapping = format!(
+        r#"[migration]
+name = "fx"
+org_id = "${{ORG_ID}}"
+source_system = "fx"
+
+[sources.deals]
+kind = "csv"
+path = "deals.csv"
+
+[sources.fx]
+kind = "csv"
+path = "rates.csv"
+
+[contacts]
+from = "deals"
+key = "id"
+
+[contacts.columns]
+email = "email"
+"custom_fields.value" = {{ from = "value", transform = [{{ money = {{ locale = "de", convert = {convert} }} }}] }}
+"#
+    );
+    std::fs::write(dir.join("mapping.toml"), mapping).unwrap();
+}
+
 #[tokio::test]
 async fn amounts_convert_at_the_rate_of_their_date_and_keep_the_original() {
     let t = Target::new().await;
@@ -26,31 +54,7 @@ async fn amounts_convert_at_the_rate_of_their_date_and_keep_the_original() {
          5,e@x.io,02/01/2024,\"7,00 USD\"\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.join("mapping.toml"),
-        r#"[migration]
-name = "fx"
-org_id = "${ORG_ID}"
-source_system = "fx"
-
-[sources.deals]
-kind = "csv"
-path = "deals.csv"
-
-[sources.fx]
-kind = "csv"
-path = "rates.csv"
-
-[contacts]
-from = "deals"
-key = "id"
-
-[contacts.columns]
-email = "email"
-"custom_fields.value" = { from = "value", transform = [{ money = { locale = "de", convert = { to = "USD", rates = "fx", date = "invoiced", formats = ["us"] } } }] }
-"#,
-    )
-    .unwrap();
+    write_mapping(&dir, r#"{ to = "USD", rates = "fx", date = "invoiced", formats = ["us"] }"#);
     let validate =
         t.migrate_as(LOADER).env("ORG_ID", ORG_A).arg("validate").arg(dir.join("mapping.toml")).output().unwrap();
     assert_success(&validate);
@@ -97,31 +101,7 @@ async fn a_bad_rates_file_stops_the_run_before_anything_loads() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("rates.csv"), "date,currency,rate\n2024-01-02,EUR,1.09\n2024-01-03,EUR,lots\n").unwrap();
     std::fs::write(dir.join("deals.csv"), "id,email,invoiced,value\n1,a@x.io,2024-01-15,\"1,00 €\"\n").unwrap();
-    std::fs::write(
-        dir.join("mapping.toml"),
-        r#"[migration]
-name = "fx"
-org_id = "${ORG_ID}"
-source_system = "fx"
-
-[sources.deals]
-kind = "csv"
-path = "deals.csv"
-
-[sources.fx]
-kind = "csv"
-path = "rates.csv"
-
-[contacts]
-from = "deals"
-key = "id"
-
-[contacts.columns]
-email = "email"
-"custom_fields.value" = { from = "value", transform = [{ money = { locale = "de", convert = { to = "USD", rates = "fx", date = "invoiced" } } }] }
-"#,
-    )
-    .unwrap();
+    write_mapping(&dir, r#"{ to = "USD", rates = "fx", date = "invoiced" }"#);
     let out = t.run(&dir.join("mapping.toml"), ORG_A, "bad");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);

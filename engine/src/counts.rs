@@ -1,10 +1,10 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What happened to an entity's rows. Kept in one place, by the run loop.
 ///
 /// `read = loaded + rejected + duplicates + filtered` must hold once a run is
 /// published; `loaded = inserted + updated + unchanged`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntityCounts {
     pub read: u64,
     pub filtered: u64,

@@ -11,7 +11,7 @@ use crate::plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, TargetType};
 use crate::reject::RejectReason;
 use crate::transform::convert::convert_column;
 use crate::transform::money::split_money;
-use crate::transform::{MoneySpec, Transform, ValueKind};
+use crate::transform::{MoneySpec, Transform, TransformFailure, ValueKind};
 
 /// Mapped rows ready to stage: one text column per target column (values in
 /// PostgreSQL's text input form), plus each row's source key, sequence number
@@ -88,38 +88,28 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
                 }
                 _ => transform.apply(&current),
             };
-            for failure in out.failures {
-                reject(
-                    failure.row,
-                    MapRejection {
-                        row: failure.row,
-                        column: Some(shown.clone()),
-                        value: raw_value(failure.row),
-                        reason: failure.reason,
-                        message: format!("{}: {}", transform.name(), failure.message),
-                    },
-                );
-            }
             for note in out.notes {
                 notes.push((note.row, MapNote { column: shown.clone(), code: note.code, example: note.example }));
             }
+            let mut failures: Vec<(TransformFailure, &str)> =
+                out.failures.into_iter().map(|f| (f, transform.name())).collect();
             current = out.values;
             if let Transform::Money(MoneySpec { convert: Some(conversion), .. }) = transform {
                 let dates = batch.text(&conversion.date_column)?;
-                let (converted, failures) = convert_column(&current, dates, conversion);
-                for failure in failures {
-                    reject(
-                        failure.row,
-                        MapRejection {
-                            row: failure.row,
-                            column: Some(shown.clone()),
-                            value: raw_value(failure.row),
-                            reason: failure.reason,
-                            message: format!("convert: {}", failure.message),
-                        },
-                    );
-                }
+                let (converted, convert_failures) = convert_column(&current, dates, conversion);
+                failures.extend(convert_failures.into_iter().map(|f| (f, "convert")));
                 current = converted;
+            }
+            for (failure, step) in failures {
+                let message = format!("{step}: {}", failure.message);
+                let rejection = MapRejection {
+                    row: failure.row,
+                    column: Some(shown.clone()),
+                    value: raw_value(failure.row),
+                    reason: failure.reason,
+                    message,
+                };
+                reject(failure.row, rejection);
             }
         }
         let kind = column.transforms.last().map_or(ValueKind::Text, |t| t.output());

@@ -80,14 +80,10 @@ pub struct SourceInfo {
 pub struct EntityReport {
     pub entity: String,
     pub source: String,
-    pub read: u64,
-    pub filtered: u64,
-    pub duplicates: u64,
-    pub rejected: u64,
-    pub loaded: u64,
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
+    /// read, filtered, duplicates, rejected, loaded, inserted, updated,
+    /// unchanged: flat in the JSON.
+    #[serde(flatten)]
+    pub counts: crate::counts::EntityCounts,
     /// Counted in PostgreSQL after publishing, under the tenant role, through
     /// the key map for this mapping's source system. `None` when nothing was
     /// published.
