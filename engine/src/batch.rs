@@ -11,11 +11,24 @@ pub struct Batch {
     /// Rows the source could read but not make sense of (a CSV record with
     /// more fields than the header); the engine rejects them.
     pub malformed: Vec<MalformedRow>,
+    /// What the source did to values that the report should count (bytes
+    /// that did not decode, a header name made unique).
+    pub notes: Vec<SourceNote>,
+}
+
+/// A counted event from a source, reported per column like a transform's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceNote {
+    pub row: usize,
+    pub column: String,
+    pub code: &'static str,
+    pub example: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MalformedRow {
     pub row: usize,
+    pub reason: crate::reject::RejectReason,
     pub message: String,
 }
 
@@ -49,7 +62,7 @@ impl Batch {
         }
         let cols =
             columns.iter().zip(by_column).map(|(name, values)| Column::new(name.as_str().into(), values)).collect();
-        Ok(Self { frame: DataFrame::new(height, cols)?, locations, malformed: Vec::new() })
+        Ok(Self { frame: DataFrame::new(height, cols)?, locations, malformed: Vec::new(), notes: Vec::new() })
     }
 
     pub fn height(&self) -> usize {

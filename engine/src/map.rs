@@ -60,13 +60,7 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
     for m in &batch.malformed {
         reject(
             m.row,
-            MapRejection {
-                row: m.row,
-                column: None,
-                value: None,
-                reason: RejectReason::MalformedRow,
-                message: m.message.clone(),
-            },
+            MapRejection { row: m.row, column: None, value: None, reason: m.reason, message: m.message.clone() },
         );
     }
     let keys = source_keys(plan, batch, &mut reject)?;

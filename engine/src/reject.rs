@@ -16,6 +16,10 @@ pub enum RejectReason {
     InvalidValue,
     /// The source could not split the record into the header's columns.
     MalformedRow,
+    /// Bytes that are not valid in the source's encoding.
+    InvalidEncoding,
+    /// A field longer than the source's `max_field_bytes`.
+    FieldTooLarge,
     /// A transform could not convert the value.
     TransformFailed,
     /// A date matches none of the column's formats.
@@ -48,6 +52,8 @@ impl RejectReason {
             RejectReason::TooLong => "too_long",
             RejectReason::InvalidValue => "invalid_value",
             RejectReason::MalformedRow => "malformed_row",
+            RejectReason::InvalidEncoding => "invalid_encoding",
+            RejectReason::FieldTooLarge => "field_too_large",
             RejectReason::TransformFailed => "transform_failed",
             RejectReason::InvalidDate => "invalid_date",
             RejectReason::DateOutOfRange => "date_out_of_range",

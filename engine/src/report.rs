@@ -74,6 +74,13 @@ pub struct SourceInfo {
     pub row_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<String>,
+    /// How the encoding was known: `declared`, `bom`, `ascii`,
+    /// `valid_utf8`, or `detected` with the detector's evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding_confidence: Option<String>,
+    /// The field delimiter, declared or sniffed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

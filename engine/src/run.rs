@@ -156,6 +156,12 @@ async fn stage_all(
             let MapOutput { mapped, rejects: map_rejects, notes } = map_batch(entity, &batch, seq)?;
             seq += batch.height() as u64;
             state.tally.add(&entity.entity, notes);
+            let source_notes = batch.notes.iter().map(|n| MapNote {
+                column: n.column.clone(),
+                code: n.code,
+                example: n.example.clone(),
+            });
+            state.tally.add(&entity.entity, source_notes.collect());
             for r in map_rejects {
                 counts.rejected += 1;
                 events.rejected(&rejected_row(entity, &batch, r.row, r.column, r.value, r.reason, r.message))?;

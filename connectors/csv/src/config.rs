@@ -11,14 +11,35 @@ use crate::source::CsvSource;
 pub struct CsvSourceConfig {
     /// The file, relative to the mapping file's folder unless absolute.
     pub path: String,
-    /// Field delimiter, one character. Default `,`; `"auto"` is the same
-    /// until dialect sniffing arrives.
+    /// Field delimiter: one character, `"tab"`, or `"auto"` (the default:
+    /// sniffed from the first 64 KiB among `,` `;` tab `|`).
     #[serde(default)]
     pub delimiter: Option<String>,
-    /// Text encoding. `utf-8` (with or without BOM) or `auto`, which for now
-    /// means UTF-8.
+    /// Text encoding: `auto` (the default: BOM, else ASCII, else valid
+    /// UTF-8, else detected), or a name: `utf-8`, `utf-16le`, `utf-16be`,
+    /// `windows-1252`, `latin-1`, `iso-8859-15`, `mac-roman`, `shift_jis`,
+    /// `gbk`, `big5`, … A BOM always wins.
     #[serde(default)]
     pub encoding: Option<String>,
+    /// Bytes that do not decode: `reject` the row (the default) or
+    /// `replace` them with U+FFFD and count it.
+    #[serde(default)]
+    pub invalid_bytes: InvalidBytes,
+    /// Records before the header: a number, or `"auto"` to find the header
+    /// after a preamble (title lines, export notes). Default 0.
+    #[serde(default)]
+    pub skip_rows: Option<SkipRows>,
+    /// Quoting: `"rfc4180"` (the default: `""` inside quotes), `"backslash"`
+    /// (`\"`), or `"none"` (quotes are text: files with stray quotes).
+    #[serde(default)]
+    pub quoting: Quoting,
+    /// Records with more or fewer fields than the header: `reject` (the
+    /// default) or `pad` (missing fields NULL; extra fields still reject).
+    #[serde(default)]
+    pub ragged: Ragged,
+    /// A field longer than this rejects its row. Default 1 MiB.
+    #[serde(default = "default_max_field_bytes")]
+    pub max_field_bytes: usize,
     /// Rows per batch. Default 10 000.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
@@ -28,22 +49,81 @@ pub struct CsvSourceConfig {
     pub skip_columns: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidBytes {
+    #[default]
+    Reject,
+    Replace,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quoting {
+    #[default]
+    Rfc4180,
+    Backslash,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ragged {
+    #[default]
+    Reject,
+    Pad,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum SkipRows {
+    Count(usize),
+    Auto(AutoWord),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoWord {
+    Auto,
+}
+
 fn default_batch_size() -> usize {
     10_000
 }
 
+fn default_max_field_bytes() -> usize {
+    1 << 20
+}
+
 impl CsvSourceConfig {
+    /// A config with every option at its default.
+    pub fn for_path(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            delimiter: None,
+            encoding: None,
+            invalid_bytes: InvalidBytes::default(),
+            skip_rows: None,
+            quoting: Quoting::default(),
+            ragged: Ragged::default(),
+            max_field_bytes: default_max_field_bytes(),
+            batch_size: default_batch_size(),
+            skip_columns: None,
+        }
+    }
+
     /// The file this config reads, resolved against `base_dir`.
     pub fn resolved_path(&self, base_dir: &Path) -> PathBuf {
         let p = Path::new(&self.path);
         if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) }
     }
 
-    pub fn delimiter_byte(&self) -> Result<u8, CsvError> {
+    /// The declared delimiter; `None` means sniff it.
+    pub fn delimiter_byte(&self) -> Result<Option<u8>, CsvError> {
         match self.delimiter.as_deref() {
-            None | Some("auto") => Ok(b','),
-            Some("\\t") | Some("tab") => Ok(b'\t'),
-            Some(d) if d.len() == 1 && d.is_ascii() => Ok(d.as_bytes()[0]),
+            None | Some("auto") => Ok(None),
+            Some("\\t") | Some("tab") => Ok(Some(b'\t')),
+            Some(d) if d.len() == 1 && d.is_ascii() => Ok(d.as_bytes().first().copied()),
             Some(d) => Err(CsvError::Delimiter(d.to_string())),
         }
     }
@@ -54,15 +134,12 @@ impl CsvSourceConfig {
         if self.batch_size == 0 {
             return Err(CsvError::BatchSize);
         }
-        match self.encoding.as_deref() {
-            None | Some("auto") | Some("utf-8") | Some("utf8") => {}
-            Some(other) => return Err(CsvError::Encoding(other.to_string())),
-        }
         if let Some(pattern) = &self.skip_columns
             && !pattern.ends_with('*')
         {
             return Err(CsvError::SkipPattern(pattern.clone()));
         }
-        CsvSource::open(self, &self.resolved_path(base_dir), self.delimiter_byte()?)
+        self.delimiter_byte()?;
+        CsvSource::open(self, &self.resolved_path(base_dir))
     }
 }

@@ -20,7 +20,9 @@ pub enum CsvError {
     NotUtf8 { file: String, line: u64, field: usize },
     #[error("delimiter {0:?} is not one ASCII character (use \",\", \";\", \"|\" or \"tab\")")]
     Delimiter(String),
-    #[error("encoding {0:?} is not supported yet (use \"utf-8\")")]
+    #[error(
+        "encoding {0:?} is unknown (e.g. \"auto\", \"utf-8\", \"utf-16le\", \"windows-1252\", \"latin-1\", \"mac-roman\", \"shift_jis\")"
+    )]
     Encoding(String),
     #[error("batch_size must be at least 1")]
     BatchSize,

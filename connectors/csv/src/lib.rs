@@ -1,14 +1,19 @@
-//! CSV source: streams a delimited text file as text batches, each row with
-//! the line its record starts on (right when quoted fields hold newlines).
+//! CSV source: streams a delimited text file in any common encoding as text
+//! batches, each row with the line its record starts on (right with
+//! embedded newlines and any line endings).
 //!
 //! `[sources.x] kind = "csv"` deserializes into [`CsvSourceConfig`];
-//! [`CsvSourceConfig::build`] checks it once (the file opens, the header is
-//! sane) and returns a [`CsvSource`].
+//! [`CsvSourceConfig::build`] detects the encoding and dialect from a
+//! sample (unless declared), checks the header and returns a [`CsvSource`].
 
 mod config;
+mod dialect;
+mod encoding;
 mod error;
+mod lines;
 mod source;
 
-pub use config::CsvSourceConfig;
+pub use config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
+pub use encoding::{Detected, detect};
 pub use error::CsvError;
 pub use source::CsvSource;

@@ -1,124 +1,128 @@
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use migrate_engine::{Batch, MalformedRow, Source, SourceError, SourceInfo, SourceLocation};
-use sha2::{Digest, Sha256};
+use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
+use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, SourceInfo, SourceLocation, SourceNote};
+use sha2::Digest;
 
-use crate::config::CsvSourceConfig;
+use crate::config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
+use crate::dialect::{sniff_delimiter, sniff_header_row, unique_names};
+use crate::encoding::{Detected, detect, looks_double_encoded};
 use crate::error::CsvError;
+use crate::lines::{HashState, Hashing, Lines, SharedHash};
 
-/// Reads through, hashing and counting every byte, so the report can name
-/// exactly which file was loaded without a second pass. It also notes where
-/// line terminators are, because the csv parser's position for a record is
-/// taken before it skips the previous record's `\n` (of a CRLF) and blank
-/// lines; see `start_line`.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
-    /// Offsets of `\r` and `\n` bytes read but not yet behind the parser,
-    /// with whether each is a `\n`. Bounded by the read-ahead buffer.
-    terminators: VecDeque<(u64, bool)>,
-}
+/// How much of the file encoding and dialect detection look at.
+const SAMPLE_BYTES: usize = 64 * 1024;
 
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let read = buf.get(..n).unwrap_or_default();
-        self.hasher.update(read);
-        for (i, b) in read.iter().enumerate() {
-            if *b == b'\n' || *b == b'\r' {
-                self.terminators.push_back((self.bytes + i as u64, *b == b'\n'));
-            }
-        }
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R> Hashing<R> {
-    /// The line a record really starts on, given the parser's position for
-    /// it: skip the run of terminators at that position, counting `\n`s.
-    fn start_line(&mut self, position: &csv::Position) -> u64 {
-        let start = position.byte();
-        while self.terminators.front().is_some_and(|(offset, _)| *offset < start) {
-            self.terminators.pop_front();
-        }
-        let newlines = (start..)
-            .zip(&self.terminators)
-            .take_while(|(expected, (offset, _))| offset == expected)
-            .filter(|(_, (_, is_lf))| *is_lf)
-            .count() as u64;
-        position.line() + newlines
-    }
-}
+type Decoded = Lines<DecodeReaderBytes<Hashing<BufReader<File>>, Vec<u8>>>;
 
 pub struct CsvSource {
     file: Arc<str>,
-    reader: csv::Reader<Hashing<BufReader<File>>>,
+    reader: csv::Reader<Decoded>,
     header: Vec<String>,
     /// Indices of header columns kept (skip_columns removes some).
     kept: Vec<usize>,
     /// Fields in the file's header, skipped ones included.
     header_width: usize,
-    batch_size: usize,
+    options: CsvSourceConfig,
+    detected: Detected,
+    delimiter: u8,
+    hash: SharedHash,
     rows: u64,
+    /// Size and checksum, once read to the end.
     done: Option<(u64, String)>,
+    /// Header names made unique, reported with the first batch.
+    header_notes: Vec<SourceNote>,
+}
+
+fn read_sample(path: &Path) -> Result<Vec<u8>, CsvError> {
+    let file = File::open(path).map_err(|source| CsvError::Open { path: path.to_path_buf(), source })?;
+    let mut sample = Vec::with_capacity(SAMPLE_BYTES);
+    file.take(SAMPLE_BYTES as u64)
+        .read_to_end(&mut sample)
+        .map_err(|source| CsvError::Open { path: path.to_path_buf(), source })?;
+    Ok(sample)
 }
 
 impl CsvSource {
-    pub(crate) fn open(config: &CsvSourceConfig, path: &Path, delimiter: u8) -> Result<Self, CsvError> {
+    pub(crate) fn open(config: &CsvSourceConfig, path: &Path) -> Result<Self, CsvError> {
         let file_name: Arc<str> = path.display().to_string().into();
-        let file = File::open(path).map_err(|source| CsvError::Open { path: path.to_path_buf(), source })?;
-        let hashing = Hashing {
-            inner: BufReader::with_capacity(1 << 16, file),
-            hasher: Sha256::new(),
-            bytes: 0,
-            terminators: VecDeque::new(),
+        let sample = read_sample(path)?;
+        let detected = detect(&sample, config.encoding.as_deref())?;
+        let (text, _, _) = detected.encoding.decode(&sample);
+        let delimiter = match config.delimiter_byte()? {
+            Some(d) => d,
+            None => sniff_delimiter(&text),
         };
-        let mut reader =
-            csv::ReaderBuilder::new().delimiter(delimiter).has_headers(true).flexible(true).from_reader(hashing);
-        let header = reader.byte_headers().map_err(|e| read_error(&file_name, &e))?.clone();
-        let line = header.position().map_or(1, |p| p.line());
-        if header.is_empty() || header.iter().all(|h| h.is_empty()) {
+        let skip = match &config.skip_rows {
+            None => 0,
+            Some(SkipRows::Count(n)) => *n,
+            Some(SkipRows::Auto(_)) => sniff_header_row(&text, delimiter),
+        };
+
+        let file = File::open(path).map_err(|source| CsvError::Open { path: path.to_path_buf(), source })?;
+        let hash: SharedHash = Arc::new(Mutex::new(HashState::default()));
+        let raw = Hashing { inner: BufReader::with_capacity(1 << 16, file), state: hash.clone() };
+        let decoded = DecodeReaderBytesBuilder::new()
+            .encoding(Some(detected.encoding))
+            .bom_sniffing(true)
+            .strip_bom(true)
+            .build(raw);
+        let mut builder = csv::ReaderBuilder::new();
+        builder.delimiter(delimiter).has_headers(false).flexible(true);
+        match config.quoting {
+            Quoting::Rfc4180 => {}
+            Quoting::Backslash => {
+                builder.escape(Some(b'\\')).double_quote(false);
+            }
+            Quoting::None => {
+                builder.quoting(false);
+            }
+        }
+        let mut reader = builder.from_reader(Lines::new(decoded));
+
+        let mut record = csv::ByteRecord::new();
+        for _ in 0..skip {
+            if !reader.read_byte_record(&mut record).map_err(|e| read_error(&file_name, &e))? {
+                break;
+            }
+        }
+        if !reader.read_byte_record(&mut record).map_err(|e| read_error(&file_name, &e))? {
             return Err(CsvError::NoHeader { file: file_name.to_string() });
         }
-        let mut names: Vec<String> = Vec::with_capacity(header.len());
-        for (index, raw) in header.iter().enumerate() {
-            let text = std::str::from_utf8(raw).map_err(|_| CsvError::NotUtf8 {
-                file: file_name.to_string(),
-                line,
-                field: index + 1,
-            })?;
-            // csv leaves a UTF-8 byte-order mark on the first name.
-            let name = text.trim_start_matches('\u{feff}').trim().to_string();
-            if name.is_empty() {
-                return Err(CsvError::EmptyHeader { file: file_name.to_string(), line, index: index + 1 });
-            }
-            if names.contains(&name) {
-                return Err(CsvError::DuplicateHeader { file: file_name.to_string(), line, name });
-            }
-            names.push(name);
+        let raw_names: Vec<String> = record
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).trim_start_matches('\u{feff}').trim().to_string())
+            .collect();
+        if raw_names.iter().all(String::is_empty) {
+            return Err(CsvError::NoHeader { file: file_name.to_string() });
         }
+        let (names, changes) = unique_names(raw_names);
+        let header_notes = changes
+            .into_iter()
+            .map(|(column, why)| SourceNote { row: 0, column, code: "header_renamed", example: why })
+            .collect();
         let prefix = config.skip_columns.as_deref().map(|p| p.trim_end_matches('*'));
         let kept: Vec<usize> = (0..names.len())
             .filter(|&i| prefix.is_none_or(|p| !names.get(i).is_some_and(|n| n.starts_with(p))))
             .collect();
         let header = kept.iter().filter_map(|&i| names.get(i).cloned()).collect();
-        let header_width = names.len();
         Ok(Self {
             file: file_name,
             reader,
             header,
             kept,
-            header_width,
-            batch_size: config.batch_size,
+            header_width: names.len(),
+            options: config.clone(),
+            detected,
+            delimiter,
+            hash,
             rows: 0,
             done: None,
+            header_notes,
         })
     }
 
@@ -126,40 +130,68 @@ impl CsvSource {
         if self.done.is_some() {
             return Ok(None);
         }
-        let width = self.header.len();
-        let mut rows = Vec::with_capacity(self.batch_size);
-        let mut locations = Vec::with_capacity(self.batch_size);
+        let batch_size = self.options.batch_size;
+        let mut rows = Vec::with_capacity(batch_size);
+        let mut locations = Vec::with_capacity(batch_size);
         let mut malformed = Vec::new();
+        let mut notes = std::mem::take(&mut self.header_notes);
         let mut record = csv::ByteRecord::new();
-        while rows.len() < self.batch_size {
+        while rows.len() < batch_size {
             let more = self.reader.read_byte_record(&mut record).map_err(|e| read_error(&self.file, &e))?;
             if !more {
-                let hashing = self.reader.get_ref();
-                self.done = Some((hashing.bytes, hex::encode(hashing.hasher.clone().finalize())));
+                if let Ok(state) = self.hash.lock() {
+                    self.done = Some((state.bytes, hex::encode(state.hasher.clone().finalize())));
+                }
                 break;
             }
+            let row_index = rows.len();
             let line = match record.position() {
-                Some(p) => self.reader.get_mut().start_line(p),
+                Some(p) => self.reader.get_mut().start_line(p.byte()),
                 None => 0,
             };
-            let full_width = self.header_width;
-            if record.len() != full_width {
-                malformed.push(MalformedRow {
-                    row: rows.len(),
-                    message: format!("record has {} fields, the header has {}", record.len(), full_width),
-                });
-            }
-            let mut row = Vec::with_capacity(width);
+            let problem = self.check_record(&record);
+            let mut row = Vec::with_capacity(self.kept.len());
+            let mut bad_bytes: Option<usize> = None;
             for &i in &self.kept {
-                let value = match record.get(i) {
-                    Some(raw) => Some(
-                        std::str::from_utf8(raw)
-                            .map_err(|_| CsvError::NotUtf8 { file: self.file.to_string(), line, field: i + 1 })?
-                            .to_string(),
-                    ),
-                    None => None,
-                };
+                let value = record.get(i).map(|raw| String::from_utf8_lossy(raw).into_owned());
+                if let Some(v) = &value {
+                    let column = self.header_name(i);
+                    if v.contains('\u{fffd}') {
+                        bad_bytes.get_or_insert(i);
+                        if self.options.invalid_bytes == InvalidBytes::Replace {
+                            notes.push(SourceNote {
+                                row: row_index,
+                                column: column.clone(),
+                                code: "invalid_bytes_replaced",
+                                example: v.clone(),
+                            });
+                        }
+                    }
+                    if looks_double_encoded(v) {
+                        notes.push(SourceNote {
+                            row: row_index,
+                            column,
+                            code: "double_encoded_utf8",
+                            example: v.clone(),
+                        });
+                    }
+                }
                 row.push(value);
+            }
+            let problem = problem.or_else(|| match (bad_bytes, self.options.invalid_bytes) {
+                (Some(i), InvalidBytes::Reject) => Some((
+                    RejectReason::InvalidEncoding,
+                    format!(
+                        "field {} ({}) has bytes that are not valid {} (set invalid_bytes = \"replace\" to keep the row)",
+                        i + 1,
+                        self.header_name(i),
+                        self.detected.encoding.name()
+                    ),
+                )),
+                _ => None,
+            });
+            if let Some((reason, message)) = problem {
+                malformed.push(MalformedRow { row: row_index, reason, message });
             }
             rows.push(row);
             locations.push(SourceLocation::Line { file: self.file.clone(), line });
@@ -174,7 +206,35 @@ impl CsvSource {
             message: e.to_string(),
         })?;
         batch.malformed = malformed;
+        batch.notes = notes;
         Ok(Some(batch))
+    }
+
+    fn header_name(&self, index: usize) -> String {
+        self.kept
+            .iter()
+            .position(|k| *k == index)
+            .and_then(|p| self.header.get(p))
+            .cloned()
+            .unwrap_or_else(|| format!("column_{}", index + 1))
+    }
+
+    /// Why a record cannot be a row, if it cannot.
+    fn check_record(&self, record: &csv::ByteRecord) -> Option<(RejectReason, String)> {
+        let width = self.header_width;
+        let fields = record.len();
+        let ragged = match self.options.ragged {
+            Ragged::Pad => fields > width,
+            Ragged::Reject => fields != width,
+        };
+        if ragged {
+            return Some((RejectReason::MalformedRow, format!("record has {fields} fields, the header has {width}")));
+        }
+        let max = self.options.max_field_bytes;
+        record.iter().position(|f| f.len() > max).map(|i| {
+            let len = record.get(i).map_or(0, <[u8]>::len);
+            (RejectReason::FieldTooLarge, format!("field {} is {len} bytes, more than max_field_bytes = {max}", i + 1))
+        })
     }
 }
 
@@ -201,7 +261,13 @@ impl Source for CsvSource {
             size: self.done.as_ref().map(|d| d.0),
             sha256: self.done.as_ref().map(|d| d.1.clone()),
             row_count: Some(self.rows),
-            encoding: Some("utf-8".to_string()),
+            encoding: Some(self.detected.encoding.name().to_lowercase()),
+            encoding_confidence: Some(self.detected.how.to_string()),
+            delimiter: Some(if self.delimiter == b'\t' {
+                "tab".to_string()
+            } else {
+                (self.delimiter as char).to_string()
+            }),
         }
     }
 }

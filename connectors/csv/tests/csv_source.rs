@@ -7,13 +7,7 @@ use migrate_csv::CsvSourceConfig;
 use migrate_engine::{Source, SourceLocation};
 
 fn config(path: &std::path::Path, batch_size: usize) -> CsvSourceConfig {
-    CsvSourceConfig {
-        path: path.display().to_string(),
-        delimiter: None,
-        encoding: None,
-        batch_size,
-        skip_columns: None,
-    }
+    CsvSourceConfig { batch_size, ..CsvSourceConfig::for_path(path.display().to_string()) }
 }
 
 fn write(content: &[u8]) -> tempfile::NamedTempFile {
@@ -106,21 +100,18 @@ async fn skip_columns_drops_the_underscore_columns_of_a_rejects_file() {
 
 #[tokio::test]
 async fn bad_files_are_errors_that_name_file_and_line() {
-    let cases: Vec<(&[u8], &str)> = vec![
-        (b"id,id\n1,2\n", ":1: header column \"id\" appears twice"),
-        (b"id,\n1,2\n", ":1: header column 2 is empty"),
-        (b"", "the header is empty"),
-    ];
-    for (content, expected) in cases {
-        let f = write(content);
-        let err = config(f.path(), 10).build(std::path::Path::new("/")).err().expect("an error");
-        assert!(err.to_string().contains(expected), "{err} should contain {expected}");
-    }
-    let f = write(b"id,name\n1,ok\n2,caf\xe9\n");
-    let mut source = config(f.path(), 10).build(std::path::Path::new("/")).unwrap();
-    let err = source.next_batch().await.unwrap_err();
-    assert!(err.to_string().contains(":3: not valid UTF-8 in field 2"), "{err}");
-
+    let f = write(b"");
+    let err = config(f.path(), 10).build(std::path::Path::new("/")).err().expect("an error");
+    assert!(err.to_string().contains("the header is empty"), "{err}");
+    let f = write(b",,\n1,2,3\n");
+    assert!(
+        config(f.path(), 10)
+            .build(std::path::Path::new("/"))
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("the header is empty")
+    );
     let missing = config(std::path::Path::new("nope.csv"), 10).build(std::path::Path::new("/data")).err().unwrap();
     assert!(missing.to_string().contains("/data/nope.csv"), "{missing}");
 }
@@ -134,7 +125,7 @@ fn options_are_checked_when_building() {
     c.delimiter = Some(";;".into());
     assert!(c.build(std::path::Path::new("/")).err().unwrap().to_string().contains("delimiter"));
     c.delimiter = Some("tab".into());
-    assert_eq!(c.delimiter_byte().unwrap(), b'\t');
-    c.encoding = Some("windows-1252".into());
-    assert!(c.build(std::path::Path::new("/")).err().unwrap().to_string().contains("not supported yet"));
+    assert_eq!(c.delimiter_byte().unwrap(), Some(b'\t'));
+    c.encoding = Some("klingon".into());
+    assert!(c.build(std::path::Path::new("/")).err().unwrap().to_string().contains("encoding \"klingon\" is unknown"));
 }

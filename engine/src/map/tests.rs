@@ -138,7 +138,11 @@ fn composite_keys_stay_distinct_and_row_hashes_see_every_field() {
 #[test]
 fn malformed_rows_are_rejected_before_anything_else() {
     let mut b = batch(&["id", "a"], &[&[Some("1"), Some("x")], &[Some("2"), Some("y")]]);
-    b.malformed.push(crate::batch::MalformedRow { row: 1, message: "record has 3 fields, the header has 2".into() });
+    b.malformed.push(crate::batch::MalformedRow {
+        row: 1,
+        reason: RejectReason::MalformedRow,
+        message: "record has 3 fields, the header has 2".into(),
+    });
     let MapOutput { mapped, rejects, .. } = map_batch(&plan(vec![column("first_name", "a")]), &b, 0).unwrap();
     assert_eq!(mapped.keys, vec!["1"]);
     assert_eq!(rejects[0].reason, RejectReason::MalformedRow);

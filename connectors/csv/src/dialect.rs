@@ -1,0 +1,116 @@
+//! The shape of a delimited file, sniffed from a sample: the delimiter and
+//! the header row (after any preamble lines).
+
+/// Delimiters tried when the mapping says `auto`.
+pub const CANDIDATES: &[u8] = b",;\t|";
+
+/// Field counts of the first records of `sample` split by `delimiter`
+/// (the last record, possibly cut by the sample's end, left out).
+fn field_counts(sample: &str, delimiter: u8) -> Vec<usize> {
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(sample.as_bytes());
+    let mut counts: Vec<usize> = reader.byte_records().take(101).filter_map(Result::ok).map(|r| r.len()).collect();
+    if counts.len() > 1 {
+        counts.pop();
+    }
+    counts
+}
+
+/// The most frequent field count and how many records have it.
+fn mode(counts: &[usize]) -> (usize, usize) {
+    let mut best = (0, 0);
+    for &c in counts {
+        let n = counts.iter().filter(|&&x| x == c).count();
+        if n > best.1 || (n == best.1 && c > best.0) {
+            best = (c, n);
+        }
+    }
+    best
+}
+
+/// The delimiter that splits the sample into the most consistent number of
+/// fields (more than one); `,` when none does.
+pub fn sniff_delimiter(sample: &str) -> u8 {
+    let mut best = (b',', 0usize, 0usize);
+    for &d in CANDIDATES {
+        let (fields, records) = mode(&field_counts(sample, d));
+        if fields > 1 && (records > best.1 || (records == best.1 && fields > best.2)) {
+            best = (d, records, fields);
+        }
+    }
+    best.0
+}
+
+/// How many records come before the header: the header is the first record
+/// that has the modal number of fields, all of them named.
+pub fn sniff_header_row(sample: &str, delimiter: u8) -> usize {
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(sample.as_bytes());
+    let records: Vec<csv::StringRecord> = reader.records().take(100).filter_map(Result::ok).collect();
+    let (fields, _) = mode(&records.iter().map(csv::StringRecord::len).collect::<Vec<_>>());
+    records.iter().position(|r| r.len() == fields && r.iter().all(|f| !f.trim().is_empty())).unwrap_or(0)
+}
+
+/// Header names made usable: an empty name becomes `column_N`, a repeated
+/// one gets `_2`, `_3`; each change is returned as (new name, why).
+pub fn unique_names(raw: Vec<String>) -> (Vec<String>, Vec<(String, String)>) {
+    let mut names: Vec<String> = Vec::with_capacity(raw.len());
+    let mut changes = Vec::new();
+    for (i, name) in raw.into_iter().enumerate() {
+        let mut fixed = if name.is_empty() { format!("column_{}", i + 1) } else { name.clone() };
+        let mut n = 2;
+        while names.contains(&fixed) {
+            fixed = format!("{name}_{n}");
+            n += 1;
+        }
+        if fixed != name {
+            let why = if name.is_empty() {
+                format!("column {} has no name", i + 1)
+            } else {
+                format!("{name:?} appears more than once")
+            };
+            changes.push((fixed.clone(), why));
+        }
+        names.push(fixed);
+    }
+    (names, changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delimiters_are_sniffed() {
+        let cases: [(&str, u8); 6] = [
+            ("a,b,c\n1,2,3\n4,5,6\n", b','),
+            ("a;b;c\n1;2,5;3\n4;5,1;6\n", b';'),
+            ("a\tb\n1\t2\n", b'\t'),
+            ("a|b|c\n1|2|3\n", b'|'),
+            ("Name;Amount\n\"Smith, J\";\"1.234,56\"\n\"Doe, A\";\"12,00\"\n", b';'),
+            ("single\nvalue\n", b','),
+        ];
+        for (sample, expected) in cases {
+            assert_eq!(sniff_delimiter(sample) as char, expected as char, "{sample:?}");
+        }
+    }
+
+    #[test]
+    fn a_preamble_before_the_header_is_found() {
+        let sample =
+            "Customer export\nGenerated 2024-01-01 by CRM 4.2\n\nid;name;email\n1;Ada;a@x.io\n2;Grace;g@x.io\n";
+        let d = sniff_delimiter(sample);
+        assert_eq!(d, b';');
+        assert_eq!(sniff_header_row(sample, d), 2, "two preamble records (the blank line is no record)");
+        assert_eq!(sniff_header_row("id,name\n1,Ada\n", b','), 0);
+    }
+
+    #[test]
+    fn header_names_are_made_unique_and_every_change_said() {
+        let (names, changes) =
+            unique_names(vec!["id".into(), "".into(), "Email".into(), "Email".into(), "Email".into()]);
+        assert_eq!(names, vec!["id", "column_2", "Email", "Email_2", "Email_3"]);
+        assert_eq!(changes.len(), 3);
+        assert_eq!(changes[1], ("Email_2".to_string(), "\"Email\" appears more than once".to_string()));
+    }
+}
