@@ -23,25 +23,12 @@ python3 bench/gen_contacts.py "$rows" "$data/$rows" 42
 cargo build --release --quiet -p migrate-cli
 migrate="$root/target/release/migrate"
 
-# A throwaway cluster: own directory, own port, stopped on exit.
-bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-pgdir=$(mktemp -d /tmp/migrate-bench-XXXXXX)
 port=55499
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres: "$pgdir"
-as_pg "$bin/initdb" -D "$pgdir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-as_pg "$bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/pg.log" -w start \
-  -o "-p $port -c listen_addresses=127.0.0.1 -k $pgdir -c shared_buffers=512MB -c max_wal_size=4GB" >/dev/null
-trap 'as_pg "$bin/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null; rm -rf "$pgdir"' EXIT
-
-admin="postgres://postgres@127.0.0.1:$port"
-psql -X -q "$admin/postgres" -c "CREATE DATABASE bench"
-DATABASE_URL="$admin/bench" "$migrate" schema apply >/dev/null
-psql -X -q "$admin/bench" -c "CREATE ROLE loader LOGIN; GRANT platform_tenant TO loader;
-  CREATE TABLE raw_contacts (source_key text, first_name text, last_name text, email text, phone text,
-                             company text, type text, created_at text, custom_fields text);
+# shellcheck source=bench/cluster.sh
+. bench/cluster.sh
+psql -X -q "$admin/bench" -c "CREATE TABLE raw_contacts (source_key text, first_name text, last_name text, email text,
+    phone text, company text, type text, created_at text, custom_fields text);
   GRANT INSERT ON raw_contacts TO loader;"
-loader="postgres://loader@127.0.0.1:$port/bench"
 org_migrate=11111111-1111-4111-8111-111111111111
 org_sql=22222222-2222-4222-8222-222222222222
 

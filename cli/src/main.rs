@@ -2,6 +2,7 @@
 //! calls the libraries, maps the outcome to an exit code (see `exit`).
 
 mod exit;
+mod inspect;
 mod run;
 mod runs;
 mod schema;
@@ -42,6 +43,13 @@ enum Command {
         /// Stage and count everything, then roll back.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Encoding, dialect, header and column types of a file, from a sample.
+    Inspect {
+        file: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// The migration ledger of an org.
     Runs {
@@ -86,6 +94,7 @@ fn main() -> ExitCode {
             Command::Schema { action: SchemaAction::Apply } => schema::apply().await,
             Command::Validate { mapping } => validate::validate(&mapping).await,
             Command::Run { mapping, out, dry_run } => run::run(&mapping, out, dry_run).await,
+            Command::Inspect { file, json } => inspect::run(&file, json).await,
             Command::Runs { action, org } => runs::runs(action.unwrap_or(RunsAction::List { limit: 20 }), org).await,
         }
     });

@@ -238,6 +238,15 @@ impl CsvSource {
     }
 }
 
+/// Records before the header of an opened source's file (title lines, export
+/// notes), sniffed from its first 64 KiB with the source's encoding and
+/// delimiter.
+pub fn sniff_preamble(source: &CsvSource) -> usize {
+    let Ok(sample) = read_sample(Path::new(source.file.as_ref())) else { return 0 };
+    let (text, _, _) = source.detected.encoding.decode(&sample);
+    sniff_header_row(&text, source.delimiter)
+}
+
 fn read_error(file: &str, e: &csv::Error) -> CsvError {
     let line = e.position().map_or(0, |p| p.line());
     CsvError::Read { file: file.to_string(), line, message: e.to_string() }

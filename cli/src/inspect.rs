@@ -1,0 +1,54 @@
+use std::path::Path;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use migrate_connectors::{InspectError, inspect};
+
+use crate::exit;
+
+pub async fn run(path: &Path, json: bool) -> u8 {
+    let found = match inspect(path).await {
+        Ok(i) => i,
+        Err(e @ InspectError::UnknownKind { .. }) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILED;
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&found) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::FAILED;
+            }
+        }
+        return exit::OK;
+    }
+    println!("file:      {} ({})", found.file, found.kind);
+    println!(
+        "encoding:  {} ({})",
+        found.encoding.as_deref().unwrap_or("?"),
+        found.encoding_confidence.as_deref().unwrap_or("?")
+    );
+    println!("delimiter: {}", found.delimiter.as_deref().unwrap_or("?"));
+    println!("header:    line {}", found.header_line);
+    println!("sampled:   {} rows", found.rows_sampled);
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["column", "guessed type", "empty", "max length", "unique", "examples"]);
+    for c in &found.columns {
+        t.add_row([
+            c.name.clone(),
+            c.guessed_type.clone(),
+            format!("{:.1}%", c.null_ratio * 100.0),
+            c.max_length.to_string(),
+            if c.unique { "yes (candidate key)".to_string() } else { "no".to_string() },
+            c.examples.join(" | "),
+        ]);
+    }
+    println!("{t}");
+    exit::OK
+}

@@ -1,0 +1,232 @@
+//! `migrate inspect FILE`: what a file is (encoding, dialect, header) and
+//! what its columns look like in a sample, so a mapping can be written
+//! with evidence instead of guesses.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use migrate_csv::{CsvSourceConfig, SkipRows};
+use migrate_engine::Source;
+use migrate_engine::transform::date::{OrderEvidence, parse_date};
+use migrate_engine::transform::money::{LocaleEvidence, parse_money};
+use migrate_engine::transform::{
+    BooleanSpec, DateFormat, DateSpec, MoneySpec, Outcome, normalize_email, parse_boolean,
+};
+use serde::Serialize;
+
+/// Rows read to describe the columns.
+pub const SAMPLE_ROWS: usize = 10_000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    pub file: String,
+    pub kind: String,
+    pub encoding: Option<String>,
+    pub encoding_confidence: Option<String>,
+    pub delimiter: Option<String>,
+    /// The line the header is on.
+    pub header_line: u64,
+    pub rows_sampled: u64,
+    pub columns: Vec<ColumnProfile>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnProfile {
+    pub name: String,
+    /// `integer`, `decimal`, `money`, `date (mdy)`, `timestamp (iso)`,
+    /// `boolean`, `email`, `text`, `text (leading zeros)`, or `empty`.
+    pub guessed_type: String,
+    pub null_ratio: f64,
+    pub max_length: usize,
+    /// Every sampled value present and distinct: a candidate source key.
+    pub unique: bool,
+    pub examples: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error("{0}")]
+    Csv(#[from] migrate_csv::CsvError),
+    #[error("{0}")]
+    Source(#[from] migrate_engine::SourceError),
+    #[error("{file}: inspect reads .csv, .tsv and .txt files so far")]
+    UnknownKind { file: String },
+}
+
+pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
+    let file = path.display().to_string();
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if !matches!(ext.as_deref(), Some("csv" | "tsv" | "txt")) {
+        return Err(InspectError::UnknownKind { file });
+    }
+    let mut config = CsvSourceConfig::for_path(file.clone());
+    config.skip_rows = Some(SkipRows::Count(0));
+    config.batch_size = SAMPLE_ROWS;
+    // Find a preamble first: the header is the first full, named row.
+    let probe = config.build(Path::new(""))?;
+    let skip = migrate_csv::sniff_preamble(&probe);
+    config.skip_rows = Some(SkipRows::Count(skip));
+    let mut source = config.build(Path::new(""))?;
+    let columns = source.columns().to_vec();
+    let batch = source.next_batch().await?;
+    let info = source.info();
+    let mut profiles = Vec::new();
+    let rows = batch.as_ref().map_or(0, |b| b.height());
+    for name in &columns {
+        let values: Vec<Option<String>> = batch
+            .as_ref()
+            .and_then(|b| b.text(name).ok())
+            .map(|c| c.iter().map(|v| v.map(str::to_string)).collect())
+            .unwrap_or_default();
+        profiles.push(profile(name, &values));
+    }
+    let header_line = batch.as_ref().and_then(|b| b.locations.first()).map_or(1, |l| match l {
+        migrate_engine::SourceLocation::Line { line, .. } => line.saturating_sub(1).max(1),
+        _ => 1,
+    });
+    Ok(Inspection {
+        file,
+        kind: "csv".into(),
+        encoding: info.encoding,
+        encoding_confidence: info.encoding_confidence,
+        delimiter: info.delimiter,
+        header_line,
+        rows_sampled: rows as u64,
+        columns: profiles,
+    })
+}
+
+fn profile(name: &str, values: &[Option<String>]) -> ColumnProfile {
+    let present: Vec<&str> =
+        values.iter().filter_map(|v| v.as_deref().map(str::trim).filter(|v| !v.is_empty())).collect();
+    let nulls = values.len() - present.len();
+    let distinct: HashSet<&str> = present.iter().copied().collect();
+    let mut examples: Vec<String> = Vec::new();
+    for v in &present {
+        if examples.len() < 3 && !examples.iter().any(|e| e == v) {
+            examples.push(v.to_string());
+        }
+    }
+    ColumnProfile {
+        name: name.to_string(),
+        guessed_type: guess(&present),
+        null_ratio: if values.is_empty() { 0.0 } else { nulls as f64 / values.len() as f64 },
+        max_length: present.iter().map(|v| v.chars().count()).max().unwrap_or(0),
+        unique: nulls == 0 && !present.is_empty() && distinct.len() == present.len(),
+        examples,
+    }
+}
+
+/// How many values `f` accepts.
+fn fitting(values: &[&str], f: impl Fn(&str) -> bool) -> usize {
+    values.iter().filter(|v| f(v)).count()
+}
+
+/// The first type that fits at least 95% of the sampled values, with the
+/// number that do not fit when some do not (legacy columns have strays).
+fn guess(values: &[&str]) -> String {
+    if values.is_empty() {
+        return "empty".into();
+    }
+    let enough = |n: usize| n * 100 >= values.len() * 95;
+    let label = |name: String, n: usize| {
+        let misfits = values.len() - n;
+        if misfits == 0 { name } else { format!("{name}, {misfits} not") }
+    };
+    let integer = |v: &str| {
+        let digits = v.strip_prefix('-').unwrap_or(v);
+        !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+    };
+    let n = fitting(values, integer);
+    if enough(n) {
+        let zero_padded = values.iter().any(|v| v.len() > 1 && v.starts_with('0'));
+        return label(if zero_padded { "text (leading zeros)".into() } else { "integer".into() }, n);
+    }
+    let n = fitting(values, |v| {
+        v.split_once('.').is_some_and(|(i, f)| integer(i) && !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()))
+    });
+    if enough(n) {
+        return label("decimal".into(), n);
+    }
+    let dates =
+        |preset: &str| DateSpec { formats: DateFormat::preset(preset).unwrap_or_default(), ..DateSpec::default() };
+    let date_fits = |spec: &DateSpec| {
+        fitting(values, |v| {
+            matches!(parse_date(v, spec), Outcome::Value(_) | Outcome::ValueNoted(..) | Outcome::NullNoted(_))
+        })
+    };
+    let kind = if values.iter().any(|v| v.contains(':')) { "timestamp" } else { "date" };
+    let n = date_fits(&dates("iso"));
+    if enough(n) {
+        return label(format!("{kind} (iso)"), n);
+    }
+    let n = date_fits(&dates("us")).max(date_fits(&dates("eu")));
+    if enough(n) {
+        let mut evidence = OrderEvidence::default();
+        values.iter().for_each(|v| evidence.observe(v));
+        let order = match evidence.decide() {
+            Ok(order) => format!("{order:?}").to_lowercase(),
+            Err(e) if e.starts_with("inconsistent") => format!(
+                "day order inconsistent: {} month-first, {} day-first",
+                evidence.month_first, evidence.day_first
+            ),
+            Err(_) => "day order ambiguous".into(),
+        };
+        return label(format!("{kind} ({order})"), n);
+    }
+    let n = fitting(values, |v| matches!(parse_boolean(v, &BooleanSpec::default()), Outcome::Value(_)));
+    if enough(n) {
+        return label("boolean".into(), n);
+    }
+    let n = fitting(values, |v| matches!(normalize_email(v), Outcome::Value(_)));
+    if enough(n) {
+        return label("email".into(), n);
+    }
+    let mut locale = LocaleEvidence::default();
+    values.iter().for_each(|v| locale.observe(v));
+    // A stray value must not hide the locale most values are written in.
+    let majority = match (locale.point, locale.comma) {
+        (0, 0) => None,
+        (p, c) if c > p && locale.spaced * 2 > c => Some(migrate_engine::transform::Locale::Fr),
+        (p, c) if c > p => Some(migrate_engine::transform::Locale::De),
+        _ if locale.apostrophe > 0 => Some(migrate_engine::transform::Locale::Ch),
+        _ => Some(migrate_engine::transform::Locale::En),
+    };
+    if let Some(l) = locale.decide().ok().or(majority) {
+        let spec = MoneySpec { locale: l, default_currency: Some("USD".into()), ..MoneySpec::default() };
+        let n = fitting(values, |v| matches!(parse_money(v, &spec), Outcome::Value(_)));
+        if enough(n) {
+            return label(format!("money ({})", l.name()), n);
+        }
+    }
+    "text".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_types_are_guessed_from_values() {
+        let cases: [(&[&str], &str); 12] = [
+            (&["1", "22", "-3"], "integer"),
+            (&["00123", "00456"], "text (leading zeros)"),
+            (&["1.5", "22.25"], "decimal"),
+            (&["2024-01-02", "2023-12-31"], "date (iso)"),
+            (&["2024-01-02 10:00", "2023-12-31 23:59"], "timestamp (iso)"),
+            (&["03/06/2018", "12/25/2019"], "date (mdy)"),
+            (&["03/06/2018", "25/12/2019"], "date (dmy)"),
+            (&["03/06/2018", "04/07/2019"], "date (day order ambiguous)"),
+            (&["Y", "n", "yes"], "boolean"),
+            (&["a@b.io", "C@D.org"], "email"),
+            (&["1.234,56 €", "12,00 €"], "money (de)"),
+            (&["Ada", "Grace"], "text"),
+        ];
+        for (values, expected) in cases {
+            assert_eq!(guess(values), expected, "{values:?}");
+        }
+        assert_eq!(guess(&[]), "empty");
+        let mostly: Vec<&str> = std::iter::repeat_n("2024-01-02", 40).chain(["not a date"]).collect();
+        assert_eq!(guess(&mostly), "date (iso), 1 not");
+    }
+}
