@@ -85,6 +85,31 @@ impl Batch {
     }
 }
 
+/// Header names made usable: an empty name becomes `column_N`, a repeated
+/// one gets `_2`, `_3`; each change is returned as (new name, why).
+pub fn unique_header_names(raw: Vec<String>) -> (Vec<String>, Vec<(String, String)>) {
+    let mut names: Vec<String> = Vec::with_capacity(raw.len());
+    let mut changes = Vec::new();
+    for (i, name) in raw.into_iter().enumerate() {
+        let mut fixed = if name.is_empty() { format!("column_{}", i + 1) } else { name.clone() };
+        let mut n = 2;
+        while names.contains(&fixed) {
+            fixed = format!("{name}_{n}");
+            n += 1;
+        }
+        if fixed != name {
+            let why = if name.is_empty() {
+                format!("column {} has no name", i + 1)
+            } else {
+                format!("{name:?} appears more than once")
+            };
+            changes.push((fixed.clone(), why));
+        }
+        names.push(fixed);
+    }
+    (names, changes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +124,15 @@ mod tests {
         assert_eq!(batch.text("zip").unwrap().get(0), Some("00123"));
         assert_eq!(batch.text("zip").unwrap().get(1), None);
         assert_eq!(batch.row_values(1), vec![Some("2".to_string()), None]);
+    }
+
+    #[test]
+    fn header_names_are_made_unique_and_every_change_said() {
+        let (names, changes) =
+            unique_header_names(vec!["id".into(), "".into(), "Email".into(), "Email".into(), "Email".into()]);
+        assert_eq!(names, vec!["id", "column_2", "Email", "Email_2", "Email_3"]);
+        assert_eq!(changes.len(), 3);
+        assert_eq!(changes[1], ("Email_2".to_string(), "\"Email\" appears more than once".to_string()));
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod sink;
 mod source;
 pub mod transform;
 
-pub use batch::{Batch, BatchError, MalformedRow, SourceNote};
+pub use batch::{Batch, BatchError, MalformedRow, SourceNote, unique_header_names};
 pub use counts::EntityCounts;
 pub use error::EngineError;
 pub use events::{NoEvents, RunEvents};

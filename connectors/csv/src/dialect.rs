@@ -51,31 +51,6 @@ pub fn sniff_header_row(sample: &str, delimiter: u8) -> usize {
     records.iter().position(|r| r.len() == fields && r.iter().all(|f| !f.trim().is_empty())).unwrap_or(0)
 }
 
-/// Header names made usable: an empty name becomes `column_N`, a repeated
-/// one gets `_2`, `_3`; each change is returned as (new name, why).
-pub fn unique_names(raw: Vec<String>) -> (Vec<String>, Vec<(String, String)>) {
-    let mut names: Vec<String> = Vec::with_capacity(raw.len());
-    let mut changes = Vec::new();
-    for (i, name) in raw.into_iter().enumerate() {
-        let mut fixed = if name.is_empty() { format!("column_{}", i + 1) } else { name.clone() };
-        let mut n = 2;
-        while names.contains(&fixed) {
-            fixed = format!("{name}_{n}");
-            n += 1;
-        }
-        if fixed != name {
-            let why = if name.is_empty() {
-                format!("column {} has no name", i + 1)
-            } else {
-                format!("{name:?} appears more than once")
-            };
-            changes.push((fixed.clone(), why));
-        }
-        names.push(fixed);
-    }
-    (names, changes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,14 +78,5 @@ mod tests {
         assert_eq!(d, b';');
         assert_eq!(sniff_header_row(sample, d), 2, "two preamble records (the blank line is no record)");
         assert_eq!(sniff_header_row("id,name\n1,Ada\n", b','), 0);
-    }
-
-    #[test]
-    fn header_names_are_made_unique_and_every_change_said() {
-        let (names, changes) =
-            unique_names(vec!["id".into(), "".into(), "Email".into(), "Email".into(), "Email".into()]);
-        assert_eq!(names, vec!["id", "column_2", "Email", "Email_2", "Email_3"]);
-        assert_eq!(changes.len(), 3);
-        assert_eq!(changes[1], ("Email_2".to_string(), "\"Email\" appears more than once".to_string()));
     }
 }

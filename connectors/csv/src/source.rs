@@ -9,7 +9,7 @@ use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, Sou
 use sha2::Digest;
 
 use crate::config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
-use crate::dialect::{sniff_delimiter, sniff_header_row, unique_names};
+use crate::dialect::{sniff_delimiter, sniff_header_row};
 use crate::encoding::{Detected, detect, looks_double_encoded};
 use crate::error::CsvError;
 use crate::lines::{HashState, Hashing, Lines, SharedHash};
@@ -100,7 +100,7 @@ impl CsvSource {
         if raw_names.iter().all(String::is_empty) {
             return Err(CsvError::NoHeader { file: file_name.to_string() });
         }
-        let (names, changes) = unique_names(raw_names);
+        let (names, changes) = migrate_engine::unique_header_names(raw_names);
         let header_notes = changes
             .into_iter()
             .map(|(column, why)| SourceNote { row: 0, column, code: "header_renamed", example: why })

@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 
 use migrate_csv::CsvSourceConfig;
 use migrate_engine::{Source, SourceError};
+use migrate_excel::ExcelSourceConfig;
 use migrate_mappings::{Diagnostic, Diagnostics, Mapping};
 
 use crate::load::at_block;
@@ -10,6 +11,7 @@ use crate::load::at_block;
 #[derive(Debug, Clone)]
 enum SourceConfig {
     Csv(CsvSourceConfig),
+    Excel(ExcelSourceConfig),
 }
 
 /// Every source of a mapping, configured and checked, ready to open.
@@ -28,6 +30,7 @@ impl SourceSet {
         for block in &mapping.sources {
             let config = match block.kind.as_str() {
                 "csv" => mapping.source_config::<CsvSourceConfig>(&block.name).map(SourceConfig::Csv),
+                "excel" => mapping.source_config::<ExcelSourceConfig>(&block.name).map(SourceConfig::Excel),
                 other => Err(mapping.diagnostics(vec![at_block(
                     mapping,
                     &block.name,
@@ -49,6 +52,10 @@ impl SourceSet {
         };
         match config {
             SourceConfig::Csv(c) => c
+                .build(&self.base_dir)
+                .map(|s| Box::new(s) as Box<dyn Source>)
+                .map_err(|e| SourceError::with_cause(e.to_string(), e)),
+            SourceConfig::Excel(c) => c
                 .build(&self.base_dir)
                 .map(|s| Box::new(s) as Box<dyn Source>)
                 .map_err(|e| SourceError::with_cause(e.to_string(), e)),

@@ -1,0 +1,102 @@
+//! A cell's value as text: numbers as written, dates by their number
+//! format and the workbook's date system, errors as NULL (counted).
+
+use calamine::{Data, DataRef, ExcelDateTime};
+use chrono::Timelike;
+
+/// What a cell holds, as the batch takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellText {
+    Value(String),
+    Empty,
+    /// `#N/A`, `#DIV/0!`, … : NULL, and counted.
+    Error(String),
+}
+
+/// Shortest text that reads back as the same number; whole numbers without
+/// `.0` (Excel stores every number as a float).
+fn number(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", f as i64) } else { format!("{f}") }
+}
+
+fn date_time(d: &ExcelDateTime) -> String {
+    if d.is_duration() {
+        let secs = (d.as_f64() * 86_400.0).round() as i64;
+        return format!("{}:{:02}:{:02}", secs / 3600, (secs % 3600) / 60, secs % 60);
+    }
+    match d.as_datetime() {
+        // Serial 0.x: a time of day with no date.
+        Some(t) if d.as_f64() < 1.0 => t.format("%H:%M:%S").to_string(),
+        Some(t) if t.time().num_seconds_from_midnight() == 0 && t.nanosecond() == 0 => t.format("%Y-%m-%d").to_string(),
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        None => number(d.as_f64()),
+    }
+}
+
+pub fn from_ref(value: &DataRef<'_>) -> CellText {
+    match value {
+        DataRef::Int(i) => CellText::Value(i.to_string()),
+        DataRef::Float(f) => CellText::Value(number(*f)),
+        DataRef::String(s) => CellText::Value(s.clone()),
+        DataRef::SharedString(s) => CellText::Value(s.to_string()),
+        DataRef::Bool(b) => CellText::Value(b.to_string()),
+        DataRef::DateTime(d) => CellText::Value(date_time(d)),
+        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => CellText::Value(s.clone()),
+        DataRef::Error(e) => CellText::Error(e.to_string()),
+        DataRef::Empty => CellText::Empty,
+    }
+}
+
+pub fn from_data(value: &Data) -> CellText {
+    match value {
+        Data::Int(i) => CellText::Value(i.to_string()),
+        Data::Float(f) => CellText::Value(number(*f)),
+        Data::String(s) => CellText::Value(s.clone()),
+        Data::Bool(b) => CellText::Value(b.to_string()),
+        Data::DateTime(d) => CellText::Value(date_time(d)),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => CellText::Value(s.clone()),
+        Data::Error(e) => CellText::Error(e.to_string()),
+        Data::Empty => CellText::Empty,
+    }
+}
+
+/// `A`, `B`, … `Z`, `AA` for a 0-based column index.
+pub fn column_letters(mut index: u32) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(b'A' + (index % 26) as u8);
+        if index < 26 {
+            break;
+        }
+        index = index / 26 - 1;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_letters_cases() {
+        for (i, expected) in
+            [(0, "A"), (25, "Z"), (26, "AA"), (51, "AZ"), (52, "BA"), (701, "ZZ"), (702, "AAA"), (16383, "XFD")]
+        {
+            assert_eq!(column_letters(i), expected);
+        }
+    }
+
+    #[test]
+    fn numbers_read_back_as_written() {
+        for (f, expected) in [
+            (3.0, "3"),
+            (1234.5, "1234.5"),
+            (-0.1, "-0.1"),
+            (1e20, "100000000000000000000"),
+            (0.30000000000000004, "0.30000000000000004"),
+        ] {
+            assert_eq!(number(f), expected);
+        }
+    }
+}

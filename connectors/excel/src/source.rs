@@ -1,0 +1,282 @@
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use async_trait::async_trait;
+use calamine::{Reader, Xlsx, open_workbook, open_workbook_auto};
+use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, SourceInfo, SourceLocation, SourceNote};
+use sha2::{Digest, Sha256};
+
+use crate::cell::{CellText, column_letters, from_data, from_ref};
+use crate::config::{ExcelSourceConfig, SheetRef};
+use crate::error::ExcelError;
+
+/// Rows in flight between the reader thread and the batches.
+const CHANNEL_ROWS: usize = 4096;
+
+enum Msg {
+    Sheet(String),
+    /// A sheet row (0-based) and its cells by column (0-based).
+    Row(u32, Vec<(u32, CellText)>),
+    End {
+        bytes: u64,
+        sha256: String,
+    },
+    Failed(ExcelError),
+}
+
+pub struct ExcelSource {
+    file: Arc<str>,
+    sheet: Arc<str>,
+    header: Vec<String>,
+    rows: Receiver<Msg>,
+    batch_size: usize,
+    header_notes: Vec<SourceNote>,
+    read: u64,
+    done: Option<(u64, String)>,
+}
+
+fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(buf.get(..n).unwrap_or_default());
+        bytes += n as u64;
+    }
+    Ok((bytes, hex::encode(hasher.finalize())))
+}
+
+fn pick_sheet(names: &[String], wanted: Option<&SheetRef>, file: &str) -> Result<String, ExcelError> {
+    let found = match wanted {
+        None => names.first().cloned(),
+        Some(SheetRef::Name(n)) => names.iter().find(|s| *s == n).cloned(),
+        Some(SheetRef::Index(i)) => i.checked_sub(1).and_then(|i| names.get(i)).cloned(),
+    };
+    found.ok_or_else(|| ExcelError::NoSheet {
+        file: file.to_string(),
+        wanted: match wanted {
+            Some(SheetRef::Name(n)) => format!("{n:?}"),
+            Some(SheetRef::Index(i)) => format!("number {i}"),
+            None => "at all".to_string(),
+        },
+        available: names.join(", "),
+    })
+}
+
+/// Reads the sheet on its own thread, sending rows as they complete.
+fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) {
+    let file = path.display().to_string();
+    let fail = |message: String| ExcelError::Read { file: file.clone(), message };
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let result = (|| -> Result<(), ExcelError> {
+        let (bytes, sha256) =
+            hash_file(&path).map_err(|e| ExcelError::Open { path: path.clone(), message: e.to_string() })?;
+        if matches!(ext.as_str(), "xlsx" | "xlsm") {
+            let mut book: Xlsx<_> = open_workbook(&path)
+                .map_err(|e: calamine::XlsxError| ExcelError::Open { path: path.clone(), message: e.to_string() })?;
+            let sheet = pick_sheet(&book.sheet_names(), config.sheet.as_ref(), &file)?;
+            if tx.send(Msg::Sheet(sheet.clone())).is_err() {
+                return Ok(());
+            }
+            let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| fail(e.to_string()))?;
+            let mut current: Option<(u32, Vec<(u32, CellText)>)> = None;
+            while let Some(cell) = cells.next_cell().map_err(|e| fail(e.to_string()))? {
+                let (row, col) = cell.get_position();
+                let text = from_ref(cell.get_value());
+                if text == CellText::Empty {
+                    continue;
+                }
+                match &mut current {
+                    Some((r, cells)) if *r == row => cells.push((col, text)),
+                    _ => {
+                        if let Some((r, done)) = current.take()
+                            && tx.send(Msg::Row(r, done)).is_err()
+                        {
+                            return Ok(());
+                        }
+                        current = Some((row, vec![(col, text)]));
+                    }
+                }
+            }
+            if let Some((r, done)) = current
+                && tx.send(Msg::Row(r, done)).is_err()
+            {
+                return Ok(());
+            }
+        } else {
+            if bytes > config.max_whole_file_bytes {
+                return Err(ExcelError::TooLarge {
+                    file: file.clone(),
+                    kind: ext.clone(),
+                    size: bytes,
+                    max: config.max_whole_file_bytes,
+                });
+            }
+            let mut book = open_workbook_auto(&path)
+                .map_err(|e| ExcelError::Open { path: path.clone(), message: e.to_string() })?;
+            let sheet = pick_sheet(&book.sheet_names(), config.sheet.as_ref(), &file)?;
+            if tx.send(Msg::Sheet(sheet.clone())).is_err() {
+                return Ok(());
+            }
+            let range = book.worksheet_range(&sheet).map_err(|e| fail(e.to_string()))?;
+            let (top, left) = range.start().unwrap_or((0, 0));
+            for (i, row) in range.rows().enumerate() {
+                let cells: Vec<(u32, CellText)> = row
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| (left + j as u32, from_data(v)))
+                    .filter(|(_, t)| *t != CellText::Empty)
+                    .collect();
+                if !cells.is_empty() && tx.send(Msg::Row(top + i as u32, cells)).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        let _ = tx.send(Msg::End { bytes, sha256 });
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = tx.send(Msg::Failed(e));
+    }
+}
+
+impl ExcelSource {
+    pub(crate) fn open(config: &ExcelSourceConfig, path: &Path) -> Result<Self, ExcelError> {
+        let file: Arc<str> = path.display().to_string().into();
+        let (tx, rx) = sync_channel(CHANNEL_ROWS);
+        let (thread_path, thread_config) = (path.to_path_buf(), config.clone());
+        std::thread::Builder::new()
+            .name("migrate-excel".into())
+            .spawn(move || read_workbook(thread_path, thread_config, tx))
+            .map_err(|e| ExcelError::Open { path: path.to_path_buf(), message: e.to_string() })?;
+        let sheet: Arc<str> = match rx.recv() {
+            Ok(Msg::Sheet(s)) => s.into(),
+            Ok(Msg::Failed(e)) => return Err(e),
+            _ => return Err(ExcelError::Read { file: file.to_string(), message: "the reader stopped".into() }),
+        };
+        // The header: the first row at or below skip_rows that has cells.
+        let header_cells = loop {
+            match rx.recv() {
+                Ok(Msg::Row(r, cells)) if r as usize >= config.skip_rows => break cells,
+                Ok(Msg::Row(..)) => continue,
+                Ok(Msg::Failed(e)) => return Err(e),
+                _ => {
+                    return Err(ExcelError::NoHeader {
+                        file: file.to_string(),
+                        sheet: sheet.to_string(),
+                        skipped: config.skip_rows,
+                    });
+                }
+            }
+        };
+        let width = header_cells.iter().map(|(c, _)| *c + 1).max().unwrap_or(0) as usize;
+        let mut raw = vec![String::new(); width];
+        for (col, text) in header_cells {
+            if let (Some(slot), CellText::Value(v)) = (raw.get_mut(col as usize), text) {
+                *slot = v.trim().to_string();
+            }
+        }
+        let (header, changes) = migrate_engine::unique_header_names(raw);
+        let header_notes = changes
+            .into_iter()
+            .map(|(column, why)| SourceNote { row: 0, column, code: "header_renamed", example: why })
+            .collect();
+        Ok(Self { file, sheet, header, rows: rx, batch_size: config.batch_size, header_notes, read: 0, done: None })
+    }
+
+    fn read_batch(&mut self) -> Result<Option<Batch>, ExcelError> {
+        if self.done.is_some() {
+            return Ok(None);
+        }
+        let width = self.header.len();
+        let mut rows = Vec::new();
+        let mut locations = Vec::new();
+        let mut malformed = Vec::new();
+        let mut notes = std::mem::take(&mut self.header_notes);
+        while rows.len() < self.batch_size {
+            match self.rows.recv() {
+                Ok(Msg::Row(r, cells)) => {
+                    let index = rows.len();
+                    let mut values: Vec<Option<String>> = vec![None; width];
+                    for (col, text) in cells {
+                        let name = self.header.get(col as usize).cloned();
+                        match (values.get_mut(col as usize), text) {
+                            (Some(slot), CellText::Value(v)) => *slot = Some(v),
+                            (Some(_), CellText::Error(e)) => notes.push(SourceNote {
+                                row: index,
+                                column: name.unwrap_or_default(),
+                                code: "excel_error_nulled",
+                                example: e,
+                            }),
+                            (None, _) => malformed.push(MalformedRow {
+                                row: index,
+                                reason: RejectReason::MalformedRow,
+                                message: format!(
+                                    "cell {}{} lies right of the header's last column ({})",
+                                    column_letters(col),
+                                    r + 1,
+                                    column_letters(width.saturating_sub(1) as u32)
+                                ),
+                            }),
+                            (Some(_), CellText::Empty) => {}
+                        }
+                    }
+                    rows.push(values);
+                    locations.push(SourceLocation::Cell {
+                        file: self.file.clone(),
+                        sheet: self.sheet.clone(),
+                        cell: format!("A{}", r + 1),
+                    });
+                }
+                Ok(Msg::End { bytes, sha256 }) => {
+                    self.done = Some((bytes, sha256));
+                    break;
+                }
+                Ok(Msg::Failed(e)) => return Err(e),
+                Ok(Msg::Sheet(_)) => {}
+                Err(_) => {
+                    return Err(ExcelError::Read { file: self.file.to_string(), message: "the reader stopped".into() });
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        self.read += rows.len() as u64;
+        let mut batch = Batch::from_rows(&self.header, rows, locations)
+            .map_err(|e| ExcelError::Read { file: self.file.to_string(), message: e.to_string() })?;
+        batch.malformed = malformed;
+        batch.notes = notes;
+        Ok(Some(batch))
+    }
+}
+
+#[async_trait]
+impl Source for ExcelSource {
+    fn columns(&self) -> &[String] {
+        &self.header
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        self.read_batch().map_err(|e| SourceError::with_cause(e.to_string(), e))
+    }
+
+    fn info(&self) -> SourceInfo {
+        SourceInfo {
+            kind: "excel".into(),
+            location: format!("{}!{}", self.file, self.sheet),
+            size: self.done.as_ref().map(|d| d.0),
+            sha256: self.done.as_ref().map(|d| d.1.clone()),
+            row_count: Some(self.read),
+            ..SourceInfo::default()
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Real workbooks (fixtures/files, written by make_xlsx.py): typed cells,
+//! both date systems, error cells, sheets by name or position.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use migrate_engine::{Batch, Source, SourceLocation};
+use migrate_excel::{ExcelSourceConfig, SheetRef};
+
+fn fixture(name: &str) -> String {
+    format!("{}/../../fixtures/files/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn config(name: &str) -> ExcelSourceConfig {
+    ExcelSourceConfig { skip_rows: 2, ..ExcelSourceConfig::for_path(fixture(name)) }
+}
+
+fn row(batch: &Batch, i: usize) -> Vec<Option<String>> {
+    batch.row_values(i)
+}
+
+fn some(values: &[Option<&str>]) -> Vec<Option<String>> {
+    values.iter().map(|v| v.map(str::to_string)).collect()
+}
+
+#[tokio::test]
+async fn typed_cells_become_exact_text_in_both_date_systems() {
+    for file in ["customers.xlsx", "customers_1904.xlsx"] {
+        let mut source = config(file).build(std::path::Path::new("/")).unwrap();
+        assert_eq!(
+            source.columns(),
+            ["ID", "Name", "Joined", "Last call", "Call time", "Balance", "Active", "Check", "Zip"]
+        );
+        let batch = source.next_batch().await.unwrap().unwrap();
+        assert_eq!(batch.height(), 3, "{file}");
+        assert_eq!(
+            row(&batch, 0),
+            some(&[
+                Some("1"),
+                Some("Zoë Müller"),
+                Some("2018-03-06"),
+                Some("2024-01-31 14:05:09"),
+                Some("09:30:00"),
+                Some("1234.5"),
+                Some("true"),
+                None,
+                Some("00123")
+            ]),
+            "{file}"
+        );
+        assert_eq!(
+            row(&batch, 1),
+            some(&[
+                Some("2"),
+                Some("Łukasz"),
+                Some("1999-12-31"),
+                None,
+                Some("23:59:59"),
+                Some("-0.1"),
+                Some("false"),
+                None,
+                Some("01234")
+            ]),
+            "{file}"
+        );
+        assert_eq!(row(&batch, 2)[2].as_deref(), Some("2020-02-29"), "a leap day");
+        let cells: Vec<String> = batch
+            .locations
+            .iter()
+            .map(|l| match l {
+                SourceLocation::Cell { sheet, cell, .. } => format!("{sheet}!{cell}"),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(cells, ["Kunden!A4", "Kunden!A5", "Kunden!A6"]);
+        let errors: Vec<(usize, &str, &str)> =
+            batch.notes.iter().map(|n| (n.row, n.code, n.example.as_str())).collect();
+        assert_eq!(errors, vec![(0, "excel_error_nulled", "#DIV/0!"), (1, "excel_error_nulled", "#N/A")]);
+        assert!(source.next_batch().await.unwrap().is_none());
+        let info = source.info();
+        assert_eq!(info.row_count, Some(3));
+        assert!(info.sha256.is_some() && info.location.ends_with("!Kunden"));
+    }
+}
+
+#[tokio::test]
+async fn sheets_by_name_or_position_and_a_missing_one_named() {
+    for sheet in [SheetRef::Name("Notes".into()), SheetRef::Index(2)] {
+        let c = ExcelSourceConfig { sheet: Some(sheet), ..ExcelSourceConfig::for_path(fixture("customers.xlsx")) };
+        let source = c.build(std::path::Path::new("/")).unwrap();
+        assert_eq!(source.columns(), ["a", "b"]);
+    }
+    let c = ExcelSourceConfig {
+        sheet: Some(SheetRef::Name("Orders".into())),
+        ..ExcelSourceConfig::for_path(fixture("customers.xlsx"))
+    };
+    let err = c.build(std::path::Path::new("/")).err().unwrap().to_string();
+    assert!(err.ends_with("no sheet \"Orders\" (it has: Kunden, Notes)"), "{err}");
+}
+
+#[tokio::test]
+async fn batches_are_bounded() {
+    let c = ExcelSourceConfig { batch_size: 2, ..config("customers.xlsx") };
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    assert_eq!(source.next_batch().await.unwrap().unwrap().height(), 2);
+    assert_eq!(source.next_batch().await.unwrap().unwrap().height(), 1);
+    assert!(source.next_batch().await.unwrap().is_none());
+}
