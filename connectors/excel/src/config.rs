@@ -24,6 +24,11 @@ pub struct ExcelSourceConfig {
     /// 100 MiB.
     #[serde(default = "default_max_whole_bytes")]
     pub max_whole_file_bytes: u64,
+    /// xlsx, xlsm, xlsb and ods are zip archives: refuse one whose parts
+    /// declare more than this once unpacked (a zip bomb, or a
+    /// sharedStrings too large to hold). Default 2 GiB.
+    #[serde(default = "default_max_unpacked_bytes")]
+    pub max_unpacked_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -41,6 +46,10 @@ fn default_max_whole_bytes() -> u64 {
     100 << 20
 }
 
+fn default_max_unpacked_bytes() -> u64 {
+    2 << 30
+}
+
 impl ExcelSourceConfig {
     pub fn for_path(path: impl Into<String>) -> Self {
         Self {
@@ -49,6 +58,7 @@ impl ExcelSourceConfig {
             skip_rows: 0,
             batch_size: default_batch_size(),
             max_whole_file_bytes: default_max_whole_bytes(),
+            max_unpacked_bytes: default_max_unpacked_bytes(),
         }
     }
 

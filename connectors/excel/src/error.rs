@@ -12,6 +12,8 @@ pub enum ExcelError {
     TooLarge { file: String, kind: String, size: u64, max: u64 },
     #[error("{file}: {message}")]
     Read { file: String, message: String },
+    #[error("{file}: part {part} unpacks to {size} bytes from {compressed} ({why}); refusing to read it")]
+    Unpacked { file: String, part: String, size: u64, compressed: u64, why: String },
     #[error("batch_size must be at least 1")]
     BatchSize,
 }

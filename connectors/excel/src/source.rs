@@ -71,6 +71,41 @@ fn pick_sheet(names: &[String], wanted: Option<&SheetRef>, file: &str) -> Result
     })
 }
 
+/// A part compressed more than this many times over is a zip bomb.
+const MAX_RATIO: u64 = 1000;
+
+/// Checks the sizes a zip-based workbook declares before anything unpacks.
+fn check_zip(path: &Path, max_total: u64) -> Result<(), ExcelError> {
+    let file = path.display().to_string();
+    let open = File::open(path).map_err(|e| ExcelError::Open { path: path.to_path_buf(), message: e.to_string() })?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(open))
+        .map_err(|e| ExcelError::Open { path: path.to_path_buf(), message: format!("not a valid workbook: {e}") })?;
+    let mut total = 0u64;
+    for i in 0..archive.len() {
+        let part =
+            archive.by_index_raw(i).map_err(|e| ExcelError::Read { file: file.clone(), message: e.to_string() })?;
+        let (size, compressed) = (part.size(), part.compressed_size());
+        total = total.saturating_add(size);
+        let why = if size > (10 << 20) && size / compressed.max(1) > MAX_RATIO {
+            Some(format!("more than {MAX_RATIO}× its compressed size"))
+        } else if total > max_total {
+            Some(format!("the parts add up to more than max_unpacked_bytes = {max_total}"))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(ExcelError::Unpacked {
+                file,
+                part: part.name().map(|n| n.to_string()).unwrap_or_default(),
+                size,
+                compressed,
+                why,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Reads the sheet on its own thread, sending rows as they complete.
 fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) {
     let file = path.display().to_string();
@@ -79,6 +114,9 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) 
     let result = (|| -> Result<(), ExcelError> {
         let (bytes, sha256) =
             hash_file(&path).map_err(|e| ExcelError::Open { path: path.clone(), message: e.to_string() })?;
+        if matches!(ext.as_str(), "xlsx" | "xlsm" | "xlsb" | "ods") {
+            check_zip(&path, config.max_unpacked_bytes)?;
+        }
         if matches!(ext.as_str(), "xlsx" | "xlsm") {
             let mut book: Xlsx<_> = open_workbook(&path)
                 .map_err(|e: calamine::XlsxError| ExcelError::Open { path: path.clone(), message: e.to_string() })?;

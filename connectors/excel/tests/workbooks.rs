@@ -104,3 +104,58 @@ async fn batches_are_bounded() {
     assert_eq!(source.next_batch().await.unwrap().unwrap().height(), 1);
     assert!(source.next_batch().await.unwrap().is_none());
 }
+
+/// customers.xlsx with its first sheet rewritten by `edit`, and maybe a
+/// part added.
+fn rewritten(edit: impl Fn(&str) -> String, extra: Option<(&str, Vec<u8>)>) -> tempfile::NamedTempFile {
+    use std::io::{Read, Write};
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(fixture("customers.xlsx")).unwrap()).unwrap();
+    let out = tempfile::Builder::new().suffix(".xlsx").tempfile().unwrap();
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(out.path()).unwrap());
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for i in 0..archive.len() {
+        let mut part = archive.by_index(i).unwrap();
+        let name = part.name().unwrap().to_string();
+        let mut body = Vec::new();
+        part.read_to_end(&mut body).unwrap();
+        if name == "xl/worksheets/sheet1.xml" {
+            body = edit(&String::from_utf8(body).unwrap()).into_bytes();
+        }
+        writer.start_file(name, options).unwrap();
+        writer.write_all(&body).unwrap();
+    }
+    if let Some((name, body)) = extra {
+        writer.start_file(name, options).unwrap();
+        writer.write_all(&body).unwrap();
+    }
+    writer.finish().unwrap();
+    out
+}
+
+#[tokio::test]
+async fn a_sheet_declaring_the_largest_dimension_costs_only_its_cells() {
+    let huge = rewritten(
+        |xml| {
+            assert!(xml.contains("<dimension ref=\"A1:I6\" />"));
+            xml.replace("<dimension ref=\"A1:I6\" />", "<dimension ref=\"A1:XFD1048576\" />")
+        },
+        None,
+    );
+    let c = ExcelSourceConfig { skip_rows: 2, ..ExcelSourceConfig::for_path(huge.path().display().to_string()) };
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    let batch = source.next_batch().await.unwrap().unwrap();
+    assert_eq!(batch.height(), 3);
+    assert_eq!(batch.row_values(2)[1].as_deref(), Some("Ada"));
+}
+
+#[tokio::test]
+async fn a_workbook_that_unpacks_too_large_is_refused_before_reading() {
+    let padded = rewritten(|xml| xml.to_string(), Some(("xl/media/padding.bin", vec![0u8; 4 << 20])));
+    let c = ExcelSourceConfig {
+        max_unpacked_bytes: 1 << 20,
+        ..ExcelSourceConfig::for_path(padded.path().display().to_string())
+    };
+    let err = c.build(std::path::Path::new("/")).err().unwrap().to_string();
+    assert!(err.contains("part xl/media/padding.bin unpacks to 4194304 bytes"), "{err}");
+    assert!(err.contains("the parts add up to more than max_unpacked_bytes = 1048576"), "{err}");
+}
