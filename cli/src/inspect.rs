@@ -28,13 +28,16 @@ pub async fn run(path: &Path, json: bool) -> u8 {
         return exit::OK;
     }
     println!("file:      {} ({})", found.file, found.kind);
-    println!(
-        "encoding:  {} ({})",
-        found.encoding.as_deref().unwrap_or("?"),
-        found.encoding_confidence.as_deref().unwrap_or("?")
-    );
-    println!("delimiter: {}", found.delimiter.as_deref().unwrap_or("?"));
-    println!("header:    line {}", found.header_line);
+    if let Some(encoding) = &found.encoding {
+        println!("encoding:  {encoding} ({})", found.encoding_confidence.as_deref().unwrap_or("?"));
+    }
+    if let Some(delimiter) = &found.delimiter {
+        println!("delimiter: {delimiter}");
+    }
+    if let Some(sheet) = &found.sheet {
+        println!("sheets:    {} (described: {sheet})", found.sheets.join(", "));
+    }
+    println!("header:    {} {}", if found.sheet.is_some() { "row" } else { "line" }, found.header_line);
     println!("sampled:   {} rows", found.rows_sampled);
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);

@@ -54,8 +54,35 @@ fn a_windows_1252_export_with_a_preamble_is_described_exactly() {
 }
 
 #[test]
+fn a_workbook_is_described_with_its_sheets_and_header_row() {
+    let out = inspect("fixtures/files/customers.xlsx", true);
+    assert_success(&out);
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["kind"], "excel");
+    assert_eq!(found["sheets"], serde_json::json!(["Kunden", "Notes"]));
+    assert_eq!(found["sheet"], "Kunden");
+    assert_eq!(found["header_line"], 3, "below the title row and a blank row");
+    let types: Vec<&str> =
+        found["columns"].as_array().unwrap().iter().map(|c| c["guessed_type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "integer",
+            "text",
+            "date (iso)",
+            "timestamp (iso)",
+            "text",
+            "decimal",
+            "boolean",
+            "text",
+            "text (leading zeros)"
+        ]
+    );
+}
+
+#[test]
 fn files_it_cannot_read_yet_are_bad_usage() {
-    let out = Command::new(migrate_bin()).args(["inspect", "book.xlsx"]).output().unwrap();
+    let out = Command::new(migrate_bin()).args(["inspect", "dump.xml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("inspect reads .csv, .tsv and .txt files so far"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inspect reads .csv, .tsv, .txt, .xlsx"));
 }

@@ -17,7 +17,8 @@ use crate::error::ExcelError;
 const CHANNEL_ROWS: usize = 4096;
 
 enum Msg {
-    Sheet(String),
+    /// The sheet being read, and every sheet of the workbook.
+    Sheet(String, Vec<String>),
     /// A sheet row (0-based) and its cells by column (0-based).
     Row(u32, Vec<(u32, CellText)>),
     End {
@@ -30,6 +31,7 @@ enum Msg {
 pub struct ExcelSource {
     file: Arc<str>,
     sheet: Arc<str>,
+    sheets: Vec<String>,
     header: Vec<String>,
     rows: Receiver<Msg>,
     batch_size: usize,
@@ -120,8 +122,9 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) 
         if matches!(ext.as_str(), "xlsx" | "xlsm") {
             let mut book: Xlsx<_> = open_workbook(&path)
                 .map_err(|e: calamine::XlsxError| ExcelError::Open { path: path.clone(), message: e.to_string() })?;
-            let sheet = pick_sheet(&book.sheet_names(), config.sheet.as_ref(), &file)?;
-            if tx.send(Msg::Sheet(sheet.clone())).is_err() {
+            let names = book.sheet_names();
+            let sheet = pick_sheet(&names, config.sheet.as_ref(), &file)?;
+            if tx.send(Msg::Sheet(sheet.clone(), names)).is_err() {
                 return Ok(());
             }
             let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| fail(e.to_string()))?;
@@ -160,8 +163,9 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) 
             }
             let mut book = open_workbook_auto(&path)
                 .map_err(|e| ExcelError::Open { path: path.clone(), message: e.to_string() })?;
-            let sheet = pick_sheet(&book.sheet_names(), config.sheet.as_ref(), &file)?;
-            if tx.send(Msg::Sheet(sheet.clone())).is_err() {
+            let names = book.sheet_names();
+            let sheet = pick_sheet(&names, config.sheet.as_ref(), &file)?;
+            if tx.send(Msg::Sheet(sheet.clone(), names)).is_err() {
                 return Ok(());
             }
             let range = book.worksheet_range(&sheet).map_err(|e| fail(e.to_string()))?;
@@ -195,8 +199,8 @@ impl ExcelSource {
             .name("migrate-excel".into())
             .spawn(move || read_workbook(thread_path, thread_config, tx))
             .map_err(|e| ExcelError::Open { path: path.to_path_buf(), message: e.to_string() })?;
-        let sheet: Arc<str> = match rx.recv() {
-            Ok(Msg::Sheet(s)) => s.into(),
+        let (sheet, sheets): (Arc<str>, Vec<String>) = match rx.recv() {
+            Ok(Msg::Sheet(s, all)) => (s.into(), all),
             Ok(Msg::Failed(e)) => return Err(e),
             _ => return Err(ExcelError::Read { file: file.to_string(), message: "the reader stopped".into() }),
         };
@@ -227,7 +231,49 @@ impl ExcelSource {
             .into_iter()
             .map(|(column, why)| SourceNote { row: 0, column, code: "header_renamed", example: why })
             .collect();
-        Ok(Self { file, sheet, header, rows: rx, batch_size: config.batch_size, header_notes, read: 0, done: None })
+        Ok(Self {
+            file,
+            sheet,
+            sheets,
+            header,
+            rows: rx,
+            batch_size: config.batch_size,
+            header_notes,
+            read: 0,
+            done: None,
+        })
+    }
+
+    /// Every sheet of the workbook, in order.
+    pub fn sheets(&self) -> &[String] {
+        &self.sheets
+    }
+
+    /// The sheet being read.
+    pub fn sheet(&self) -> &str {
+        &self.sheet
+    }
+
+    /// The header row (0-based) of a sheet whose titles sit above it: the
+    /// first of its first rows with the most cells.
+    pub fn guess_header_row(config: &ExcelSourceConfig, path: &Path) -> Result<usize, ExcelError> {
+        let (tx, rx) = sync_channel(64);
+        let (thread_path, thread_config) = (path.to_path_buf(), config.clone());
+        std::thread::Builder::new()
+            .name("migrate-excel-probe".into())
+            .spawn(move || read_workbook(thread_path, thread_config, tx))
+            .map_err(|e| ExcelError::Open { path: path.to_path_buf(), message: e.to_string() })?;
+        let mut rows: Vec<(u32, usize)> = Vec::new();
+        while rows.len() < 30 {
+            match rx.recv() {
+                Ok(Msg::Row(r, cells)) => rows.push((r, cells.len())),
+                Ok(Msg::Sheet(..)) => {}
+                Ok(Msg::Failed(e)) => return Err(e),
+                _ => break,
+            }
+        }
+        let widest = rows.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        Ok(rows.iter().find(|(_, n)| *n == widest).map_or(0, |(r, _)| *r as usize))
     }
 
     fn read_batch(&mut self) -> Result<Option<Batch>, ExcelError> {
@@ -279,7 +325,7 @@ impl ExcelSource {
                     break;
                 }
                 Ok(Msg::Failed(e)) => return Err(e),
-                Ok(Msg::Sheet(_)) => {}
+                Ok(Msg::Sheet(..)) => {}
                 Err(_) => {
                     return Err(ExcelError::Read { file: self.file.to_string(), message: "the reader stopped".into() });
                 }

@@ -24,7 +24,12 @@ pub struct Inspection {
     pub encoding: Option<String>,
     pub encoding_confidence: Option<String>,
     pub delimiter: Option<String>,
-    /// The line the header is on.
+    /// Excel: every sheet, and the one described.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sheets: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    /// The line (CSV) or row (Excel) the header is on.
     pub header_line: u64,
     pub rows_sampled: u64,
     pub columns: Vec<ColumnProfile>,
@@ -49,13 +54,18 @@ pub enum InspectError {
     Csv(#[from] migrate_csv::CsvError),
     #[error("{0}")]
     Source(#[from] migrate_engine::SourceError),
-    #[error("{file}: inspect reads .csv, .tsv and .txt files so far")]
+    #[error("{0}")]
+    Excel(#[from] migrate_excel::ExcelError),
+    #[error("{file}: inspect reads .csv, .tsv, .txt, .xlsx, .xlsm, .xlsb, .xls and .ods files so far")]
     UnknownKind { file: String },
 }
 
 pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
     let file = path.display().to_string();
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if matches!(ext.as_deref(), Some("xlsx" | "xlsm" | "xlsb" | "xls" | "ods")) {
+        return inspect_excel(path).await;
+    }
     if !matches!(ext.as_deref(), Some("csv" | "tsv" | "txt")) {
         return Err(InspectError::UnknownKind { file });
     }
@@ -90,8 +100,43 @@ pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
         encoding: info.encoding,
         encoding_confidence: info.encoding_confidence,
         delimiter: info.delimiter,
+        sheets: Vec::new(),
+        sheet: None,
         header_line,
         rows_sampled: rows as u64,
+        columns: profiles,
+    })
+}
+
+async fn inspect_excel(path: &Path) -> Result<Inspection, InspectError> {
+    let file = path.display().to_string();
+    let mut config = migrate_excel::ExcelSourceConfig::for_path(file.clone());
+    config.batch_size = SAMPLE_ROWS;
+    config.skip_rows = migrate_excel::ExcelSource::guess_header_row(&config, path)?;
+    let mut source = config.build(Path::new(""))?;
+    let columns = source.columns().to_vec();
+    let batch = source.next_batch().await?;
+    let profiles = columns
+        .iter()
+        .map(|name| {
+            let values: Vec<Option<String>> = batch
+                .as_ref()
+                .and_then(|b| b.text(name).ok())
+                .map(|c| c.iter().map(|v| v.map(str::to_string)).collect())
+                .unwrap_or_default();
+            profile(name, &values)
+        })
+        .collect();
+    Ok(Inspection {
+        file,
+        kind: "excel".into(),
+        encoding: None,
+        encoding_confidence: None,
+        delimiter: None,
+        sheets: source.sheets().to_vec(),
+        sheet: Some(source.sheet().to_string()),
+        header_line: config.skip_rows as u64 + 1,
+        rows_sampled: batch.as_ref().map_or(0, |b| b.height()) as u64,
         columns: profiles,
     })
 }
@@ -142,8 +187,11 @@ fn guess(values: &[&str]) -> String {
         let zero_padded = values.iter().any(|v| v.len() > 1 && v.starts_with('0'));
         return label(if zero_padded { "text (leading zeros)".into() } else { "integer".into() }, n);
     }
+    // Integers count as decimals here: the column has at least one fraction.
     let n = fitting(values, |v| {
-        v.split_once('.').is_some_and(|(i, f)| integer(i) && !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()))
+        integer(v)
+            || v.split_once('.')
+                .is_some_and(|(i, f)| integer(i) && !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()))
     });
     if enough(n) {
         return label("decimal".into(), n);
