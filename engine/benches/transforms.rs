@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use migrate_engine::transform::{DateOutput, DateSpec, MoneySpec, PhoneSpec, Transform};
-use migrate_engine::{
-    Batch, ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, SourceLocation, TargetType, map_batch,
-};
+use migrate_engine::{Batch, ColumnPlan, EntityPlan, KeySpec, OnExisting, SourceLocation, TargetType, map_batch};
 use rayon::prelude::*;
 
 const BATCH: usize = 10_000;
@@ -63,16 +61,10 @@ fn batches(rows: usize) -> Vec<Batch> {
 
 fn plan() -> EntityPlan {
     let column = |target: &str, json_key: Option<&str>, from: &str, transforms, target_type| ColumnPlan {
-        target: target.to_string(),
         json_key: json_key.map(str::to_string),
-        input: ColumnInput::Source(from.to_string()),
         transforms,
-        required: false,
-        not_null: false,
-        max_chars: None,
-        allowed: None,
-        default: None,
         target_type,
+        ..ColumnPlan::from_source(target, from)
     };
     let date = DateSpec {
         formats: migrate_engine::transform::DateFormat::preset("us").unwrap(),

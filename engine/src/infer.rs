@@ -176,7 +176,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, TargetType};
+    use crate::plan::{ColumnPlan, EntityPlan, KeySpec, OnExisting};
     use crate::report::SourceInfo;
     use crate::source::{Source, SourceError};
     use crate::transform::{DateSpec, Locale, MoneySpec};
@@ -208,16 +208,8 @@ mod tests {
 
     fn plan() -> RunPlan {
         let column = |target: &str, from: &str, t: Transform| ColumnPlan {
-            target: target.into(),
-            json_key: None,
-            input: ColumnInput::Source(from.into()),
             transforms: vec![Transform::Trim, t],
-            required: false,
-            not_null: false,
-            max_chars: None,
-            allowed: None,
-            default: None,
-            target_type: TargetType::Text,
+            ..ColumnPlan::from_source(target, from)
         };
         RunPlan {
             name: "t".into(),

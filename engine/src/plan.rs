@@ -80,6 +80,25 @@ pub struct ColumnPlan {
     pub target_type: TargetType,
 }
 
+impl ColumnPlan {
+    /// A text column read as-is from a source column, with no schema
+    /// constraints: the starting point tests and benchmarks adjust.
+    pub fn from_source(target: &str, source: &str) -> Self {
+        Self {
+            target: target.to_string(),
+            json_key: None,
+            input: ColumnInput::Source(source.to_string()),
+            transforms: Vec::new(),
+            required: false,
+            not_null: false,
+            max_chars: None,
+            allowed: None,
+            default: None,
+            target_type: TargetType::Text,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColumnInput {
     Source(String),

@@ -41,4 +41,9 @@ impl SourceError {
     pub fn with_cause(message: impl Into<String>, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self { message: message.into(), cause: Some(Box::new(cause)) }
     }
+
+    /// A connector's own error, its message kept as the message.
+    pub fn wrap(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::with_cause(cause.to_string(), cause)
+    }
 }

@@ -259,7 +259,7 @@ impl Source for CsvSource {
     }
 
     async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
-        self.read_batch().map_err(|e| SourceError::with_cause(e.to_string(), e))
+        self.read_batch().map_err(SourceError::wrap)
     }
 
     fn info(&self) -> SourceInfo {

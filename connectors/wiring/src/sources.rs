@@ -51,14 +51,12 @@ impl SourceSet {
             return Err(SourceError::new(format!("no source named {name}")));
         };
         match config {
-            SourceConfig::Csv(c) => c
-                .build(&self.base_dir)
-                .map(|s| Box::new(s) as Box<dyn Source>)
-                .map_err(|e| SourceError::with_cause(e.to_string(), e)),
-            SourceConfig::Excel(c) => c
-                .build(&self.base_dir)
-                .map(|s| Box::new(s) as Box<dyn Source>)
-                .map_err(|e| SourceError::with_cause(e.to_string(), e)),
+            SourceConfig::Csv(c) => {
+                c.build(&self.base_dir).map(|s| Box::new(s) as Box<dyn Source>).map_err(SourceError::wrap)
+            }
+            SourceConfig::Excel(c) => {
+                c.build(&self.base_dir).map(|s| Box::new(s) as Box<dyn Source>).map_err(SourceError::wrap)
+            }
         }
     }
 }

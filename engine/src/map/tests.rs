@@ -14,18 +14,7 @@ fn batch(columns: &[&str], rows: &[&[Option<&str>]]) -> Batch {
 }
 
 fn column(target: &str, from: &str) -> ColumnPlan {
-    ColumnPlan {
-        target: target.to_string(),
-        json_key: None,
-        input: ColumnInput::Source(from.to_string()),
-        transforms: vec![],
-        required: false,
-        not_null: false,
-        max_chars: None,
-        allowed: None,
-        default: None,
-        target_type: TargetType::Text,
-    }
+    ColumnPlan::from_source(target, from)
 }
 
 fn plan(columns: Vec<ColumnPlan>) -> EntityPlan {
