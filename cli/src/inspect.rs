@@ -37,6 +37,13 @@ pub async fn run(path: &Path, json: bool) -> u8 {
     if let Some(sheet) = &found.sheet {
         println!("sheets:    {} (described: {sheet})", found.sheets.join(", "));
     }
+    if found.kind == "xml" {
+        println!("repeated element paths (candidate records):");
+        for (path, count) in &found.repeated_paths {
+            println!("  {count:>8}  {path}");
+        }
+        return exit::OK;
+    }
     println!("header:    {} {}", if found.sheet.is_some() { "row" } else { "line" }, found.header_line);
     println!("sampled:   {} rows", found.rows_sampled);
     let mut t = Table::new();

@@ -81,8 +81,27 @@ fn a_workbook_is_described_with_its_sheets_and_header_row() {
 }
 
 #[test]
-fn files_it_cannot_read_yet_are_bad_usage() {
-    let out = Command::new(migrate_bin()).args(["inspect", "dump.xml"]).output().unwrap();
+fn an_xml_export_shows_its_repeating_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.xml");
+    std::fs::write(
+        &file,
+        "<Export><Customers><Customer><Phone/><Phone/></Customer><Customer><Phone/></Customer><Customer/></Customers></Export>",
+    )
+    .unwrap();
+    let out = Command::new(migrate_bin()).arg("inspect").arg(&file).arg("--json").output().unwrap();
+    assert_success(&out);
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["kind"], "xml");
+    assert_eq!(
+        found["repeated_paths"],
+        serde_json::json!([["/Export/Customers/Customer", 3], ["/Export/Customers/Customer/Phone", 3]])
+    );
+}
+
+#[test]
+fn files_it_cannot_read_are_bad_usage() {
+    let out = Command::new(migrate_bin()).args(["inspect", "dump.json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("inspect reads .csv, .tsv, .txt, .xlsx"));
 }

@@ -29,6 +29,9 @@ pub struct Inspection {
     pub sheets: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sheet: Option<String>,
+    /// XML: element paths that repeat (candidate record paths), with counts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repeated_paths: Vec<(String, u64)>,
     /// The line (CSV) or row (Excel) the header is on.
     pub header_line: u64,
     pub rows_sampled: u64,
@@ -56,7 +59,9 @@ pub enum InspectError {
     Source(#[from] migrate_engine::SourceError),
     #[error("{0}")]
     Excel(#[from] migrate_excel::ExcelError),
-    #[error("{file}: inspect reads .csv, .tsv, .txt, .xlsx, .xlsm, .xlsb, .xls and .ods files so far")]
+    #[error("{0}")]
+    Xml(#[from] migrate_xml::XmlError),
+    #[error("{file}: inspect reads .csv, .tsv, .txt, .xlsx, .xlsm, .xlsb, .xls, .ods and .xml files")]
     UnknownKind { file: String },
 }
 
@@ -65,6 +70,21 @@ pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if matches!(ext.as_deref(), Some("xlsx" | "xlsm" | "xlsb" | "xls" | "ods")) {
         return inspect_excel(path).await;
+    }
+    if ext.as_deref() == Some("xml") {
+        return Ok(Inspection {
+            file,
+            kind: "xml".into(),
+            encoding: None,
+            encoding_confidence: None,
+            delimiter: None,
+            sheets: Vec::new(),
+            sheet: None,
+            repeated_paths: migrate_xml::element_paths(path, 1_000_000)?,
+            header_line: 0,
+            rows_sampled: 0,
+            columns: Vec::new(),
+        });
     }
     if !matches!(ext.as_deref(), Some("csv" | "tsv" | "txt")) {
         return Err(InspectError::UnknownKind { file });
@@ -102,6 +122,7 @@ pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
         delimiter: info.delimiter,
         sheets: Vec::new(),
         sheet: None,
+        repeated_paths: Vec::new(),
         header_line,
         rows_sampled: rows as u64,
         columns: profiles,
@@ -135,6 +156,7 @@ async fn inspect_excel(path: &Path) -> Result<Inspection, InspectError> {
         delimiter: None,
         sheets: source.sheets().to_vec(),
         sheet: Some(source.sheet().to_string()),
+        repeated_paths: Vec::new(),
         header_line: config.skip_rows as u64 + 1,
         rows_sampled: batch.as_ref().map_or(0, |b| b.height()) as u64,
         columns: profiles,

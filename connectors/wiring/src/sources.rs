@@ -4,6 +4,7 @@ use migrate_csv::CsvSourceConfig;
 use migrate_engine::{Source, SourceError};
 use migrate_excel::ExcelSourceConfig;
 use migrate_mappings::{Diagnostic, Diagnostics, Mapping};
+use migrate_xml::XmlSourceConfig;
 
 use crate::load::at_block;
 
@@ -12,6 +13,7 @@ use crate::load::at_block;
 enum SourceConfig {
     Csv(CsvSourceConfig),
     Excel(ExcelSourceConfig),
+    Xml(XmlSourceConfig),
 }
 
 /// Every source of a mapping, configured and checked, ready to open.
@@ -31,6 +33,7 @@ impl SourceSet {
             let config = match block.kind.as_str() {
                 "csv" => mapping.source_config::<CsvSourceConfig>(&block.name).map(SourceConfig::Csv),
                 "excel" => mapping.source_config::<ExcelSourceConfig>(&block.name).map(SourceConfig::Excel),
+                "xml" => mapping.source_config::<XmlSourceConfig>(&block.name).map(SourceConfig::Xml),
                 other => Err(mapping.diagnostics(vec![at_block(
                     mapping,
                     &block.name,
@@ -55,6 +58,9 @@ impl SourceSet {
                 c.build(&self.base_dir).map(|s| Box::new(s) as Box<dyn Source>).map_err(SourceError::wrap)
             }
             SourceConfig::Excel(c) => {
+                c.build(&self.base_dir).map(|s| Box::new(s) as Box<dyn Source>).map_err(SourceError::wrap)
+            }
+            SourceConfig::Xml(c) => {
                 c.build(&self.base_dir).map(|s| Box::new(s) as Box<dyn Source>).map_err(SourceError::wrap)
             }
         }
