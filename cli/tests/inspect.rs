@@ -59,7 +59,7 @@ fn a_workbook_is_described_with_its_sheets_and_header_row() {
     assert_success(&out);
     let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(found["kind"], "excel");
-    assert_eq!(found["sheets"], serde_json::json!(["Kunden", "Notes"]));
+    assert_eq!(found["sheets"], serde_json::json!(["Kunden", "Notes", "Merged"]));
     assert_eq!(found["sheet"], "Kunden");
     assert_eq!(found["header_line"], 3, "below the title row and a blank row");
     let types: Vec<&str> =

@@ -16,4 +16,8 @@ pub enum ExcelError {
     Unpacked { file: String, part: String, size: u64, compressed: u64, why: String },
     #[error("batch_size must be at least 1")]
     BatchSize,
+    #[error("range {0:?} is not a cell range like \"A5:H900\"")]
+    Range(String),
+    #[error("{file}: merged = \"fill\" works for xlsx and xlsm workbooks")]
+    MergedFill { file: String },
 }

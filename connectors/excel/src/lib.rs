@@ -10,6 +10,6 @@ mod config;
 mod error;
 mod source;
 
-pub use config::{ExcelSourceConfig, SheetRef};
+pub use config::{CellRange, ExcelSourceConfig, Merged, SheetRef};
 pub use error::ExcelError;
 pub use source::ExcelSource;

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use async_trait::async_trait;
-use calamine::{Reader, Xlsx, open_workbook, open_workbook_auto};
+use calamine::{Dimensions, Reader, Xlsx, open_workbook, open_workbook_auto};
 use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, SourceInfo, SourceLocation, SourceNote};
 use sha2::{Digest, Sha256};
 
 use crate::cell::{CellText, column_letters, from_data, from_ref};
-use crate::config::{ExcelSourceConfig, SheetRef};
+use crate::config::{CellRange, ExcelSourceConfig, Merged, SheetRef};
 use crate::error::ExcelError;
 
 /// Rows in flight between the reader thread and the batches.
@@ -33,6 +33,10 @@ pub struct ExcelSource {
     sheet: Arc<str>,
     sheets: Vec<String>,
     header: Vec<String>,
+    /// The letter rows are located by: the range's left column, else A.
+    first_column: String,
+    /// The range's left column (0-based), to name cells in messages.
+    left: u32,
     rows: Receiver<Msg>,
     batch_size: usize,
     header_notes: Vec<SourceNote>,
@@ -108,11 +112,60 @@ fn check_zip(path: &Path, max_total: u64) -> Result<(), ExcelError> {
     Ok(())
 }
 
+/// Shapes rows before they are sent: keeps the range's cells (columns
+/// counted from its left edge) and fills merged regions on request.
+struct Rows {
+    range: Option<CellRange>,
+    /// Merged regions with the value of their top-left cell, once read.
+    merged: Vec<(Dimensions, Option<CellText>)>,
+    tx: SyncSender<Msg>,
+}
+
+impl Rows {
+    /// False when the receiver is gone or the range is passed.
+    fn send(&mut self, row: u32, mut cells: Vec<(u32, CellText)>) -> bool {
+        for (region, value) in &mut self.merged {
+            if let Some((_, v)) = cells.iter().find(|(c, _)| region.start == (row, *c)) {
+                *value = Some(v.clone());
+            }
+            if let Some(v) = value.as_ref()
+                && (region.start.0..=region.end.0).contains(&row)
+            {
+                for col in region.start.1..=region.end.1 {
+                    if !cells.iter().any(|(c, _)| *c == col) {
+                        cells.push((col, v.clone()));
+                    }
+                }
+            }
+        }
+        cells.sort_by_key(|(c, _)| *c);
+        if let Some(r) = self.range {
+            if row > r.bottom {
+                return false;
+            }
+            if row < r.top {
+                return true;
+            }
+            cells = cells
+                .into_iter()
+                .filter(|(c, _)| (r.left..=r.right).contains(c))
+                .map(|(c, v)| (c - r.left, v))
+                .collect();
+            if cells.is_empty() {
+                return true;
+            }
+            return self.tx.send(Msg::Row(row, cells)).is_ok();
+        }
+        self.tx.send(Msg::Row(row, cells)).is_ok()
+    }
+}
+
 /// Reads the sheet on its own thread, sending rows as they complete.
 fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) {
     let file = path.display().to_string();
     let fail = |message: String| ExcelError::Read { file: file.clone(), message };
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let range = config.range.as_deref().and_then(CellRange::parse);
     let result = (|| -> Result<(), ExcelError> {
         let (bytes, sha256) =
             hash_file(&path).map_err(|e| ExcelError::Open { path: path.clone(), message: e.to_string() })?;
@@ -127,6 +180,16 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) 
             if tx.send(Msg::Sheet(sheet.clone(), names)).is_err() {
                 return Ok(());
             }
+            let merged = match config.merged {
+                Merged::Fill => book
+                    .merge_cells_by_sheet_name(&sheet)
+                    .map_err(|e| fail(e.to_string()))?
+                    .into_iter()
+                    .map(|d| (d, None))
+                    .collect(),
+                Merged::Empty => Vec::new(),
+            };
+            let mut rows = Rows { range, merged, tx: tx.clone() };
             let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| fail(e.to_string()))?;
             let mut current: Option<(u32, Vec<(u32, CellText)>)> = None;
             while let Some(cell) = cells.next_cell().map_err(|e| fail(e.to_string()))? {
@@ -139,20 +202,21 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) 
                     Some((r, cells)) if *r == row => cells.push((col, text)),
                     _ => {
                         if let Some((r, done)) = current.take()
-                            && tx.send(Msg::Row(r, done)).is_err()
+                            && !rows.send(r, done)
                         {
-                            return Ok(());
+                            break;
                         }
                         current = Some((row, vec![(col, text)]));
                     }
                 }
             }
-            if let Some((r, done)) = current
-                && tx.send(Msg::Row(r, done)).is_err()
-            {
-                return Ok(());
+            if let Some((r, done)) = current {
+                rows.send(r, done);
             }
         } else {
+            if config.merged == Merged::Fill {
+                return Err(ExcelError::MergedFill { file: file.clone() });
+            }
             if bytes > config.max_whole_file_bytes {
                 return Err(ExcelError::TooLarge {
                     file: file.clone(),
@@ -168,17 +232,18 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) 
             if tx.send(Msg::Sheet(sheet.clone(), names)).is_err() {
                 return Ok(());
             }
-            let range = book.worksheet_range(&sheet).map_err(|e| fail(e.to_string()))?;
-            let (top, left) = range.start().unwrap_or((0, 0));
-            for (i, row) in range.rows().enumerate() {
+            let used = book.worksheet_range(&sheet).map_err(|e| fail(e.to_string()))?;
+            let (top, left) = used.start().unwrap_or((0, 0));
+            let mut rows = Rows { range, merged: Vec::new(), tx: tx.clone() };
+            for (i, row) in used.rows().enumerate() {
                 let cells: Vec<(u32, CellText)> = row
                     .iter()
                     .enumerate()
                     .map(|(j, v)| (left + j as u32, from_data(v)))
                     .filter(|(_, t)| *t != CellText::Empty)
                     .collect();
-                if !cells.is_empty() && tx.send(Msg::Row(top + i as u32, cells)).is_err() {
-                    return Ok(());
+                if !cells.is_empty() && !rows.send(top + i as u32, cells) {
+                    break;
                 }
             }
         }
@@ -204,10 +269,13 @@ impl ExcelSource {
             Ok(Msg::Failed(e)) => return Err(e),
             _ => return Err(ExcelError::Read { file: file.to_string(), message: "the reader stopped".into() }),
         };
-        // The header: the first row at or below skip_rows that has cells.
+        // The header: the first row at or below skip_rows (from the top of
+        // the range) that has cells.
+        let range = config.range.as_deref().and_then(CellRange::parse);
+        let first_row = range.map_or(0, |r| r.top as usize) + config.skip_rows;
         let header_cells = loop {
             match rx.recv() {
-                Ok(Msg::Row(r, cells)) if r as usize >= config.skip_rows => break cells,
+                Ok(Msg::Row(r, cells)) if r as usize >= first_row => break cells,
                 Ok(Msg::Row(..)) => continue,
                 Ok(Msg::Failed(e)) => return Err(e),
                 _ => {
@@ -231,11 +299,14 @@ impl ExcelSource {
             .into_iter()
             .map(|(column, why)| SourceNote { row: 0, column, code: "header_renamed", example: why })
             .collect();
+        let first_column = column_letters(range.map_or(0, |r| r.left));
         Ok(Self {
             file,
             sheet,
             sheets,
             header,
+            first_column,
+            left: range.map_or(0, |r| r.left),
             rows: rx,
             batch_size: config.batch_size,
             header_notes,
@@ -305,9 +376,9 @@ impl ExcelSource {
                                 reason: RejectReason::MalformedRow,
                                 message: format!(
                                     "cell {}{} lies right of the header's last column ({})",
-                                    column_letters(col),
+                                    column_letters(col + self.left),
                                     r + 1,
-                                    column_letters(width.saturating_sub(1) as u32)
+                                    column_letters(width.saturating_sub(1) as u32 + self.left)
                                 ),
                             }),
                             (Some(_), CellText::Empty) => {}
@@ -317,7 +388,7 @@ impl ExcelSource {
                     locations.push(SourceLocation::Cell {
                         file: self.file.clone(),
                         sheet: self.sheet.clone(),
-                        cell: format!("A{}", r + 1),
+                        cell: format!("{}{}", self.first_column, r + 1),
                     });
                 }
                 Ok(Msg::End { bytes, sha256 }) => {

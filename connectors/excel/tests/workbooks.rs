@@ -93,7 +93,7 @@ async fn sheets_by_name_or_position_and_a_missing_one_named() {
         ..ExcelSourceConfig::for_path(fixture("customers.xlsx"))
     };
     let err = c.build(std::path::Path::new("/")).err().unwrap().to_string();
-    assert!(err.ends_with("no sheet \"Orders\" (it has: Kunden, Notes)"), "{err}");
+    assert!(err.ends_with("no sheet \"Orders\" (it has: Kunden, Notes, Merged)"), "{err}");
 }
 
 #[tokio::test]
@@ -158,4 +158,48 @@ async fn a_workbook_that_unpacks_too_large_is_refused_before_reading() {
     let err = c.build(std::path::Path::new("/")).err().unwrap().to_string();
     assert!(err.contains("part xl/media/padding.bin unpacks to 4194304 bytes"), "{err}");
     assert!(err.contains("the parts add up to more than max_unpacked_bytes = 1048576"), "{err}");
+}
+
+#[tokio::test]
+async fn merged_cells_stay_in_their_corner_or_fill_the_region() {
+    let sheet = |merged| ExcelSourceConfig {
+        sheet: Some(SheetRef::Name("Merged".into())),
+        merged,
+        ..ExcelSourceConfig::for_path(fixture("customers.xlsx"))
+    };
+    let mut source = sheet(migrate_excel::Merged::Empty).build(std::path::Path::new("/")).unwrap();
+    let batch = source.next_batch().await.unwrap().unwrap();
+    let city: Vec<Option<String>> = (0..4).map(|r| row(&batch, r)[0].clone()).collect();
+    assert_eq!(city, some(&[Some("Berlin"), None, None, Some("Köln")]));
+    assert_eq!(row(&batch, 0)[3], None);
+
+    let mut source = sheet(migrate_excel::Merged::Fill).build(std::path::Path::new("/")).unwrap();
+    let batch = source.next_batch().await.unwrap().unwrap();
+    let city: Vec<Option<String>> = (0..4).map(|r| row(&batch, r)[0].clone()).collect();
+    assert_eq!(city, some(&[Some("Berlin"), Some("Berlin"), Some("Berlin"), Some("Köln")]));
+    assert_eq!(row(&batch, 0), some(&[Some("Berlin"), Some("Ada"), Some("both quarters"), Some("both quarters")]));
+    assert_eq!(row(&batch, 1), some(&[Some("Berlin"), Some("Grace"), Some("1"), Some("2")]));
+}
+
+#[tokio::test]
+async fn a_range_takes_only_its_cells_and_locates_rows_in_the_sheet() {
+    let c = ExcelSourceConfig { range: Some("B3:C5".into()), ..ExcelSourceConfig::for_path(fixture("customers.xlsx")) };
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    assert_eq!(source.columns(), ["Name", "Joined"]);
+    let batch = source.next_batch().await.unwrap().unwrap();
+    assert_eq!(batch.height(), 2);
+    assert_eq!(row(&batch, 0), some(&[Some("Zoë Müller"), Some("2018-03-06")]));
+    let cells: Vec<String> = batch
+        .locations
+        .iter()
+        .map(|l| match l {
+            SourceLocation::Cell { cell, .. } => cell.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(cells, ["B4", "B5"]);
+    for bad in ["B3", "C5:B3", "3B:C5"] {
+        let c = ExcelSourceConfig { range: Some(bad.into()), ..ExcelSourceConfig::for_path(fixture("customers.xlsx")) };
+        assert!(c.build(std::path::Path::new("/")).err().unwrap().to_string().contains("is not a cell range"), "{bad}");
+    }
 }
