@@ -15,6 +15,9 @@ pub struct Step {
 /// A field: the element steps below the record, then maybe an attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldPath {
+    /// Levels above the record (`../@id` is 1): an ancestor's attribute,
+    /// so child records carry their parent's key.
+    pub up: usize,
     pub steps: Vec<Step>,
     pub attribute: Option<Step>,
     pub list: bool,
@@ -45,7 +48,12 @@ pub fn field_path(path: &str, namespaces: &BTreeMap<String, String>) -> Result<F
     };
     let mut steps = Vec::new();
     let mut attribute = None;
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+    let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+    let up = segments.iter().take_while(|s| **s == "..").count();
+    segments.drain(..up);
+    if up > 0 && !(segments.len() == 1 && segments.first().is_some_and(|s| s.starts_with('@'))) {
+        return Err(XmlError::Config(format!("{path:?}: above the record only an attribute can be read, like ../@id")));
+    }
     for (i, segment) in segments.iter().enumerate() {
         match segment.strip_prefix('@') {
             Some(attr) if i + 1 == segments.len() => attribute = Some(step(attr, namespaces)?),
@@ -53,10 +61,10 @@ pub fn field_path(path: &str, namespaces: &BTreeMap<String, String>) -> Result<F
             None => steps.push(step(segment, namespaces)?),
         }
     }
-    if steps.is_empty() && attribute.is_none() {
-        return Err(XmlError::Config(format!("field path {path:?} names nothing")));
+    if steps.is_empty() && attribute.is_none() && path.trim() != "." {
+        return Err(XmlError::Config(format!("field path {path:?} names nothing (\".\" is the record's own text)")));
     }
-    Ok(FieldPath { steps, attribute, list })
+    Ok(FieldPath { up, steps, attribute, list })
 }
 
 impl Step {

@@ -101,6 +101,10 @@ pub struct XmlSource {
     batch_size: usize,
     /// Open elements from the root: (namespace URI, local name).
     stack: Vec<(Option<String>, String)>,
+    /// Attributes of the open elements, kept only when a field reads an
+    /// ancestor's (`../@id`).
+    ancestors: Vec<Vec<(Option<String>, String, String)>>,
+    needs_ancestors: bool,
     rows: u64,
     done: Option<(u64, String)>,
 }
@@ -110,6 +114,8 @@ struct Record {
     line: u64,
     /// Open elements below the record, with their text so far.
     open: Vec<((Option<String>, String), String)>,
+    /// Text directly inside the record element (a field of `.`).
+    own_text: String,
     values: Vec<Option<String>>,
     lists: Vec<Vec<String>>,
 }
@@ -143,7 +149,9 @@ impl XmlSource {
             columns.push(name.clone());
             fields.push(field_path(p, &config.namespaces)?);
         }
+        let needs_ancestors = fields.iter().any(|f| f.up > 0);
         Ok(Self {
+            needs_ancestors,
             file: path.display().to_string().into(),
             reader,
             hash,
@@ -153,6 +161,7 @@ impl XmlSource {
             max_depth: config.max_depth,
             batch_size: config.batch_size,
             stack: Vec::new(),
+            ancestors: Vec::new(),
             rows: 0,
             done: None,
         })
@@ -174,7 +183,7 @@ impl XmlSource {
         let rel: Vec<(Option<String>, String)> = record.open.iter().map(|(el, _)| el.clone()).collect();
         for (i, field) in self.fields.iter().enumerate() {
             let Some(attr_step) = &field.attribute else { continue };
-            if !steps_match(&field.steps, &rel) {
+            if field.up > 0 || !steps_match(&field.steps, &rel) {
                 continue;
             }
             for attr in e.attributes() {
@@ -199,6 +208,37 @@ impl XmlSource {
             }
         }
         Ok(())
+    }
+
+    /// Every attribute of an element: (namespace URI, local name, value).
+    fn attributes_of(&self, e: &BytesStart) -> Result<Vec<(Option<String>, String, String)>, XmlError> {
+        let mut out = Vec::new();
+        for attr in e.attributes() {
+            let attr =
+                attr.map_err(|err| XmlError::Read { file: self.file.to_string(), line: 0, message: err.to_string() })?;
+            let (ns, local) = self.reader.resolver().resolve_attribute(attr.key);
+            let value = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|err| XmlError::Read {
+                file: self.file.to_string(),
+                line: 0,
+                message: err.to_string(),
+            })?;
+            out.push((resolved_uri(&ns), local.as_ref().to_string(), value.into_owned()));
+        }
+        Ok(out)
+    }
+
+    /// Fields that read an ancestor's attribute (`../@id`), set when the
+    /// record opens.
+    fn take_ancestor_attributes(&self, record: &mut Record) {
+        for (i, field) in self.fields.iter().enumerate() {
+            let (Some(step), true) = (&field.attribute, field.up > 0) else { continue };
+            let Some(attrs) = self.ancestors.len().checked_sub(1 + field.up).and_then(|a| self.ancestors.get(a)) else {
+                continue;
+            };
+            if let Some((_, _, value)) = attrs.iter().find(|(uri, local, _)| step.matches(uri.as_deref(), local)) {
+                set(record, i, field.list, value.clone());
+            }
+        }
     }
 
     fn read_batch(&mut self) -> Result<Option<Batch>, XmlError> {
@@ -226,6 +266,10 @@ impl XmlSource {
                         return Err(self.error(format!("elements nest deeper than max_depth = {}", self.max_depth)));
                     }
                     let e = e.into_owned();
+                    if self.needs_ancestors {
+                        let attrs = self.attributes_of(&e)?;
+                        self.ancestors.push(attrs);
+                    }
                     if let Some(mut record) = current.take() {
                         record.open.push(((uri, local), String::new()));
                         self.take_attributes(&e, &mut record)?;
@@ -236,10 +280,12 @@ impl XmlSource {
                         let mut record = Record {
                             line,
                             open: Vec::new(),
+                            own_text: String::new(),
                             values: vec![None; self.fields.len()],
                             lists: vec![Vec::new(); self.fields.len()],
                         };
                         self.take_attributes(&e, &mut record)?;
+                        self.take_ancestor_attributes(&mut record);
                         current = Some(record);
                     }
                     if empty {
@@ -247,12 +293,12 @@ impl XmlSource {
                     }
                 }
                 Event::Text(t) => {
-                    if let Some((_, text)) = current.as_mut().and_then(|r| r.open.last_mut()) {
+                    if let Some(text) = current.as_mut().map(Record::text) {
                         text.push_str(&t.xml10_content());
                     }
                 }
                 Event::CData(t) => {
-                    if let Some((_, text)) = current.as_mut().and_then(|r| r.open.last_mut()) {
+                    if let Some(text) = current.as_mut().map(Record::text) {
                         text.push_str(&t.xml10_content());
                     }
                 }
@@ -271,7 +317,7 @@ impl XmlSource {
                             self.error(format!("entity &{name}; is not defined here: DTD entities are never expanded"))
                         );
                     };
-                    if let Some((_, text)) = current.as_mut().and_then(|r| r.open.last_mut()) {
+                    if let Some(text) = current.as_mut().map(Record::text) {
                         text.push(ch);
                     }
                 }
@@ -304,11 +350,23 @@ impl XmlSource {
         locations: &mut Vec<SourceLocation>,
     ) {
         self.stack.pop();
+        if self.needs_ancestors {
+            self.ancestors.pop();
+        }
         let Some(record) = current.as_mut() else { return };
         if record.open.is_empty() {
             // The record element itself.
             if let Some(done) = current.take() {
                 let mut row = done.values;
+                for (i, field) in self.fields.iter().enumerate() {
+                    if field.up == 0
+                        && field.steps.is_empty()
+                        && field.attribute.is_none()
+                        && let Some(slot) = row.get_mut(i)
+                    {
+                        *slot = Some(done.own_text.trim().to_string()).filter(|t| !t.is_empty());
+                    }
+                }
                 for (i, field) in self.fields.iter().enumerate() {
                     if field.list
                         && let Some(list) = done.lists.get(i)
@@ -327,6 +385,17 @@ impl XmlSource {
             if field.attribute.is_none() && steps_match(&field.steps, &rel) {
                 set(record, i, field.list, text.trim().to_string());
             }
+        }
+    }
+}
+
+impl Record {
+    /// Where text read now belongs: the innermost open element, or the
+    /// record's own text.
+    fn text(&mut self) -> &mut String {
+        match self.open.last_mut() {
+            Some((_, text)) => text,
+            None => &mut self.own_text,
         }
     }
 }

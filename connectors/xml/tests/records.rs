@@ -151,3 +151,15 @@ async fn bad_configurations_and_deep_nesting_are_refused() {
     let err = all(config(f.path(), "/R/C", &[("n", "N")], &[])).await.unwrap_err();
     assert!(err.contains("elements nest deeper than max_depth = 256"), "{err}");
 }
+
+#[tokio::test]
+async fn child_records_carry_their_parents_key() {
+    let f = write(EXPORT.as_bytes());
+    let c =
+        config(f.path(), "/Export/Customers/Customer/Phones/Phone", &[("customer", "../../@id"), ("phone", ".")], &[]);
+    let batch = all(c).await.unwrap();
+    assert_eq!(column(&batch, "customer"), some(&[Some("17"), Some("17")]));
+    assert_eq!(column(&batch, "phone"), some(&[Some("+49 221 1"), Some("+49 221 2")]));
+    let bad = config(f.path(), "/Export/Customers/Customer", &[("x", "../Name")], &[]);
+    assert!(bad.build(std::path::Path::new("/")).err().unwrap().to_string().contains("only an attribute"));
+}
