@@ -17,6 +17,7 @@ async fn main() {
         fields: [("value".to_string(), field)].into_iter().collect(),
         namespaces: Default::default(),
         max_depth: 256,
+        max_field_bytes: 1 << 20,
         batch_size: 10_000,
     };
     let mut source = config.build(std::path::Path::new("")).unwrap();

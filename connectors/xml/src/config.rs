@@ -24,6 +24,10 @@ pub struct XmlSourceConfig {
     /// Deeper nesting is refused. Default 256.
     #[serde(default = "default_max_depth")]
     pub max_depth: usize,
+    /// A field's text longer than this rejects its record
+    /// (`field_too_large`). Default 1 MiB.
+    #[serde(default = "default_max_field_bytes")]
+    pub max_field_bytes: usize,
     /// Rows per batch. Default 10 000.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
@@ -31,6 +35,10 @@ pub struct XmlSourceConfig {
 
 fn default_max_depth() -> usize {
     256
+}
+
+fn default_max_field_bytes() -> usize {
+    1 << 20
 }
 
 fn default_batch_size() -> usize {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
-use migrate_engine::{Batch, Source, SourceError, SourceInfo, SourceLocation};
+use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, SourceInfo, SourceLocation};
 use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -98,6 +98,7 @@ pub struct XmlSource {
     columns: Vec<String>,
     fields: Vec<FieldPath>,
     max_depth: usize,
+    max_field_bytes: usize,
     batch_size: usize,
     /// Open elements from the root: (namespace URI, local name).
     stack: Vec<(Option<String>, String)>,
@@ -116,6 +117,8 @@ struct Record {
     open: Vec<((Option<String>, String), String)>,
     /// Text directly inside the record element (a field of `.`).
     own_text: String,
+    /// Set when a field outgrew max_field_bytes: the record is rejected.
+    too_large: Option<String>,
     values: Vec<Option<String>>,
     lists: Vec<Vec<String>>,
 }
@@ -159,6 +162,7 @@ impl XmlSource {
             columns,
             fields,
             max_depth: config.max_depth,
+            max_field_bytes: config.max_field_bytes,
             batch_size: config.batch_size,
             stack: Vec::new(),
             ancestors: Vec::new(),
@@ -247,6 +251,7 @@ impl XmlSource {
         }
         let mut rows = Vec::new();
         let mut locations = Vec::new();
+        let mut malformed = Vec::new();
         let mut buf = Vec::new();
         let mut current: Option<Record> = None;
         while rows.len() < self.batch_size {
@@ -281,6 +286,7 @@ impl XmlSource {
                             line,
                             open: Vec::new(),
                             own_text: String::new(),
+                            too_large: None,
                             values: vec![None; self.fields.len()],
                             lists: vec![Vec::new(); self.fields.len()],
                         };
@@ -289,17 +295,17 @@ impl XmlSource {
                         current = Some(record);
                     }
                     if empty {
-                        self.close(&mut current, &mut rows, &mut locations);
+                        self.close(&mut current, &mut rows, &mut locations, &mut malformed);
                     }
                 }
                 Event::Text(t) => {
-                    if let Some(text) = current.as_mut().map(Record::text) {
-                        text.push_str(&t.xml10_content());
+                    if let Some(record) = current.as_mut() {
+                        record.append(&t.xml10_content(), self.max_field_bytes);
                     }
                 }
                 Event::CData(t) => {
-                    if let Some(text) = current.as_mut().map(Record::text) {
-                        text.push_str(&t.xml10_content());
+                    if let Some(record) = current.as_mut() {
+                        record.append(&t.xml10_content(), self.max_field_bytes);
                     }
                 }
                 Event::GeneralRef(r) => {
@@ -317,11 +323,11 @@ impl XmlSource {
                             self.error(format!("entity &{name}; is not defined here: DTD entities are never expanded"))
                         );
                     };
-                    if let Some(text) = current.as_mut().map(Record::text) {
-                        text.push(ch);
+                    if let Some(record) = current.as_mut() {
+                        record.append(ch.encode_utf8(&mut [0u8; 4]), self.max_field_bytes);
                     }
                 }
-                Event::End(_) => self.close(&mut current, &mut rows, &mut locations),
+                Event::End(_) => self.close(&mut current, &mut rows, &mut locations, &mut malformed),
                 Event::Eof => {
                     if let Ok(state) = self.hash.lock() {
                         self.done = Some((state.1, hex::encode(state.0.clone().finalize())));
@@ -335,11 +341,13 @@ impl XmlSource {
             return Ok(None);
         }
         self.rows += rows.len() as u64;
-        Batch::from_rows(&self.columns, rows, locations).map(Some).map_err(|e| XmlError::Read {
+        let mut batch = Batch::from_rows(&self.columns, rows, locations).map_err(|e| XmlError::Read {
             file: self.file.to_string(),
             line: 0,
             message: e.to_string(),
-        })
+        })?;
+        batch.malformed = malformed;
+        Ok(Some(batch))
     }
 
     /// An element ends: a field's text is taken, or the record is complete.
@@ -348,6 +356,7 @@ impl XmlSource {
         current: &mut Option<Record>,
         rows: &mut Vec<Vec<Option<String>>>,
         locations: &mut Vec<SourceLocation>,
+        malformed: &mut Vec<MalformedRow>,
     ) {
         self.stack.pop();
         if self.needs_ancestors {
@@ -374,6 +383,9 @@ impl XmlSource {
                         row[i] = (!list.is_empty()).then(|| serde_json::Value::from(list.clone()).to_string());
                     }
                 }
+                if let Some(message) = done.too_large {
+                    malformed.push(MalformedRow { row: rows.len(), reason: RejectReason::FieldTooLarge, message });
+                }
                 rows.push(row);
                 locations.push(SourceLocation::Line { file: self.file.clone(), line: done.line });
             }
@@ -390,13 +402,19 @@ impl XmlSource {
 }
 
 impl Record {
-    /// Where text read now belongs: the innermost open element, or the
-    /// record's own text.
-    fn text(&mut self) -> &mut String {
-        match self.open.last_mut() {
+    /// Adds text to the innermost open element (or the record's own text);
+    /// past `max` bytes the text is dropped and the record marked.
+    fn append(&mut self, more: &str, max: usize) {
+        let text = match self.open.last_mut() {
             Some((_, text)) => text,
             None => &mut self.own_text,
+        };
+        if text.len() + more.len() > max {
+            let name = self.open.last().map_or_else(|| "the record".to_string(), |((_, local), _)| local.clone());
+            self.too_large.get_or_insert(format!("the text of {name} is more than max_field_bytes = {max}"));
+            return;
         }
+        text.push_str(more);
     }
 }
 

@@ -21,6 +21,7 @@ fn config(path: &std::path::Path, record: &str, fields: &[(&str, &str)], ns: &[(
         fields: fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         namespaces: ns.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
         max_depth: 256,
+        max_field_bytes: 1 << 20,
         batch_size: 100,
     }
 }
@@ -162,4 +163,17 @@ async fn child_records_carry_their_parents_key() {
     assert_eq!(column(&batch, "phone"), some(&[Some("+49 221 1"), Some("+49 221 2")]));
     let bad = config(f.path(), "/Export/Customers/Customer", &[("x", "../Name")], &[]);
     assert!(bad.build(std::path::Path::new("/")).err().unwrap().to_string().contains("only an attribute"));
+}
+
+#[tokio::test]
+async fn a_field_over_the_size_limit_rejects_its_record() {
+    let xml = format!("<R><C><N>ok</N></C><C><N>{}</N></C></R>", "x".repeat(100));
+    let f = write(xml.as_bytes());
+    let mut c = config(f.path(), "/R/C", &[("n", "N")], &[]);
+    c.max_field_bytes = 50;
+    let batch = all(c).await.unwrap();
+    assert_eq!(batch.height(), 2);
+    assert_eq!(batch.malformed.len(), 1);
+    assert_eq!(batch.malformed[0].row, 1);
+    assert_eq!(batch.malformed[0].message, "the text of N is more than max_field_bytes = 50");
 }
