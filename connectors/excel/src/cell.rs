@@ -47,14 +47,44 @@ pub fn from_ref(value: &DataRef<'_>) -> CellText {
     }
 }
 
-pub fn from_data(value: &Data) -> CellText {
+/// The error literals a spreadsheet shows for a failed formula. ODS files
+/// written by LibreOffice keep them as the cell's string value.
+const ERROR_LITERALS: &[&str] = &["#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!"];
+
+/// `2024-01-31T14:05:09` → `2024-01-31 14:05:09`, as xlsx dates read.
+fn iso_date_time(s: &str) -> String {
+    match s.split_once('T') {
+        Some((date, "00:00:00")) => date.to_string(),
+        Some((date, time)) => format!("{date} {time}"),
+        None => s.to_string(),
+    }
+}
+
+/// `PT09H30M00S` → `09:30:00` (ODS stores times of day as durations).
+fn iso_duration(s: &str) -> String {
+    let parse = || -> Option<String> {
+        let rest = s.strip_prefix("PT")?;
+        let (h, rest) = rest.split_once('H')?;
+        let (m, rest) = rest.split_once('M')?;
+        let secs = rest.strip_suffix('S')?;
+        let secs: f64 = secs.parse().ok()?;
+        Some(format!("{:02}:{:02}:{:02}", h.parse::<u32>().ok()?, m.parse::<u32>().ok()?, secs.round() as u32))
+    };
+    parse().unwrap_or_else(|| s.to_string())
+}
+
+/// `ods`: the workbook is an OpenDocument file, whose error cells arrive
+/// as their literal text.
+pub fn from_data(value: &Data, ods: bool) -> CellText {
     match value {
         Data::Int(i) => CellText::Value(i.to_string()),
         Data::Float(f) => CellText::Value(number(*f)),
+        Data::String(s) if ods && ERROR_LITERALS.contains(&s.as_str()) => CellText::Error(s.clone()),
         Data::String(s) => CellText::Value(s.clone()),
         Data::Bool(b) => CellText::Value(b.to_string()),
         Data::DateTime(d) => CellText::Value(date_time(d)),
-        Data::DateTimeIso(s) | Data::DurationIso(s) => CellText::Value(s.clone()),
+        Data::DateTimeIso(s) => CellText::Value(iso_date_time(s)),
+        Data::DurationIso(s) => CellText::Value(iso_duration(s)),
         Data::Error(e) => CellText::Error(e.to_string()),
         Data::Empty => CellText::Empty,
     }
@@ -85,6 +115,16 @@ mod tests {
         {
             assert_eq!(column_letters(i), expected);
         }
+    }
+
+    #[test]
+    fn opendocument_forms_read_like_xlsx() {
+        assert_eq!(iso_date_time("2024-01-31T14:05:09"), "2024-01-31 14:05:09");
+        assert_eq!(iso_date_time("2020-02-29T00:00:00"), "2020-02-29");
+        assert_eq!(iso_date_time("2020-02-29"), "2020-02-29");
+        assert_eq!(iso_duration("PT09H30M00S"), "09:30:00");
+        assert_eq!(iso_duration("PT23H59M59.4S"), "23:59:59");
+        assert_eq!(iso_duration("P1DT2H"), "P1DT2H");
     }
 
     #[test]

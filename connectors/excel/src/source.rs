@@ -239,7 +239,7 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) 
                 let cells: Vec<(u32, CellText)> = row
                     .iter()
                     .enumerate()
-                    .map(|(j, v)| (left + j as u32, from_data(v)))
+                    .map(|(j, v)| (left + j as u32, from_data(v, ext == "ods")))
                     .filter(|(_, t)| *t != CellText::Empty)
                     .collect();
                 if !cells.is_empty() && !rows.send(top + i as u32, cells) {

@@ -203,3 +203,61 @@ async fn a_range_takes_only_its_cells_and_locates_rows_in_the_sheet() {
         assert!(c.build(std::path::Path::new("/")).err().unwrap().to_string().contains("is not a cell range"), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn xls_and_ods_read_whole_with_the_same_values() {
+    // Written from customers.xlsx by LibreOffice (`soffice --convert-to`).
+    for file in ["customers.xls", "customers.ods"] {
+        let mut source = config(file).build(std::path::Path::new("/")).unwrap();
+        assert_eq!(
+            source.columns(),
+            ["ID", "Name", "Joined", "Last call", "Call time", "Balance", "Active", "Check", "Zip"],
+            "{file}"
+        );
+        let batch = source.next_batch().await.unwrap().unwrap();
+        // LibreOffice stores these booleans as numbers with a boolean format.
+        let (yes, no) = if file.ends_with(".ods") { ("1", "0") } else { ("true", "false") };
+        assert_eq!(
+            row(&batch, 0),
+            some(&[
+                Some("1"),
+                Some("Zoë Müller"),
+                Some("2018-03-06"),
+                Some("2024-01-31 14:05:09"),
+                Some("09:30:00"),
+                Some("1234.5"),
+                Some(yes),
+                None,
+                Some("00123")
+            ]),
+            "{file}"
+        );
+        assert_eq!(
+            row(&batch, 1),
+            some(&[
+                Some("2"),
+                Some("Łukasz"),
+                Some("1999-12-31"),
+                None,
+                Some("23:59:59"),
+                Some("-0.1"),
+                Some(no),
+                None,
+                Some("01234")
+            ]),
+            "{file}"
+        );
+        let errors: Vec<&str> = batch.notes.iter().map(|n| n.example.as_str()).collect();
+        assert_eq!(errors, ["#DIV/0!", "#N/A"], "{file}");
+        let cells: Vec<String> = batch.locations.iter().map(|l| l.to_string()).collect();
+        assert!(cells[0].ends_with(":Kunden!A4"), "{file}: {cells:?}");
+    }
+    let c = ExcelSourceConfig { merged: migrate_excel::Merged::Fill, ..config("customers.ods") };
+    assert!(
+        c.build(std::path::Path::new("/"))
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("merged = \"fill\" works for xlsx and xlsm")
+    );
+}
