@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 use sqlx::PgConnection;
 use support::*;
 
+/// SIGKILLs a run and waits until PostgreSQL has dropped its connections
+/// (and so its locks and open transaction).
+async fn kill_and_wait(mut child: std::process::Child, watcher: &mut PgConnection) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for_no_migrate_backends(watcher).await;
+}
+
 async fn wait_for_no_migrate_backends(conn: &mut PgConnection) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -58,7 +66,7 @@ async fn killed_between_staging_and_publishing() {
     let mut admin = t.admin().await;
     // Hold the org's publish lock: the run stages everything, then waits.
     Target::hold_publish_lock(&mut admin, ORG_A).await;
-    let mut child = t.spawn_run(&mapping, ORG_A, "killed");
+    let child = t.spawn_run(&mapping, ORG_A, "killed");
     let mut watcher = t.admin().await;
     wait_until(&mut watcher, WAITING_TO_PUBLISH, "the run to wait for the publish lock").await;
     // Everything is staged at this point.
@@ -75,9 +83,7 @@ async fn killed_between_staging_and_publishing() {
             .unwrap()
     };
     assert_eq!(staged, 284, "302 read - 18 rejected are staged, duplicates included");
-    child.kill().unwrap();
-    child.wait().unwrap();
-    wait_for_no_migrate_backends(&mut watcher).await;
+    kill_and_wait(child, &mut watcher).await;
     sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut admin).await.unwrap();
     assert_recovers(&t, &mapping).await;
 }
@@ -91,7 +97,7 @@ async fn killed_while_publishing() {
     // upsert (key map already written inside it) and waits there.
     sqlx::query("BEGIN").execute(&mut admin).await.unwrap();
     sqlx::query("LOCK TABLE contacts IN EXCLUSIVE MODE").execute(&mut admin).await.unwrap();
-    let mut child = t.spawn_run(&mapping, ORG_A, "killed");
+    let child = t.spawn_run(&mapping, ORG_A, "killed");
     let mut watcher = t.admin().await;
     wait_until(
         &mut watcher,
@@ -99,9 +105,7 @@ async fn killed_while_publishing() {
         "the publish to wait on contacts",
     )
     .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
-    wait_for_no_migrate_backends(&mut watcher).await;
+    kill_and_wait(child, &mut watcher).await;
     sqlx::query("ROLLBACK").execute(&mut admin).await.unwrap();
     assert_recovers(&t, &mapping).await;
 }
@@ -140,16 +144,14 @@ async fn runs_clean_drops_the_staging_of_dead_runs_in_any_org() {
     let mapping = t.demo("demo");
     let mut admin = t.admin().await;
     Target::hold_publish_lock(&mut admin, ORG_A).await;
-    let mut child = t.spawn_run(&mapping, ORG_A, "killed");
+    let child = t.spawn_run(&mapping, ORG_A, "killed");
     let mut watcher = t.admin().await;
     wait_until(&mut watcher, WAITING_TO_PUBLISH, "the run to stage").await;
     // While the run lives, clean leaves its staging alone.
     let clean = t.migrate_as(LOADER).args(["runs", "clean"]).output().unwrap();
     assert_success(&clean);
     assert!(String::from_utf8_lossy(&clean.stdout).contains("dropped 0 staging table(s)"));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    wait_for_no_migrate_backends(&mut watcher).await;
+    kill_and_wait(child, &mut watcher).await;
     let clean = t.migrate_as(LOADER).args(["runs", "clean"]).output().unwrap();
     assert_success(&clean);
     assert!(
