@@ -34,6 +34,9 @@ pub async fn run(path: &Path, json: bool) -> u8 {
     if let Some(delimiter) = &found.delimiter {
         println!("delimiter: {delimiter}");
     }
+    if let Some(quoting) = &found.quoting {
+        println!("quoting:   {quoting}");
+    }
     if let Some(sheet) = &found.sheet {
         println!("sheets:    {} (described: {sheet})", found.sheets.join(", "));
     }

@@ -35,5 +35,5 @@ pub use reject::{RejectReason, RejectedRow};
 pub use report::{EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RunReport, RunStatus, SourceInfo, Warning};
 pub use run::{OpenSource, RunOptions, run};
 pub use sink::{DuplicateRow, PublishedEntity, Sink, SinkError, StageRejection};
-pub use source::{Source, SourceError};
+pub use source::{AutoWord, SkipRows, Source, SourceError};
 pub use transform::Transform;

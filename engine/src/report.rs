@@ -81,6 +81,10 @@ pub struct SourceInfo {
     /// The field delimiter, declared or sniffed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delimiter: Option<String>,
+    /// The quoting style (`rfc4180`, `backslash`, `none`), declared or
+    /// sniffed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoting: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

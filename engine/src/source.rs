@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use serde::Deserialize;
 
 use crate::batch::Batch;
 use crate::report::SourceInfo;
@@ -46,4 +47,26 @@ impl SourceError {
     pub fn wrap(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::with_cause(cause.to_string(), cause)
     }
+}
+
+/// Rows above a file's header (titles, export notes): a number, or
+/// `"auto"` to find the header below them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum SkipRows {
+    Count(usize),
+    Auto(AutoWord),
+}
+
+impl Default for SkipRows {
+    fn default() -> Self {
+        Self::Count(0)
+    }
+}
+
+/// The word `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoWord {
+    Auto,
 }

@@ -1,5 +1,6 @@
 use std::path::{Path, PathBuf};
 
+pub use migrate_engine::SkipRows;
 use serde::Deserialize;
 
 use crate::error::CsvError;
@@ -29,8 +30,9 @@ pub struct CsvSourceConfig {
     /// after a preamble (title lines, export notes). Default 0.
     #[serde(default)]
     pub skip_rows: Option<SkipRows>,
-    /// Quoting: `"rfc4180"` (the default: `""` inside quotes), `"backslash"`
-    /// (`\"`), or `"none"` (quotes are text: files with stray quotes).
+    /// Quoting: `"auto"` (the default: sniffed from the first 64 KiB),
+    /// `"rfc4180"` (`""` inside quotes), `"backslash"` (`\"`), or `"none"`
+    /// (quotes are text: files with stray quotes).
     #[serde(default)]
     pub quoting: Quoting,
     /// Records with more or fewer fields than the header: `reject` (the
@@ -61,9 +63,21 @@ pub enum InvalidBytes {
 #[serde(rename_all = "snake_case")]
 pub enum Quoting {
     #[default]
+    Auto,
     Rfc4180,
     Backslash,
     None,
+}
+
+impl Quoting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Rfc4180 => "rfc4180",
+            Self::Backslash => "backslash",
+            Self::None => "none",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -72,19 +86,6 @@ pub enum Ragged {
     #[default]
     Reject,
     Pad,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum SkipRows {
-    Count(usize),
-    Auto(AutoWord),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AutoWord {
-    Auto,
 }
 
 fn default_batch_size() -> usize {

@@ -1,5 +1,7 @@
-//! The shape of a delimited file, sniffed from a sample: the delimiter and
-//! the header row (after any preamble lines).
+//! The shape of a delimited file, sniffed from a sample: the delimiter, the
+//! quoting style and the header row (after any preamble lines).
+
+use crate::config::Quoting;
 
 /// Delimiters tried when the mapping says `auto`.
 pub const CANDIDATES: &[u8] = b",;\t|";
@@ -41,6 +43,59 @@ pub fn sniff_delimiter(sample: &str) -> u8 {
     best.0
 }
 
+/// A reader for `delimiter` and a quoting style (`Auto` reads as RFC 4180).
+pub fn reader_builder(delimiter: u8, quoting: Quoting) -> csv::ReaderBuilder {
+    let mut builder = csv::ReaderBuilder::new();
+    builder.delimiter(delimiter).has_headers(false).flexible(true);
+    match quoting {
+        Quoting::Auto | Quoting::Rfc4180 => {}
+        Quoting::Backslash => {
+            builder.escape(Some(b'\\')).double_quote(false);
+        }
+        Quoting::None => {
+            builder.quoting(false);
+        }
+    }
+    builder
+}
+
+/// How a sample's records split under a quoting style: how many have the
+/// first record's (the header's) field count, and how many there are.
+fn quoting_fit(sample: &str, delimiter: u8, skip: usize, quoting: Quoting) -> (usize, usize) {
+    let mut reader = reader_builder(delimiter, quoting).from_reader(sample.as_bytes());
+    let mut counts: Vec<usize> =
+        reader.byte_records().skip(skip).take(500).filter_map(Result::ok).map(|r| r.len()).collect();
+    if counts.len() > 2 && !sample.ends_with(['\n', '\r']) {
+        // The last record is cut by the sample's end.
+        counts.pop();
+    }
+    let Some(&width) = counts.first() else { return (0, 0) };
+    (counts.iter().filter(|&&c| c == width).count(), counts.len())
+}
+
+/// The quoting style under which the fewest of the sample's records miss
+/// the header's field count. A style that merges lines into fewer records
+/// (an unclosed quote swallowing the lines after it) misses the records it
+/// swallowed. RFC 4180 wins ties, then backslash escapes (tried only when
+/// the sample has a `\"`), then `none`: quotes as text.
+pub fn sniff_quoting(sample: &str, delimiter: u8, skip: usize) -> Quoting {
+    let mut styles = vec![Quoting::Rfc4180];
+    if sample.contains("\\\"") {
+        styles.push(Quoting::Backslash);
+    }
+    styles.push(Quoting::None);
+    let fits: Vec<(Quoting, (usize, usize))> =
+        styles.into_iter().map(|q| (q, quoting_fit(sample, delimiter, skip, q))).collect();
+    let most = fits.iter().map(|(_, (_, total))| *total).max().unwrap_or(0);
+    let mut best = (Quoting::Rfc4180, usize::MAX);
+    for (q, (fit, _)) in fits {
+        if most - fit < best.1 {
+            best = (q, most - fit);
+        }
+    }
+    best.0
+}
+
 /// How many records come before the header: the header is the first record
 /// that has the modal number of fields, all of them named.
 pub fn sniff_header_row(sample: &str, delimiter: u8) -> usize {
@@ -67,6 +122,22 @@ mod tests {
         ];
         for (sample, expected) in cases {
             assert_eq!(sniff_delimiter(sample) as char, expected as char, "{sample:?}");
+        }
+    }
+
+    #[test]
+    fn quoting_styles_are_sniffed() {
+        let cases: [(&str, Quoting); 5] = [
+            ("id,name\n1,\"Smith, J\"\n2,\"say \"\"hi\"\"\"\n", Quoting::Rfc4180),
+            ("id,name\n1,plain\n2,text\n", Quoting::Rfc4180),
+            ("id,name,x\n1,\"say \\\"hi\\\", ok\",a\n2,\"b\",c\n3,d,e\n", Quoting::Backslash),
+            // A stray quote opening a field swallows lines under RFC 4180.
+            ("id,name,size\n1,\"Big Joe,5\n2,Ann,3\n3,\"Bo,4\n4,Cy,1\n", Quoting::None),
+            // An embedded newline in a quoted field is quoting at work.
+            ("id,note\n1,\"two\nlines\"\n2,one\n3,\"a, b\"\n", Quoting::Rfc4180),
+        ];
+        for (sample, expected) in cases {
+            assert_eq!(sniff_quoting(sample, b',', 0), expected, "{sample:?}");
         }
     }
 

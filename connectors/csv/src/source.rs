@@ -9,7 +9,7 @@ use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, Sou
 use sha2::Digest;
 
 use crate::config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
-use crate::dialect::{sniff_delimiter, sniff_header_row};
+use crate::dialect::{reader_builder, sniff_delimiter, sniff_header_row, sniff_quoting};
 use crate::encoding::{Detected, detect, looks_double_encoded};
 use crate::error::CsvError;
 use crate::lines::{HashState, Hashing, Lines, SharedHash};
@@ -30,6 +30,7 @@ pub struct CsvSource {
     options: CsvSourceConfig,
     detected: Detected,
     delimiter: u8,
+    quoting: Quoting,
     hash: SharedHash,
     rows: u64,
     /// Size and checksum, once read to the end.
@@ -57,9 +58,9 @@ impl CsvSource {
             Some(d) => d,
             None => sniff_delimiter(&text),
         };
-        let skip = match &config.skip_rows {
+        let skip = match config.skip_rows {
             None => 0,
-            Some(SkipRows::Count(n)) => *n,
+            Some(SkipRows::Count(n)) => n,
             Some(SkipRows::Auto(_)) => sniff_header_row(&text, delimiter),
         };
 
@@ -71,18 +72,11 @@ impl CsvSource {
             .bom_sniffing(true)
             .strip_bom(true)
             .build(raw);
-        let mut builder = csv::ReaderBuilder::new();
-        builder.delimiter(delimiter).has_headers(false).flexible(true);
-        match config.quoting {
-            Quoting::Rfc4180 => {}
-            Quoting::Backslash => {
-                builder.escape(Some(b'\\')).double_quote(false);
-            }
-            Quoting::None => {
-                builder.quoting(false);
-            }
-        }
-        let mut reader = builder.from_reader(Lines::new(decoded));
+        let quoting = match config.quoting {
+            Quoting::Auto => sniff_quoting(&text, delimiter, skip),
+            declared => declared,
+        };
+        let mut reader = reader_builder(delimiter, quoting).from_reader(Lines::new(decoded));
 
         let mut record = csv::ByteRecord::new();
         for _ in 0..skip {
@@ -93,18 +87,33 @@ impl CsvSource {
         if !reader.read_byte_record(&mut record).map_err(|e| read_error(&file_name, &e))? {
             return Err(CsvError::NoHeader { file: file_name.to_string() });
         }
-        let raw_names: Vec<String> = record
+        let mut raw_names: Vec<String> = record
             .iter()
             .map(|f| String::from_utf8_lossy(f).trim_start_matches('\u{feff}').trim().to_string())
             .collect();
         if raw_names.iter().all(String::is_empty) {
             return Err(CsvError::NoHeader { file: file_name.to_string() });
         }
+        // A header ending in delimiters names no columns there: the rows'
+        // trailing empty fields are dropped with them.
+        let mut trailing = 0;
+        while raw_names.last().is_some_and(String::is_empty) {
+            raw_names.pop();
+            trailing += 1;
+        }
         let (names, changes) = migrate_engine::unique_header_names(raw_names);
-        let header_notes = changes
+        let mut header_notes: Vec<SourceNote> = changes
             .into_iter()
             .map(|(column, why)| SourceNote { row: 0, column, code: "header_renamed", example: why })
             .collect();
+        if trailing > 0 {
+            header_notes.push(SourceNote {
+                row: 0,
+                column: String::new(),
+                code: "trailing_delimiter",
+                example: format!("the header ends with {trailing} empty field(s); empty trailing fields are dropped"),
+            });
+        }
         let prefix = config.skip_columns.as_deref().map(|p| p.trim_end_matches('*'));
         let kept: Vec<usize> = (0..names.len())
             .filter(|&i| prefix.is_none_or(|p| !names.get(i).is_some_and(|n| n.starts_with(p))))
@@ -119,6 +128,7 @@ impl CsvSource {
             options: config.clone(),
             detected,
             delimiter,
+            quoting,
             hash,
             rows: 0,
             done: None,
@@ -222,7 +232,11 @@ impl CsvSource {
     /// Why a record cannot be a row, if it cannot.
     fn check_record(&self, record: &csv::ByteRecord) -> Option<(RejectReason, String)> {
         let width = self.header_width;
-        let fields = record.len();
+        // Empty fields past the header's end are trailing delimiters.
+        let mut fields = record.len();
+        while fields > width && record.get(fields - 1).is_some_and(<[u8]>::is_empty) {
+            fields -= 1;
+        }
         let ragged = match self.options.ragged {
             Ragged::Pad => fields > width,
             Ragged::Reject => fields != width,
@@ -277,6 +291,7 @@ impl Source for CsvSource {
             } else {
                 (self.delimiter as char).to_string()
             }),
+            quoting: Some(self.quoting.as_str().to_string()),
         }
     }
 }

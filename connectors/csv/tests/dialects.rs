@@ -168,6 +168,42 @@ async fn quoting_styles() {
 }
 
 #[tokio::test]
+async fn quoting_is_sniffed_when_not_declared_and_reported() {
+    let cases: [(&[u8], &str, &[&str]); 3] = [
+        (b"id,note\n1,\"a, b\"\n2,\"say \"\"hi\"\"\"\n", "rfc4180", &["a, b", "say \"hi\""]),
+        (b"id,note\n1,\"a, b\"\n2,\"say \\\"hi\\\", ok\"\n", "backslash", &["a, b", "say \"hi\", ok"]),
+        // Unclosed quotes opening fields: RFC 4180 would merge lines 2-4.
+        (b"id,note\n1,\"Big Joe\n2,plain\n3,\"Bo\n4,end\n", "none", &["\"Big Joe", "plain", "\"Bo", "end"]),
+    ];
+    for (content, style, notes) in cases {
+        let (_f, mut source) = open(content, |_| {});
+        let batch = one_batch(&mut source).await;
+        assert_eq!(source.info().quoting.as_deref(), Some(style), "{:?}", String::from_utf8_lossy(content));
+        assert_eq!(column(&batch, "note"), some(notes));
+        assert!(batch.malformed.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn trailing_delimiters_add_no_column_and_no_rejection() {
+    // Header and rows end in a delimiter; or only the rows do.
+    for content in [&b"id;name;\n1;Ada;\n2;Grace;\n3;Alan\n"[..], b"id;name\n1;Ada;\n2;Grace;;\n3;Alan\n"] {
+        let (_f, mut source) = open(content, |_| {});
+        assert_eq!(source.columns(), ["id", "name"]);
+        let batch = one_batch(&mut source).await;
+        assert_eq!(column(&batch, "name"), some(&["Ada", "Grace", "Alan"]));
+        assert!(batch.malformed.is_empty(), "{:?}", batch.malformed);
+    }
+    let (_f, mut source) = open(b"id;name;\n1;Ada;\n", |_| {});
+    let batch = one_batch(&mut source).await;
+    assert_eq!(batch.notes.iter().map(|n| n.code).collect::<Vec<_>>(), vec!["trailing_delimiter"]);
+    // A non-empty field past the header is still an extra field.
+    let (_f, mut source) = open(b"id;name;\n1;Ada;x\n", |_| {});
+    let batch = one_batch(&mut source).await;
+    assert_eq!(batch.malformed[0].message, "record has 3 fields, the header has 2");
+}
+
+#[tokio::test]
 async fn a_preamble_is_skipped_by_count_or_found() {
     let content = b"Customer export\nGenerated 2024-01-01\n\nid;name\n1;Ada\n2;Grace\n";
     for skip in [SkipRows::Count(2), serde_auto()] {

@@ -2,7 +2,6 @@
 //! format and the workbook's date system, errors as NULL (counted).
 
 use calamine::{Data, DataRef, ExcelDateTime};
-use chrono::Timelike;
 
 /// What a cell holds, as the batch takes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -11,6 +10,9 @@ pub enum CellText {
     Empty,
     /// `#N/A`, `#DIV/0!`, … : NULL, and counted.
     Error(String),
+    /// A value no row can carry (the 1900-02-29 of Excel's leap-year bug):
+    /// the row is rejected with this reason.
+    Invalid(String),
 }
 
 /// Shortest text that reads back as the same number; whole numbers without
@@ -19,17 +21,35 @@ fn number(f: f64) -> String {
     if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", f as i64) } else { format!("{f}") }
 }
 
-fn date_time(d: &ExcelDateTime) -> String {
+fn date_time(d: &ExcelDateTime) -> CellText {
+    let serial = d.as_f64();
     if d.is_duration() {
-        let secs = (d.as_f64() * 86_400.0).round() as i64;
-        return format!("{}:{:02}:{:02}", secs / 3600, (secs % 3600) / 60, secs % 60);
+        let ms = (serial * 86_400_000.0).round() as i64;
+        let (sign, ms) = if ms < 0 { ("-", -ms) } else { ("", ms) };
+        let secs = ms / 1000;
+        let mut text = format!("{sign}{}:{:02}:{:02}", secs / 3600, (secs % 3600) / 60, secs % 60);
+        if ms % 1000 != 0 {
+            text.push_str(&format!(".{:03}", ms % 1000));
+        }
+        return CellText::Value(text);
     }
-    match d.as_datetime() {
+    // calamine's own conversion maps serials 59 and 60 to the same day;
+    // its components keep Excel's 1900-02-29, which we refuse below.
+    let (y, mo, day, h, mi, s, ms) = d.to_ymd_hms_milli();
+    let time = if ms == 0 { format!("{h:02}:{mi:02}:{s:02}") } else { format!("{h:02}:{mi:02}:{s:02}.{ms:03}") };
+    if (0.0..1.0).contains(&serial) {
         // Serial 0.x: a time of day with no date.
-        Some(t) if d.as_f64() < 1.0 => t.format("%H:%M:%S").to_string(),
-        Some(t) if t.time().num_seconds_from_midnight() == 0 && t.nanosecond() == 0 => t.format("%Y-%m-%d").to_string(),
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
-        None => number(d.as_f64()),
+        return CellText::Value(time);
+    }
+    if (y, mo, day) == (1900, 2, 29) {
+        return CellText::Invalid(format!(
+            "serial {serial} is 1900-02-29, a day that does not exist (Excel counts 1900 as a leap year)"
+        ));
+    }
+    if (h, mi, s, ms) == (0, 0, 0, 0) {
+        CellText::Value(format!("{y:04}-{mo:02}-{day:02}"))
+    } else {
+        CellText::Value(format!("{y:04}-{mo:02}-{day:02} {time}"))
     }
 }
 
@@ -40,7 +60,7 @@ pub fn from_ref(value: &DataRef<'_>) -> CellText {
         DataRef::String(s) => CellText::Value(s.clone()),
         DataRef::SharedString(s) => CellText::Value(s.to_string()),
         DataRef::Bool(b) => CellText::Value(b.to_string()),
-        DataRef::DateTime(d) => CellText::Value(date_time(d)),
+        DataRef::DateTime(d) => date_time(d),
         DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => CellText::Value(s.clone()),
         DataRef::Error(e) => CellText::Error(e.to_string()),
         DataRef::Empty => CellText::Empty,
@@ -82,7 +102,7 @@ pub fn from_data(value: &Data, ods: bool) -> CellText {
         Data::String(s) if ods && ERROR_LITERALS.contains(&s.as_str()) => CellText::Error(s.clone()),
         Data::String(s) => CellText::Value(s.clone()),
         Data::Bool(b) => CellText::Value(b.to_string()),
-        Data::DateTime(d) => CellText::Value(date_time(d)),
+        Data::DateTime(d) => date_time(d),
         Data::DateTimeIso(s) => CellText::Value(iso_date_time(s)),
         Data::DurationIso(s) => CellText::Value(iso_duration(s)),
         Data::Error(e) => CellText::Error(e.to_string()),

@@ -1,5 +1,6 @@
 use std::path::{Path, PathBuf};
 
+use migrate_engine::SkipRows;
 use serde::Deserialize;
 
 use crate::error::ExcelError;
@@ -15,9 +16,10 @@ pub struct ExcelSourceConfig {
     #[serde(default)]
     pub sheet: Option<SheetRef>,
     /// Rows above the header (titles, notes), counted from the top of
-    /// `range` when one is given. Default 0.
+    /// `range` when one is given: a number (default 0), or `"auto"`: the
+    /// header is the first of the first 30 rows with the most cells.
     #[serde(default)]
-    pub skip_rows: usize,
+    pub skip_rows: SkipRows,
     /// Only these cells, e.g. `"A5:H900"`: the header is the range's first
     /// row with cells, columns count from the range's left edge.
     #[serde(default)]
@@ -103,7 +105,7 @@ impl ExcelSourceConfig {
         Self {
             path: path.into(),
             sheet: None,
-            skip_rows: 0,
+            skip_rows: SkipRows::Count(0),
             range: None,
             merged: Merged::Empty,
             batch_size: default_batch_size(),

@@ -6,7 +6,9 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use async_trait::async_trait;
 use calamine::{Dimensions, Reader, Xlsx, open_workbook, open_workbook_auto};
-use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, SourceInfo, SourceLocation, SourceNote};
+use migrate_engine::{
+    Batch, MalformedRow, RejectReason, SkipRows, Source, SourceError, SourceInfo, SourceLocation, SourceNote,
+};
 use sha2::{Digest, Sha256};
 
 use crate::cell::{CellText, column_letters, from_data, from_ref};
@@ -272,7 +274,10 @@ impl ExcelSource {
         // The header: the first row at or below skip_rows (from the top of
         // the range) that has cells.
         let range = config.range.as_deref().and_then(CellRange::parse);
-        let first_row = range.map_or(0, |r| r.top as usize) + config.skip_rows;
+        let first_row = match config.skip_rows {
+            SkipRows::Count(n) => range.map_or(0, |r| r.top as usize) + n,
+            SkipRows::Auto(_) => Self::guess_header_row(config, path)?,
+        };
         let header_cells = loop {
             match rx.recv() {
                 Ok(Msg::Row(r, cells)) if r as usize >= first_row => break cells,
@@ -282,7 +287,7 @@ impl ExcelSource {
                     return Err(ExcelError::NoHeader {
                         file: file.to_string(),
                         sheet: sheet.to_string(),
-                        skipped: config.skip_rows,
+                        skipped: first_row.saturating_sub(range.map_or(0, |r| r.top as usize)),
                     });
                 }
             }
@@ -380,6 +385,11 @@ impl ExcelSource {
                                     r + 1,
                                     column_letters(width.saturating_sub(1) as u32 + self.left)
                                 ),
+                            }),
+                            (Some(_), CellText::Invalid(why)) => malformed.push(MalformedRow {
+                                row: index,
+                                reason: RejectReason::InvalidDate,
+                                message: format!("cell {}{}: {why}", column_letters(col + self.left), r + 1),
                             }),
                             (Some(_), CellText::Empty) => {}
                         }

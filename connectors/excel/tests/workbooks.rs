@@ -2,7 +2,7 @@
 //! both date systems, error cells, sheets by name or position.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use migrate_engine::{Batch, Source, SourceLocation};
+use migrate_engine::{Batch, RejectReason, SkipRows, Source, SourceLocation};
 use migrate_excel::{ExcelSourceConfig, SheetRef};
 
 fn fixture(name: &str) -> String {
@@ -10,7 +10,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn config(name: &str) -> ExcelSourceConfig {
-    ExcelSourceConfig { skip_rows: 2, ..ExcelSourceConfig::for_path(fixture(name)) }
+    ExcelSourceConfig { skip_rows: SkipRows::Count(2), ..ExcelSourceConfig::for_path(fixture(name)) }
 }
 
 fn row(batch: &Batch, i: usize) -> Vec<Option<String>> {
@@ -144,7 +144,10 @@ async fn a_sheet_declaring_the_largest_dimension_costs_only_its_cells() {
         },
         None,
     );
-    let c = ExcelSourceConfig { skip_rows: 2, ..ExcelSourceConfig::for_path(huge.path().display().to_string()) };
+    let c = ExcelSourceConfig {
+        skip_rows: SkipRows::Count(2),
+        ..ExcelSourceConfig::for_path(huge.path().display().to_string())
+    };
     let mut source = c.build(std::path::Path::new("/")).unwrap();
     let batch = source.next_batch().await.unwrap().unwrap();
     assert_eq!(batch.height(), 3);
@@ -217,4 +220,57 @@ fn merged_fill_is_refused_where_it_cannot_work() {
             .to_string()
             .contains("merged = \"fill\" works for xlsx and xlsm")
     );
+}
+
+#[tokio::test]
+async fn serials_around_the_1900_leap_year_bug_and_durations_read_exactly() {
+    let c = ExcelSourceConfig::for_path(fixture("serials.xlsx"));
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    assert_eq!(source.columns(), ["Label", "Serial", "Elapsed"]);
+    let batch = source.next_batch().await.unwrap().unwrap();
+    assert_eq!(batch.height(), 5);
+    // calamine's own date conversion gives 1900-02-28 for both 59 and 60.
+    assert_eq!(row(&batch, 0), some(&[Some("first day"), Some("1900-01-01"), Some("36:30:00")]));
+    assert_eq!(row(&batch, 1), some(&[Some("day 59"), Some("1900-02-28"), Some("0:01:00")]));
+    assert_eq!(row(&batch, 3), some(&[Some("day 61"), Some("1900-03-01"), Some("48:00:00")]));
+    assert_eq!(row(&batch, 4), some(&[Some("noon"), Some("2025-10-13 12:00:00"), None]));
+    // Serial 60 is the 1900-02-29 that never was: its row is refused,
+    // naming the cell, rather than shifted to a neighbouring day.
+    assert_eq!(row(&batch, 2), some(&[Some("day 60"), None, None]));
+    assert_eq!(batch.malformed.len(), 1);
+    let bad = &batch.malformed[0];
+    assert_eq!((bad.row, bad.reason), (2, RejectReason::InvalidDate));
+    assert_eq!(
+        bad.message,
+        "cell B4: serial 60 is 1900-02-29, a day that does not exist (Excel counts 1900 as a leap year)"
+    );
+}
+
+#[tokio::test]
+async fn the_header_is_found_below_title_rows_when_asked() {
+    let auto: ExcelSourceConfig =
+        toml::from_str(&format!("path = {:?}\nskip_rows = \"auto\"\nsheet = \"Kunden\"", fixture("customers.xlsx")))
+            .unwrap();
+    assert_eq!(auto.skip_rows, SkipRows::Auto(migrate_engine::AutoWord::Auto));
+    let mut source = auto.build(std::path::Path::new("/")).unwrap();
+    assert_eq!(
+        source.columns(),
+        ["ID", "Name", "Joined", "Last call", "Call time", "Balance", "Active", "Check", "Zip"]
+    );
+    let batch = source.next_batch().await.unwrap().unwrap();
+    assert_eq!(batch.height(), 3);
+    assert_eq!(batch.row_values(0)[1].as_deref(), Some("Zoë Müller"));
+    assert_eq!(
+        batch.locations[0],
+        SourceLocation::Cell { file: fixture("customers.xlsx").into(), sheet: "Kunden".into(), cell: "A4".into() }
+    );
+    // A range moves the search inside it: the header is the range's widest row.
+    let ranged = ExcelSourceConfig {
+        skip_rows: SkipRows::Auto(migrate_engine::AutoWord::Auto),
+        range: Some("A1:C9".into()),
+        ..ExcelSourceConfig::for_path(fixture("customers.xlsx"))
+    };
+    let mut source = ranged.build(std::path::Path::new("/")).unwrap();
+    assert_eq!(source.columns(), ["ID", "Name", "Joined"]);
+    assert_eq!(source.next_batch().await.unwrap().unwrap().height(), 3);
 }

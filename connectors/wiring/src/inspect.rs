@@ -24,6 +24,9 @@ pub struct Inspection {
     pub encoding: Option<String>,
     pub encoding_confidence: Option<String>,
     pub delimiter: Option<String>,
+    /// CSV: the quoting style, sniffed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoting: Option<String>,
     /// Excel: every sheet, and the one described.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sheets: Vec<String>,
@@ -78,6 +81,7 @@ pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
             encoding: None,
             encoding_confidence: None,
             delimiter: None,
+            quoting: None,
             sheets: Vec::new(),
             sheet: None,
             repeated_paths: migrate_xml::element_paths(path, 1_000_000)?,
@@ -120,6 +124,7 @@ pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
         encoding: info.encoding,
         encoding_confidence: info.encoding_confidence,
         delimiter: info.delimiter,
+        quoting: info.quoting,
         sheets: Vec::new(),
         sheet: None,
         repeated_paths: Vec::new(),
@@ -133,7 +138,8 @@ async fn inspect_excel(path: &Path) -> Result<Inspection, InspectError> {
     let file = path.display().to_string();
     let mut config = migrate_excel::ExcelSourceConfig::for_path(file.clone());
     config.batch_size = SAMPLE_ROWS;
-    config.skip_rows = migrate_excel::ExcelSource::guess_header_row(&config, path)?;
+    let header_row = migrate_excel::ExcelSource::guess_header_row(&config, path)?;
+    config.skip_rows = SkipRows::Count(header_row);
     let mut source = config.build(Path::new(""))?;
     let columns = source.columns().to_vec();
     let batch = source.next_batch().await?;
@@ -154,10 +160,11 @@ async fn inspect_excel(path: &Path) -> Result<Inspection, InspectError> {
         encoding: None,
         encoding_confidence: None,
         delimiter: None,
+        quoting: None,
         sheets: source.sheets().to_vec(),
         sheet: Some(source.sheet().to_string()),
         repeated_paths: Vec::new(),
-        header_line: config.skip_rows as u64 + 1,
+        header_line: header_row as u64 + 1,
         rows_sampled: batch.as_ref().map_or(0, |b| b.height()) as u64,
         columns: profiles,
     })
