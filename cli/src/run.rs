@@ -3,9 +3,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use migrate_connectors::{OutputDir, write_report};
-use migrate_engine::{EngineError, MappingInfo, RunOptions};
-use migrate_postgres::{ConnectionConfig, PgSink};
+use migrate_connectors::{OutputDir, RunRequest, run_mapping, write_report};
+use migrate_engine::EngineError;
+use migrate_postgres::ConnectionConfig;
 
 use crate::validate::checked_mapping;
 use crate::{env, exit, summary};
@@ -52,26 +52,11 @@ pub async fn run(path: &Path, out: Option<PathBuf>, dry_run: bool) -> u8 {
         }
     });
 
-    let mut sink = PgSink::new(config);
-    let options = RunOptions {
-        run_id,
-        mapping: MappingInfo {
-            name: mapping.plan.name.clone(),
-            path: mapping.path.clone(),
-            sha256: mapping.sha256.clone(),
-        },
-        dry_run,
-        cancel: &cancel,
-    };
-    let open = |name: &str| sources.open(name);
-    let result = migrate_engine::run(&mapping.plan, options, &open, &mut sink, &mut output).await;
+    let request = RunRequest { run_id, dry_run, cancel: &cancel };
+    let (report, error) = run_mapping(&mapping, &sources, config, request, &mut output).await;
     if interactive {
         eprintln!();
     }
-    let (report, error) = match result {
-        Ok(report) => (report, None),
-        Err((report, e)) => (report, Some(e)),
-    };
     if let Err(e) = output.close() {
         eprintln!("error: writing {}: {e}", dir.display());
     }

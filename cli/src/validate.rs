@@ -1,7 +1,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use migrate_connectors::{LoadError, SourceSet, check_sources, load_mapping};
+use migrate_connectors::{LoadError, SourceSet, check_mapping, load_mapping};
 use migrate_mappings::{Diagnostics, Mapping};
 
 use crate::{env, exit};
@@ -24,25 +24,9 @@ pub fn checked_mapping(path: &Path) -> Result<(Mapping, SourceSet), u8> {
             return Err(exit::USAGE);
         }
     };
-    let mut problems = mapping.errors.clone();
-    let sources = match SourceSet::configure(&mapping) {
-        Ok(s) => {
-            problems.extend(check_sources(&mapping, &s));
-            Some(s)
-        }
-        Err(d) => {
-            problems.extend(d.items);
-            None
-        }
-    };
-    problems.sort_by_key(|d| d.span.start);
-    problems.extend(mapping.warnings.iter().cloned());
-    if !problems.is_empty() {
-        let d = mapping.diagnostics(problems);
-        print_diagnostics(&d);
-        if d.has_errors() {
-            return Err(exit::USAGE);
-        }
+    let (sources, diagnostics) = check_mapping(&mapping);
+    if !diagnostics.items.is_empty() {
+        print_diagnostics(&diagnostics);
     }
     match sources {
         Some(s) => Ok((mapping, s)),

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "platform_tables", sql: include_str!("../sql/0001_platform_tables.sql") },
     Migration { version: 2, name: "migrate_ledger", sql: include_str!("../sql/0002_migrate_ledger.sql") },
     Migration { version: 3, name: "roles_and_rls", sql: include_str!("../sql/0003_roles_and_rls.sql") },
+    Migration { version: 4, name: "worker_jobs", sql: include_str!("../sql/0004_worker_jobs.sql") },
 ];
 
 #[cfg(test)]

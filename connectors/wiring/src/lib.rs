@@ -2,11 +2,13 @@
 //! turn its source blocks into `Source`s (a closed match on `kind`), its
 //! target into the PostgreSQL sink, and write a run's output directory.
 
+mod execute;
 mod inspect;
 mod load;
 mod output;
 mod sources;
 
+pub use execute::{RunRequest, check_mapping, run_mapping};
 pub use inspect::{ColumnProfile, InspectError, Inspection, inspect};
 pub use load::{LoadError, load_mapping};
 pub use output::{OutputDir, write_report};

@@ -48,6 +48,22 @@ impl SourceSet {
         if errors.is_empty() { Ok(Self { base_dir, configs }) } else { Err(mapping.diagnostics(errors)) }
     }
 
+    /// Each source's file, resolved against the mapping's folder (not
+    /// checked for existence).
+    pub fn files(&self) -> Vec<(String, PathBuf)> {
+        self.configs
+            .iter()
+            .map(|(name, config)| {
+                let path = match config {
+                    SourceConfig::Csv(c) => c.resolved_path(&self.base_dir),
+                    SourceConfig::Excel(c) => c.resolved_path(&self.base_dir),
+                    SourceConfig::Xml(c) => c.resolved_path(&self.base_dir),
+                };
+                (name.clone(), path)
+            })
+            .collect()
+    }
+
     /// Opens a source by name, for the run loop.
     pub fn open(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
         let Some((_, config)) = self.configs.iter().find(|(n, _)| n == name) else {

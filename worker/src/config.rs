@@ -1,0 +1,99 @@
+//! The worker's configuration: the environment only (12-factor).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use migrate_postgres::ConnectionConfig;
+
+/// Every setting, read once at start.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// `DATABASE_URL`, or `DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_USER`,
+    /// `DB_PASSWORD`, `DB_SSLMODE`.
+    pub db: ConnectionConfig,
+    /// `QUEUE_URL`: the SQS queue S3 sends its event notifications to.
+    pub queue_url: String,
+    /// `DEAD_LETTER_QUEUE_URL`: where a job's message goes once it has
+    /// failed `MAX_ATTEMPTS` times. Without it the message is deleted (the
+    /// job row keeps the error).
+    pub dead_letter_queue_url: Option<String>,
+    /// `NOTIFY_QUEUE_URL`: a queue that receives one message per finished
+    /// job (status and counts).
+    pub notify_queue_url: Option<String>,
+    /// `AWS_ENDPOINT_URL`: an S3/SQS-compatible endpoint (tests, MinIO).
+    pub aws_endpoint: Option<String>,
+    /// `AWS_REGION` (default `us-east-1`).
+    pub region: String,
+    /// `MAPPINGS_PREFIX` (default `mappings/`): where a tenant's stored
+    /// mapping lives, as `{prefix}{org_id}.toml` in the upload's bucket.
+    pub mappings_prefix: String,
+    /// `HTTP_ADDR` (default `0.0.0.0:8080`): /livez, /readyz, /metrics.
+    pub http_addr: SocketAddr,
+    /// `JOB_LEASE_SECS` (default 60): how long a job stays claimed without
+    /// a heartbeat; also the SQS visibility the worker keeps extending.
+    pub lease: Duration,
+    /// `MAX_ATTEMPTS` (default 3): failed attempts before a job is failed
+    /// for good and its message dead-lettered.
+    pub max_attempts: i32,
+    /// `RETRY_DELAY_SECS` (default 30): a failed attempt's message comes
+    /// back after this many seconds times the attempts so far.
+    pub retry_delay: Duration,
+    /// `SHUTDOWN_GRACE_SECS` (default 30): on SIGTERM, how long the current
+    /// job may take to finish before it is cancelled and handed back.
+    pub shutdown_grace: Duration,
+    /// `MAX_JOB_BYTES` (default 10 GiB): the most a job may download.
+    pub max_job_bytes: u64,
+    /// `WORK_DIR` (default the system's temporary directory).
+    pub work_dir: PathBuf,
+    /// `WORKER_ID` (default host name and process id): the lease owner.
+    pub worker_id: String,
+    /// `POLL_WAIT_SECS` (default 20): SQS long-poll wait.
+    pub poll_wait_secs: i32,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn number<T: std::str::FromStr>(
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match env(name).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| ConfigError(format!("{name} = {v:?} is not a number"))),
+    }
+}
+
+impl WorkerConfig {
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let db = ConnectionConfig::from_env(env).map_err(|e| ConfigError(e.to_string()))?;
+        let queue_url =
+            env("QUEUE_URL").filter(|v| !v.is_empty()).ok_or_else(|| ConfigError("QUEUE_URL is not set".into()))?;
+        let http_addr = env("HTTP_ADDR").unwrap_or_else(|| "0.0.0.0:8080".into());
+        let http_addr =
+            http_addr.parse().map_err(|_| ConfigError(format!("HTTP_ADDR = {http_addr:?} is not host:port")))?;
+        let host =
+            std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        Ok(Self {
+            db,
+            queue_url,
+            dead_letter_queue_url: env("DEAD_LETTER_QUEUE_URL").filter(|v| !v.is_empty()),
+            notify_queue_url: env("NOTIFY_QUEUE_URL").filter(|v| !v.is_empty()),
+            aws_endpoint: env("AWS_ENDPOINT_URL").filter(|v| !v.is_empty()),
+            region: env("AWS_REGION").filter(|v| !v.is_empty()).unwrap_or_else(|| "us-east-1".into()),
+            mappings_prefix: env("MAPPINGS_PREFIX").unwrap_or_else(|| "mappings/".into()),
+            http_addr,
+            lease: Duration::from_secs(number(env, "JOB_LEASE_SECS", 60u64)?.max(2)),
+            max_attempts: number(env, "MAX_ATTEMPTS", 3i32)?.max(1),
+            retry_delay: Duration::from_secs(number(env, "RETRY_DELAY_SECS", 30u64)?),
+            shutdown_grace: Duration::from_secs(number(env, "SHUTDOWN_GRACE_SECS", 30u64)?),
+            max_job_bytes: number(env, "MAX_JOB_BYTES", 10u64 << 30)?,
+            work_dir: env("WORK_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
+            worker_id: env("WORKER_ID").unwrap_or_else(|| format!("{host}-{}", std::process::id())),
+            poll_wait_secs: number(env, "POLL_WAIT_SECS", 20i32)?.clamp(0, 20),
+        })
+    }
+}

@@ -1,0 +1,13 @@
+//! `migrate-worker`: S3 uploads become migration jobs. S3 event
+//! notifications arrive on an SQS queue; each uploaded object version is
+//! one job in the `migrate.jobs` ledger, claimed under a lease; the job runs
+//! the same wiring as `migrate run` and puts its report back in S3.
+
+pub mod config;
+pub mod event;
+pub mod http;
+pub mod layout;
+pub mod ledger;
+pub mod metrics;
+pub mod redact;
+pub mod service;

@@ -1,0 +1,72 @@
+//! `migrate-worker`: configured from the environment only; see the README.
+
+use std::sync::atomic::Ordering;
+
+use migrate_worker::config::WorkerConfig;
+use migrate_worker::redact::Redactor;
+use migrate_worker::service::{Shared, run};
+use tracing::{error, info, warn};
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let redactor = Redactor::from_env(&env);
+    let config = match WorkerConfig::from_env(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            error!(error = %redactor.clean(&e.to_string()), "bad configuration");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(config.http_addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!(error = %e, addr = %config.http_addr, "cannot listen");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let grace = config.shutdown_grace;
+    let shared = match Shared::connect(config, redactor.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %redactor.clean(&format!("{e:#}")), "cannot start");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), worker = %shared.config.worker_id, "worker started");
+    tokio::spawn(migrate_worker::http::serve(listener, shared.clone()));
+
+    let signals = shared.clone();
+    tokio::spawn(async move {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        info!(
+            grace_secs = grace.as_secs(),
+            "shutting down: no new jobs; the current one may finish within the grace period"
+        );
+        let _ = signals.stopping.send(true);
+        tokio::time::sleep(grace).await;
+        warn!("grace period over: cancelling the current job");
+        signals.cancel.store(true, Ordering::Relaxed);
+    });
+
+    run(shared).await;
+    info!("worker stopped");
+    std::process::ExitCode::SUCCESS
+}

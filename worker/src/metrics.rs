@@ -1,0 +1,98 @@
+//! Counters for `/metrics`, in the Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Jobs this process ended, by outcome.
+    jobs: BTreeMap<String, u64>,
+    /// Source rows of this process's runs, by outcome.
+    rows: BTreeMap<String, u64>,
+    duration_sum: f64,
+    duration_count: u64,
+    messages: u64,
+}
+
+impl Metrics {
+    pub fn message(&self) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.messages += 1;
+        }
+    }
+
+    pub fn job_ended(&self, outcome: &str, seconds: f64, rows: &[(&str, u64)]) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.jobs.entry(outcome.to_string()).or_default() += 1;
+            m.duration_sum += seconds;
+            m.duration_count += 1;
+            for (k, v) in rows {
+                *m.rows.entry((*k).to_string()).or_default() += v;
+            }
+        }
+    }
+
+    /// The text for `/metrics`; `ledger` is the job ledger's count by state
+    /// (every worker's jobs), when the database answered.
+    pub fn render(&self, ledger: Option<&[(String, i64)]>) -> String {
+        let mut out = String::new();
+        let Ok(m) = self.inner.lock() else { return out };
+        let _ = writeln!(out, "# HELP migrate_worker_messages_total SQS messages received by this process.");
+        let _ = writeln!(out, "# TYPE migrate_worker_messages_total counter");
+        let _ = writeln!(out, "migrate_worker_messages_total {}", m.messages);
+        let _ = writeln!(out, "# HELP migrate_worker_jobs_total Jobs this process ended, by outcome.");
+        let _ = writeln!(out, "# TYPE migrate_worker_jobs_total counter");
+        for (k, v) in &m.jobs {
+            let _ = writeln!(out, "migrate_worker_jobs_total{{outcome=\"{k}\"}} {v}");
+        }
+        let _ = writeln!(out, "# HELP migrate_worker_rows_total Source rows of this process's runs, by outcome.");
+        let _ = writeln!(out, "# TYPE migrate_worker_rows_total counter");
+        for (k, v) in &m.rows {
+            let _ = writeln!(out, "migrate_worker_rows_total{{outcome=\"{k}\"}} {v}");
+        }
+        let _ = writeln!(out, "# HELP migrate_worker_job_duration_seconds Time from claim to end of a job.");
+        let _ = writeln!(out, "# TYPE migrate_worker_job_duration_seconds summary");
+        let _ = writeln!(out, "migrate_worker_job_duration_seconds_sum {}", m.duration_sum);
+        let _ = writeln!(out, "migrate_worker_job_duration_seconds_count {}", m.duration_count);
+        if let Some(states) = ledger {
+            let _ = writeln!(out, "# HELP migrate_jobs Jobs in the ledger (all workers), by state.");
+            let _ = writeln!(out, "# TYPE migrate_jobs gauge");
+            for (k, v) in states {
+                let _ = writeln!(out, "migrate_jobs{{state=\"{k}\"}} {v}");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_render_as_prometheus_text() {
+        let m = Metrics::default();
+        m.message();
+        m.job_ended("succeeded", 1.5, &[("loaded", 10), ("rejected", 2)]);
+        m.job_ended("failed", 0.5, &[]);
+        let text = m.render(Some(&[("succeeded".to_string(), 4)]));
+        for line in [
+            "migrate_worker_messages_total 1",
+            "migrate_worker_jobs_total{outcome=\"failed\"} 1",
+            "migrate_worker_jobs_total{outcome=\"succeeded\"} 1",
+            "migrate_worker_rows_total{outcome=\"loaded\"} 10",
+            "migrate_worker_rows_total{outcome=\"rejected\"} 2",
+            "migrate_worker_job_duration_seconds_sum 2",
+            "migrate_worker_job_duration_seconds_count 2",
+            "migrate_jobs{state=\"succeeded\"} 4",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+        }
+    }
+}

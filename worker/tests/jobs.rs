@@ -1,0 +1,218 @@
+//! The worker against moto (S3 + SQS) and a throwaway PostgreSQL, run as
+//! the real binary: uploads become runs, once; failures retry and then
+//! dead-letter; killed and stopped workers hand their jobs on.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn an_upload_becomes_one_run_with_its_results_in_s3_even_when_the_event_repeats() {
+    let stack = Stack::new().await;
+    let worker = stack.worker("w1", &[]);
+    assert_eq!(worker.http("/livez"), (200, "ok\n".to_string()));
+    assert_eq!(worker.http("/readyz"), (200, "ready\n".to_string()));
+
+    stack.upload_job(ORG_A, "crm-2024", None).await;
+    let notes = stack.notifications(1, MINUTE).await;
+    assert_eq!(notes.len(), 1, "{}", worker.log_text());
+    let note = &notes[0];
+    assert_eq!(note["state"], "succeeded", "{note}");
+    assert_eq!(note["key"], format!("tenants/{ORG_A}/crm-2024/mapping.toml"));
+    let contacts = &note["summary"]["entities"][0];
+    assert_eq!(
+        (&contacts["read"], &contacts["loaded"], &contacts["rejected"], &contacts["duplicates"], &contacts["balanced"]),
+        (&302.into(), &274.into(), &18.into(), &10.into(), &true.into())
+    );
+    assert_eq!(stack.contacts(ORG_A).await, 274);
+
+    // The results sit under the job's prefix and agree with the notification.
+    let run_id = note["run_id"].as_str().unwrap().to_string();
+    let results = format!("tenants/{ORG_A}/crm-2024/_results/{run_id}/");
+    assert_eq!(
+        stack.keys(&results).await,
+        ["duplicates/contacts.csv", "rejects/contacts.csv", "report.json"].map(|k| format!("{results}{k}"))
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&stack.get(&format!("{results}report.json")).await.unwrap()).unwrap();
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(report["entities"][0]["target_count"], 274);
+    assert_eq!(report["mapping"]["path"], format!("s3://{BUCKET}/tenants/{ORG_A}/crm-2024/mapping.toml"));
+    assert_eq!(report["sources"][0]["location"], format!("s3://{BUCKET}/tenants/{ORG_A}/crm-2024/customers.csv"));
+    let rejects = String::from_utf8(stack.get(&format!("{results}rejects/contacts.csv")).await.unwrap()).unwrap();
+    assert_eq!(rejects.lines().count(), 19, "a header and 18 rejected rows");
+
+    // The same event again (SQS redelivers; S3 may send two for one
+    // upload): no second run.
+    let body = serde_json::json!({"Records": [{
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": BUCKET}, "object": {
+            "key": format!("tenants/{ORG_A}/crm-2024/mapping.toml"),
+            "eTag": stack.s3.head_object().bucket(BUCKET).key(format!("tenants/{ORG_A}/crm-2024/mapping.toml"))
+                .send().await.unwrap().e_tag().unwrap().trim_matches('"'),
+            "size": 1
+        }}
+    }]});
+    stack.sqs.send_message().queue_url(&stack.queue).message_body(body.to_string()).send().await.unwrap();
+    stack.drained(MINUTE).await;
+    assert_eq!(stack.notifications(1, Duration::from_secs(3)).await.len(), 0);
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs").await, 1);
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.runs").await, 1);
+    assert_eq!(stack.count("SELECT attempts::bigint FROM migrate.jobs").await, 1);
+
+    let (status, metrics) = worker.http("/metrics");
+    assert_eq!(status, 200);
+    for line in [
+        "migrate_worker_jobs_total{outcome=\"succeeded\"} 1",
+        "migrate_worker_rows_total{outcome=\"loaded\"} 274",
+        "migrate_jobs{state=\"succeeded\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} not in\n{metrics}");
+    }
+    // Every log line is JSON; job lines carry the job id; no row values.
+    let log = worker.log_text();
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if v["fields"]["message"] == "job claimed" {
+            assert!(v["span"]["job_id"].is_string(), "{line}");
+        }
+    }
+    assert!(!log.contains("Berners-Lee"), "row values in the log");
+}
+
+#[tokio::test]
+async fn a_poison_upload_fails_after_its_attempts_and_is_dead_lettered_while_other_jobs_run() {
+    let stack = Stack::new().await;
+    let _worker = stack.worker("w1", &[]);
+    stack.upload_job(ORG_A, "broken", Some("[migration\nname = ")).await;
+    stack.upload_job(ORG_A, "good", None).await;
+    let mut notes = stack.notifications(2, MINUTE).await;
+    notes.sort_by_key(|n| n["key"].as_str().unwrap_or_default().to_string());
+    assert_eq!(notes.len(), 2);
+    assert_eq!(notes[0]["key"], format!("tenants/{ORG_A}/broken/mapping.toml"));
+    assert_eq!(notes[0]["state"], "failed");
+    assert_eq!(notes[0]["attempts"], 2);
+    let error = notes[0]["summary"]["error"].as_str().unwrap();
+    assert!(error.contains(&format!("s3://{BUCKET}/tenants/{ORG_A}/broken/mapping.toml")), "{error}");
+    assert_eq!(notes[1]["state"], "succeeded");
+    let dead = stack.dead_letters(Duration::from_secs(10)).await;
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].contains("broken"), "{}", dead[0]);
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs WHERE state = 'failed' AND attempts = 2").await, 1);
+    assert_eq!(stack.contacts(ORG_A).await, 274);
+}
+
+#[tokio::test]
+async fn an_uploaded_mapping_cannot_read_secrets_cross_tenants_or_leave_its_prefix() {
+    let stack = Stack::new().await;
+    let _worker = stack.worker("w1", &[("MAX_ATTEMPTS", "1")]);
+    let demo = demo_mapping(ORG_A);
+    let cases = [
+        (
+            "secret",
+            demo.replace(
+                "\"custom_fields.legacy_notes\" = \"Notes\"",
+                "\"custom_fields.legacy_notes\" = { value = \"${DB_PASSWORD}\" }",
+            ),
+            "uses ${DB_PASSWORD}",
+        ),
+        ("other-org", demo_mapping(ORG_B), "refused, nothing loaded"),
+        (
+            "escape",
+            demo.replace("path = \"customers.csv\"", "path = \"/etc/passwd\""),
+            "outside the job's upload prefix",
+        ),
+        (
+            "climb",
+            demo.replace("path = \"customers.csv\"", "path = \"../crm/customers.csv\""),
+            "outside the job's upload prefix",
+        ),
+    ];
+    for (job, mapping, _) in &cases {
+        stack.upload_job(ORG_A, job, Some(mapping)).await;
+    }
+    let notes = stack.notifications(cases.len(), MINUTE).await;
+    assert_eq!(notes.len(), cases.len());
+    for (job, _, expected) in &cases {
+        let note = notes.iter().find(|n| n["key"] == format!("tenants/{ORG_A}/{job}/mapping.toml")).unwrap();
+        assert_eq!(note["state"], "failed", "{note}");
+        let error = note["summary"]["error"].as_str().unwrap();
+        assert!(error.contains(expected), "{job}: {error}");
+        assert!(!note.to_string().contains(SECRET));
+    }
+    assert_eq!(stack.contacts(ORG_A).await + stack.contacts(ORG_B).await, 0);
+    let log = std::fs::read_to_string(stack.work.path().join("w1.log")).unwrap();
+    assert!(!log.contains(SECRET));
+}
+
+#[tokio::test]
+async fn a_killed_worker_loses_its_job_to_another_after_the_lease_with_exact_rows() {
+    let stack = Stack::new().await;
+    let (csv, mapping) = bulk_job(ORG_A, 150_000);
+    let mut first = stack.worker("w1", &[]);
+    stack.put(&format!("tenants/{ORG_A}/bulk/people.csv"), csv).await;
+    stack.put(&format!("tenants/{ORG_A}/bulk/mapping.toml"), mapping).await;
+    stack.wait_for_job("state = 'running'", MINUTE).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    first.kill();
+    assert_eq!(
+        stack.count("SELECT count(*) FROM migrate.jobs WHERE state = 'running' AND lease_owner = 'w1'").await,
+        1
+    );
+
+    let _second = stack.worker("w2", &[]);
+    let notes = stack.notifications(1, Duration::from_secs(180)).await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["state"], "succeeded", "{}", notes[0]);
+    assert_eq!(notes[0]["attempts"], 2);
+    assert_eq!(notes[0]["summary"]["entities"][0]["inserted"], 150_000);
+    assert_eq!(stack.contacts(ORG_A).await, 150_000);
+    assert_eq!(stack.count("SELECT count(DISTINCT source_key)::bigint FROM migrate.keys").await, 150_000);
+}
+
+#[tokio::test]
+async fn sigterm_mid_job_exits_cleanly_and_the_job_completes_later() {
+    let stack = Stack::new().await;
+    let (csv, mapping) = bulk_job(ORG_A, 150_000);
+    let mut first = stack.worker("w1", &[("SHUTDOWN_GRACE_SECS", "0")]);
+    stack.put(&format!("tenants/{ORG_A}/bulk/people.csv"), csv).await;
+    stack.put(&format!("tenants/{ORG_A}/bulk/mapping.toml"), mapping).await;
+    stack.wait_for_job("state = 'running'", MINUTE).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = first.terminate(MINUTE);
+    assert!(status.success(), "{status:?}\n{}", first.log_text());
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs WHERE state = 'queued' AND attempts = 0").await, 1);
+    assert_eq!(stack.contacts(ORG_A).await, 0, "a cancelled run publishes nothing");
+
+    let _second = stack.worker("w2", &[]);
+    let notes = stack.notifications(1, Duration::from_secs(180)).await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["state"], "succeeded");
+    assert_eq!(notes[0]["attempts"], 1);
+    assert_eq!(stack.contacts(ORG_A).await, 150_000);
+}
+
+#[tokio::test]
+async fn two_workers_share_ten_uploads_and_run_each_once() {
+    let stack = Stack::new().await;
+    let a = stack.worker("w1", &[]);
+    let b = stack.worker("w2", &[]);
+    for i in 0..10 {
+        let org = if i % 2 == 0 { ORG_A } else { ORG_B };
+        stack.upload_job(org, &format!("batch-{i}"), None).await;
+    }
+    let notes = stack.notifications(10, Duration::from_secs(240)).await;
+    assert_eq!(notes.len(), 10);
+    assert!(notes.iter().all(|n| n["state"] == "succeeded"), "{notes:?}");
+    stack.drained(MINUTE).await;
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs WHERE state = 'succeeded' AND attempts = 1").await, 10);
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.runs").await, 10);
+    assert_eq!((stack.contacts(ORG_A).await, stack.contacts(ORG_B).await), (274, 274));
+    let by_worker = |w: &support::Worker| w.log_text().lines().filter(|l| l.contains("\"job ended\"")).count();
+    assert_eq!(by_worker(&a) + by_worker(&b), 10);
+}
