@@ -169,6 +169,49 @@ pub async fn infer(plan: &mut RunPlan, open_source: &OpenSource<'_>) -> Result<V
     Ok(decisions)
 }
 
+/// Settles a plan's `auto` settings as an earlier `infer` decided them
+/// (over the whole input), so that each partition of a partitioned run maps
+/// its slice exactly as a whole run would.
+pub fn apply_decisions(plan: &mut RunPlan, decisions: &[Decision]) -> Result<(), EngineError> {
+    for d in decisions {
+        let fail = |message: &str| EngineError::Inference {
+            entity: d.entity.clone(),
+            column: d.column.clone(),
+            message: format!("{message}: {} = {}", d.setting, d.decision),
+        };
+        let entity = plan.entities.iter_mut().find(|e| e.entity == d.entity).ok_or_else(|| fail("no such entity"))?;
+        let column = entity
+            .columns
+            .iter_mut()
+            .find(|c| match &c.json_key {
+                Some(k) => format!("{}.{k}", c.target) == d.column,
+                None => c.target == d.column,
+            })
+            .ok_or_else(|| fail("no such column"))?;
+        let settled = column.transforms.iter_mut().find_map(|t| match (t, d.setting.as_str()) {
+            (Transform::Date(spec), "date_order") if spec.infer_order => {
+                let order = match d.decision.as_str() {
+                    "mdy" => crate::transform::DayOrder::Mdy,
+                    "dmy" => crate::transform::DayOrder::Dmy,
+                    "ymd" => crate::transform::DayOrder::Ymd,
+                    _ => return None,
+                };
+                spec.formats = DateFormat::for_order(order);
+                spec.infer_order = false;
+                Some(())
+            }
+            (Transform::Money(spec), "money_locale") if spec.infer_locale => {
+                spec.locale = crate::transform::Locale::parse(&d.decision)?;
+                spec.infer_locale = false;
+                Some(())
+            }
+            _ => None,
+        });
+        settled.ok_or_else(|| fail("nothing left to settle"))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -271,6 +314,21 @@ mod tests {
         assert_eq!(date.formats, DateFormat::for_order(crate::transform::DayOrder::Dmy));
         let Transform::Money(money) = &columns[1].transforms[1] else { panic!() };
         assert_eq!(money.locale, Locale::De);
+    }
+
+    #[tokio::test]
+    async fn decisions_settle_another_copy_of_the_plan_the_same_way() {
+        let (inferred, decisions) =
+            run_infer(vec![[" 03/06/2018", "1.234,56"], ["01/02/2020", "12,00"], ["25/12/2019 ", "7"]]).await;
+        let decisions = decisions.unwrap();
+        let mut copy = plan();
+        apply_decisions(&mut copy, &decisions).unwrap();
+        let settled =
+            |p: &RunPlan| format!("{:?}", p.entities[0].columns.iter().map(|c| &c.transforms).collect::<Vec<_>>());
+        assert_eq!(settled(&copy), settled(&inferred));
+        // Applying twice finds nothing left to settle.
+        let again = apply_decisions(&mut copy, &decisions).unwrap_err().to_string();
+        assert!(again.contains("nothing left to settle: date_order = dmy"), "{again}");
     }
 
     #[tokio::test]

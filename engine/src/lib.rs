@@ -27,13 +27,13 @@ pub use batch::{Batch, BatchError, MalformedRow, SourceNote, unique_header_names
 pub use counts::EntityCounts;
 pub use error::EngineError;
 pub use events::{NoEvents, RunEvents};
-pub use infer::{Decision, infer, load_rates};
+pub use infer::{Decision, apply_decisions, infer, load_rates};
 pub use location::SourceLocation;
 pub use map::{MapNote, MapOutput, MapRejection, MappedBatch, map_batch};
 pub use plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, RunPlan, TargetType};
 pub use reject::{RejectReason, RejectedRow};
 pub use report::{EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RunReport, RunStatus, SourceInfo, Warning};
-pub use run::{OpenSource, RunOptions, run};
+pub use run::{OpenSource, RunMode, RunOptions, publish_staged, run};
 pub use sink::{DuplicateRow, PublishedEntity, Sink, SinkError, StageRejection};
 pub use source::{AutoWord, SkipRows, Source, SourceError};
 pub use transform::Transform;

@@ -17,6 +17,8 @@ pub enum RunStatus {
     Cancelled,
     RolledBack,
     DryRun,
+    /// One partition of a partitioned run, staged and not yet published.
+    Staged,
 }
 
 impl RunStatus {
@@ -29,6 +31,7 @@ impl RunStatus {
             RunStatus::Cancelled => "cancelled",
             RunStatus::RolledBack => "rolled_back",
             RunStatus::DryRun => "dry_run",
+            RunStatus::Staged => "staged",
         }
     }
 }

@@ -24,8 +24,22 @@ pub type OpenSource<'a> = dyn Fn(&str) -> Result<Box<dyn Source>, SourceError> +
 /// How many example values a warning carries.
 const WARNING_EXAMPLES: usize = 3;
 
+/// How much of a run one call does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RunMode {
+    /// Read, stage and publish.
+    #[default]
+    Whole,
+    /// One partition of a run that `Sink::prepare` recorded: read and stage
+    /// this partition's rows, numbered from `seq_base` (below `seq_end`),
+    /// and publish nothing. The report's status is `staged`; the run is
+    /// published by `publish_staged` once every partition is staged.
+    StagePartition { seq_base: u64, seq_end: u64 },
+}
+
 pub struct RunOptions<'a> {
     pub run_id: Uuid,
+    pub mode: RunMode,
     pub mapping: MappingInfo,
     /// Stage and count, then roll back instead of publishing.
     pub dry_run: bool,
@@ -58,6 +72,22 @@ pub async fn run(
         Err(e) => Err(e),
     };
     let plan = &resolved;
+    if let RunMode::StagePartition { .. } = options.mode {
+        // Staged rows stay for the publish; a failed partition is staged
+        // again (its rows first removed) when it is retried.
+        let _ = sink.detach().await;
+        let (status, error) = match outcome {
+            Ok(()) => (RunStatus::Staged, None),
+            Err(e) => {
+                (if matches!(e, EngineError::Cancelled) { RunStatus::Cancelled } else { RunStatus::Failed }, Some(e))
+            }
+        };
+        let report = state.into_report(plan, options, started_at, status, &[], error.as_ref());
+        return match error {
+            None => Ok(report),
+            Some(e) => Err((report, e)),
+        };
+    }
     let outcome = match outcome {
         Ok(()) => sink.publish(!options.dry_run, options.cancel, events).await.map_err(|e| match e {
             SinkError::Cancelled => EngineError::Cancelled,
@@ -84,6 +114,70 @@ pub async fn run(
             Ok(report)
         }
         Some(e) => Err((report, e)),
+    }
+}
+
+/// Publishes a partitioned run once every partition is staged: the counts
+/// read, rejected and filtered are the partitions' (`staged`, their
+/// reports), duplicates and what was loaded come from the publish. `sources`
+/// describes the whole inputs (not each partition's slice).
+pub async fn publish_staged(
+    plan: &RunPlan,
+    options: RunOptions<'_>,
+    staged: &[RunReport],
+    sources: Vec<SourceInfo>,
+    sink: &mut dyn Sink,
+    events: &mut dyn RunEvents,
+) -> Result<RunReport, (RunReport, EngineError)> {
+    let started_at = staged.iter().map(|r| r.started_at).min().unwrap_or_else(Utc::now);
+    let mut state = RunState { sources, ..RunState::default() };
+    let mut warnings: BTreeMap<(String, Option<String>, String), Warning> = BTreeMap::new();
+    for report in staged {
+        for e in &report.entities {
+            let counts = state.counts.entry(e.entity.clone()).or_default();
+            counts.read += e.counts.read;
+            counts.rejected += e.counts.rejected;
+            counts.filtered += e.counts.filtered;
+        }
+        for w in &report.warnings {
+            let merged = warnings
+                .entry((w.entity.clone(), w.column.clone(), w.code.clone()))
+                .or_insert_with(|| Warning { count: 0, examples: Vec::new(), ..w.clone() });
+            merged.count += w.count;
+            for example in &w.examples {
+                if merged.examples.len() < WARNING_EXAMPLES && !merged.examples.contains(example) {
+                    merged.examples.push(example.clone());
+                }
+            }
+        }
+        if state.decisions.is_empty() {
+            state.decisions = report.decisions.clone();
+        }
+    }
+    state.warnings = warnings.into_values().collect();
+    let attached = sink.attach(options.run_id, plan, 0..0).await.map_err(EngineError::from);
+    let outcome = match attached {
+        Ok(()) => sink.publish(true, options.cancel, events).await.map_err(|e| match e {
+            SinkError::Cancelled => EngineError::Cancelled,
+            other => EngineError::from(other),
+        }),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(published) => {
+            let report = state.into_report(plan, options, started_at, RunStatus::Succeeded, &published, None);
+            match sink.finish(&report).await {
+                Ok(()) => Ok(report),
+                Err(e) => Err((report, e.into())),
+            }
+        }
+        Err(e) => {
+            // Nothing was published and the staging is kept: the publish
+            // can be tried again.
+            let _ = sink.detach().await;
+            let status = if matches!(e, EngineError::Cancelled) { RunStatus::Cancelled } else { RunStatus::Failed };
+            Err((state.into_report(plan, options, started_at, status, &[], Some(&e)), e))
+        }
     }
 }
 
@@ -132,8 +226,16 @@ async fn stage_all(
     events: &mut dyn RunEvents,
     state: &mut RunState,
 ) -> Result<(), EngineError> {
-    sink.begin(options.run_id, plan).await?;
-    let mut seq: u64 = 0;
+    let mut seq: u64 = match options.mode {
+        RunMode::Whole => {
+            sink.begin(options.run_id, plan).await?;
+            0
+        }
+        RunMode::StagePartition { seq_base, seq_end } => {
+            sink.attach(options.run_id, plan, seq_base..seq_end).await?;
+            seq_base
+        }
+    };
     for entity in &plan.entities {
         let mut source = open_source(&entity.source)
             .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;

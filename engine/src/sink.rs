@@ -49,6 +49,30 @@ pub trait Sink: Send {
 
     /// Stores the final report with the run's ledger entry.
     async fn finish(&mut self, report: &RunReport) -> Result<(), SinkError>;
+
+    /// Records a run whose rows several processes will stage (partitions)
+    /// and creates its staging; holds nothing once it returns.
+    async fn prepare(&mut self, _run_id: uuid::Uuid, _plan: &RunPlan) -> Result<(), SinkError> {
+        Err(SinkError::Unsupported("partitioned runs"))
+    }
+
+    /// Joins a prepared run instead of `begin`: to stage one partition, or
+    /// to publish or abandon the run once every partition is staged. Rows
+    /// already staged with a sequence number in `seqs` are removed first
+    /// (a partition that is retried stages its rows again).
+    async fn attach(
+        &mut self,
+        _run_id: uuid::Uuid,
+        _plan: &RunPlan,
+        _seqs: std::ops::Range<u64>,
+    ) -> Result<(), SinkError> {
+        Err(SinkError::Unsupported("partitioned runs"))
+    }
+
+    /// Leaves an attached run as it is (staged rows stay for the publish).
+    async fn detach(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 /// A row of a staged batch that the target refused.
@@ -94,4 +118,6 @@ pub enum SinkError {
     Output(#[from] std::io::Error),
     #[error("cancelled before the publish committed")]
     Cancelled,
+    #[error("this sink does not support {0}")]
+    Unsupported(&'static str),
 }

@@ -49,6 +49,11 @@ pub struct CsvSourceConfig {
     /// underscore columns of a rejects file fed back in.
     #[serde(default)]
     pub skip_columns: Option<String>,
+    /// Added to every row's line: a partition of a larger file (its header
+    /// and a slice of its records) numbers its lines as the whole file
+    /// does. Never read from a mapping.
+    #[serde(skip)]
+    pub line_offset: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -59,7 +64,7 @@ pub enum InvalidBytes {
     Replace,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Quoting {
     #[default]
@@ -110,6 +115,7 @@ impl CsvSourceConfig {
             max_field_bytes: default_max_field_bytes(),
             batch_size: default_batch_size(),
             skip_columns: None,
+            line_offset: 0,
         }
     }
 

@@ -16,4 +16,4 @@ mod source;
 pub use config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
 pub use encoding::{Detected, detect};
 pub use error::CsvError;
-pub use source::{CsvSource, sniff_preamble};
+pub use source::{CsvSource, FileIndex, Part, Pinned, sniff_preamble};

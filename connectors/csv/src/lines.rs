@@ -63,14 +63,20 @@ impl<R> Lines<R> {
         }
     }
 
-    /// The 1-based line of a record the parser placed at `byte`.
-    pub fn start_line(&mut self, byte: u64) -> u64 {
+    /// Line breaks before `byte` (which never goes backwards).
+    pub fn breaks_before(&mut self, byte: u64) -> u64 {
         while self.terminators.front().is_some_and(|(offset, _)| *offset < byte) {
             if self.is_break(0) {
                 self.breaks_behind += 1;
             }
             self.terminators.pop_front();
         }
+        self.breaks_behind
+    }
+
+    /// The 1-based line of a record the parser placed at `byte`.
+    pub fn start_line(&mut self, byte: u64) -> u64 {
+        self.breaks_before(byte);
         let mut breaks = 0;
         let mut expected = byte;
         for i in 0..self.terminators.len() {

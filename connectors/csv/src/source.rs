@@ -48,21 +48,166 @@ fn read_sample(path: &Path) -> Result<Vec<u8>, CsvError> {
     Ok(sample)
 }
 
+/// A file's encoding and dialect, as declared or sniffed from its start.
+struct Settled {
+    detected: Detected,
+    delimiter: u8,
+    quoting: Quoting,
+    /// Records before the header.
+    skip: usize,
+}
+
+fn settle(config: &CsvSourceConfig, path: &Path) -> Result<Settled, CsvError> {
+    let sample = read_sample(path)?;
+    let detected = detect(&sample, config.encoding.as_deref())?;
+    let (text, _, _) = detected.encoding.decode(&sample);
+    let delimiter = match config.delimiter_byte()? {
+        Some(d) => d,
+        None => sniff_delimiter(&text),
+    };
+    let skip = match config.skip_rows {
+        None => 0,
+        Some(SkipRows::Count(n)) => n,
+        Some(SkipRows::Auto(_)) => sniff_header_row(&text, delimiter),
+    };
+    let quoting = match config.quoting {
+        Quoting::Auto => sniff_quoting(&text, delimiter, skip),
+        declared => declared,
+    };
+    Ok(Settled { detected, delimiter, quoting, skip })
+}
+
+/// A file's encoding and dialect written out, so that every part of a
+/// partitioned file is read alike whatever its own first bytes look like.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pinned {
+    pub encoding: String,
+    pub delimiter: String,
+    pub quoting: Quoting,
+    pub skip_rows: usize,
+}
+
+impl Pinned {
+    /// `config` with this encoding and dialect declared.
+    pub fn apply(&self, config: &CsvSourceConfig) -> CsvSourceConfig {
+        CsvSourceConfig {
+            encoding: Some(self.encoding.clone()),
+            delimiter: Some(self.delimiter.clone()),
+            quoting: self.quoting,
+            skip_rows: Some(SkipRows::Count(self.skip_rows)),
+            ..config.clone()
+        }
+    }
+}
+
+/// Whole records of a file, about `part_bytes` each: `[start, end)` in
+/// bytes, and the line the range starts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Part {
+    pub start: u64,
+    pub end: u64,
+    pub first_line: u64,
+    pub records: u64,
+    /// Line breaks in the file before `start`.
+    pub breaks_before: u64,
+}
+
+/// One pass over a file that finds where its records start, so that it
+/// can be cut into parts (quoted newlines hide those from a blind seek).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileIndex {
+    pub size: u64,
+    pub sha256: String,
+    /// Where the header (and any preamble) ends: every part is read after
+    /// bytes `[0, data_start)`.
+    pub data_start: u64,
+    /// Line breaks in `[0, data_start)`.
+    pub header_breaks: u64,
+    pub pinned: Pinned,
+    pub parts: Vec<Part>,
+}
+
+impl FileIndex {
+    /// The line offset of a part read after the header bytes.
+    pub fn line_offset(&self, part: &Part) -> i64 {
+        part.breaks_before as i64 - self.header_breaks as i64
+    }
+}
+
 impl CsvSource {
+    /// Indexes the file of `config` into parts of about `part_bytes`.
+    /// `None` when it cannot be cut by bytes: encodings other than UTF-8
+    /// and single-byte ones (a delimiter byte may sit inside a character).
+    pub fn index(config: &CsvSourceConfig, path: &Path, part_bytes: u64) -> Result<Option<FileIndex>, CsvError> {
+        let file_name = path.display().to_string();
+        let settled = settle(config, path)?;
+        let encoding = settled.detected.encoding;
+        if encoding != encoding_rs::UTF_8 && !encoding.is_single_byte() {
+            return Ok(None);
+        }
+        let file = File::open(path).map_err(|source| CsvError::Open { path: path.to_path_buf(), source })?;
+        let hash: SharedHash = Arc::new(Mutex::new(HashState::default()));
+        let raw = Hashing { inner: BufReader::with_capacity(1 << 16, file), state: hash.clone() };
+        let mut reader = reader_builder(settled.delimiter, settled.quoting).from_reader(Lines::new(raw));
+        let mut record = csv::ByteRecord::new();
+        for _ in 0..=settled.skip {
+            if !reader.read_byte_record(&mut record).map_err(|e| read_error(&file_name, &e))? {
+                return Err(CsvError::NoHeader { file: file_name });
+            }
+        }
+        let mut parts: Vec<Part> = Vec::new();
+        let mut current: Option<Part> = None;
+        let (mut data_start, mut header_breaks) = (None, 0);
+        while reader.read_byte_record(&mut record).map_err(|e| read_error(&file_name, &e))? {
+            let Some(p) = record.position() else { continue };
+            let byte = p.byte();
+            let breaks = reader.get_mut().breaks_before(byte);
+            let line = reader.get_mut().start_line(byte);
+            if data_start.is_none() {
+                data_start = Some(byte);
+                header_breaks = breaks;
+            }
+            match &mut current {
+                Some(part) if byte - part.start < part_bytes => part.records += 1,
+                _ => {
+                    if let Some(mut done) = current.take() {
+                        done.end = byte;
+                        parts.push(done);
+                    }
+                    current = Some(Part { start: byte, end: 0, first_line: line, records: 1, breaks_before: breaks });
+                }
+            }
+        }
+        let state = hash.lock().map_err(|_| CsvError::Read {
+            file: file_name.clone(),
+            line: 0,
+            message: "hash state poisoned".into(),
+        })?;
+        let size = state.bytes;
+        if let Some(mut last) = current.take() {
+            last.end = size;
+            parts.push(last);
+        }
+        let delimiter =
+            if settled.delimiter == b'\t' { "tab".to_string() } else { (settled.delimiter as char).to_string() };
+        Ok(Some(FileIndex {
+            size,
+            sha256: hex::encode(state.hasher.clone().finalize()),
+            data_start: data_start.unwrap_or(size),
+            header_breaks,
+            pinned: Pinned {
+                encoding: encoding.name().to_lowercase(),
+                delimiter,
+                quoting: settled.quoting,
+                skip_rows: settled.skip,
+            },
+            parts,
+        }))
+    }
+
     pub(crate) fn open(config: &CsvSourceConfig, path: &Path) -> Result<Self, CsvError> {
         let file_name: Arc<str> = path.display().to_string().into();
-        let sample = read_sample(path)?;
-        let detected = detect(&sample, config.encoding.as_deref())?;
-        let (text, _, _) = detected.encoding.decode(&sample);
-        let delimiter = match config.delimiter_byte()? {
-            Some(d) => d,
-            None => sniff_delimiter(&text),
-        };
-        let skip = match config.skip_rows {
-            None => 0,
-            Some(SkipRows::Count(n)) => n,
-            Some(SkipRows::Auto(_)) => sniff_header_row(&text, delimiter),
-        };
+        let Settled { detected, delimiter, quoting, skip } = settle(config, path)?;
 
         let file = File::open(path).map_err(|source| CsvError::Open { path: path.to_path_buf(), source })?;
         let hash: SharedHash = Arc::new(Mutex::new(HashState::default()));
@@ -72,10 +217,6 @@ impl CsvSource {
             .bom_sniffing(true)
             .strip_bom(true)
             .build(raw);
-        let quoting = match config.quoting {
-            Quoting::Auto => sniff_quoting(&text, delimiter, skip),
-            declared => declared,
-        };
         let mut reader = reader_builder(delimiter, quoting).from_reader(Lines::new(decoded));
 
         let mut record = csv::ByteRecord::new();
@@ -156,7 +297,7 @@ impl CsvSource {
             }
             let row_index = rows.len();
             let line = match record.position() {
-                Some(p) => self.reader.get_mut().start_line(p.byte()),
+                Some(p) => self.reader.get_mut().start_line(p.byte()).saturating_add_signed(self.options.line_offset),
                 None => 0,
             };
             let problem = self.check_record(&record);

@@ -89,6 +89,60 @@ async fn target_columns(conn: &mut PgConnection, entity: &str) -> Result<Vec<(St
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
+/// The staging table of each entity of a run (created when `create`), and
+/// the COPY statement that fills it.
+async fn staging(
+    tx: &mut PgConnection,
+    run_id: Uuid,
+    plan: &RunPlan,
+    create: bool,
+) -> Result<(Vec<StagedTable>, Vec<String>), PgError> {
+    let mut tables = Vec::new();
+    let mut copy_statements = Vec::new();
+    for entity in &plan.entities {
+        let catalog = target_columns(&mut *tx, &entity.entity).await?;
+        let stage = stage_table_name(run_id, &entity.entity);
+        let qstage = quote_qualified("migrate", &stage);
+        let mut ddl = format!(
+            "CREATE UNLOGGED TABLE {qstage} (LIKE {} INCLUDING CONSTRAINTS);
+                 ALTER TABLE {qstage} ALTER COLUMN id DROP NOT NULL",
+            quote_qualified("public", &entity.entity)
+        );
+        for (name, _, default) in &catalog {
+            if default.is_some() {
+                ddl.push_str(&format!(", ALTER COLUMN {} DROP NOT NULL", quote_ident(name)));
+            }
+        }
+        ddl.push_str(
+                ", ADD COLUMN _seq bigint NOT NULL, ADD COLUMN _source_key text NOT NULL, ADD COLUMN _location text NOT NULL",
+            );
+        if create {
+            sqlx::raw_sql(audited(ddl))
+                .execute(&mut *tx)
+                .await
+                .context(format!("creating staging for {}", entity.entity))?;
+        }
+        let columns: Vec<TargetColumn> = entity
+            .target_columns()
+            .iter()
+            .map(|name| {
+                let (is_json, default) = catalog
+                    .iter()
+                    .find(|(n, _, _)| n == name)
+                    .map(|(_, j, d)| (*j, d.clone()))
+                    .unwrap_or((false, None));
+                TargetColumn { name: name.to_string(), is_json, default }
+            })
+            .collect();
+        let mut list = vec![quote_ident("org_id")];
+        list.extend(columns.iter().map(|c| quote_ident(&c.name)));
+        list.extend(["_seq", "_source_key", "_location"].map(quote_ident));
+        copy_statements.push(format!("COPY {qstage} ({}) FROM STDIN", list.join(", ")));
+        tables.push(StagedTable { entity: entity.entity.clone(), stage, columns, on_existing: entity.on_existing });
+    }
+    Ok((tables, copy_statements))
+}
+
 #[async_trait]
 impl Sink for PgSink {
     async fn begin(&mut self, run_id: Uuid, plan: &RunPlan) -> Result<(), SinkError> {
@@ -123,47 +177,7 @@ impl Sink for PgSink {
         .await
         .context("recording the run")?;
 
-        let mut tables = Vec::new();
-        let mut copy_statements = Vec::new();
-        for entity in &plan.entities {
-            let catalog = target_columns(&mut tx, &entity.entity).await?;
-            let stage = stage_table_name(run_id, &entity.entity);
-            let qstage = quote_qualified("migrate", &stage);
-            let mut ddl = format!(
-                "CREATE UNLOGGED TABLE {qstage} (LIKE {} INCLUDING CONSTRAINTS);
-                 ALTER TABLE {qstage} ALTER COLUMN id DROP NOT NULL",
-                quote_qualified("public", &entity.entity)
-            );
-            for (name, _, default) in &catalog {
-                if default.is_some() {
-                    ddl.push_str(&format!(", ALTER COLUMN {} DROP NOT NULL", quote_ident(name)));
-                }
-            }
-            ddl.push_str(
-                ", ADD COLUMN _seq bigint NOT NULL, ADD COLUMN _source_key text NOT NULL, ADD COLUMN _location text NOT NULL",
-            );
-            sqlx::raw_sql(audited(ddl))
-                .execute(&mut *tx)
-                .await
-                .context(format!("creating staging for {}", entity.entity))?;
-            let columns: Vec<TargetColumn> = entity
-                .target_columns()
-                .iter()
-                .map(|name| {
-                    let (is_json, default) = catalog
-                        .iter()
-                        .find(|(n, _, _)| n == name)
-                        .map(|(_, j, d)| (*j, d.clone()))
-                        .unwrap_or((false, None));
-                    TargetColumn { name: name.to_string(), is_json, default }
-                })
-                .collect();
-            let mut list = vec![quote_ident("org_id")];
-            list.extend(columns.iter().map(|c| quote_ident(&c.name)));
-            list.extend(["_seq", "_source_key", "_location"].map(quote_ident));
-            copy_statements.push(format!("COPY {qstage} ({}) FROM STDIN", list.join(", ")));
-            tables.push(StagedTable { entity: entity.entity.clone(), stage, columns, on_existing: entity.on_existing });
-        }
+        let (tables, copy_statements) = staging(&mut *tx, run_id, plan, true).await?;
         tx.commit().await.context("committing the run's start")?;
         // Staging COPYs run as the tenant role too: it owns the staging tables.
         sqlx::query(audited(format!("SET ROLE {}", quote_ident(TENANT_ROLE))))
@@ -247,6 +261,86 @@ impl Sink for PgSink {
         drop_staging(&mut tx, active.run_id).await?;
         tx.commit().await.context("committing the run's end")?;
         release_locks(active.lock).await;
+        Ok(())
+    }
+
+    async fn prepare(&mut self, run_id: Uuid, plan: &RunPlan) -> Result<(), SinkError> {
+        let mut conn = self.config.connect().await?;
+        let mut tx = tenant_tx(&mut conn, plan.org_id).await?;
+        let entities: Vec<String> = plan.entities.iter().map(|e| e.entity.clone()).collect();
+        // 'staging': no process holds the run; its partitions' jobs do.
+        sqlx::query(
+            "INSERT INTO migrate.runs (run_id, org_id, source_system, mapping_name, mapping_sha256, status, entities)
+             VALUES ($1, $2, $3, $4, '', 'staging', $5)",
+        )
+        .bind(run_id)
+        .bind(plan.org_id)
+        .bind(&plan.source_system)
+        .bind(&plan.name)
+        .bind(&entities)
+        .execute(&mut *tx)
+        .await
+        .context("recording the partitioned run")?;
+        staging(&mut *tx, run_id, plan, true).await?;
+        tx.commit().await.context("committing the partitioned run's start")?;
+        let _ = conn.close().await;
+        Ok(())
+    }
+
+    async fn attach(&mut self, run_id: Uuid, plan: &RunPlan, seqs: std::ops::Range<u64>) -> Result<(), SinkError> {
+        let lock = self.config.connect().await?;
+        let mut conn = self.config.connect().await?;
+        let mut tx = tenant_tx(&mut conn, plan.org_id).await?;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM migrate.runs WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("reading the partitioned run")?;
+        if status.as_deref() != Some("staging") {
+            return Err(SinkError::Database {
+                context: format!("joining run {run_id}"),
+                message: format!(
+                    "not a partitioned run being staged (status {})",
+                    status.as_deref().unwrap_or("unknown: no such run for this org")
+                ),
+            });
+        }
+        let (tables, copy_statements) = staging(&mut *tx, run_id, plan, false).await?;
+        if !seqs.is_empty() {
+            for table in &tables {
+                sqlx::query(audited(format!(
+                    "DELETE FROM {} WHERE _seq >= $1 AND _seq < $2",
+                    quote_qualified("migrate", &table.stage)
+                )))
+                .bind(i64::try_from(seqs.start).unwrap_or(i64::MAX))
+                .bind(i64::try_from(seqs.end).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await
+                .context("removing a retried partition's rows")?;
+            }
+        }
+        tx.commit().await.context("joining the partitioned run")?;
+        sqlx::query(audited(format!("SET ROLE {}", quote_ident(TENANT_ROLE))))
+            .execute(&mut conn)
+            .await
+            .context("switching to the tenant role")?;
+        self.active = Some(Active {
+            run_id,
+            org_id: plan.org_id,
+            source_system: plan.source_system.clone(),
+            lock,
+            conn,
+            tables,
+            copy_statements,
+        });
+        Ok(())
+    }
+
+    async fn detach(&mut self) -> Result<(), SinkError> {
+        if let Some(active) = self.active.take() {
+            let _ = active.conn.close().await;
+            release_locks(active.lock).await;
+        }
         Ok(())
     }
 

@@ -56,6 +56,7 @@ pub async fn run_mapping(
             path: mapping.path.clone(),
             sha256: mapping.sha256.clone(),
         },
+        mode: migrate_engine::RunMode::Whole,
         dry_run: request.dry_run,
         cancel: request.cancel,
     };
