@@ -177,7 +177,7 @@ impl Sink for PgSink {
         .await
         .context("recording the run")?;
 
-        let (tables, copy_statements) = staging(&mut *tx, run_id, plan, true).await?;
+        let (tables, copy_statements) = staging(&mut tx, run_id, plan, true).await?;
         tx.commit().await.context("committing the run's start")?;
         // Staging COPYs run as the tenant role too: it owns the staging tables.
         sqlx::query(audited(format!("SET ROLE {}", quote_ident(TENANT_ROLE))))
@@ -281,7 +281,7 @@ impl Sink for PgSink {
         .execute(&mut *tx)
         .await
         .context("recording the partitioned run")?;
-        staging(&mut *tx, run_id, plan, true).await?;
+        staging(&mut tx, run_id, plan, true).await?;
         tx.commit().await.context("committing the partitioned run's start")?;
         let _ = conn.close().await;
         Ok(())
@@ -305,7 +305,7 @@ impl Sink for PgSink {
                 ),
             });
         }
-        let (tables, copy_statements) = staging(&mut *tx, run_id, plan, false).await?;
+        let (tables, copy_statements) = staging(&mut tx, run_id, plan, false).await?;
         if !seqs.is_empty() {
             for table in &tables {
                 sqlx::query(audited(format!(
