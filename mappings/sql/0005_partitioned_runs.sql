@@ -11,7 +11,13 @@ ALTER TABLE migrate.runs ADD CONSTRAINT runs_status_check
 -- then one worker publishes ('publish' phase).
 ALTER TABLE migrate.jobs ADD COLUMN IF NOT EXISTS phase text NOT NULL DEFAULT 'whole'
     CHECK (phase IN ('whole', 'partitioned', 'publish'));
+-- What the partitions and the publish share: the run's settled decisions,
+-- the file index and the whole input's description.
 ALTER TABLE migrate.jobs ADD COLUMN IF NOT EXISTS plan jsonb;
+-- 'waiting': split, its partitions being staged.
+ALTER TABLE migrate.jobs DROP CONSTRAINT IF EXISTS jobs_state_check;
+ALTER TABLE migrate.jobs ADD CONSTRAINT jobs_state_check
+    CHECK (state IN ('queued', 'running', 'waiting', 'succeeded', 'failed'));
 
 CREATE TABLE IF NOT EXISTS migrate.job_partitions (
     job_id      uuid NOT NULL REFERENCES migrate.jobs (job_id),

@@ -42,6 +42,10 @@ pub struct WorkerConfig {
     /// `SHUTDOWN_GRACE_SECS` (default 30): on SIGTERM, how long the current
     /// job may take to finish before it is cancelled and handed back.
     pub shutdown_grace: Duration,
+    /// `PARTITION_BYTES` (default 256 MiB; 0: never split): a job whose one
+    /// source is a CSV larger than this is split into partitions of about
+    /// this size, staged by any worker and published together.
+    pub partition_bytes: u64,
     /// `MAX_JOB_BYTES` (default 10 GiB): the most a job may download.
     pub max_job_bytes: u64,
     /// `WORK_DIR` (default the system's temporary directory).
@@ -90,6 +94,7 @@ impl WorkerConfig {
             max_attempts: number(env, "MAX_ATTEMPTS", 3i32)?.max(1),
             retry_delay: Duration::from_secs(number(env, "RETRY_DELAY_SECS", 30u64)?),
             shutdown_grace: Duration::from_secs(number(env, "SHUTDOWN_GRACE_SECS", 30u64)?),
+            partition_bytes: number(env, "PARTITION_BYTES", 256u64 << 20)?,
             max_job_bytes: number(env, "MAX_JOB_BYTES", 10u64 << 30)?,
             work_dir: env("WORK_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
             worker_id: env("WORKER_ID").unwrap_or_else(|| format!("{host}-{}", std::process::id())),

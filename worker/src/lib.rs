@@ -5,9 +5,11 @@
 
 pub mod config;
 pub mod event;
+mod files;
 pub mod http;
 pub mod layout;
 pub mod ledger;
 pub mod metrics;
+mod partition;
 pub mod redact;
 pub mod service;

@@ -2,25 +2,24 @@
 //! claim it in the ledger, run it with the same wiring as `migrate run`,
 //! put the results back in S3, notify, and only then delete the message.
 
-use std::cell::RefCell;
-use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_sdk_sqs::types::Message;
-use migrate_connectors::{OutputDir, RunRequest, SourceSet, check_mapping, load_mapping, run_mapping, write_report};
+use migrate_connectors::{OutputDir, RunRequest, check_mapping, run_mapping, write_report};
 use migrate_engine::{EngineError, RunReport};
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 use uuid::Uuid;
 
 use crate::config::WorkerConfig;
 use crate::event::{Upload, parse};
-use crate::layout::{MAPPING_FILE, RESULTS_DIR, Trigger, classify};
+use crate::files::{JobError, download, fail, load_job_mapping, mapping_path, upload_results};
+use crate::layout::{RESULTS_DIR, Trigger, classify};
 use crate::ledger::{self, Claimed, NotClaimed};
 use crate::metrics::Metrics;
 use crate::redact::Redactor;
@@ -134,7 +133,7 @@ pub async fn run(shared: Arc<Shared>) {
 }
 
 /// What became of one upload of a message.
-enum Handled {
+pub(crate) enum Handled {
     /// Nothing more to do with it (ran, duplicate, not a job).
     Done,
     /// Show the message again after this long.
@@ -143,23 +142,57 @@ enum Handled {
     DeadLetter,
 }
 
+/// Messages workers send each other on the upload queue: a partition to
+/// stage, or a split job to publish.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "migrate", rename_all = "snake_case")]
+pub(crate) enum Internal {
+    Partition { job_id: Uuid, part: i32 },
+    Publish { job_id: Uuid },
+}
+
+pub(crate) async fn enqueue(shared: &Shared, message: &Internal) -> Result<(), JobError> {
+    let body = serde_json::to_string(message).map_err(fail)?;
+    shared
+        .sqs
+        .send_message()
+        .queue_url(&shared.config.queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .map_err(|e| fail(format!("enqueueing: {}", aws_sdk_sqs::error::DisplayErrorContext(e))))?;
+    Ok(())
+}
+
 async fn handle_message(shared: &Shared, message: &Message) {
     shared.metrics.message();
     let body = message.body().unwrap_or_default();
     let Some(receipt) = message.receipt_handle() else { return };
-    let uploads = match parse(body) {
-        Ok(u) => u,
-        Err(e) => {
-            warn!(error = %e, "unreadable message: dead-lettered");
-            dead_letter(shared, body).await;
-            delete(shared, receipt).await;
-            return;
+    let outcomes = if let Ok(internal) = serde_json::from_str::<Internal>(body) {
+        vec![match internal {
+            Internal::Partition { job_id, part } => crate::partition::stage(shared, job_id, part, receipt).await,
+            Internal::Publish { job_id } => crate::partition::publish(shared, job_id, receipt).await,
+        }]
+    } else {
+        let uploads = match parse(body) {
+            Ok(u) => u,
+            Err(e) => {
+                warn!(error = %e, "unreadable message: dead-lettered");
+                dead_letter(shared, body).await;
+                delete(shared, receipt).await;
+                return;
+            }
+        };
+        let mut outcomes = Vec::new();
+        for upload in &uploads {
+            outcomes.push(handle_upload(shared, upload, receipt).await);
         }
+        outcomes
     };
     let mut retry: Option<Duration> = None;
     let mut dead = false;
-    for upload in &uploads {
-        match handle_upload(shared, upload, receipt).await {
+    for outcome in outcomes {
+        match outcome {
             Handled::Done => {}
             Handled::Retry(after) => retry = Some(retry.map_or(after, |r| r.max(after))),
             Handled::DeadLetter => dead = true,
@@ -206,6 +239,25 @@ async fn stored_mapping_exists(shared: &Shared, bucket: &str, org: Uuid) -> bool
     shared.s3.head_object().bucket(bucket).key(key).send().await.is_ok()
 }
 
+/// Which job, for messages, the ledger and the notification.
+#[derive(Debug, Clone)]
+pub(crate) struct JobInfo {
+    pub job_id: Uuid,
+    pub bucket: String,
+    pub key: String,
+    pub org: Uuid,
+    pub prefix: String,
+    /// The tenant's stored mapping, not one uploaded with the data.
+    pub stored: bool,
+}
+
+impl JobInfo {
+    /// How messages name the job's folder: its S3 prefix.
+    pub fn shown(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
 async fn handle_upload(shared: &Shared, upload: &Upload, receipt: &str) -> Handled {
     let (org, prefix, stored) = match classify(&upload.key) {
         Trigger::Ignore(why) => {
@@ -238,80 +290,108 @@ async fn handle_upload(shared: &Shared, upload: &Upload, receipt: &str) -> Handl
             return Handled::Retry(Duration::from_secs(5));
         }
     };
+    let job =
+        JobInfo { job_id: claimed.job_id, bucket: upload.bucket.clone(), key: upload.key.clone(), org, prefix, stored };
     let span = info_span!("job", job_id = %claimed.job_id, org_id = %org, attempt = claimed.attempts);
-    run_claimed(shared, upload, receipt, claimed, org, prefix, stored).instrument(span).await
+    run_claimed(shared, &job, receipt, claimed).instrument(span).await
 }
 
 /// A job's end, as the ledger, the notification and the metrics see it.
-struct Outcome {
-    state: &'static str,
-    run_id: Option<Uuid>,
-    error: Option<String>,
-    summary: serde_json::Value,
-    rows: Vec<(&'static str, u64)>,
+pub(crate) struct Outcome {
+    pub state: &'static str,
+    pub run_id: Option<Uuid>,
+    pub error: Option<String>,
+    pub summary: serde_json::Value,
+    pub rows: Vec<(&'static str, u64)>,
 }
 
-async fn run_claimed(
-    shared: &Shared,
-    upload: &Upload,
-    receipt: &str,
-    claimed: Claimed,
-    org: Uuid,
-    prefix: String,
-    stored: bool,
-) -> Handled {
+/// What running a claimed job came to.
+pub(crate) enum Executed {
+    Finished(Outcome),
+    /// Split into partitions that any worker stages; published later.
+    Split,
+}
+
+async fn run_claimed(shared: &Shared, job: &JobInfo, receipt: &str, claimed: Claimed) -> Handled {
     let config = &shared.config;
     if claimed.attempts > config.max_attempts {
         let error = format!("gave up after {} attempts", config.max_attempts);
-        end_job(shared, upload, &claimed, &prefix, failed(None, error)).await;
+        end_job(shared, job, claimed.attempts, failed(None, error)).await;
         return Handled::DeadLetter;
     }
-    info!(key = %upload.key, "job claimed");
-    shared.cancel.store(false, Ordering::Relaxed);
-    let heartbeat = tokio::spawn(heartbeat(
-        shared.pool.clone(),
-        shared.sqs.clone(),
-        config.clone(),
-        claimed.job_id,
-        receipt.to_string(),
-        shared.cancel.clone(),
-    ));
-    let started = Instant::now();
-    let result = execute(shared, upload, org, &prefix, stored).await;
-    heartbeat.abort();
-    let seconds = started.elapsed().as_secs_f64();
+    info!(key = %job.key, "job claimed");
+    let result = with_heartbeat(shared, Lease::Job(job.job_id), receipt, execute(shared, job)).await;
+    settle_attempt(shared, job, claimed.attempts, result, Lease::Job(job.job_id)).await
+}
+
+/// Records how an attempt at a job (or its publish) ended.
+pub(crate) async fn settle_attempt(
+    shared: &Shared,
+    job: &JobInfo,
+    attempts: i32,
+    result: (Result<Executed, JobError>, f64),
+    lease: Lease,
+) -> Handled {
+    let config = &shared.config;
+    let (result, seconds) = result;
     match result {
-        Ok(outcome) => {
+        Ok(Executed::Finished(outcome)) => {
             shared.metrics.job_ended(outcome.state, seconds, &outcome.rows);
-            end_job(shared, upload, &claimed, &prefix, outcome).await;
+            end_job(shared, job, attempts, outcome).await;
+            Handled::Done
+        }
+        Ok(Executed::Split) => {
+            shared.metrics.job_ended("split", seconds, &[]);
+            info!("job split into partitions");
             Handled::Done
         }
         Err(JobError::Cancelled) => {
-            info!("job cancelled at shutdown: handed back");
-            if let Err(e) = ledger::release(&shared.pool, claimed.job_id, &config.worker_id, None).await {
-                error!(error = %shared.redactor.clean(&e.to_string()), "could not hand the job back; its lease will expire");
+            info!("cancelled at shutdown: handed back");
+            if let Err(e) = release(shared, lease, None, false).await {
+                error!(error = %shared.redactor.clean(&e.to_string()), "could not hand the work back; its lease will expire");
             }
             Handled::Retry(Duration::ZERO)
         }
         Err(JobError::Failed(message)) => {
             let message = shared.redactor.clean(&message);
             shared.metrics.job_ended("failed_attempt", seconds, &[]);
-            if claimed.attempts >= config.max_attempts {
-                error!(error = %message, "job failed for good");
-                end_job(shared, upload, &claimed, &prefix, failed(None, message)).await;
+            if attempts >= config.max_attempts {
+                error!(error = %message, "failed for good");
+                if let Lease::Part(..) = lease {
+                    let _ = release(shared, lease, Some(&message), true).await;
+                }
+                crate::partition::abandon_run(shared, job).await;
+                let error = format!("{message} (after {attempts} attempts)");
+                if let Lease::Part(_, part) = lease {
+                    let error = format!("partition {part}: {error}");
+                    let summary = serde_json::json!({ "status": "failed", "error": error });
+                    if let Ok(true) = ledger::fail_job(&shared.pool, job.job_id, &error, &summary).await {
+                        notify(shared, job, attempts, &failed(None, error)).await;
+                    }
+                } else {
+                    end_job(shared, job, attempts, failed(None, error)).await;
+                }
                 Handled::DeadLetter
             } else {
-                warn!(error = %message, "job attempt failed: will retry");
-                if let Err(e) = ledger::release(&shared.pool, claimed.job_id, &config.worker_id, Some(&message)).await {
+                warn!(error = %message, "attempt failed: will retry");
+                if let Err(e) = release(shared, lease, Some(&message), false).await {
                     error!(error = %shared.redactor.clean(&e.to_string()), "could not record the failure");
                 }
-                Handled::Retry(config.retry_delay * u32::try_from(claimed.attempts).unwrap_or(1))
+                Handled::Retry(config.retry_delay * u32::try_from(attempts).unwrap_or(1))
             }
         }
     }
 }
 
-fn failed(run_id: Option<Uuid>, error: String) -> Outcome {
+async fn release(shared: &Shared, lease: Lease, error: Option<&str>, fail_for_good: bool) -> Result<(), sqlx::Error> {
+    let worker = &shared.config.worker_id;
+    match lease {
+        Lease::Job(job) => ledger::release(&shared.pool, job, worker, error).await,
+        Lease::Part(job, part) => ledger::release_part(&shared.pool, job, part, worker, error, fail_for_good).await,
+    }
+}
+
+pub(crate) fn failed(run_id: Option<Uuid>, error: String) -> Outcome {
     Outcome {
         state: "failed",
         run_id,
@@ -322,12 +402,11 @@ fn failed(run_id: Option<Uuid>, error: String) -> Outcome {
 }
 
 /// Records the end in the ledger and sends the notification.
-async fn end_job(shared: &Shared, upload: &Upload, claimed: &Claimed, prefix: &str, outcome: Outcome) {
-    let config = &shared.config;
+pub(crate) async fn end_job(shared: &Shared, job: &JobInfo, attempts: i32, outcome: Outcome) {
     let recorded = ledger::finish(
         &shared.pool,
-        claimed.job_id,
-        &config.worker_id,
+        job.job_id,
+        &shared.config.worker_id,
         outcome.state,
         outcome.run_id,
         outcome.error.as_deref(),
@@ -338,16 +417,21 @@ async fn end_job(shared: &Shared, upload: &Upload, claimed: &Claimed, prefix: &s
         error!(error = %shared.redactor.clean(&e.to_string()), "could not record the job's end");
     }
     info!(state = outcome.state, "job ended");
-    let Some(url) = &config.notify_queue_url else { return };
+    notify(shared, job, attempts, &outcome).await;
+}
+
+async fn notify(shared: &Shared, job: &JobInfo, attempts: i32, outcome: &Outcome) {
+    let Some(url) = &shared.config.notify_queue_url else { return };
+    let prefix = &job.prefix;
     let note = serde_json::json!({
-        "job_id": claimed.job_id,
-        "bucket": upload.bucket,
-        "key": upload.key,
+        "job_id": job.job_id,
+        "bucket": job.bucket,
+        "key": job.key,
         "prefix": prefix,
         "state": outcome.state,
-        "attempts": claimed.attempts,
+        "attempts": attempts,
         "run_id": outcome.run_id,
-        "results": outcome.run_id.map(|r| format!("s3://{}/{prefix}{RESULTS_DIR}/{r}/", upload.bucket)),
+        "results": outcome.run_id.map(|r| format!("s3://{}/{prefix}{RESULTS_DIR}/{r}/", job.bucket)),
         "summary": outcome.summary,
     });
     if let Err(e) = shared.sqs.send_message().queue_url(url).message_body(note.to_string()).send().await {
@@ -355,19 +439,52 @@ async fn end_job(shared: &Shared, upload: &Upload, claimed: &Claimed, prefix: &s
     }
 }
 
-/// Renews the lease and the message's visibility while the job runs; if
-/// the lease was lost, cancels the run (another worker has the job).
+/// What a worker holds while it works.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Lease {
+    Job(Uuid),
+    Part(Uuid, i32),
+}
+
+/// Runs `work` while renewing the lease and the message's visibility; if
+/// the lease is lost, cancels the run (another worker has the work).
+/// Returns the result and the seconds it took.
+pub(crate) async fn with_heartbeat<T>(
+    shared: &Shared,
+    lease: Lease,
+    receipt: &str,
+    work: impl std::future::Future<Output = T>,
+) -> (T, f64) {
+    shared.cancel.store(false, Ordering::Relaxed);
+    let beat = tokio::spawn(heartbeat(
+        shared.pool.clone(),
+        shared.sqs.clone(),
+        shared.config.clone(),
+        lease,
+        receipt.to_string(),
+        shared.cancel.clone(),
+    ));
+    let started = Instant::now();
+    let result = work.await;
+    beat.abort();
+    (result, started.elapsed().as_secs_f64())
+}
+
 async fn heartbeat(
     pool: PgPool,
     sqs: aws_sdk_sqs::Client,
     config: WorkerConfig,
-    job: Uuid,
+    lease: Lease,
     receipt: String,
     cancel: Arc<AtomicBool>,
 ) {
     loop {
         tokio::time::sleep(config.lease / 3).await;
-        match ledger::renew(&pool, job, &config.worker_id, config.lease).await {
+        let renewed = match lease {
+            Lease::Job(job) => ledger::renew(&pool, job, &config.worker_id, config.lease).await,
+            Lease::Part(job, part) => ledger::renew_part(&pool, job, part, &config.worker_id, config.lease).await,
+        };
+        match renewed {
             Ok(true) => {}
             Ok(false) => {
                 warn!("lease lost: cancelling the run");
@@ -386,102 +503,7 @@ async fn heartbeat(
     }
 }
 
-#[derive(Debug)]
-enum JobError {
-    /// Stopped at shutdown (or the lease was lost): not an attempt.
-    Cancelled,
-    /// The attempt failed, with a message for the ledger.
-    Failed(String),
-}
-
-fn fail(e: impl std::fmt::Display) -> JobError {
-    JobError::Failed(e.to_string())
-}
-
-/// A relative key below the job prefix, as a path that stays inside the
-/// job's folder.
-fn local_path(dir: &Path, relative: &str) -> Option<PathBuf> {
-    let rel = Path::new(relative);
-    if relative.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
-        return None;
-    }
-    Some(dir.join(rel))
-}
-
-/// True when `path` (made absolute against nothing: the mapping's folder is
-/// the job folder) stays inside `dir` without `..`.
-fn inside(dir: &Path, path: &Path) -> bool {
-    path.starts_with(dir) && path.components().all(|c| !matches!(c, Component::ParentDir))
-}
-
-/// Downloads every object under the job prefix (but results) into `dir`.
-async fn download(shared: &Shared, bucket: &str, prefix: &str, dir: &Path) -> Result<Vec<String>, JobError> {
-    let mut keys = Vec::new();
-    let mut total = 0u64;
-    let mut pages = shared.s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            fail(format!("listing s3://{bucket}/{prefix}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))
-        })?;
-        for object in page.contents() {
-            let Some(key) = object.key() else { continue };
-            let relative = key.strip_prefix(prefix).unwrap_or_default();
-            if relative.starts_with(&format!("{RESULTS_DIR}/")) || relative.ends_with('/') {
-                continue;
-            }
-            total = total.saturating_add(u64::try_from(object.size().unwrap_or(0)).unwrap_or(0));
-            if total > shared.config.max_job_bytes {
-                return Err(fail(format!(
-                    "the job's files add up to more than MAX_JOB_BYTES = {}",
-                    shared.config.max_job_bytes
-                )));
-            }
-            keys.push(key.to_string());
-        }
-    }
-    for key in &keys {
-        let relative = key.strip_prefix(prefix).unwrap_or_default();
-        let Some(target) = local_path(dir, relative) else {
-            return Err(fail(format!("object key {key:?} is not a plain relative path")));
-        };
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(fail)?;
-        }
-        let object =
-            shared.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
-                fail(format!("reading s3://{bucket}/{key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))
-            })?;
-        let mut body = object.body.into_async_read();
-        let mut file = tokio::fs::File::create(&target).await.map_err(fail)?;
-        tokio::io::copy(&mut body, &mut file).await.map_err(|e| fail(format!("reading s3://{bucket}/{key}: {e}")))?;
-        file.flush().await.map_err(fail)?;
-    }
-    Ok(keys)
-}
-
-/// Uploads the run's output folder under `{prefix}_results/{run_id}/`.
-async fn upload_results(shared: &Shared, bucket: &str, prefix: &str, run_id: Uuid, out: &Path) -> Result<(), JobError> {
-    let mut stack = vec![out.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let mut entries = tokio::fs::read_dir(&dir).await.map_err(fail)?;
-        while let Some(entry) = entries.next_entry().await.map_err(fail)? {
-            let path = entry.path();
-            if entry.file_type().await.map_err(fail)?.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let relative = path.strip_prefix(out).map_err(fail)?.to_string_lossy().replace('\\', "/");
-            let key = format!("{prefix}{RESULTS_DIR}/{run_id}/{relative}");
-            let body = aws_sdk_s3::primitives::ByteStream::from_path(&path).await.map_err(fail)?;
-            shared.s3.put_object().bucket(bucket).key(&key).body(body).send().await.map_err(|e| {
-                fail(format!("writing s3://{bucket}/{key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))
-            })?;
-        }
-    }
-    Ok(())
-}
-
-fn summary(report: &RunReport) -> (serde_json::Value, Vec<(&'static str, u64)>) {
+pub(crate) fn summary(report: &RunReport) -> (serde_json::Value, Vec<(&'static str, u64)>) {
     let mut rows = vec![("read", 0), ("loaded", 0), ("rejected", 0), ("duplicates", 0), ("filtered", 0)];
     for e in &report.entities {
         for (name, value) in rows.iter_mut() {
@@ -521,72 +543,35 @@ fn summary(report: &RunReport) -> (serde_json::Value, Vec<(&'static str, u64)>) 
     (value, rows)
 }
 
+/// Names the job's S3 objects instead of the worker's folder in `text`.
+pub(crate) fn place(root: &std::path::Path, shown: &str, text: &str) -> String {
+    text.replace(&format!("{}/", root.display()), shown)
+}
+
 /// Downloads the job's files, loads and checks its mapping as untrusted
-/// input, runs it, and puts the results back.
-async fn execute(shared: &Shared, upload: &Upload, org: Uuid, prefix: &str, stored: bool) -> Result<Outcome, JobError> {
+/// input, and runs it, split into partitions when its one CSV is large;
+/// puts the results back.
+async fn execute(shared: &Shared, job: &JobInfo) -> Result<Executed, JobError> {
     let config = &shared.config;
-    let bucket = &upload.bucket;
+    let bucket = &job.bucket;
     std::fs::create_dir_all(&config.work_dir).map_err(fail)?;
     let dir = tempfile::Builder::new().prefix("migrate-job-").tempdir_in(&config.work_dir).map_err(fail)?;
     let root = dir.path().to_path_buf();
-    let shown = format!("s3://{bucket}/{prefix}");
-    // Messages name the S3 objects, not the worker's folder.
-    let place = |text: String| text.replace(&format!("{}/", root.display()), &shown);
-    let files = download(shared, bucket, prefix, &root).await?;
+    let shown = job.shown();
+    let files = download(shared, bucket, &job.prefix, &root).await?;
     info!(files = files.len(), "downloaded");
-
-    let mapping_path = if stored {
-        let key = format!("{}{org}.toml", config.mappings_prefix);
-        let object =
-            shared.s3.get_object().bucket(bucket).key(&key).send().await.map_err(|e| {
-                fail(format!("reading s3://{bucket}/{key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))
-            })?;
-        let bytes = object.body.collect().await.map_err(fail)?.into_bytes();
-        let path = root.join(".stored-mapping.toml");
-        std::fs::write(&path, &bytes).map_err(fail)?;
-        path
-    } else {
-        root.join(MAPPING_FILE)
-    };
-
-    // An uploaded mapping is untrusted: it may not read the environment.
-    let asked = RefCell::new(Vec::<String>::new());
-    let lookup = |name: &str| -> Option<String> {
-        if stored {
-            std::env::var(name).ok()
-        } else {
-            asked.borrow_mut().push(name.to_string());
-            Some(String::new())
-        }
-    };
-    let mapping = load_mapping(&mapping_path, &lookup).map_err(|e| fail(place(e.to_string())))?;
-    let asked = asked.into_inner();
-    if let Some(name) = asked.first() {
-        return Err(fail(format!(
-            "{shown}{MAPPING_FILE} uses ${{{name}}}: a mapping uploaded with the data cannot read the worker's environment (store the mapping as {}{org}.toml to use variables)",
-            config.mappings_prefix
-        )));
+    if job.stored {
+        let key = crate::files::mapping_key(shared, &job.prefix, job.org, true);
+        crate::files::fetch(shared, bucket, &key, &[], &mapping_path(&root, true)).await?;
     }
-    if mapping.plan.org_id != org {
-        return Err(fail(format!(
-            "the mapping is for org {} but was uploaded under tenants/{org}/: refused, nothing loaded",
-            mapping.plan.org_id
-        )));
-    }
-    // Every source must be a file of this job: no local paths elsewhere.
-    let configured = SourceSet::configure(&mapping).map_err(|d| fail(place(d.render(false))))?;
-    for (name, path) in configured.files() {
-        if !inside(&root, &path) {
-            return Err(fail(format!(
-                "source {name} reads {}, outside the job's upload prefix {shown}: refused",
-                path.display()
-            )));
-        }
-    }
+    let (mapping, _) = load_job_mapping(shared, &root, &shown, job.org, job.stored)?;
     let (sources, diagnostics) = check_mapping(&mapping);
     let Some(sources) = sources else {
-        return Err(fail(place(diagnostics.render(false))));
+        return Err(fail(place(&root, &shown, &diagnostics.render(false))));
     };
+    if crate::partition::split(shared, job, &root, &mapping, &sources).await? {
+        return Ok(Executed::Split);
+    }
 
     let run_id = Uuid::new_v4();
     let out_dir = root.join(".out");
@@ -597,38 +582,30 @@ async fn execute(shared: &Shared, upload: &Upload, org: Uuid, prefix: &str, stor
         return Err(JobError::Cancelled);
     }
     output.close().map_err(fail)?;
-    report.mapping.path =
-        format!("{shown}{}", mapping_path.strip_prefix(&root).map(|p| p.display().to_string()).unwrap_or_default());
-    for s in &mut report.sources {
-        s.location = place(s.location.clone());
-    }
-    if let Some(e) = &mut report.error {
-        *e = shared.redactor.clean(&place(e.clone()));
-    }
+    locate_report(&mut report, shared, job, &root);
     write_report(&out_dir, &report).map_err(fail)?;
-    upload_results(shared, bucket, prefix, run_id, &out_dir).await?;
+    let results = format!("{}{RESULTS_DIR}/{run_id}/", job.prefix);
+    upload_results(shared, bucket, &results, &out_dir, "").await?;
     let (summary, rows) = summary(&report);
     match error {
-        None => Ok(Outcome { state: "succeeded", run_id: Some(run_id), error: None, summary, rows }),
+        None => {
+            Ok(Executed::Finished(Outcome { state: "succeeded", run_id: Some(run_id), error: None, summary, rows }))
+        }
         // A run that ended with a report (a reject budget exceeded, a
         // database error mid-run) is retried: nothing of it was published.
-        Some(e) => Err(fail(format!("run {run_id}: {}", place(e.to_string())))),
+        Some(e) => Err(fail(format!("run {run_id}: {}", place(&root, &shown, &e.to_string())))),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn object_keys_map_to_paths_inside_the_job_folder() {
-        let dir = Path::new("/w/job");
-        assert_eq!(local_path(dir, "in/a.csv"), Some(PathBuf::from("/w/job/in/a.csv")));
-        for bad in ["", "../a.csv", "in/../../a", "/etc/passwd", "./a"] {
-            assert_eq!(local_path(dir, bad), None, "{bad}");
-        }
-        assert!(inside(dir, Path::new("/w/job/a.csv")));
-        assert!(!inside(dir, Path::new("/w/job/../other/a.csv")));
-        assert!(!inside(dir, Path::new("/etc/passwd")));
+/// The report names S3 objects, not the worker's folder, and no secret.
+pub(crate) fn locate_report(report: &mut RunReport, shared: &Shared, job: &JobInfo, root: &std::path::Path) {
+    let shown = &job.shown();
+    report.mapping.path =
+        format!("s3://{}/{}", job.bucket, crate::files::mapping_key(shared, &job.prefix, job.org, job.stored));
+    for s in &mut report.sources {
+        s.location = place(root, shown, &s.location);
+    }
+    if let Some(e) = &mut report.error {
+        *e = shared.redactor.clean(&place(root, shown, e));
     }
 }

@@ -216,3 +216,93 @@ async fn two_workers_share_ten_uploads_and_run_each_once() {
     let by_worker = |w: &support::Worker| w.log_text().lines().filter(|l| l.contains("\"job ended\"")).count();
     assert_eq!(by_worker(&a) + by_worker(&b), 10);
 }
+
+#[tokio::test]
+async fn a_large_upload_is_split_staged_by_two_workers_and_published_as_one_balanced_run() {
+    let stack = Stack::new().await;
+    // 20,000 rows: every 1000th without an email (rejected, with its line),
+    // every 777th with a quoted newline (a boundary a blind seek would
+    // cut), and the last 10 repeating the first 10 keys (later wins; the
+    // very last is itself rejected, so 9 duplicates).
+    let mut csv = String::from("id,first,last,email\n");
+    let mut line = 2u64;
+    let mut rejected_lines = Vec::new();
+    for i in 0..20_000u64 {
+        let id = if i >= 19_990 { i - 19_990 } else { i };
+        let first = if i % 777 == 0 { format!("\"Multi\nLine {i}\"") } else { format!("First{i}") };
+        let email = if i % 1000 == 999 { String::new() } else { format!("p{i}@example.com") };
+        if email.is_empty() {
+            rejected_lines.push(line);
+        }
+        csv.push_str(&format!("B{id:07},{first},Last{i},{email}\n"));
+        line += if i % 777 == 0 { 2 } else { 1 };
+    }
+    let (_, mapping) = bulk_job(ORG_A, 0);
+    let mapping = mapping.replace(
+        "email = { from = \"email\", transform = [\"trim\", \"lowercase\"] }",
+        "email = { from = \"email\", transform = [\"trim\", \"lowercase\"], required = true }",
+    );
+    let settings = [("PARTITION_BYTES", "100000")];
+    let a = stack.worker("w1", &settings);
+    let b = stack.worker("w2", &settings);
+    stack.put(&format!("tenants/{ORG_A}/big/people.csv"), csv.clone()).await;
+    stack.put(&format!("tenants/{ORG_A}/big/mapping.toml"), mapping).await;
+
+    let notes = stack.notifications(1, Duration::from_secs(240)).await;
+    assert_eq!(notes.len(), 1, "{}\n{}", a.log_text(), b.log_text());
+    let note = &notes[0];
+    assert_eq!(note["state"], "succeeded", "{note}");
+    let counts = &note["summary"]["entities"][0];
+    assert_eq!(
+        (&counts["read"], &counts["rejected"], &counts["duplicates"], &counts["loaded"], &counts["balanced"]),
+        (&20_000.into(), &20.into(), &9.into(), &19_971.into(), &true.into())
+    );
+    assert_eq!(stack.contacts(ORG_A).await, 19_971);
+    let mut conn = stack.admin().await;
+    let (email, first): (String, String) = sqlx::query_as(
+        "SELECT c.email, c.first_name FROM contacts c JOIN migrate.keys k ON k.target_id = c.id
+          WHERE k.source_key = 'B0000000'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!((email.as_str(), first.as_str()), ("p19990@example.com", "First19990"), "the later row survives");
+    let multi: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE first_name LIKE 'Multi\nLine %'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(multi, 26 - 1, "rows 0..19999 step 777, less row 0 whose key a later row took");
+
+    let parts = stack.count("SELECT count(*) FROM migrate.job_partitions WHERE state = 'staged'").await;
+    assert!(parts >= 6, "{parts} partitions");
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.job_partitions").await, parts);
+    assert_eq!(
+        stack.count("SELECT count(*) FROM migrate.jobs WHERE phase = 'publish' AND state = 'succeeded'").await,
+        1
+    );
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.runs WHERE status = 'succeeded'").await, 1);
+    let staged_by = |w: &support::Worker| w.log_text().lines().filter(|l| l.contains("staged")).count() as i64;
+    assert_eq!(staged_by(&a) + staged_by(&b), parts);
+
+    // One report for the whole run, describing the whole file.
+    let run_id = note["run_id"].as_str().unwrap().to_string();
+    let results = format!("tenants/{ORG_A}/big/_results/{run_id}/");
+    let report: serde_json::Value =
+        serde_json::from_slice(&stack.get(&format!("{results}report.json")).await.unwrap()).unwrap();
+    assert_eq!(report["entities"][0]["target_count"], 19_971);
+    assert_eq!(report["entities"][0]["balanced"], true);
+    assert_eq!(report["sources"][0]["size"], csv.len() as u64);
+    assert_eq!(report["sources"][0]["row_count"], 20_000);
+    // Each partition's rejects, with the lines of the whole file.
+    let mut lines = Vec::new();
+    for key in stack.keys(&format!("{results}partitions/")).await {
+        let text = String::from_utf8(stack.get(&key).await.unwrap()).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        for r in reader.records() {
+            let location = r.unwrap()[0].to_string();
+            lines.push(location.rsplit(':').next().unwrap().parse::<u64>().unwrap());
+        }
+    }
+    lines.sort_unstable();
+    assert_eq!(lines, rejected_lines);
+}

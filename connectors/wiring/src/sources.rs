@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use migrate_csv::CsvSourceConfig;
+use migrate_csv::{CsvSource, CsvSourceConfig, FileIndex, Pinned};
 use migrate_engine::{Source, SourceError};
 use migrate_excel::ExcelSourceConfig;
 use migrate_mappings::{Diagnostic, Diagnostics, Mapping};
@@ -62,6 +62,30 @@ impl SourceSet {
                 (name.clone(), path)
             })
             .collect()
+    }
+
+    /// A CSV source's file indexed into parts of about `part_bytes`, for a
+    /// partitioned run. `None` when the source is not a CSV or its encoding
+    /// cannot be cut by bytes.
+    pub fn csv_index(&self, name: &str, part_bytes: u64) -> Result<Option<FileIndex>, SourceError> {
+        match self.configs.iter().find(|(n, _)| n == name) {
+            Some((_, SourceConfig::Csv(c))) => {
+                CsvSource::index(c, &c.resolved_path(&self.base_dir), part_bytes).map_err(SourceError::wrap)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads a CSV source with its encoding and dialect pinned and its lines
+    /// shifted by `line_offset`: one part of a partitioned file.
+    pub fn pin_csv(&mut self, name: &str, pinned: &Pinned, line_offset: i64) {
+        for (n, config) in &mut self.configs {
+            if let (true, SourceConfig::Csv(c)) = (n == name, &mut *config) {
+                let mut settled = pinned.apply(c);
+                settled.line_offset = line_offset;
+                *c = settled;
+            }
+        }
     }
 
     /// Opens a source by name, for the run loop.
