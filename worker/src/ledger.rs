@@ -31,6 +31,17 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// Why a claim found nothing: the row's state and how long its lease runs.
+fn not_claimed(row: Option<(String, Option<f64>)>) -> NotClaimed {
+    match row {
+        Some((state, left)) if state == "running" => {
+            NotClaimed::Held(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0)))
+        }
+        Some((state, _)) => NotClaimed::Finished(state),
+        None => NotClaimed::Finished("unknown".into()),
+    }
+}
+
 /// Records the job (once per object version) and claims it.
 pub async fn claim(
     pool: &PgPool,
@@ -71,19 +82,16 @@ pub async fn claim(
     if let Some((job_id, attempts)) = claimed {
         return Ok(Ok(Claimed { job_id, attempts }));
     }
-    let (state, left): (String, Option<f64>) = sqlx::query_as(
+    let row: Option<(String, Option<f64>)> = sqlx::query_as(
         "SELECT state, EXTRACT(EPOCH FROM (lease_until - now()))::float8
            FROM migrate.jobs WHERE bucket = $1 AND object_key = $2 AND version = $3",
     )
     .bind(&upload.bucket)
     .bind(&upload.key)
     .bind(&upload.version)
-    .fetch_one(pool)
+    .fetch_optional(pool)
     .await?;
-    Ok(Err(match state.as_str() {
-        "running" => NotClaimed::Held(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0))),
-        _ => NotClaimed::Finished(state),
-    }))
+    Ok(Err(not_claimed(row)))
 }
 
 /// Extends the lease; false when this worker no longer holds the job.
@@ -274,13 +282,7 @@ pub async fn claim_part(
     .bind(part)
     .fetch_optional(pool)
     .await?;
-    Ok(Err(match row {
-        Some((state, left)) if state == "running" => {
-            NotClaimed::Held(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0)))
-        }
-        Some((state, _)) => NotClaimed::Finished(state),
-        None => NotClaimed::Finished("unknown".into()),
-    }))
+    Ok(Err(not_claimed(row)))
 }
 
 pub async fn renew_part(
@@ -403,13 +405,7 @@ pub async fn claim_publish(
     .bind(job_id)
     .fetch_optional(pool)
     .await?;
-    Ok(Err(match row {
-        Some((state, left)) if state == "running" => {
-            NotClaimed::Held(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0)))
-        }
-        Some((state, _)) => NotClaimed::Finished(state),
-        None => NotClaimed::Finished("unknown".into()),
-    }))
+    Ok(Err(not_claimed(row)))
 }
 
 /// The staged partitions' reports, in order.
