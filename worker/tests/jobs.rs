@@ -306,3 +306,31 @@ async fn a_large_upload_is_split_staged_by_two_workers_and_published_as_one_bala
     lines.sort_unstable();
     assert_eq!(lines, rejected_lines);
 }
+
+#[tokio::test]
+async fn a_tenants_stored_mapping_runs_when_data_arrives_and_may_read_the_environment() {
+    let stack = Stack::new().await;
+    let _worker = stack.worker("w1", &[("ORG_ID", ORG_B)]);
+    // Stored by the platform, not uploaded by the customer: ${ORG_ID} is
+    // the worker's own setting.
+    let stored = std::fs::read_to_string(workspace().join("fixtures/demo/mapping.toml")).unwrap();
+    assert!(stored.contains("${ORG_ID}"));
+    stack.put(&format!("mappings/{ORG_B}.toml"), stored).await;
+    let csv = std::fs::read(workspace().join("fixtures/demo/customers.csv")).unwrap();
+    stack.put(&format!("tenants/{ORG_B}/weekly/customers.csv"), csv).await;
+    let notes = stack.notifications(1, MINUTE).await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["state"], "succeeded", "{}", notes[0]);
+    assert_eq!(notes[0]["key"], format!("tenants/{ORG_B}/weekly/customers.csv"));
+    assert_eq!(stack.contacts(ORG_B).await, 274);
+    let run_id = notes[0]["run_id"].as_str().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(
+        &stack.get(&format!("tenants/{ORG_B}/weekly/_results/{run_id}/report.json")).await.unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["mapping"]["path"], format!("s3://{BUCKET}/mappings/{ORG_B}.toml"));
+    // Without a stored mapping, a data upload waits for its mapping.toml.
+    stack.put(&format!("tenants/{ORG_A}/pending/customers.csv"), "CustomerID\n1\n").await;
+    stack.drained(MINUTE).await;
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs").await, 1);
+}
