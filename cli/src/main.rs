@@ -3,6 +3,7 @@
 
 mod exit;
 mod inspect;
+mod report;
 mod run;
 mod runs;
 mod schema;
@@ -51,6 +52,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-render a run's report, or check it against the database again.
+    Report {
+        /// The run's report.json.
+        report: PathBuf,
+        /// Write the HTML page here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Print the report: `md` (a summary for tickets and e-mails) or
+        /// `text` (the terminal summary).
+        #[arg(long, value_parser = ["md", "text"])]
+        format: Option<String>,
+        /// Measure the target again and compare it with the fingerprints
+        /// the run recorded; exit 1 if a column differs.
+        #[arg(long)]
+        verify: bool,
+    },
     /// The migration ledger of an org.
     Runs {
         #[command(subcommand)]
@@ -95,6 +112,9 @@ fn main() -> ExitCode {
             Command::Validate { mapping } => validate::validate(&mapping).await,
             Command::Run { mapping, out, dry_run } => run::run(&mapping, out, dry_run).await,
             Command::Inspect { file, json } => inspect::run(&file, json).await,
+            Command::Report { report, html, format, verify } => {
+                report::report(&report, html, format.as_deref(), verify).await
+            }
             Command::Runs { action, org } => runs::runs(action.unwrap_or(RunsAction::List { limit: 20 }), org).await,
         }
     });

@@ -63,7 +63,10 @@ pub async fn run(path: &Path, out: Option<PathBuf>, dry_run: bool) -> u8 {
     let written = write_report(output.path(), &report);
     println!("{}", summary::table(&report));
     match &written {
-        Ok(p) => println!("report: {}", p.display()),
+        Ok(p) => {
+            println!("report: {}", p.display());
+            println!("html:   {}", p.with_file_name("report.html").display());
+        }
         Err(e) => eprintln!("error: cannot write report.json in {}: {e}", dir.display()),
     }
     match error {

@@ -32,5 +32,6 @@ pub fn table(report: &RunReport) -> String {
             if e.balanced { "yes".to_string() } else { "NO".to_string() },
         ]);
     }
-    format!("run {} {}\n{t}", report.run_id, report.status.as_str())
+    let (_, headline, detail) = migrate_connectors::verdict(report);
+    format!("run {} {}\n{t}\n{headline} {detail}", report.run_id, report.status.as_str())
 }

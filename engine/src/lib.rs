@@ -32,7 +32,10 @@ pub use location::SourceLocation;
 pub use map::{MapNote, MapOutput, MapRejection, MappedBatch, map_batch};
 pub use plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, RunPlan, TargetType};
 pub use reject::{RejectReason, RejectedRow};
-pub use report::{EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RunReport, RunStatus, SourceInfo, Warning};
+pub use report::{
+    ColumnCheck, EntityReport, Fingerprint, MappingInfo, REPORT_SCHEMA_VERSION, RejectExample, RejectSummary,
+    RunReport, RunStatus, SourceInfo, Warning,
+};
 pub use run::{OpenSource, RunMode, RunOptions, publish_staged, run};
 pub use sink::{DuplicateRow, PublishedEntity, Sink, SinkError, StageRejection};
 pub use source::{AutoWord, SkipRows, Source, SourceError};

@@ -104,6 +104,60 @@ pub struct EntityReport {
     pub target_count: Option<u64>,
     pub org_total: Option<u64>,
     pub balanced: bool,
+    /// Rejected rows by reason, with the first few of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejects_by_reason: Vec<RejectSummary>,
+    /// Per target column: what this run published, measured in staging,
+    /// against what the target holds for the same rows after the publish.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fingerprints: Vec<ColumnCheck>,
+}
+
+/// Rejected rows of one reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectSummary {
+    /// The stable code (`invalid_email`, …).
+    pub reason: String,
+    pub count: u64,
+    pub examples: Vec<RejectExample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectExample {
+    pub location: String,
+    pub column: Option<String>,
+    pub value: Option<String>,
+    pub message: String,
+}
+
+/// Aggregates of one column over a set of rows, order-independent: equal
+/// sets of values give equal fingerprints, and one changed value changes
+/// `hash` (and usually more).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub rows: u64,
+    pub non_null: u64,
+    /// Exact sum, for numeric columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sum: Option<String>,
+    /// For dates, timestamps and numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<String>,
+    /// The sum of a 64-bit hash of every value's text.
+    pub hash: String,
+}
+
+/// A column's published values against the target's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnCheck {
+    pub column: String,
+    /// `numeric`, `temporal`, `json` or `text`: which aggregates apply.
+    pub kind: String,
+    pub published: Fingerprint,
+    pub target: Fingerprint,
+    pub matches: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

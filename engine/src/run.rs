@@ -13,7 +13,10 @@ use crate::events::RunEvents;
 use crate::map::{MapNote, MapOutput, map_batch};
 use crate::plan::{EntityPlan, RunPlan};
 use crate::reject::RejectedRow;
-use crate::report::{EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RunReport, RunStatus, SourceInfo, Warning};
+use crate::report::{
+    EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RejectExample, RejectSummary, RunReport, RunStatus, SourceInfo,
+    Warning,
+};
 use crate::sink::{PublishedEntity, Sink, SinkError};
 use crate::source::{Source, SourceError};
 
@@ -138,6 +141,9 @@ pub async fn publish_staged(
             counts.read += e.counts.read;
             counts.rejected += e.counts.rejected;
             counts.filtered += e.counts.filtered;
+            for r in &e.rejects_by_reason {
+                state.rejects.merge(&e.entity, &r.reason, r.count, &r.examples);
+            }
         }
         for w in &report.warnings {
             let merged = warnings
@@ -184,10 +190,54 @@ pub async fn publish_staged(
 #[derive(Default)]
 struct RunState {
     counts: BTreeMap<String, EntityCounts>,
+    rejects: RejectTally,
     sources: Vec<SourceInfo>,
     warnings: Vec<Warning>,
     tally: NoteTally,
     decisions: Vec<crate::infer::Decision>,
+}
+
+/// How many rejected rows a report shows per reason.
+const REJECT_EXAMPLES: usize = 5;
+
+/// Rejected rows counted per (entity, reason), with the first few.
+#[derive(Default)]
+struct RejectTally {
+    by_reason: BTreeMap<(String, String), RejectSummary>,
+}
+
+impl RejectTally {
+    fn add(&mut self, row: &RejectedRow) {
+        let example = RejectExample {
+            location: row.location.to_string(),
+            column: row.column.clone(),
+            value: row.value.clone(),
+            message: row.message.clone(),
+        };
+        self.merge(&row.entity, row.reason.code(), 1, std::slice::from_ref(&example));
+    }
+
+    fn merge(&mut self, entity: &str, reason: &str, count: u64, examples: &[RejectExample]) {
+        let summary = self.by_reason.entry((entity.to_string(), reason.to_string())).or_insert_with(|| RejectSummary {
+            reason: reason.to_string(),
+            count: 0,
+            examples: Vec::new(),
+        });
+        summary.count += count;
+        for e in examples {
+            if summary.examples.len() < REJECT_EXAMPLES {
+                summary.examples.push(e.clone());
+            }
+        }
+    }
+
+    /// An entity's reasons, the most frequent first.
+    fn of(&self, entity: &str) -> Vec<RejectSummary> {
+        let mut out: Vec<RejectSummary> =
+            self.by_reason.iter().filter(|((e, _), _)| e == entity).map(|(_, s)| s.clone()).collect();
+        out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+        out
+    }
 }
 
 /// Transform notes counted per (entity, column, code), with a few examples.
@@ -266,7 +316,9 @@ async fn stage_all(
             state.tally.add(&entity.entity, source_notes.collect());
             for r in map_rejects {
                 counts.rejected += 1;
-                events.rejected(&rejected_row(entity, &batch, r.row, r.column, r.value, r.reason, r.message))?;
+                let row = rejected_row(entity, &batch, r.row, r.column, r.value, r.reason, r.message);
+                state.rejects.add(&row);
+                events.rejected(&row)?;
             }
             for r in sink.stage(entity, &mapped).await? {
                 let source_row = mapped.source_rows.get(r.row).copied().unwrap_or(0);
@@ -277,15 +329,10 @@ async fn stage_all(
                     .and_then(|c| c.get(source_row))
                     .map(str::to_string);
                 counts.rejected += 1;
-                events.rejected(&rejected_row(
-                    entity,
-                    &batch,
-                    source_row,
-                    source_column.or(r.column),
-                    value,
-                    r.reason,
-                    r.message,
-                ))?;
+                let row =
+                    rejected_row(entity, &batch, source_row, source_column.or(r.column), value, r.reason, r.message);
+                state.rejects.add(&row);
+                events.rejected(&row)?;
             }
             events.progress(&entity.entity, counts);
             // Past the budget the run cannot publish: stop reading.
@@ -428,6 +475,8 @@ impl RunState {
                     target_count: p.filter(|_| status == RunStatus::Succeeded).map(|p| p.target_count),
                     org_total: p.filter(|_| status == RunStatus::Succeeded).map(|p| p.org_total),
                     balanced: counts.balanced(),
+                    rejects_by_reason: self.rejects.of(&entity.entity),
+                    fingerprints: p.map(|p| p.fingerprints.clone()).unwrap_or_default(),
                 }
             })
             .collect();

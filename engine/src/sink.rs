@@ -97,6 +97,8 @@ pub struct PublishedEntity {
     pub target_count: u64,
     /// All rows of the org in the entity's table.
     pub org_total: u64,
+    /// Each published column, measured in staging and in the target.
+    pub fingerprints: Vec<crate::report::ColumnCheck>,
 }
 
 /// A source row dropped because a later row had the same source key.

@@ -36,10 +36,12 @@ async fn an_upload_becomes_one_run_with_its_results_in_s3_even_when_the_event_re
     let results = format!("tenants/{ORG_A}/crm-2024/_results/{run_id}/");
     assert_eq!(
         stack.keys(&results).await,
-        ["duplicates/contacts.csv", "rejects/contacts.csv", "report.json"].map(|k| format!("{results}{k}"))
+        ["duplicates/contacts.csv", "rejects/contacts.csv", "report.html", "report.json"]
+            .map(|k| format!("{results}{k}"))
     );
     let report: serde_json::Value =
         serde_json::from_slice(&stack.get(&format!("{results}report.json")).await.unwrap()).unwrap();
+    migrate_testkit::check_report(&report);
     assert_eq!(report["status"], "succeeded");
     assert_eq!(report["entities"][0]["target_count"], 274);
     assert_eq!(report["mapping"]["path"], format!("s3://{BUCKET}/tenants/{ORG_A}/crm-2024/mapping.toml"));
@@ -289,6 +291,7 @@ async fn a_large_upload_is_split_staged_by_two_workers_and_published_as_one_bala
     let results = format!("tenants/{ORG_A}/big/_results/{run_id}/");
     let report: serde_json::Value =
         serde_json::from_slice(&stack.get(&format!("{results}report.json")).await.unwrap()).unwrap();
+    migrate_testkit::check_report(&report);
     assert_eq!(report["entities"][0]["target_count"], 19_971);
     assert_eq!(report["entities"][0]["balanced"], true);
     assert_eq!(report["sources"][0]["size"], csv.len() as u64);
@@ -328,6 +331,7 @@ async fn a_tenants_stored_mapping_runs_when_data_arrives_and_may_read_the_enviro
         &stack.get(&format!("tenants/{ORG_B}/weekly/_results/{run_id}/report.json")).await.unwrap(),
     )
     .unwrap();
+    migrate_testkit::check_report(&report);
     assert_eq!(report["mapping"]["path"], format!("s3://{BUCKET}/mappings/{ORG_B}.toml"));
     // Without a stored mapping, a data upload waits for its mapping.toml.
     stack.put(&format!("tenants/{ORG_A}/pending/customers.csv"), "CustomerID\n1\n").await;

@@ -143,7 +143,9 @@ pub fn assert_success(out: &Output) {
 
 pub fn report(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("report.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    let report = serde_json::from_str(&text).unwrap();
+    migrate_testkit::check_report(&report);
+    report
 }
 
 /// The entity block of a report, by name.

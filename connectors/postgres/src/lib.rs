@@ -9,6 +9,7 @@
 mod config;
 mod copy;
 mod error;
+mod fingerprint;
 mod ledger;
 mod locks;
 mod publish;
@@ -18,6 +19,7 @@ mod sink;
 
 pub use config::{ConnectionConfig, TENANT_ROLE};
 pub use error::{DbErrorKind, PgError, classify};
+pub use fingerprint::verify_run;
 pub use ledger::{RunRecord, clean_stale_staging, list_runs, show_run};
 pub use quote::{quote_ident, quote_qualified};
 pub use schema_apply::{AppliedMigration, SqlMigration, apply_migrations};

@@ -2,11 +2,12 @@
 //! duplicate source keys (the last staged wins), resolve ids through the key
 //! map, keep before-images of rows about to change, upsert, count.
 
-use migrate_engine::{DuplicateRow, OnExisting, PublishedEntity, RunEvents};
+use migrate_engine::{DuplicateRow, Fingerprint, OnExisting, PublishedEntity, RunEvents};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::error::{Context, PgError};
+use crate::fingerprint::{Kind, STABLE_TEXT, measure};
 use crate::quote::audited;
 use crate::quote::{quote_ident, quote_qualified};
 
@@ -17,6 +18,8 @@ pub(crate) struct TargetColumn {
     pub is_json: bool,
     /// The column's DEFAULT expression, from the catalog.
     pub default: Option<String>,
+    /// Which fingerprint aggregates apply.
+    pub kind: Kind,
 }
 
 /// What publishing needs to know of one staged entity.
@@ -35,12 +38,14 @@ pub(crate) struct RunIds<'a> {
     pub source_system: &'a str,
 }
 
+/// Publishes one entity; returns its counts and the fingerprints of what it
+/// published (the target side is measured after the commit).
 pub(crate) async fn publish_entity(
     tx: &mut PgConnection,
     ids: &RunIds<'_>,
     staged: &StagedTable,
     events: &mut dyn RunEvents,
-) -> Result<PublishedEntity, PgError> {
+) -> Result<(PublishedEntity, Vec<Fingerprint>), PgError> {
     let stage = quote_qualified("migrate", &staged.stage);
     let target = quote_qualified("public", &staged.entity);
     let entity = staged.entity.as_str();
@@ -92,7 +97,21 @@ pub(crate) async fn publish_entity(
 
     // 3. The rows as they will be, beside the rows as they are.
     let cols: Vec<String> = staged.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let new_values: Vec<String> = staged.columns.iter().map(|c| new_value(c, staged.on_existing)).collect();
+    // Skipped existing rows keep their values: the rows as they will be.
+    let new_values: Vec<String> = staged
+        .columns
+        .iter()
+        .map(|c| match staged.on_existing {
+            OnExisting::Skip => {
+                format!(
+                    "CASE WHEN e.id IS NULL THEN {} ELSE e.{} END",
+                    new_value(c, OnExisting::Update),
+                    quote_ident(&c.name)
+                )
+            }
+            other => new_value(c, other),
+        })
+        .collect();
     let select_new: Vec<String> = new_values.iter().zip(&cols).map(|(v, c)| format!("{v} AS {c}")).collect();
     sqlx::query(audited(format!(
         "CREATE TEMPORARY TABLE _migrate_publish ON COMMIT DROP AS
@@ -163,6 +182,8 @@ pub(crate) async fn publish_entity(
     let inserted: i64 = counts.get(0);
     let updated: i64 = counts.get(1);
     let survivors: i64 = counts.get(2);
+    sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
+    let published = measure(&mut *tx, "_migrate_publish r", &staged.fingerprinted(), None).await?;
     sqlx::query("DROP TABLE _migrate_publish").execute(&mut *tx).await.context("dropping the publish table")?;
 
     // 6. What the tenant now sees.
@@ -182,7 +203,7 @@ pub(crate) async fn publish_entity(
         .context(format!("counting {entity}"))?;
 
     let to_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
-    Ok(PublishedEntity {
+    let entity = PublishedEntity {
         entity: entity.to_string(),
         duplicates: dups.len() as u64,
         inserted: to_u64(inserted),
@@ -190,7 +211,16 @@ pub(crate) async fn publish_entity(
         unchanged: to_u64(survivors - inserted - updated),
         target_count: to_u64(target_count),
         org_total: to_u64(org_total),
-    })
+        fingerprints: Vec::new(),
+    };
+    Ok((entity, published))
+}
+
+impl StagedTable {
+    /// The columns a run's fingerprints cover: every mapped column.
+    pub(crate) fn fingerprinted(&self) -> Vec<(String, Kind)> {
+        self.columns.iter().map(|c| (c.name.clone(), c.kind)).collect()
+    }
 }
 
 /// The value a column takes: `s` is the staged row, `e` the existing one

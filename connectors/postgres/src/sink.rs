@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::config::{ConnectionConfig, TENANT_ROLE};
 use crate::copy::stage_batch;
 use crate::error::{Context, PgError};
+use crate::fingerprint::{Kind, STABLE_TEXT, compare, measure, target_rows};
 use crate::ledger::{drop_staging, mark_interrupted_runs};
 use crate::locks::{LOCK, TRY_LOCK, entity_lock, publish_lock, run_lock};
 use crate::publish::{RunIds, StagedTable, TargetColumn, publish_entity};
@@ -76,17 +77,21 @@ pub(crate) fn stage_table_name(run_id: Uuid, entity: &str) -> String {
     format!("stage_{}_{entity}", run_id.simple())
 }
 
-async fn target_columns(conn: &mut PgConnection, entity: &str) -> Result<Vec<(String, bool, Option<String>)>, PgError> {
+/// (name, is jsonb, DEFAULT expression, type category) of each column.
+type CatalogColumn = (String, bool, Option<String>, String);
+
+async fn target_columns(conn: &mut PgConnection, entity: &str) -> Result<Vec<CatalogColumn>, PgError> {
     let rows = sqlx::query(
-        "SELECT a.attname::text, a.atttypid = 'jsonb'::regtype, pg_get_expr(d.adbin, d.adrelid)
+        "SELECT a.attname::text, a.atttypid = 'jsonb'::regtype, pg_get_expr(d.adbin, d.adrelid), t.typcategory::text
          FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         JOIN pg_type t ON t.oid = a.atttypid
          WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
     )
     .bind(quote_qualified("public", entity))
     .fetch_all(&mut *conn)
     .await
     .context(format!("reading the columns of {entity} (has `migrate schema apply` run?)"))?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
 }
 
 /// The staging table of each entity of a run (created when `create`), and
@@ -108,7 +113,7 @@ async fn staging(
                  ALTER TABLE {qstage} ALTER COLUMN id DROP NOT NULL",
             quote_qualified("public", &entity.entity)
         );
-        for (name, _, default) in &catalog {
+        for (name, _, default, _) in &catalog {
             if default.is_some() {
                 ddl.push_str(&format!(", ALTER COLUMN {} DROP NOT NULL", quote_ident(name)));
             }
@@ -126,12 +131,12 @@ async fn staging(
             .target_columns()
             .iter()
             .map(|name| {
-                let (is_json, default) = catalog
+                let (is_json, default, category) = catalog
                     .iter()
-                    .find(|(n, _, _)| n == name)
-                    .map(|(_, j, d)| (*j, d.clone()))
-                    .unwrap_or((false, None));
-                TargetColumn { name: name.to_string(), is_json, default }
+                    .find(|(n, _, _, _)| n == name)
+                    .map(|(_, j, d, c)| (*j, d.clone(), c.clone()))
+                    .unwrap_or((false, None, String::new()));
+                TargetColumn { name: name.to_string(), is_json, default, kind: Kind::of(&category, is_json) }
             })
             .collect();
         let mut list = vec![quote_ident("org_id")];
@@ -227,8 +232,11 @@ impl Sink for PgSink {
             .context("waiting for the org's publish lock")?;
         let mut tx = tenant_tx(&mut active.conn, active.org_id).await?;
         let mut published = Vec::new();
+        let mut fingerprints = Vec::new();
         for table in &active.tables {
-            published.push(publish_entity(&mut tx, &ids, table, events).await?);
+            let (entity, measured) = publish_entity(&mut tx, &ids, table, events).await?;
+            published.push(entity);
+            fingerprints.push(measured);
         }
         if cancel.load(Ordering::Relaxed) {
             tx.rollback().await.context("rolling back a cancelled publish")?;
@@ -242,6 +250,17 @@ impl Sink for PgSink {
                 .context("marking the run succeeded")?;
             drop_staging(&mut tx, active.run_id).await?;
             tx.commit().await.context("committing the publish")?;
+            // Measured, not assumed: what the target holds now, in a
+            // transaction of its own, against what was published.
+            let mut tx = tenant_tx(&mut active.conn, active.org_id).await?;
+            sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
+            for ((table, entity), measured) in active.tables.iter().zip(&mut published).zip(fingerprints) {
+                let columns = table.fingerprinted();
+                let binds = (active.org_id, active.source_system.as_str(), table.entity.as_str(), active.run_id);
+                let now = measure(&mut tx, &target_rows(&table.entity), &columns, Some(binds)).await?;
+                entity.fingerprints = compare(&columns, measured, now);
+            }
+            tx.rollback().await.context("ending the measurement")?;
         } else {
             tx.rollback().await.context("rolling back a dry run")?;
         }

@@ -6,10 +6,12 @@ mod execute;
 mod inspect;
 mod load;
 mod output;
+mod render;
 mod sources;
 
 pub use execute::{RunRequest, check_mapping, run_mapping};
 pub use inspect::{ColumnProfile, InspectError, Inspection, inspect};
 pub use load::{LoadError, load_mapping};
 pub use output::{OutputDir, write_report};
+pub use render::{how_to_fix, render_html, render_markdown, thousands, verdict};
 pub use sources::{SourceSet, check_sources};

@@ -91,11 +91,13 @@ impl RunEvents for OutputDir {
     }
 }
 
-/// Writes `report.json` (pretty, newline-terminated).
+/// Writes `report.json` (pretty, newline-terminated) and, from it, the
+/// customer's `report.html`. Returns the JSON's path.
 pub fn write_report(dir: &Path, report: &RunReport) -> std::io::Result<PathBuf> {
     let path = dir.join("report.json");
     let mut text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
     text.push('\n');
     std::fs::write(&path, text)?;
+    std::fs::write(dir.join("report.html"), crate::render::render_html(report))?;
     Ok(path)
 }

@@ -1,0 +1,171 @@
+//! Column fingerprints: order-independent aggregates of a column over a
+//! set of rows (count of values, an exact sum of a 64-bit hash of each
+//! value's text, and for numbers and dates their sum or range). Measured
+//! over what a run publishes (the rows as they will be, in the publishing
+//! transaction) and over what the target holds for those rows afterwards,
+//! so that a value changed on the way, or after the load, shows up in its
+//! own column.
+
+use migrate_engine::{ColumnCheck, Fingerprint};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::error::{Context, PgError};
+use crate::quote::{audited, quote_ident, quote_qualified};
+
+/// Which aggregates a column gets, from its type's category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Numeric,
+    Temporal,
+    Json,
+    Text,
+}
+
+impl Kind {
+    pub(crate) fn of(category: &str, is_json: bool) -> Self {
+        match (category, is_json) {
+            (_, true) => Kind::Json,
+            ("N", _) => Kind::Numeric,
+            ("D", _) => Kind::Temporal,
+            _ => Kind::Text,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Numeric => "numeric",
+            Kind::Temporal => "temporal",
+            Kind::Json => "json",
+            Kind::Text => "text",
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Self {
+        match name {
+            "numeric" => Kind::Numeric,
+            "temporal" => Kind::Temporal,
+            "json" => Kind::Json,
+            _ => Kind::Text,
+        }
+    }
+}
+
+/// Text forms that do not depend on the session.
+pub(crate) const STABLE_TEXT: &str =
+    "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 1";
+
+fn aggregates(alias: &str, column: &str, kind: Kind) -> Vec<String> {
+    let c = format!("{alias}.{}", quote_ident(column));
+    let mut out =
+        vec![format!("count({c})"), format!("coalesce(sum(hashtextextended({c}::text, 0)::numeric), 0)::text")];
+    match kind {
+        Kind::Numeric => {
+            out.push(format!("sum({c})::text"));
+            out.push(format!("min({c})::text"));
+            out.push(format!("max({c})::text"));
+        }
+        Kind::Temporal => {
+            out.push("NULL::text".to_string());
+            out.push(format!("min({c})::text"));
+            out.push(format!("max({c})::text"));
+        }
+        Kind::Json | Kind::Text => out.extend(["NULL::text"; 3].map(String::from)),
+    }
+    out
+}
+
+/// Fingerprints of `columns` over `FROM {from}` (rows aliased `r`).
+pub(crate) async fn measure(
+    conn: &mut PgConnection,
+    from: &str,
+    columns: &[(String, Kind)],
+    binds: Option<(Uuid, &str, &str, Uuid)>,
+) -> Result<Vec<Fingerprint>, PgError> {
+    let mut select = vec!["count(*)".to_string()];
+    for (name, kind) in columns {
+        select.extend(aggregates("r", name, *kind));
+    }
+    let mut query = sqlx::query(audited(format!("SELECT {} FROM {from}", select.join(", "))));
+    if let Some((org, system, entity, run)) = binds {
+        query = query.bind(org).bind(system).bind(entity).bind(run);
+    }
+    let row = query.fetch_one(&mut *conn).await.context("measuring column fingerprints")?;
+    let rows: i64 = row.get(0);
+    let mut out = Vec::new();
+    for i in 0..columns.len() {
+        let at = 1 + i * 5;
+        let non_null: i64 = row.get(at);
+        out.push(Fingerprint {
+            rows: u64::try_from(rows).unwrap_or(0),
+            non_null: u64::try_from(non_null).unwrap_or(0),
+            hash: row.get(at + 1),
+            sum: row.get(at + 2),
+            min: row.get(at + 3),
+            max: row.get(at + 4),
+        });
+    }
+    Ok(out)
+}
+
+/// The target rows a run published for an entity: the org's rows reached
+/// through the key map entries the run last wrote.
+pub(crate) fn target_rows(entity: &str) -> String {
+    format!(
+        "{} r JOIN migrate.keys k ON k.target_id = r.id
+         WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3 AND k.last_run_id = $4",
+        quote_qualified("public", entity)
+    )
+}
+
+/// The published side (rows `r` of the publish table) beside the target.
+pub(crate) fn compare(
+    columns: &[(String, Kind)],
+    published: Vec<Fingerprint>,
+    target: Vec<Fingerprint>,
+) -> Vec<ColumnCheck> {
+    columns
+        .iter()
+        .zip(published.into_iter().zip(target))
+        .map(|((name, kind), (published, target))| ColumnCheck {
+            column: name.clone(),
+            kind: kind.name().to_string(),
+            matches: published == target,
+            published,
+            target,
+        })
+        .collect()
+}
+
+/// Measures again, now, what the target holds for the rows a finished run
+/// published, against the fingerprints its report recorded. Returns each
+/// entity's checks with the target side fresh.
+pub async fn verify_run(
+    config: &crate::ConnectionConfig,
+    org_id: Uuid,
+    run_id: Uuid,
+    entities: &[(String, Vec<ColumnCheck>)],
+) -> Result<Vec<(String, Vec<ColumnCheck>)>, PgError> {
+    let mut conn = config.connect().await?;
+    let mut tx = crate::sink::tenant_tx(&mut conn, org_id).await?;
+    sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
+    let source_system: Option<String> =
+        sqlx::query_scalar("SELECT source_system FROM migrate.runs WHERE run_id = $1 AND status = 'succeeded'")
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("reading the run")?;
+    let source_system = source_system.ok_or_else(|| {
+        PgError::Config(format!("run {run_id} of org {org_id} is not a succeeded run in this database"))
+    })?;
+    let mut out = Vec::new();
+    for (entity, checks) in entities {
+        let columns: Vec<(String, Kind)> = checks.iter().map(|c| (c.column.clone(), Kind::parse(&c.kind))).collect();
+        let now =
+            measure(&mut tx, &target_rows(entity), &columns, Some((org_id, &source_system, entity, run_id))).await?;
+        let published = checks.iter().map(|c| c.published.clone()).collect();
+        out.push((entity.clone(), compare(&columns, published, now)));
+    }
+    tx.rollback().await.context("ending the check")?;
+    Ok(out)
+}
