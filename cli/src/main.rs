@@ -2,6 +2,7 @@
 //! calls the libraries, maps the outcome to an exit code (see `exit`).
 
 mod exit;
+mod init;
 mod inspect;
 mod report;
 mod run;
@@ -44,6 +45,21 @@ enum Command {
         /// Stage and count everything, then roll back.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Print a starting mapping for a file: its dialect, and each target
+    /// column matched to the most likely source column.
+    #[command(
+        after_help = "Example:\n  migrate init exports/customers.csv --entity contacts --out exports/mapping.toml\n  migrate validate exports/mapping.toml"
+    )]
+    Init {
+        source: PathBuf,
+        /// The platform entity the file holds.
+        #[arg(long, default_value = "contacts")]
+        entity: String,
+        /// Write the mapping here (source paths relative to it) instead of
+        /// printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Encoding, dialect, header and column types of a file, from a sample.
     Inspect {
@@ -112,6 +128,7 @@ fn main() -> ExitCode {
             Command::Validate { mapping } => validate::validate(&mapping).await,
             Command::Run { mapping, out, dry_run } => run::run(&mapping, out, dry_run).await,
             Command::Inspect { file, json } => inspect::run(&file, json).await,
+            Command::Init { source, entity, out } => init::run(&source, &entity, out.as_deref()).await,
             Command::Report { report, html, format, verify } => {
                 report::report(&report, html, format.as_deref(), verify).await
             }

@@ -51,6 +51,9 @@ pub struct ColumnProfile {
     pub max_length: usize,
     /// Every sampled value present and distinct: a candidate source key.
     pub unique: bool,
+    /// Values present, and how many of them are distinct.
+    pub present: usize,
+    pub distinct: usize,
     pub examples: Vec<String>,
 }
 
@@ -187,6 +190,8 @@ fn profile(name: &str, values: &[Option<String>]) -> ColumnProfile {
         null_ratio: if values.is_empty() { 0.0 } else { nulls as f64 / values.len() as f64 },
         max_length: present.iter().map(|v| v.chars().count()).max().unwrap_or(0),
         unique: nulls == 0 && !present.is_empty() && distinct.len() == present.len(),
+        present: present.len(),
+        distinct: distinct.len(),
         examples,
     }
 }

@@ -3,6 +3,7 @@
 //! target into the PostgreSQL sink, and write a run's output directory.
 
 mod execute;
+mod init;
 mod inspect;
 mod load;
 mod output;
@@ -10,6 +11,7 @@ mod render;
 mod sources;
 
 pub use execute::{RunRequest, check_mapping, run_mapping};
+pub use init::{Proposal, match_columns, propose};
 pub use inspect::{ColumnProfile, InspectError, Inspection, inspect};
 pub use load::{LoadError, load_mapping};
 pub use output::{OutputDir, write_report};

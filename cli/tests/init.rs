@@ -1,0 +1,109 @@
+//! `migrate init` on every fixture: the mapping it writes passes
+//! `validate` as written and loads with the exact expected counts; and the
+//! columns it matched are the expected ones, not just any.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use support::*;
+
+struct Case {
+    file: &'static str,
+    /// (target column, source header) that init must propose.
+    matches: &'static [(&'static str, &'static str)],
+    key: &'static str,
+    /// read, filtered, duplicates, rejected, loaded, inserted, updated, unchanged
+    counts: [u64; 8],
+}
+
+const CASES: &[Case] = &[
+    Case {
+        file: "demo/customers.csv",
+        matches: &[
+            ("type", "Type"),
+            ("first_name", "FirstName"),
+            ("last_name", "LastName"),
+            ("email", "E-Mail"),
+            ("phone", "Phone"),
+            ("company", "Company"),
+            ("created_at", "Created"),
+        ],
+        key: "key = [\"CustomerID\"]",
+        counts: [302, 0, 10, 12, 280, 280, 0, 0],
+    },
+    Case {
+        file: "files/windows1252_semicolon_preamble.csv",
+        matches: &[("company", "Name"), ("created_at", "Seit")],
+        key: "key = [\"Kundennr\"]",
+        counts: [3, 0, 0, 0, 3, 3, 0, 0],
+    },
+    Case {
+        file: "files/customers.xlsx",
+        matches: &[("first_name", "Name"), ("last_name", "Name"), ("created_at", "Joined")],
+        key: "key = [\"ID\"]",
+        counts: [3, 0, 0, 0, 3, 3, 0, 0],
+    },
+    Case {
+        file: "files/customers_1904.xlsx",
+        matches: &[("first_name", "Name"), ("last_name", "Name"), ("created_at", "Joined")],
+        key: "key = [\"ID\"]",
+        counts: [3, 0, 0, 0, 3, 3, 0, 0],
+    },
+    Case {
+        file: "files/customers.xls",
+        matches: &[("first_name", "Name"), ("last_name", "Name"), ("created_at", "Joined")],
+        key: "key = [\"ID\"]",
+        counts: [3, 0, 0, 0, 3, 3, 0, 0],
+    },
+    Case {
+        file: "files/customers.ods",
+        matches: &[("first_name", "Name"), ("last_name", "Name"), ("created_at", "Joined")],
+        key: "key = [\"ID\"]",
+        counts: [3, 0, 0, 0, 3, 3, 0, 0],
+    },
+];
+
+#[tokio::test]
+async fn init_writes_a_mapping_that_validates_and_loads_every_fixture_exactly() {
+    let t = Target::new().await;
+    let mut wrong = Vec::new();
+    for (i, case) in CASES.iter().enumerate() {
+        let dir = t.work.path().join(format!("case{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Each file its own source system (init names it after the file).
+        let name = format!("case{i}_{}", std::path::Path::new(case.file).file_name().unwrap().to_str().unwrap());
+        let name = std::ffi::OsString::from(name);
+        std::fs::copy(workspace().join("fixtures").join(case.file), dir.join(&name)).unwrap();
+        let mapping = dir.join("mapping.toml");
+        let out = t
+            .migrate_as(LOADER)
+            .arg("init")
+            .arg(dir.join(&name))
+            .args(["--entity", "contacts", "--out"])
+            .arg(&mapping)
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let text = std::fs::read_to_string(&mapping).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for (column, header) in case.matches {
+            let proposed = text.lines().any(|l| l.starts_with(&format!("{column} = {{ from = \"{header}\"")));
+            assert!(proposed, "{}: {column} ← {header} missing\n{text}", case.file);
+        }
+        assert!(text.contains(case.key), "{}\n{text}", case.file);
+        assert!(text.contains(&format!("path = {:?}", name.to_str().unwrap())), "relative to the mapping\n{text}");
+        assert!(stderr.contains("next: migrate validate"), "{stderr}");
+
+        let valid = t.migrate_as(LOADER).env("ORG_ID", ORG_A).arg("validate").arg(&mapping).output().unwrap();
+        assert_success(&valid);
+        let out_dir = format!("out{i}");
+        assert_success(&t.run(&mapping, ORG_A, &out_dir));
+        let r = report(&t.out_dir(&out_dir));
+        let e = entity(&r, "contacts");
+        assert_eq!(e["balanced"], true);
+        if counts(e) != case.counts {
+            wrong.push(format!("{}: {:?}\n{text}", case.file, counts(e)));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
