@@ -4,6 +4,7 @@
 mod exit;
 mod init;
 mod inspect;
+mod preview;
 mod report;
 mod run;
 mod runs;
@@ -60,6 +61,18 @@ enum Command {
         /// printing it.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// The first rows of each entity as a run would map them, and the rows
+    /// it would reject; nothing is written.
+    #[command(after_help = "Example:\n  migrate preview mapping.toml --rows 20")]
+    Preview {
+        mapping: PathBuf,
+        /// Source rows to map per entity.
+        #[arg(long, default_value_t = 10)]
+        rows: usize,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Encoding, dialect, header and column types of a file, from a sample.
     Inspect {
@@ -128,6 +141,7 @@ fn main() -> ExitCode {
             Command::Validate { mapping } => validate::validate(&mapping).await,
             Command::Run { mapping, out, dry_run } => run::run(&mapping, out, dry_run).await,
             Command::Inspect { file, json } => inspect::run(&file, json).await,
+            Command::Preview { mapping, rows, json } => preview::run(&mapping, rows, json).await,
             Command::Init { source, entity, out } => init::run(&source, &entity, out.as_deref()).await,
             Command::Report { report, html, format, verify } => {
                 report::report(&report, html, format.as_deref(), verify).await

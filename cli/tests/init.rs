@@ -107,3 +107,54 @@ async fn init_writes_a_mapping_that_validates_and_loads_every_fixture_exactly() 
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn preview_maps_the_first_rows_shows_rejects_and_writes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    for f in ["mapping.toml", "customers.csv"] {
+        std::fs::copy(workspace().join("fixtures/demo").join(f), work.path().join(f)).unwrap();
+    }
+    let out = std::process::Command::new(migrate_bin())
+        .current_dir(work.path())
+        .env("ORG_ID", ORG_A)
+        // No database is involved: an unreachable one changes nothing.
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .args(["preview", "mapping.toml", "--rows", "15", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &doc["entities"][0];
+    assert_eq!(e["entity"], "contacts");
+    assert_eq!(e["read"], 15);
+    let rows = e["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 14);
+    assert_eq!(rows[0]["key"], "C0001");
+    assert_eq!(rows[0]["values"]["email"], "anita.berners-lee1@example.com");
+    assert_eq!(rows[0]["values"]["type"], "client");
+    assert_eq!(rows[0]["values"]["created_at"], "2016-09-28 16:47:00.000000+00");
+    let rejected = e["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["reason"], "required_missing");
+    assert_eq!(rejected[0]["location"], "customers.csv:15");
+    let left: Vec<String> = std::fs::read_dir(work.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "nothing written: {left:?}");
+
+    // The terminal form shows the same.
+    let out = std::process::Command::new(migrate_bin())
+        .current_dir(work.path())
+        .env("ORG_ID", ORG_A)
+        .args(["preview", "mapping.toml", "--rows", "15"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("contacts from customers: the first 15 source rows → 14 mapped, 1 rejected (nothing written)"),
+        "{text}"
+    );
+    assert!(text.contains("required_missing"), "{text}");
+}
