@@ -5,6 +5,7 @@ mod exit;
 mod init;
 mod inspect;
 mod preview;
+mod progress;
 mod report;
 mod run;
 mod runs;
@@ -31,21 +32,35 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Platform tables, RLS, roles and the migration ledger.
+    #[command(after_help = "Example:\n  DATABASE_URL=postgres://admin@db/platform migrate schema apply")]
     Schema {
         #[command(subcommand)]
         action: SchemaAction,
     },
     /// Check a mapping without loading anything; exit 0 or 2.
+    #[command(after_help = "Example:\n  ORG_ID=7a1c0b52-3c1e-4d8e-9f5a-2b6d8e4f1a90 migrate validate mapping.toml")]
     Validate { mapping: PathBuf },
     /// Load what a mapping describes and write the report.
+    #[command(
+        after_help = "Examples:\n  migrate run mapping.toml\n  migrate run mapping.toml --dry-run --out /tmp/try\n  migrate run mapping.toml --max-rejects 2%\n\nExit codes: 0 published, 1 failed (nothing published), 2 bad usage or mapping,\n3 reject budget exceeded (nothing published), 130 cancelled (nothing published)."
+    )]
     Run {
         mapping: PathBuf,
         /// Output directory [default: migrate-out/RUN_ID].
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Stage and count everything, then roll back.
+        /// Stage and count everything, then roll back; the report is
+        /// still written.
         #[arg(long)]
         dry_run: bool,
+        /// No progress display.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Publish nothing (exit 3) past this many rejected rows, or this
+        /// share of the rows read: `100` or `2.5%`. Overrides the mapping's
+        /// max_rejected.
+        #[arg(long, value_parser = parse_budget)]
+        max_rejects: Option<migrate_engine::RejectBudget>,
     },
     /// Print a starting mapping for a file: its dialect, and each target
     /// column matched to the most likely source column.
@@ -75,6 +90,9 @@ enum Command {
         json: bool,
     },
     /// Encoding, dialect, header and column types of a file, from a sample.
+    #[command(
+        after_help = "Example:\n  migrate inspect exports/Kunden.csv\n  migrate inspect exports/customers.xlsx --json"
+    )]
     Inspect {
         file: PathBuf,
         /// Machine-readable output.
@@ -82,6 +100,9 @@ enum Command {
         json: bool,
     },
     /// Re-render a run's report, or check it against the database again.
+    #[command(
+        after_help = "Examples:\n  migrate report migrate-out/RUN_ID/report.json --format md\n  migrate report migrate-out/RUN_ID/report.json --verify --html verified.html"
+    )]
     Report {
         /// The run's report.json.
         report: PathBuf,
@@ -97,7 +118,14 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Shell completions, printed: `migrate completions bash > /etc/bash_completion.d/migrate`.
+    Completions { shell: Shell },
+    /// The manual page (roff), printed: `migrate man > /usr/local/share/man/man1/migrate.1`.
+    Man,
     /// The migration ledger of an org.
+    #[command(
+        after_help = "Examples:\n  migrate runs list --org 7a1c0b52-3c1e-4d8e-9f5a-2b6d8e4f1a90\n  migrate runs show RUN_ID --org 7a1c0b52-3c1e-4d8e-9f5a-2b6d8e4f1a90\n  migrate runs clean"
+    )]
     Runs {
         #[command(subcommand)]
         action: Option<RunsAction>,
@@ -105,6 +133,13 @@ enum Command {
         #[arg(long, global = true)]
         org: Option<String>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Subcommand)]
@@ -127,6 +162,13 @@ enum RunsAction {
 }
 
 fn main() -> ExitCode {
+    // A bug is reported as one, without a Rust backtrace in the user's face.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!(
+            "internal error{at}: {info}\nthis is a bug in migrate; nothing was published by the step that failed"
+        );
+    }));
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -139,12 +181,34 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Schema { action: SchemaAction::Apply } => schema::apply().await,
             Command::Validate { mapping } => validate::validate(&mapping).await,
-            Command::Run { mapping, out, dry_run } => run::run(&mapping, out, dry_run).await,
+            Command::Run { mapping, out, dry_run, quiet, max_rejects } => {
+                run::run(&mapping, run::RunArgs { out, dry_run, quiet, max_rejects }).await
+            }
             Command::Inspect { file, json } => inspect::run(&file, json).await,
             Command::Preview { mapping, rows, json } => preview::run(&mapping, rows, json).await,
             Command::Init { source, entity, out } => init::run(&source, &entity, out.as_deref()).await,
             Command::Report { report, html, format, verify } => {
                 report::report(&report, html, format.as_deref(), verify).await
+            }
+            Command::Completions { shell } => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                let shell = match shell {
+                    Shell::Bash => clap_complete::Shell::Bash,
+                    Shell::Zsh => clap_complete::Shell::Zsh,
+                    Shell::Fish => clap_complete::Shell::Fish,
+                };
+                clap_complete::generate(shell, &mut cmd, "migrate", &mut std::io::stdout());
+                exit::OK
+            }
+            Command::Man => {
+                let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+                match man.render(&mut std::io::stdout()) {
+                    Ok(()) => exit::OK,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        exit::FAILED
+                    }
+                }
             }
             Command::Runs { action, org } => runs::runs(action.unwrap_or(RunsAction::List { limit: 20 }), org).await,
         }
@@ -155,4 +219,9 @@ fn main() -> ExitCode {
 /// The process environment, for `${VAR}` and connection settings.
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
+}
+
+fn parse_budget(text: &str) -> Result<migrate_engine::RejectBudget, String> {
+    migrate_engine::RejectBudget::parse(text)
+        .ok_or_else(|| format!("{text:?} is not a row count (100) or a percentage (2.5%)"))
 }

@@ -1,4 +1,4 @@
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,14 +7,27 @@ use migrate_connectors::{OutputDir, RunRequest, run_mapping, write_report};
 use migrate_engine::EngineError;
 use migrate_postgres::ConnectionConfig;
 
+use crate::progress::Bars;
 use crate::validate::checked_mapping;
 use crate::{env, exit, summary};
 
-pub async fn run(path: &Path, out: Option<PathBuf>, dry_run: bool) -> u8 {
-    let (mapping, sources) = match checked_mapping(path) {
+/// What `migrate run` was asked, besides the mapping.
+pub struct RunArgs {
+    pub out: Option<PathBuf>,
+    pub dry_run: bool,
+    pub quiet: bool,
+    pub max_rejects: Option<migrate_engine::RejectBudget>,
+}
+
+pub async fn run(path: &Path, args: RunArgs) -> u8 {
+    let RunArgs { out, dry_run, quiet, max_rejects } = args;
+    let (mut mapping, sources) = match checked_mapping(path) {
         Ok(m) => m,
         Err(code) => return code,
     };
+    if max_rejects.is_some() {
+        mapping.plan.max_rejected = max_rejects;
+    }
     let config = match ConnectionConfig::from_env(&env) {
         Ok(c) => c,
         Err(e) => {
@@ -24,14 +37,10 @@ pub async fn run(path: &Path, out: Option<PathBuf>, dry_run: bool) -> u8 {
     };
     let run_id = uuid::Uuid::new_v4();
     let dir = out.unwrap_or_else(|| PathBuf::from("migrate-out").join(run_id.to_string()));
-    let interactive = std::io::stderr().is_terminal();
+    let bars = Bars::new(std::io::stderr().is_terminal() && !quiet);
+    let shown = bars.clone();
     let mut output = match OutputDir::create(&dir) {
-        Ok(o) => o.on_progress(move |entity, counts| {
-            if interactive {
-                eprint!("\r{entity}: {} read, {} rejected   ", counts.read, counts.rejected);
-                let _ = std::io::stderr().flush();
-            }
-        }),
+        Ok(o) => o.on_progress(move |event| shown.update(event)),
         Err(e) => {
             eprintln!("error: cannot create output directory {}: {e}", dir.display());
             return exit::USAGE;
@@ -54,9 +63,7 @@ pub async fn run(path: &Path, out: Option<PathBuf>, dry_run: bool) -> u8 {
 
     let request = RunRequest { run_id, dry_run, cancel: &cancel };
     let (report, error) = run_mapping(&mapping, &sources, config, request, &mut output).await;
-    if interactive {
-        eprintln!();
-    }
+    bars.finish();
     if let Err(e) = output.close() {
         eprintln!("error: writing {}: {e}", dir.display());
     }

@@ -20,8 +20,8 @@ pub enum EngineError {
     Batch(#[from] BatchError),
     #[error("writing run output: {0}")]
     Output(#[from] std::io::Error),
-    #[error("{rejected} rows rejected, more than the mapping's max_rejected = {budget}; nothing was published")]
-    RejectBudgetExceeded { rejected: u64, budget: u64 },
+    #[error("{rejected} of {read} rows rejected, more than max_rejected = {budget}; nothing was published")]
+    RejectBudgetExceeded { rejected: u64, read: u64, budget: String },
     #[error("cancelled; nothing was published")]
     Cancelled,
     #[error("{entity}.{column}: {message}")]

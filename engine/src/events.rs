@@ -15,7 +15,11 @@ pub trait RunEvents: Send {
     fn duplicate(&mut self, _row: &DuplicateRow) -> std::io::Result<()> {
         Ok(())
     }
-    fn progress(&mut self, _entity: &str, _counts: &EntityCounts) {}
+    /// After each batch: the entity's counts so far, and the source's
+    /// position (bytes read, of how many) when it knows it.
+    fn progress(&mut self, _entity: &str, _counts: &EntityCounts, _position: Option<(u64, u64)>) {}
+    /// Every row is staged; the publish begins.
+    fn publishing(&mut self) {}
 }
 
 /// Ignores everything.

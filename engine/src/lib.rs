@@ -30,7 +30,7 @@ pub use events::{NoEvents, RunEvents};
 pub use infer::{Decision, apply_decisions, infer, load_rates};
 pub use location::SourceLocation;
 pub use map::{MapNote, MapOutput, MapRejection, MappedBatch, map_batch};
-pub use plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, RunPlan, TargetType};
+pub use plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, RejectBudget, RunPlan, TargetType};
 pub use reject::{RejectReason, RejectedRow};
 pub use report::{
     ColumnCheck, EntityReport, Fingerprint, MappingInfo, REPORT_SCHEMA_VERSION, RejectExample, RejectSummary,

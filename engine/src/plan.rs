@@ -16,7 +16,7 @@ pub struct RunPlan {
     pub source_system: String,
     pub entities: Vec<EntityPlan>,
     /// Fail the run (exit 3, nothing published) past this many rejected rows.
-    pub max_rejected: Option<u64>,
+    pub max_rejected: Option<RejectBudget>,
 }
 
 #[derive(Debug, Clone)]
@@ -198,5 +198,64 @@ impl EntityPlan {
             }
         }
         out
+    }
+}
+
+/// How many rejected rows a run may have and still publish.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RejectBudget {
+    /// At most this many rows: checked after every batch, so a run that
+    /// cannot publish stops reading early.
+    Rows(u64),
+    /// At most this share of the rows read, in percent: checked once every
+    /// row is read.
+    Percent(f64),
+}
+
+impl RejectBudget {
+    /// `100` or `2.5%`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let t = text.trim();
+        match t.strip_suffix('%') {
+            Some(p) => p.trim().parse::<f64>().ok().filter(|p| (0.0..=100.0).contains(p)).map(Self::Percent),
+            None => t.parse::<u64>().ok().map(Self::Rows),
+        }
+    }
+
+    /// Whether `rejected` of `read` rows goes over the budget; `all_read`
+    /// once the sources are exhausted.
+    pub fn exceeded(self, rejected: u64, read: u64, all_read: bool) -> bool {
+        match self {
+            Self::Rows(n) => rejected > n,
+            Self::Percent(p) => all_read && read > 0 && rejected as f64 * 100.0 > p * read as f64,
+        }
+    }
+}
+
+impl std::fmt::Display for RejectBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rows(n) => write!(f, "{n}"),
+            Self::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::RejectBudget;
+
+    #[test]
+    fn budgets_parse_and_apply() {
+        assert_eq!(RejectBudget::parse("100"), Some(RejectBudget::Rows(100)));
+        assert_eq!(RejectBudget::parse(" 2.5% "), Some(RejectBudget::Percent(2.5)));
+        for bad in ["", "-1", "101%", "x%", "1.5"] {
+            assert_eq!(RejectBudget::parse(bad), None, "{bad}");
+        }
+        assert!(RejectBudget::Rows(2).exceeded(3, 10, false));
+        assert!(!RejectBudget::Rows(3).exceeded(3, 10, false));
+        assert!(!RejectBudget::Percent(10.0).exceeded(5, 10, false), "only once everything is read");
+        assert!(RejectBudget::Percent(10.0).exceeded(2, 10, true));
+        assert!(!RejectBudget::Percent(10.0).exceeded(1, 10, true));
     }
 }

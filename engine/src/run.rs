@@ -92,10 +92,13 @@ pub async fn run(
         };
     }
     let outcome = match outcome {
-        Ok(()) => sink.publish(!options.dry_run, options.cancel, events).await.map_err(|e| match e {
-            SinkError::Cancelled => EngineError::Cancelled,
-            other => EngineError::from(other),
-        }),
+        Ok(()) => {
+            events.publishing();
+            sink.publish(!options.dry_run, options.cancel, events).await.map_err(|e| match e {
+                SinkError::Cancelled => EngineError::Cancelled,
+                other => EngineError::from(other),
+            })
+        }
         Err(e) => Err(e),
     };
     let (status, published, error) = match outcome {
@@ -334,9 +337,9 @@ async fn stage_all(
                 state.rejects.add(&row);
                 events.rejected(&row)?;
             }
-            events.progress(&entity.entity, counts);
+            events.progress(&entity.entity, counts, source.position());
             // Past the budget the run cannot publish: stop reading.
-            check_budget(plan, &state.counts)?;
+            check_budget(plan, &state.counts, false)?;
         }
         state.sources.push(SourceInfo { name: entity.source.clone(), ..source.info() });
         state.warnings.extend(unmapped.into_warnings());
@@ -344,13 +347,16 @@ async fn stage_all(
     if options.cancel.load(Ordering::Relaxed) {
         return Err(EngineError::Cancelled);
     }
-    Ok(())
+    check_budget(plan, &state.counts, true)
 }
 
-fn check_budget(plan: &RunPlan, counts: &BTreeMap<String, EntityCounts>) -> Result<(), EngineError> {
+fn check_budget(plan: &RunPlan, counts: &BTreeMap<String, EntityCounts>, all_read: bool) -> Result<(), EngineError> {
     let rejected: u64 = counts.values().map(|c| c.rejected).sum();
+    let read: u64 = counts.values().map(|c| c.read).sum();
     match plan.max_rejected {
-        Some(budget) if rejected > budget => Err(EngineError::RejectBudgetExceeded { rejected, budget }),
+        Some(budget) if budget.exceeded(rejected, read, all_read) => {
+            Err(EngineError::RejectBudgetExceeded { rejected, read, budget: budget.to_string() })
+        }
         _ => Ok(()),
     }
 }

@@ -24,6 +24,12 @@ pub trait Source: Send {
     /// What the report says of the source. Complete (size, checksum) once
     /// the source has been read to the end.
     fn info(&self) -> SourceInfo;
+
+    /// How far the source has read, in bytes of how many, when it knows
+    /// (a file): the progress bar's percentage and ETA.
+    fn position(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -37,6 +37,8 @@ pub struct CsvSource {
     done: Option<(u64, String)>,
     /// Header names made unique, reported with the first batch.
     header_notes: Vec<SourceNote>,
+    /// The file's size, for progress.
+    total_bytes: u64,
 }
 
 fn read_sample(path: &Path) -> Result<Vec<u8>, CsvError> {
@@ -274,6 +276,7 @@ impl CsvSource {
             rows: 0,
             done: None,
             header_notes,
+            total_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         })
     }
 
@@ -415,6 +418,11 @@ impl Source for CsvSource {
 
     async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
         self.read_batch().map_err(SourceError::wrap)
+    }
+
+    fn position(&self) -> Option<(u64, u64)> {
+        let read = self.hash.lock().map(|s| s.bytes).ok()?;
+        (self.total_bytes > 0).then_some((read.min(self.total_bytes), self.total_bytes))
     }
 
     fn info(&self) -> SourceInfo {

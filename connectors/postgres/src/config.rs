@@ -14,10 +14,13 @@ pub struct ConnectionConfig {
     pub options: PgConnectOptions,
     /// For messages: host, port and database, never the password.
     pub display: String,
+    /// Where the settings came from: `DATABASE_URL` or the `DB_*` variables.
+    pub from_url: bool,
 }
 
 impl ConnectionConfig {
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, PgError> {
+        let from_url = env("DATABASE_URL").is_some_and(|u| !u.is_empty());
         let options = if let Some(url) = env("DATABASE_URL").filter(|u| !u.is_empty()) {
             PgConnectOptions::from_str(&url).map_err(|e| PgError::Config(format!("DATABASE_URL: {e}")))?
         } else {
@@ -55,14 +58,50 @@ impl ConnectionConfig {
             options.get_port(),
             options.get_database().unwrap_or("(default database)")
         );
-        Ok(Self { options, display })
+        Ok(Self { options, display, from_url })
+    }
+
+    /// What went wrong connecting, and which setting to look at.
+    fn explain(&self, e: &sqlx::Error) -> String {
+        let var = |name: &str| {
+            if self.from_url { format!("the {name} in DATABASE_URL") } else { format!("DB_{}", name.to_uppercase()) }
+        };
+        let user = self.options.get_username().to_string();
+        if let Some(db) = e.as_database_error() {
+            let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+            let hint = match code.as_str() {
+                "28P01" => format!("check {} for user {user:?}", var("password")),
+                "28000" => format!("check {} (role {user:?}) and the server's pg_hba.conf", var("user")),
+                "3D000" => format!("check {}, or run `migrate schema apply` against the right database", var("name")),
+                "53300" => "the server has no free connection slots; try again later".to_string(),
+                _ => String::new(),
+            };
+            return if hint.is_empty() { db.message().to_string() } else { format!("{}: {hint}", db.message()) };
+        }
+        let text = e.to_string();
+        let lower = text.to_lowercase();
+        if lower.contains("connection refused") {
+            format!(
+                "nothing accepts connections there (connection refused): is PostgreSQL running, and are {} and {} right?",
+                var("host"),
+                var("port")
+            )
+        } else if lower.contains("lookup address") || lower.contains("name or service not known") {
+            format!("the host name does not resolve: check {}", var("host"))
+        } else if lower.contains("timed out") {
+            format!("no answer (timed out): check {}, {} and any firewall in between", var("host"), var("port"))
+        } else if lower.contains("tls") || lower.contains("ssl") || lower.contains("certificate") {
+            format!("{text}: check DB_SSLMODE (or sslmode in DATABASE_URL)")
+        } else {
+            text
+        }
     }
 
     pub async fn connect(&self) -> Result<sqlx::PgConnection, PgError> {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect_with(&self.options)
             .await
-            .map_err(|e| PgError::Connect { target: self.display.clone(), message: e.to_string() })?;
+            .map_err(|e| PgError::Connect { target: self.display.clone(), message: self.explain(&e) })?;
         // A backend blocked on a lock does not notice that its client died
         // until the wait ends; with this it checks every few seconds, so a
         // killed run's locks and transaction go away on their own. The

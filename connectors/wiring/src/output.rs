@@ -10,14 +10,23 @@ use std::path::{Path, PathBuf};
 use migrate_engine::{DuplicateRow, EntityCounts, RejectedRow, RunEvents, RunReport};
 
 type CsvOut = csv::Writer<BufWriter<File>>;
-type Progress = Box<dyn FnMut(&str, &EntityCounts) + Send>;
+/// What the terminal's progress display hears.
+pub enum Progress<'a> {
+    /// After each batch: the entity's counts, and bytes read of how many
+    /// when the source knows.
+    Rows { entity: &'a str, counts: &'a EntityCounts, position: Option<(u64, u64)> },
+    /// Everything is staged; the publish is under way.
+    Publishing,
+}
+
+type ProgressFn = Box<dyn FnMut(Progress<'_>) + Send>;
 
 pub struct OutputDir {
     dir: PathBuf,
     rejects: BTreeMap<String, CsvOut>,
     duplicates: BTreeMap<String, CsvOut>,
     /// Called with each progress update (the terminal's progress line).
-    progress: Option<Progress>,
+    progress: Option<ProgressFn>,
 }
 
 impl OutputDir {
@@ -27,7 +36,7 @@ impl OutputDir {
         Ok(Self { dir: dir.to_path_buf(), rejects: BTreeMap::new(), duplicates: BTreeMap::new(), progress: None })
     }
 
-    pub fn on_progress(mut self, f: impl FnMut(&str, &EntityCounts) + Send + 'static) -> Self {
+    pub fn on_progress(mut self, f: impl FnMut(Progress<'_>) + Send + 'static) -> Self {
         self.progress = Some(Box::new(f));
         self
     }
@@ -84,9 +93,15 @@ impl RunEvents for OutputDir {
             .map_err(std::io::Error::other)
     }
 
-    fn progress(&mut self, entity: &str, counts: &EntityCounts) {
+    fn progress(&mut self, entity: &str, counts: &EntityCounts, position: Option<(u64, u64)>) {
         if let Some(f) = &mut self.progress {
-            f(entity, counts);
+            f(Progress::Rows { entity, counts, position });
+        }
+    }
+
+    fn publishing(&mut self) {
+        if let Some(f) = &mut self.progress {
+            f(Progress::Publishing);
         }
     }
 }

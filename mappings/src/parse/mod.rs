@@ -7,7 +7,7 @@ mod transforms;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use migrate_engine::{EntityPlan, KeySpec, OnExisting, RunPlan};
+use migrate_engine::{EntityPlan, KeySpec, OnExisting, RejectBudget, RunPlan};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
@@ -151,7 +151,7 @@ pub fn parse_lenient(path: &str, text: &str, env: &dyn Fn(&str) -> Option<String
     })
 }
 
-type Header = (String, uuid::Uuid, String, Option<u64>);
+type Header = (String, uuid::Uuid, String, Option<RejectBudget>);
 
 fn migration_header(checker: &mut Checker, table: &DeTable) -> Option<Header> {
     for (key, _) in table {
@@ -176,15 +176,25 @@ fn migration_header(checker: &mut Checker, table: &DeTable) -> Option<Header> {
     });
     let max_rejected = match table.get("max_rejected") {
         None => Some(None),
-        Some(v) => match v.get_ref().as_integer().and_then(|i| i.as_str().parse::<u64>().ok()) {
-            Some(n) => Some(Some(n)),
-            None => {
-                checker
-                    .diags
-                    .push(Diagnostic::error(v.span(), "max_rejected must be a whole number ≥ 0").label("not a count"));
-                None
+        Some(v) => {
+            let budget = match v.get_ref() {
+                r if r.as_integer().is_some() => {
+                    r.as_integer().and_then(|i| i.as_str().parse::<u64>().ok()).map(RejectBudget::Rows)
+                }
+                r => r.as_str().and_then(RejectBudget::parse).filter(|b| matches!(b, RejectBudget::Percent(_))),
+            };
+            match budget {
+                Some(b) => Some(Some(b)),
+                None => {
+                    checker.diags.push(
+                        Diagnostic::error(v.span(), "max_rejected must be a whole number ≥ 0 or a percentage")
+                            .label("not a budget")
+                            .help("max_rejected = 100, or max_rejected = \"2.5%\""),
+                    );
+                    None
+                }
             }
-        },
+        }
     };
     Some((name?.0, org_id?, source_system?.0, max_rejected?))
 }

@@ -1,0 +1,66 @@
+//! The engineer's side of the command line: errors that say what to fix,
+//! help with an example on every subcommand, completions and a man page.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+fn migrate(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new(migrate_bin());
+    for v in ["DATABASE_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_SSLMODE"] {
+        c.env_remove(v);
+    }
+    c.envs(vars.iter().copied()).args(args).output().unwrap()
+}
+
+#[tokio::test]
+async fn connection_problems_say_which_setting_to_check() {
+    let t = Target::new().await;
+    let port = t.cluster.port.to_string();
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[("DATABASE_URL", "postgres://x@127.0.0.1:1/db")],
+            "cannot connect to 127.0.0.1:1/db: nothing accepts connections there (connection refused): is PostgreSQL running, and are the host in DATABASE_URL and the port in DATABASE_URL right?",
+        ),
+        (
+            &[("DB_HOST", "127.0.0.1"), ("DB_PORT", &port), ("DB_USER", "nosuch"), ("DB_NAME", DB)],
+            "role \"nosuch\" does not exist: check DB_USER (role \"nosuch\") and the server's pg_hba.conf",
+        ),
+        (
+            &[("DB_HOST", "127.0.0.1"), ("DB_PORT", &port), ("DB_USER", "postgres"), ("DB_NAME", "nodb")],
+            "database \"nodb\" does not exist: check DB_NAME, or run `migrate schema apply` against the right database",
+        ),
+        (&[("DB_PORT", "many")], "DB_PORT \"many\" is not a port number"),
+    ];
+    for (vars, expected) in cases {
+        let out = migrate(&["schema", "apply"], vars);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{vars:?}:\n{stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    }
+}
+
+#[test]
+fn every_subcommand_has_help_with_an_example_and_completions_and_a_man_page_exist() {
+    for sub in ["schema", "validate", "run", "preview", "init", "inspect", "report", "runs"] {
+        let out = migrate(&[sub, "--help"], &[]);
+        assert_success(&out);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains(&format!("migrate {sub}")) && help.contains("Example"), "{sub}:\n{help}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = migrate(&["completions", shell], &[]);
+        assert_success(&out);
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains("preview") && script.contains("max-rejects"), "{shell}");
+    }
+    let man = migrate(&["man"], &[]);
+    assert_success(&man);
+    assert!(String::from_utf8_lossy(&man.stdout).starts_with(".ie"));
+    let bad = migrate(&["run"], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+}
