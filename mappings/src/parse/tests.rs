@@ -343,3 +343,24 @@ fn conversions_name_a_rates_source_and_a_date_column() {
         assert!(errs.iter().any(|e| e.0.contains(expected)), "expected {expected:?} in {errs:?}");
     }
 }
+
+/// Every mapping the README shows parses without a mistake.
+#[test]
+fn every_toml_example_in_the_readme_parses() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut rest = readme.as_str();
+    while let Some(start) = rest.find("```toml\n") {
+        let body = &rest[start + 8..];
+        let end = body.find("\n```").unwrap();
+        blocks.push(&body[..end]);
+        rest = &body[end..];
+    }
+    assert!(blocks.len() >= 11, "the reference and ten recipes: {}", blocks.len());
+    let env = |name: &str| (name == "ORG_ID").then(|| "7a1c0b52-3c1e-4d8e-9f5a-2b6d8e4f1a90".to_string());
+    for (i, block) in blocks.iter().enumerate() {
+        if let Err(d) = crate::parse("README.md", block, &env) {
+            panic!("README toml block {i} does not parse:\n{}\n{block}", d.render(false));
+        }
+    }
+}
