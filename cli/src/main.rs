@@ -7,6 +7,7 @@ mod inspect;
 mod preview;
 mod progress;
 mod report;
+mod rollback;
 mod run;
 mod runs;
 mod schema;
@@ -118,6 +119,20 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Undo a published run: delete the rows it inserted, restore the rows
+    /// it updated, in one transaction.
+    #[command(
+        after_help = "Example:\n  migrate rollback 18215ad9-3c1e-4d8e-9f5a-2b6d8e4f1a90 --org 7a1c0b52-3c1e-4d8e-9f5a-2b6d8e4f1a90\n\nRefused when a later run changed the same rows, or when rows were edited in the platform\nsince the run (unless --force)."
+    )]
+    Rollback {
+        run_id: String,
+        /// The org (default: $ORG_ID).
+        #[arg(long)]
+        org: Option<String>,
+        /// Roll back even rows edited in the platform since the run.
+        #[arg(long)]
+        force: bool,
+    },
     /// Shell completions, printed: `migrate completions bash > /etc/bash_completion.d/migrate`.
     Completions { shell: Shell },
     /// The manual page (roff), printed: `migrate man > /usr/local/share/man/man1/migrate.1`.
@@ -190,6 +205,7 @@ fn main() -> ExitCode {
             Command::Report { report, html, format, verify } => {
                 report::report(&report, html, format.as_deref(), verify).await
             }
+            Command::Rollback { run_id, org, force } => rollback::rollback(&run_id, org, force).await,
             Command::Completions { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 let shell = match shell {

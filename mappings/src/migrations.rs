@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "roles_and_rls", sql: include_str!("../sql/0003_roles_and_rls.sql") },
     Migration { version: 4, name: "worker_jobs", sql: include_str!("../sql/0004_worker_jobs.sql") },
     Migration { version: 5, name: "partitioned_runs", sql: include_str!("../sql/0005_partitioned_runs.sql") },
+    Migration { version: 6, name: "after_images", sql: include_str!("../sql/0006_after_images.sql") },
 ];
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod ledger;
 mod locks;
 mod publish;
 mod quote;
+mod rollback;
 mod schema_apply;
 mod sink;
 
@@ -22,5 +23,6 @@ pub use error::{DbErrorKind, PgError, classify};
 pub use fingerprint::verify_run;
 pub use ledger::{RunRecord, clean_stale_staging, list_runs, show_run};
 pub use quote::{quote_ident, quote_qualified};
+pub use rollback::{RollbackError, RolledBack, rollback_run};
 pub use schema_apply::{AppliedMigration, SqlMigration, apply_migrations};
 pub use sink::PgSink;

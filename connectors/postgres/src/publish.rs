@@ -163,12 +163,16 @@ pub(crate) async fn publish_entity(
             tuple("EXCLUDED"),
         ),
     };
+    // Every row written gets its after-image digest, for rollback.
     let counts = sqlx::query(audited(format!(
         "WITH up AS (
              INSERT INTO {target} AS t (id, org_id{sep}{cols})
              SELECT id, $1{sep}{cols} FROM _migrate_publish
              ON CONFLICT (id) {conflict}
-             RETURNING (xmax = 0) AS inserted)
+             RETURNING t.id, (xmax = 0) AS inserted, md5(to_jsonb(t)::text) AS row_hash),
+         images AS (
+             INSERT INTO migrate.after_images (run_id, org_id, entity, target_id, inserted, row_hash)
+             SELECT $2, $1, $3, id, inserted, row_hash FROM up)
          SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
                 (SELECT count(*) FROM _migrate_publish)
          FROM up",
@@ -176,6 +180,8 @@ pub(crate) async fn publish_entity(
         cols = cols.join(", "),
     )))
     .bind(ids.org_id)
+    .bind(ids.run_id)
+    .bind(entity)
     .fetch_one(&mut *tx)
     .await
     .context(format!("publishing {entity}"))?;

@@ -1,0 +1,175 @@
+//! `migrate rollback RUN_ID`: undo one published run, in one transaction
+//! under the tenant role. Rows the run inserted are deleted (with their key
+//! map entries, so a later run inserts them again); rows it updated get
+//! their before-images back. Refused, with the reasons, when a later run
+//! changed the same rows, or when someone edited a row in the platform since
+//! the run (its digest differs from the run's after-image) unless forced.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::config::ConnectionConfig;
+use crate::error::{Context, PgError};
+use crate::quote::{audited, quote_ident, quote_qualified};
+use crate::sink::tenant_tx;
+
+/// What a rollback did, per entity: rows removed and rows restored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledBack {
+    pub entity: String,
+    pub removed: u64,
+    pub restored: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error(transparent)]
+    Db(#[from] PgError),
+    #[error("run {run_id} is not in this org's ledger")]
+    Unknown { run_id: Uuid },
+    #[error("run {run_id} is {status}: only a succeeded run can be rolled back")]
+    NotPublished { run_id: Uuid, status: String },
+    #[error(
+        "later runs changed rows of run {run_id}: {}; roll those back first (newest first)",
+        later.join(", ")
+    )]
+    LaterRuns { run_id: Uuid, later: Vec<String> },
+    #[error(
+        "{} row(s) were edited in the platform after run {run_id} (e.g. {}); rolling back would overwrite those edits: use --force to roll back anyway",
+        edited.len(),
+        edited.iter().take(5).map(|(e, id)| format!("{e} {id}")).collect::<Vec<_>>().join(", ")
+    )]
+    EditedSince { run_id: Uuid, edited: Vec<(String, Uuid)> },
+}
+
+/// The columns of a table other than `id` and `org_id`.
+async fn columns(conn: &mut sqlx::PgConnection, entity: &str) -> Result<Vec<String>, PgError> {
+    let rows = sqlx::query(
+        "SELECT a.attname::text FROM pg_attribute a
+          WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
+            AND a.attname NOT IN ('id', 'org_id') ORDER BY a.attnum",
+    )
+    .bind(quote_qualified("public", entity))
+    .fetch_all(&mut *conn)
+    .await
+    .context(format!("reading the columns of {entity}"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+pub async fn rollback_run(
+    config: &ConnectionConfig,
+    org_id: Uuid,
+    run_id: Uuid,
+    force: bool,
+) -> Result<Vec<RolledBack>, RollbackError> {
+    let mut conn = config.connect().await?;
+    let mut tx = tenant_tx(&mut conn, org_id).await?;
+    let run = sqlx::query(
+        "SELECT status, source_system, entities, started_at FROM migrate.runs WHERE run_id = $1 FOR UPDATE",
+    )
+    .bind(run_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .context("reading the run")?
+    .ok_or(RollbackError::Unknown { run_id })?;
+    let status: String = run.get(0);
+    if status != "succeeded" {
+        return Err(RollbackError::NotPublished { run_id, status });
+    }
+    let entities: Vec<String> = run.get(2);
+    let started: chrono::DateTime<chrono::Utc> = run.get(3);
+
+    // Later runs that still stand and changed rows this run wrote.
+    let later: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT DISTINCT r.run_id, r.started_at FROM migrate.runs r
+           JOIN migrate.after_images later ON later.run_id = r.run_id
+           JOIN migrate.after_images mine ON mine.run_id = $1
+                AND mine.entity = later.entity AND mine.target_id = later.target_id
+          WHERE r.run_id <> $1 AND r.status = 'succeeded' AND r.started_at > $2
+          ORDER BY r.started_at DESC",
+    )
+    .bind(run_id)
+    .bind(started)
+    .fetch_all(&mut *tx)
+    .await
+    .context("looking for later runs")?;
+    if !later.is_empty() {
+        let later =
+            later.iter().map(|(id, at)| format!("{id} (started {})", at.format("%Y-%m-%d %H:%M:%S UTC"))).collect();
+        return Err(RollbackError::LaterRuns { run_id, later });
+    }
+
+    let mut done = Vec::new();
+    let mut edited: Vec<(String, Uuid)> = Vec::new();
+    // Children before parents: the reverse of the plan's order.
+    for entity in entities.iter().rev() {
+        let target = quote_qualified("public", entity);
+        // Rows whose current digest is not the one the run left.
+        let changed: Vec<Uuid> = sqlx::query_scalar(audited(format!(
+            "SELECT a.target_id FROM migrate.after_images a
+               LEFT JOIN {target} t ON t.id = a.target_id
+              WHERE a.run_id = $1 AND a.entity = $2
+                AND (t.id IS NULL OR md5(to_jsonb(t)::text) <> a.row_hash)
+              ORDER BY a.target_id"
+        )))
+        .bind(run_id)
+        .bind(entity)
+        .fetch_all(&mut *tx)
+        .await
+        .context(format!("comparing {entity} with the run's after-images"))?;
+        edited.extend(changed.into_iter().map(|id| (entity.clone(), id)));
+    }
+    if !edited.is_empty() && !force {
+        return Err(RollbackError::EditedSince { run_id, edited });
+    }
+    for entity in entities.iter().rev() {
+        let target = quote_qualified("public", entity);
+        let removed = sqlx::query(audited(format!(
+            "DELETE FROM {target} t USING migrate.after_images a
+              WHERE a.run_id = $1 AND a.entity = $2 AND a.inserted AND t.id = a.target_id"
+        )))
+        .bind(run_id)
+        .bind(entity)
+        .execute(&mut *tx)
+        .await
+        .context(format!("removing the rows the run inserted into {entity}"))?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM migrate.keys k USING migrate.after_images a
+              WHERE a.run_id = $1 AND a.entity = $2 AND a.inserted
+                AND k.entity = $2 AND k.target_id = a.target_id AND k.first_run_id = $1",
+        )
+        .bind(run_id)
+        .bind(entity)
+        .execute(&mut *tx)
+        .await
+        .context(format!("removing the key map entries of {entity}"))?;
+        let cols = columns(&mut tx, entity).await?;
+        let restored = if cols.is_empty() {
+            0
+        } else {
+            let set: Vec<String> = cols.iter().map(|c| format!("{0} = r.{0}", quote_ident(c))).collect();
+            sqlx::query(audited(format!(
+                "UPDATE {target} t SET {}
+                   FROM migrate.before_images b, jsonb_populate_record(NULL::{target}, b.row_data) r
+                  WHERE b.run_id = $1 AND b.entity = $2 AND t.id = b.target_id",
+                set.join(", ")
+            )))
+            .bind(run_id)
+            .bind(entity)
+            .execute(&mut *tx)
+            .await
+            .context(format!("restoring the rows the run updated in {entity}"))?
+            .rows_affected()
+        };
+        done.push(RolledBack { entity: entity.clone(), removed, restored });
+    }
+    sqlx::query("UPDATE migrate.runs SET status = 'rolled_back' WHERE run_id = $1")
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await
+        .context("marking the run rolled back")?;
+    tx.commit().await.context("committing the rollback")?;
+    done.reverse();
+    Ok(done)
+}
