@@ -30,13 +30,15 @@ pub use events::{NoEvents, RunEvents};
 pub use infer::{Decision, apply_decisions, infer, load_rates};
 pub use location::SourceLocation;
 pub use map::{MapNote, MapOutput, MapRejection, MappedBatch, map_batch};
-pub use plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnExisting, RejectBudget, RunPlan, TargetType};
+pub use plan::{
+    ColumnInput, ColumnPlan, EntityPlan, KeySpec, Link, OnExisting, Orphans, RejectBudget, RunPlan, TargetType,
+};
 pub use reject::{RejectReason, RejectedRow};
 pub use report::{
     ColumnCheck, EntityReport, Fingerprint, MappingInfo, REPORT_SCHEMA_VERSION, RejectExample, RejectSummary,
     RunReport, RunStatus, SourceInfo, Warning,
 };
 pub use run::{OpenSource, RunMode, RunOptions, publish_staged, run};
-pub use sink::{DuplicateRow, PublishedEntity, Sink, SinkError, StageRejection};
+pub use sink::{DuplicateRow, Orphan, PublishedEntity, Sink, SinkError, StageRejection};
 pub use source::{AutoWord, SkipRows, Source, SourceError};
 pub use transform::Transform;

@@ -11,6 +11,8 @@ pub enum SourceLocation {
     Cell { file: Arc<str>, sheet: Arc<str>, cell: String },
     /// A database row, named by its table and primary key.
     Key { table: Arc<str>, key: String },
+    /// A location already written out (a row found at publish time).
+    Described(Arc<str>),
 }
 
 impl fmt::Display for SourceLocation {
@@ -19,6 +21,7 @@ impl fmt::Display for SourceLocation {
             SourceLocation::Line { file, line } => write!(f, "{file}:{line}"),
             SourceLocation::Cell { file, sheet, cell } => write!(f, "{file}:{sheet}!{cell}"),
             SourceLocation::Key { table, key } => write!(f, "{table}[{key}]"),
+            SourceLocation::Described(text) => write!(f, "{text}"),
         }
     }
 }

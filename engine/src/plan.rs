@@ -78,6 +78,27 @@ pub struct ColumnPlan {
     /// database fills it for a new row, an existing row keeps its value).
     pub default: Option<String>,
     pub target_type: TargetType,
+    /// A link to another entity: the value is that entity's legacy key,
+    /// resolved through the key map when the run publishes.
+    pub link: Option<Link>,
+}
+
+/// Where a link column points, and what to do when its key is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The referenced entity (`contacts`).
+    pub entity: String,
+    pub orphans: Orphans,
+}
+
+/// A row whose link names a key that no run of this source system loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Orphans {
+    /// Rejected (`orphan_reference`), listed with the rejects.
+    #[default]
+    Reject,
+    /// Loaded without the link, counted as a warning (`orphan_unlinked`).
+    Unlinked,
 }
 
 impl ColumnPlan {
@@ -95,6 +116,7 @@ impl ColumnPlan {
             allowed: None,
             default: None,
             target_type: TargetType::Text,
+            link: None,
         }
     }
 }

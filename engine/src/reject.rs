@@ -41,6 +41,8 @@ pub enum RejectReason {
     InvalidType,
     /// PostgreSQL refused the row for a constraint (found by bisecting a batch).
     ConstraintViolation,
+    /// A link names a key that no run of this source system loaded.
+    OrphanReference,
 }
 
 impl RejectReason {
@@ -66,6 +68,7 @@ impl RejectReason {
             RejectReason::NoRate => "no_rate",
             RejectReason::InvalidType => "invalid_type",
             RejectReason::ConstraintViolation => "constraint_violation",
+            RejectReason::OrphanReference => "orphan_reference",
         }
     }
 }

@@ -101,6 +101,10 @@ pub async fn run(
         }
         Err(e) => Err(e),
     };
+    let outcome = match outcome {
+        Ok(published) => state.account_links(&published, events).map(|()| published).map_err(EngineError::from),
+        Err(e) => Err(e),
+    };
     let (status, published, error) = match outcome {
         Ok(published) => (if options.dry_run { RunStatus::DryRun } else { RunStatus::Succeeded }, published, None),
         Err(error) => {
@@ -172,6 +176,10 @@ pub async fn publish_staged(
         }),
         Err(e) => Err(e),
     };
+    let outcome = match outcome {
+        Ok(published) => state.account_links(&published, events).map(|()| published).map_err(EngineError::from),
+        Err(e) => Err(e),
+    };
     match outcome {
         Ok(published) => {
             let report = state.into_report(plan, options, started_at, RunStatus::Succeeded, &published, None);
@@ -193,6 +201,8 @@ pub async fn publish_staged(
 #[derive(Default)]
 struct RunState {
     counts: BTreeMap<String, EntityCounts>,
+    /// Each entity's source width, for reject rows found at publish time.
+    widths: BTreeMap<String, usize>,
     rejects: RejectTally,
     sources: Vec<SourceInfo>,
     warnings: Vec<Warning>,
@@ -294,6 +304,7 @@ async fn stage_all(
             .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
         check_source_columns(entity, source.columns())?;
         let header = source.columns().to_vec();
+        state.widths.insert(entity.entity.clone(), header.len());
         events.entity_started(&entity.entity, &header)?;
         let mut unmapped = UnmappedColumns::new(entity, &header);
         loop {
@@ -452,6 +463,38 @@ impl UnmappedColumns {
 }
 
 impl RunState {
+    /// Rows whose links resolved to nothing: rejected ones are counted and
+    /// written with the rejects; unlinked ones are warnings.
+    fn account_links(&mut self, published: &[PublishedEntity], events: &mut dyn RunEvents) -> std::io::Result<()> {
+        for p in published {
+            let width = self.widths.get(&p.entity).copied().unwrap_or(0);
+            for o in &p.orphans {
+                self.counts.entry(p.entity.clone()).or_default().rejected += 1;
+                let row = RejectedRow {
+                    entity: p.entity.clone(),
+                    location: crate::location::SourceLocation::Described(o.location.as_str().into()),
+                    column: Some(o.column.clone()),
+                    value: Some(o.value.clone()),
+                    reason: crate::reject::RejectReason::OrphanReference,
+                    message: format!(
+                        "{} {:?} matches no {} loaded from this source system; the row was not loaded",
+                        o.column, o.value, o.entity
+                    ),
+                    source_fields: vec![None; width],
+                };
+                self.rejects.add(&row);
+                events.rejected(&row)?;
+            }
+            let notes: Vec<MapNote> = p
+                .unlinked
+                .iter()
+                .map(|o| MapNote { column: o.column.clone(), code: "orphan_unlinked", example: o.value.clone() })
+                .collect();
+            self.tally.add(&p.entity, notes);
+        }
+        Ok(())
+    }
+
     fn into_report(
         self,
         plan: &RunPlan,

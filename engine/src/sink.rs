@@ -99,6 +99,22 @@ pub struct PublishedEntity {
     pub org_total: u64,
     /// Each published column, measured in staging and in the target.
     pub fingerprints: Vec<crate::report::ColumnCheck>,
+    /// Rows refused because a link names an unknown key (not published).
+    pub orphans: Vec<Orphan>,
+    /// Rows published without a link whose key is unknown.
+    pub unlinked: Vec<Orphan>,
+}
+
+/// A row whose link resolved to nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    pub location: String,
+    pub source_key: String,
+    /// The link column (`contact_id`) and the entity it points at.
+    pub column: String,
+    pub entity: String,
+    /// The legacy key it names.
+    pub value: String,
 }
 
 /// A source row dropped because a later row had the same source key.

@@ -2,7 +2,7 @@
 //! duplicate source keys (the last staged wins), resolve ids through the key
 //! map, keep before-images of rows about to change, upsert, count.
 
-use migrate_engine::{DuplicateRow, Fingerprint, OnExisting, PublishedEntity, RunEvents};
+use migrate_engine::{DuplicateRow, Fingerprint, Link, OnExisting, Orphan, Orphans, PublishedEntity, RunEvents};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
@@ -20,6 +20,8 @@ pub(crate) struct TargetColumn {
     pub default: Option<String>,
     /// Which fingerprint aggregates apply.
     pub kind: Kind,
+    /// Set for a link column: the entity it points at, and orphan handling.
+    pub link: Option<Link>,
 }
 
 /// What publishing needs to know of one staged entity.
@@ -81,6 +83,56 @@ pub(crate) async fn publish_entity(
         .context(format!("dropping duplicate keys of {entity}"))?;
     }
 
+    // 1b. Links naming a key no run of this source system loaded (nor this
+    // entity's own staging, for a link to the same entity).
+    let mut orphans = Vec::new();
+    let mut unlinked = Vec::new();
+    for column in &staged.columns {
+        let Some(link) = &column.link else { continue };
+        let staged_key = quote_ident(&crate::sink::link_column(&column.name));
+        let same = if link.entity == entity {
+            format!(" AND NOT EXISTS (SELECT 1 FROM {stage} s2 WHERE s2._source_key = s.{staged_key})")
+        } else {
+            String::new()
+        };
+        let unknown = format!(
+            "s.{staged_key} IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM migrate.keys k WHERE k.org_id = $1 AND k.source_system = $2
+                             AND k.entity = $3 AND k.source_key = s.{staged_key}){same}"
+        );
+        let rows = sqlx::query(audited(format!(
+            "SELECT s._source_key, s._location, s.{staged_key} FROM {stage} s WHERE {unknown} ORDER BY s._seq"
+        )))
+        .bind(ids.org_id)
+        .bind(ids.source_system)
+        .bind(&link.entity)
+        .fetch_all(&mut *tx)
+        .await
+        .context(format!("resolving {entity}.{} links", column.name))?;
+        let found: Vec<Orphan> = rows
+            .iter()
+            .map(|r| Orphan {
+                source_key: r.get(0),
+                location: r.get(1),
+                value: r.get(2),
+                column: column.name.clone(),
+                entity: link.entity.clone(),
+            })
+            .collect();
+        if link.orphans == Orphans::Reject && !found.is_empty() {
+            sqlx::query(audited(format!("DELETE FROM {stage} s WHERE {unknown}")))
+                .bind(ids.org_id)
+                .bind(ids.source_system)
+                .bind(&link.entity)
+                .execute(&mut *tx)
+                .await
+                .context(format!("setting aside {entity} rows with unknown links"))?;
+            orphans.extend(found);
+        } else {
+            unlinked.extend(found);
+        }
+    }
+
     // 2. The key map: a new id for every key not seen before.
     sqlx::query(audited(format!(
         "INSERT INTO migrate.keys (org_id, source_system, entity, source_key, target_id, first_run_id, last_run_id)
@@ -98,22 +150,41 @@ pub(crate) async fn publish_entity(
     // 3. The rows as they will be, beside the rows as they are.
     let cols: Vec<String> = staged.columns.iter().map(|c| quote_ident(&c.name)).collect();
     // Skipped existing rows keep their values: the rows as they will be.
+    // A link is the key map's id for the legacy key it names ($4, $5, …
+    // bind the entities linked to).
+    let link_entities: Vec<&str> =
+        staged.columns.iter().filter_map(|c| c.link.as_ref().map(|l: &Link| l.entity.as_str())).collect();
+    let mut link_index = 3;
     let new_values: Vec<String> = staged
         .columns
         .iter()
-        .map(|c| match staged.on_existing {
-            OnExisting::Skip => {
-                format!(
-                    "CASE WHEN e.id IS NULL THEN {} ELSE e.{} END",
-                    new_value(c, OnExisting::Update),
-                    quote_ident(&c.name)
-                )
+        .map(|c| {
+            let value = match &c.link {
+                Some(_) => {
+                    link_index += 1;
+                    let resolved = format!(
+                        "(SELECT k2.target_id FROM migrate.keys k2 WHERE k2.org_id = $1 AND k2.source_system = $2
+                          AND k2.entity = ${link_index} AND k2.source_key = s.{})",
+                        quote_ident(&crate::sink::link_column(&c.name))
+                    );
+                    match staged.on_existing {
+                        OnExisting::FillMissing => format!("COALESCE(e.{}, {resolved})", quote_ident(&c.name)),
+                        _ => resolved,
+                    }
+                }
+                None => new_value(
+                    c,
+                    if staged.on_existing == OnExisting::Skip { OnExisting::Update } else { staged.on_existing },
+                ),
+            };
+            match staged.on_existing {
+                OnExisting::Skip => format!("CASE WHEN e.id IS NULL THEN {value} ELSE e.{} END", quote_ident(&c.name)),
+                _ => value,
             }
-            other => new_value(c, other),
         })
         .collect();
     let select_new: Vec<String> = new_values.iter().zip(&cols).map(|(v, c)| format!("{v} AS {c}")).collect();
-    sqlx::query(audited(format!(
+    let publish_rows = sqlx::query(audited(format!(
         "CREATE TEMPORARY TABLE _migrate_publish ON COMMIT DROP AS
          SELECT k.target_id AS id{sep}{select}
          FROM {stage} s
@@ -124,10 +195,9 @@ pub(crate) async fn publish_entity(
     )))
     .bind(ids.org_id)
     .bind(ids.source_system)
-    .bind(entity)
-    .execute(&mut *tx)
-    .await
-    .context(format!("resolving ids of {entity}"))?;
+    .bind(entity);
+    let publish_rows = link_entities.iter().fold(publish_rows, |q, e| q.bind(*e));
+    publish_rows.execute(&mut *tx).await.context(format!("resolving ids of {entity}"))?;
 
     let tuple =
         |alias: &str| format!("({})", cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", "));
@@ -218,6 +288,8 @@ pub(crate) async fn publish_entity(
         target_count: to_u64(target_count),
         org_total: to_u64(org_total),
         fingerprints: Vec::new(),
+        orphans,
+        unlinked,
     };
     Ok((entity, published))
 }

@@ -73,6 +73,11 @@ async fn release_locks(lock: PgConnection) {
     let _ = lock.close().await;
 }
 
+/// The staging column holding the legacy key a link column names.
+pub(crate) fn link_column(target: &str) -> String {
+    format!("_link_{target}")
+}
+
 pub(crate) fn stage_table_name(run_id: Uuid, entity: &str) -> String {
     format!("stage_{}_{entity}", run_id.simple())
 }
@@ -119,8 +124,16 @@ async fn staging(
             }
         }
         ddl.push_str(
-                ", ADD COLUMN _seq bigint NOT NULL, ADD COLUMN _source_key text NOT NULL, ADD COLUMN _location text NOT NULL",
-            );
+            ", ADD COLUMN _seq bigint NOT NULL, ADD COLUMN _source_key text NOT NULL, ADD COLUMN _location text NOT NULL",
+        );
+        // A link column stages the legacy key it names; publishing resolves it.
+        for c in entity.columns.iter().filter(|c| c.link.is_some()) {
+            ddl.push_str(&format!(
+                ", ALTER COLUMN {} DROP NOT NULL, ADD COLUMN {} text",
+                quote_ident(&c.target),
+                quote_ident(&link_column(&c.target))
+            ));
+        }
         if create {
             sqlx::raw_sql(audited(ddl))
                 .execute(&mut *tx)
@@ -136,11 +149,15 @@ async fn staging(
                     .find(|(n, _, _, _)| n == name)
                     .map(|(_, j, d, c)| (*j, d.clone(), c.clone()))
                     .unwrap_or((false, None, String::new()));
-                TargetColumn { name: name.to_string(), is_json, default, kind: Kind::of(&category, is_json) }
+                let link = entity.columns.iter().find(|c| c.target == *name).and_then(|c| c.link.clone());
+                TargetColumn { name: name.to_string(), is_json, default, kind: Kind::of(&category, is_json), link }
             })
             .collect();
         let mut list = vec![quote_ident("org_id")];
-        list.extend(columns.iter().map(|c| quote_ident(&c.name)));
+        list.extend(columns.iter().map(|c| match c.link {
+            Some(_) => quote_ident(&link_column(&c.name)),
+            None => quote_ident(&c.name),
+        }));
         list.extend(["_seq", "_source_key", "_location"].map(quote_ident));
         copy_statements.push(format!("COPY {qstage} ({}) FROM STDIN", list.join(", ")));
         tables.push(StagedTable { entity: entity.entity.clone(), stage, columns, on_existing: entity.on_existing });

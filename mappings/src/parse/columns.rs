@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use migrate_engine::{ColumnInput, ColumnPlan, TargetType};
+use migrate_engine::{ColumnInput, ColumnPlan, Link, Orphans, TargetType};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -11,7 +11,7 @@ use crate::diagnostic::Diagnostic;
 use crate::schema::{ColumnDef, Table};
 use crate::suggest::did_you_mean;
 
-const RULE_KEYS: &[&str] = &["from", "join", "value", "coalesce", "when", "required", "transform"];
+const RULE_KEYS: &[&str] = &["from", "join", "value", "coalesce", "when", "required", "transform", "orphans"];
 const WHEN_KEYS: &[&str] = &["column", "equals", "then", "else"];
 
 /// Each column plan with the span of the source column it reads.
@@ -25,7 +25,7 @@ pub(super) fn column_plans(checker: &mut Checker, table: &Table, columns: &DeTab
         }
     }
     // NOT NULL columns without a default must be mapped.
-    for def in table.mappable_columns().filter(|c| c.not_null && c.default.is_none() && c.references.is_none()) {
+    for def in table.mappable_columns().filter(|c| c.not_null && c.default.is_none()) {
         if !out.iter().any(|(p, _)| p.target == def.name) {
             let span = columns.iter().next().map_or(0..0, |(k, _)| k.span());
             checker.diags.push(
@@ -63,16 +63,6 @@ fn target_column(
             Diagnostic::error(span, format!("{}.{} is set by the platform", table.name, def.name))
                 .label("cannot be mapped")
                 .help("the id comes from the key map; the org from [migration] org_id"),
-        );
-        return None;
-    }
-    if let Some(to) = def.references {
-        checker.diags.push(
-            Diagnostic::error(
-                span,
-                format!("{}.{} links to {to}; links between entities are not supported yet", table.name, def.name),
-            )
-            .label("a link column"),
         );
         return None;
     }
@@ -123,6 +113,7 @@ fn column_rule(
         allowed: def.allowed.map(|a| a.iter().map(|s| s.to_string()).collect()),
         default: if json_key.is_some() { None } else { def.default.map(str::to_string) },
         target_type: def.ty,
+        link: def.references.map(|to| Link { entity: to.to_string(), orphans: Orphans::Reject }),
     };
     let span = value.span();
     match value.get_ref() {
@@ -145,6 +136,23 @@ fn column_rule(
                     input_span = at;
                 }
                 None => ok = false,
+            }
+            if let Some(o) = rule.get("orphans") {
+                match (o.get_ref().as_str(), plan.link.as_mut()) {
+                    (Some("reject"), Some(link)) => link.orphans = Orphans::Reject,
+                    (Some("unlinked"), Some(link)) => link.orphans = Orphans::Unlinked,
+                    (_, None) => {
+                        checker.diags.push(
+                            Diagnostic::error(o.span(), format!("{} is not a link column", def.name))
+                                .label("`orphans` only fits links"),
+                        );
+                        ok = false;
+                    }
+                    (other, Some(_)) => {
+                        checker.unknown_key(o.span(), other.unwrap_or("?"), "orphans", &["reject", "unlinked"]);
+                        ok = false;
+                    }
+                }
             }
             if let Some(r) = rule.get("required") {
                 match r.get_ref().as_bool() {

@@ -142,7 +142,7 @@ pub fn parse_lenient(path: &str, text: &str, env: &dyn Fn(&str) -> Option<String
         path: path.to_string(),
         text: text.to_string(),
         sha256: hex::encode(Sha256::digest(text.as_bytes())),
-        plan: RunPlan { name, org_id, source_system, entities, max_rejected },
+        plan: RunPlan { name, org_id, source_system, entities: dependency_order(entities), max_rejected },
         sources,
         source_refs,
         warnings,
@@ -417,3 +417,23 @@ impl Mapping {
 
 #[cfg(test)]
 mod tests;
+
+/// Entities ordered so that one another links to comes first (contacts
+/// before the tasks that name them), otherwise as the mapping lists them:
+/// its keys are in the key map by the time the linking rows publish.
+fn dependency_order(mut rest: Vec<EntityPlan>) -> Vec<EntityPlan> {
+    let mut ordered: Vec<EntityPlan> = Vec::with_capacity(rest.len());
+    while !rest.is_empty() {
+        let ready = rest
+            .iter()
+            .position(|e| {
+                e.columns
+                    .iter()
+                    .filter_map(|c| c.link.as_ref())
+                    .all(|l| l.entity == e.entity || !rest.iter().any(|other| other.entity == l.entity))
+            })
+            .unwrap_or(0);
+        ordered.push(rest.remove(ready));
+    }
+    ordered
+}
