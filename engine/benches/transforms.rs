@@ -100,6 +100,7 @@ fn plan() -> EntityPlan {
             ),
         ],
         on_existing: OnExisting::Update,
+        dedupe: None,
     }
 }
 

@@ -284,6 +284,7 @@ mod tests {
                     ),
                 ],
                 on_existing: OnExisting::Update,
+                dedupe: None,
             }],
         }
     }

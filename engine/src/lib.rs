@@ -31,7 +31,8 @@ pub use infer::{Decision, apply_decisions, infer, load_rates};
 pub use location::SourceLocation;
 pub use map::{MapNote, MapOutput, MapRejection, MappedBatch, map_batch};
 pub use plan::{
-    ColumnInput, ColumnPlan, EntityPlan, KeySpec, Link, OnExisting, Orphans, RejectBudget, RunPlan, TargetType,
+    ColumnInput, ColumnPlan, Dedupe, EntityPlan, Keep, KeySpec, Link, OnExisting, Orphans, RejectBudget, RunPlan,
+    TargetType,
 };
 pub use reject::{RejectReason, RejectedRow};
 pub use report::{

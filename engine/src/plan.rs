@@ -28,6 +28,33 @@ pub struct EntityPlan {
     pub key: KeySpec,
     pub columns: Vec<ColumnPlan>,
     pub on_existing: OnExisting,
+    /// Rows of different source keys that are the same record (the same
+    /// customer typed twice): kept once.
+    pub dedupe: Option<Dedupe>,
+}
+
+/// `dedupe = { on = ["email"], keep = "first", order_by = "created_at",
+/// merge = "fill_missing" }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dedupe {
+    /// Target columns compared, after the mapping's transforms, trimmed,
+    /// case-folded and with runs of spaces collapsed. Rows with any of them
+    /// empty are never duplicates.
+    pub on: Vec<String>,
+    pub keep: Keep,
+    /// A target column ordering a group's rows (instead of source order).
+    pub order_by: Option<String>,
+    /// Fill the survivor's empty columns from the dropped rows, in order.
+    pub fill_missing: bool,
+}
+
+/// Which row of a group of duplicates survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    First,
+    Last,
+    /// The one with the most non-empty columns; the first of those.
+    MostComplete,
 }
 
 /// The legacy primary key of an entity.

@@ -111,9 +111,10 @@ pub(crate) async fn measure(
 /// The target rows a run published for an entity: the org's rows reached
 /// through the key map entries the run last wrote.
 pub(crate) fn target_rows(entity: &str) -> String {
+    // A row several keys name (a survivor of dedupe) counts once.
     format!(
-        "{} r JOIN migrate.keys k ON k.target_id = r.id
-         WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3 AND k.last_run_id = $4",
+        "{} r WHERE r.id IN (SELECT k.target_id FROM migrate.keys k
+                              WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3 AND k.last_run_id = $4)",
         quote_qualified("public", entity)
     )
 }

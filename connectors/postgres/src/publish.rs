@@ -2,7 +2,9 @@
 //! duplicate source keys (the last staged wins), resolve ids through the key
 //! map, keep before-images of rows about to change, upsert, count.
 
-use migrate_engine::{DuplicateRow, Fingerprint, Link, OnExisting, Orphan, Orphans, PublishedEntity, RunEvents};
+use migrate_engine::{
+    Dedupe, DuplicateRow, Fingerprint, Keep, Link, OnExisting, Orphan, Orphans, PublishedEntity, RunEvents,
+};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
@@ -32,6 +34,7 @@ pub(crate) struct StagedTable {
     /// The mapped columns, in COPY order.
     pub columns: Vec<TargetColumn>,
     pub on_existing: OnExisting,
+    pub dedupe: Option<Dedupe>,
 }
 
 pub(crate) struct RunIds<'a> {
@@ -133,6 +136,12 @@ pub(crate) async fn publish_entity(
         }
     }
 
+    // 1c. Rows of different source keys that are the same record.
+    let deduped = match &staged.dedupe {
+        Some(rule) => dedupe(tx, &stage, staged, rule, events).await?,
+        None => 0,
+    };
+
     // 2. The key map: a new id for every key not seen before.
     sqlx::query(audited(format!(
         "INSERT INTO migrate.keys (org_id, source_system, entity, source_key, target_id, first_run_id, last_run_id)
@@ -146,6 +155,28 @@ pub(crate) async fn publish_entity(
     .execute(&mut *tx)
     .await
     .context(format!("updating the key map of {entity}"))?;
+
+    // 2b. A dropped duplicate's key names its survivor's row: a later run
+    // updates that row, and links to either key land on it.
+    if deduped > 0 {
+        sqlx::query(
+            "INSERT INTO migrate.keys (org_id, source_system, entity, source_key, target_id, first_run_id, last_run_id)
+             SELECT $1, $2, $3, x._source_key, k.target_id, $4, $4
+               FROM _migrate_dedupe x
+               JOIN migrate.keys k ON k.org_id = $1 AND k.source_system = $2 AND k.entity = $3
+                                  AND k.source_key = x.survivor_key
+              WHERE x.rank > 1
+             ON CONFLICT (org_id, source_system, entity, source_key) DO NOTHING",
+        )
+        .bind(ids.org_id)
+        .bind(ids.source_system)
+        .bind(entity)
+        .bind(ids.run_id)
+        .execute(&mut *tx)
+        .await
+        .context(format!("mapping {entity}'s dropped duplicates to their survivors"))?;
+        sqlx::query("DROP TABLE _migrate_dedupe").execute(&mut *tx).await.context("dropping the dedupe table")?;
+    }
 
     // 3. The rows as they will be, beside the rows as they are.
     let cols: Vec<String> = staged.columns.iter().map(|c| quote_ident(&c.name)).collect();
@@ -264,7 +295,7 @@ pub(crate) async fn publish_entity(
 
     // 6. What the tenant now sees.
     let target_count: i64 = sqlx::query_scalar(audited(format!(
-        "SELECT count(*) FROM {target} t
+        "SELECT count(DISTINCT t.id) FROM {target} t
          JOIN migrate.keys k ON k.target_id = t.id AND k.org_id = $1 AND k.source_system = $2 AND k.entity = $3"
     )))
     .bind(ids.org_id)
@@ -281,7 +312,7 @@ pub(crate) async fn publish_entity(
     let to_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
     let entity = PublishedEntity {
         entity: entity.to_string(),
-        duplicates: dups.len() as u64,
+        duplicates: dups.len() as u64 + deduped,
         inserted: to_u64(inserted),
         updated: to_u64(updated),
         unchanged: to_u64(survivors - inserted - updated),
@@ -316,4 +347,93 @@ fn new_value(column: &TargetColumn, on_existing: OnExisting) -> String {
         (None, false, false) => format!("s.{c}"),
         (None, false, true) => format!("COALESCE(e.{c}, s.{c})"),
     }
+}
+
+/// The staging column holding a target column's value.
+fn staged_name(column: &TargetColumn) -> String {
+    match column.link {
+        Some(_) => crate::sink::link_column(&column.name),
+        None => column.name.clone(),
+    }
+}
+
+/// Finds the groups of rows that `rule` says are one record, keeps one of
+/// each (filling its empty columns from the others when asked), reports
+/// the rest as duplicates with their survivor, and leaves the pairs in
+/// `_migrate_dedupe` for the key map. Returns how many rows it dropped.
+async fn dedupe(
+    tx: &mut PgConnection,
+    stage: &str,
+    staged: &StagedTable,
+    rule: &Dedupe,
+    events: &mut dyn RunEvents,
+) -> Result<u64, PgError> {
+    let entity = staged.entity.as_str();
+    let norm =
+        |c: &str| format!("NULLIF(lower(regexp_replace(btrim(s.{}::text), '\\s+', ' ', 'g')), '')", quote_ident(c));
+    let keys: Vec<String> = rule.on.iter().map(|c| norm(c)).collect();
+    let present = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
+    let base = rule.order_by.as_deref().map_or("s._seq".to_string(), |c| format!("s.{}", quote_ident(c)));
+    let values: Vec<String> = staged.columns.iter().map(|c| format!("s.{}", quote_ident(&staged_name(c)))).collect();
+    let order = match rule.keep {
+        Keep::First => format!("{base} ASC NULLS LAST, s._seq ASC"),
+        Keep::Last => format!("{base} DESC NULLS LAST, s._seq DESC"),
+        Keep::MostComplete => {
+            format!("num_nonnulls({}) DESC, {base} ASC NULLS LAST, s._seq ASC", values.join(", "))
+        }
+    };
+    sqlx::query(audited(format!(
+        "CREATE TEMPORARY TABLE _migrate_dedupe ON COMMIT DROP AS
+         SELECT s._seq, s._source_key, s._location,
+                first_value(s._seq) OVER w AS survivor_seq,
+                first_value(s._source_key) OVER w AS survivor_key,
+                first_value(s._location) OVER w AS survivor_location,
+                row_number() OVER w AS rank
+           FROM {stage} s WHERE {present}
+         WINDOW w AS (PARTITION BY {} ORDER BY {order})",
+        keys.join(", ")
+    )))
+    .execute(&mut *tx)
+    .await
+    .context(format!("grouping {entity} duplicates"))?;
+    let dropped = sqlx::query(
+        "SELECT _source_key, _location, survivor_location FROM _migrate_dedupe WHERE rank > 1 ORDER BY _seq",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .context(format!("listing {entity} duplicates"))?;
+    if dropped.is_empty() {
+        sqlx::query("DROP TABLE _migrate_dedupe").execute(&mut *tx).await.context("dropping the dedupe table")?;
+        return Ok(0);
+    }
+    for row in &dropped {
+        events
+            .duplicate(&DuplicateRow {
+                entity: entity.to_string(),
+                source_key: row.get(0),
+                location: row.get(1),
+                survivor_location: row.get(2),
+            })
+            .map_err(|e| PgError::Config(format!("writing duplicates: {e}")))?;
+    }
+    if rule.fill_missing {
+        for c in &staged.columns {
+            let col = quote_ident(&staged_name(c));
+            sqlx::query(audited(format!(
+                "UPDATE {stage} t SET {col} = (
+                     SELECT d.{col} FROM {stage} d JOIN _migrate_dedupe x ON x._seq = d._seq
+                      WHERE x.survivor_seq = t._seq AND d.{col} IS NOT NULL ORDER BY x.rank LIMIT 1)
+                  WHERE t.{col} IS NULL
+                    AND t._seq IN (SELECT survivor_seq FROM _migrate_dedupe WHERE rank > 1)"
+            )))
+            .execute(&mut *tx)
+            .await
+            .context(format!("filling {entity} survivors from their duplicates"))?;
+        }
+    }
+    sqlx::query(audited(format!("DELETE FROM {stage} s USING _migrate_dedupe x WHERE x._seq = s._seq AND x.rank > 1")))
+        .execute(&mut *tx)
+        .await
+        .context(format!("dropping {entity} duplicates"))?;
+    Ok(dropped.len() as u64)
 }

@@ -160,7 +160,13 @@ async fn staging(
         }));
         list.extend(["_seq", "_source_key", "_location"].map(quote_ident));
         copy_statements.push(format!("COPY {qstage} ({}) FROM STDIN", list.join(", ")));
-        tables.push(StagedTable { entity: entity.entity.clone(), stage, columns, on_existing: entity.on_existing });
+        tables.push(StagedTable {
+            entity: entity.entity.clone(),
+            stage,
+            columns,
+            on_existing: entity.on_existing,
+            dedupe: entity.dedupe.clone(),
+        });
     }
     Ok((tables, copy_statements))
 }

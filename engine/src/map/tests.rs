@@ -24,6 +24,7 @@ fn plan(columns: Vec<ColumnPlan>) -> EntityPlan {
         key: KeySpec::Columns(vec!["id".to_string()]),
         columns,
         on_existing: OnExisting::Update,
+        dedupe: None,
     }
 }
 

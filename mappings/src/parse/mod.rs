@@ -7,7 +7,7 @@ mod transforms;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use migrate_engine::{EntityPlan, KeySpec, OnExisting, RejectBudget, RunPlan};
+use migrate_engine::{ColumnPlan, Dedupe, EntityPlan, Keep, KeySpec, OnExisting, RejectBudget, RunPlan};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
@@ -22,7 +22,7 @@ use document::{Checker, interpolate_tree};
 pub const SOURCE_KINDS: &[&str] = &["csv", "excel", "xml"];
 
 const MIGRATION_KEYS: &[&str] = &["name", "org_id", "source_system", "max_rejected"];
-const ENTITY_KEYS: &[&str] = &["from", "key", "on_existing", "columns"];
+const ENTITY_KEYS: &[&str] = &["from", "key", "on_existing", "dedupe", "columns"];
 const ON_EXISTING: &[&str] = &["skip", "update", "fill_missing"];
 pub(crate) const ROW_HASH: &str = "$row_hash";
 
@@ -327,8 +327,101 @@ fn entity(
         }
         plans.push(plan);
     }
-    Some(EntityPlan { entity, source, key: key_spec?, columns: plans, on_existing: on_existing? })
+    let dedupe = match table.get("dedupe") {
+        None => Some(None),
+        Some(v) => dedupe_rule(checker, &plans, v).map(Some),
+    };
+    Some(EntityPlan { entity, source, key: key_spec?, columns: plans, on_existing: on_existing?, dedupe: dedupe? })
 }
+
+/// `dedupe = { on = [...], keep = "first" | "last" | "most_complete",
+/// order_by = "column", merge = "fill_missing" | "none" }`.
+fn dedupe_rule(checker: &mut Checker, plans: &[ColumnPlan], value: &Spanned<DeValue<'_>>) -> Option<Dedupe> {
+    let span = value.span();
+    let DeValue::Table(rule) = value.get_ref() else {
+        checker.diags.push(
+            Diagnostic::error(span, "dedupe is a table")
+                .label("not a table")
+                .help("dedupe = { on = [\"email\"], keep = \"first\" }"),
+        );
+        return None;
+    };
+    let mut ok = true;
+    for (k, _) in rule {
+        if !DEDUPE_KEYS.contains(&k.get_ref().as_ref()) {
+            checker.unknown_key(k.span(), k.get_ref(), "dedupe key", DEDUPE_KEYS);
+            ok = false;
+        }
+    }
+    // Mapped, plain target columns only (not a key inside custom_fields).
+    let mapped: Vec<&str> = plans.iter().filter(|p| p.json_key.is_none()).map(|p| p.target.as_str()).collect();
+    let column = |v: &Spanned<DeValue<'_>>, checker: &mut Checker| -> Option<String> {
+        match v.get_ref().as_str() {
+            Some(c) if mapped.contains(&c) => Some(c.to_string()),
+            Some(c) => {
+                checker.unknown_key(v.span(), c, "mapped column of this entity", &mapped);
+                None
+            }
+            None => {
+                checker.diags.push(Diagnostic::error(v.span(), "expected a column name").label("not a string"));
+                None
+            }
+        }
+    };
+    let mut on = Vec::new();
+    match rule.get("on").map(|v| (v.get_ref(), v.span())) {
+        Some((DeValue::Array(items), _)) if !items.is_empty() => {
+            for item in items {
+                match column(item, checker) {
+                    Some(c) => on.push(c),
+                    None => ok = false,
+                }
+            }
+        }
+        Some((_, at)) => {
+            checker
+                .diags
+                .push(Diagnostic::error(at, "dedupe.on lists the columns to compare").label("expected a list"));
+            ok = false;
+        }
+        None => {
+            checker.diags.push(
+                Diagnostic::error(span.clone(), "dedupe needs `on`").label("which columns?").help("on = [\"email\"]"),
+            );
+            ok = false;
+        }
+    }
+    let keep = match rule.get("keep") {
+        None => Some(Keep::First),
+        Some(v) => match v.get_ref().as_str() {
+            Some("first") => Some(Keep::First),
+            Some("last") => Some(Keep::Last),
+            Some("most_complete") => Some(Keep::MostComplete),
+            other => {
+                checker.unknown_key(v.span(), other.unwrap_or("?"), "keep rule", &["first", "last", "most_complete"]);
+                None
+            }
+        },
+    };
+    let order_by = match rule.get("order_by") {
+        None => Some(None),
+        Some(v) => column(v, checker).map(Some),
+    };
+    let fill_missing = match rule.get("merge").map(|v| (v.get_ref().as_str(), v.span())) {
+        None | Some((Some("none"), _)) => Some(false),
+        Some((Some("fill_missing"), _)) => Some(true),
+        Some((other, at)) => {
+            checker.unknown_key(at, other.unwrap_or("?"), "merge rule", &["none", "fill_missing"]);
+            None
+        }
+    };
+    if !ok {
+        return None;
+    }
+    Some(Dedupe { on, keep: keep?, order_by: order_by?, fill_missing: fill_missing? })
+}
+
+const DEDUPE_KEYS: &[&str] = &["on", "keep", "order_by", "merge"];
 
 fn entity_key(checker: &mut Checker, table: &DeTable, entity: &str, fallback: Range<usize>) -> Option<KeySpec> {
     let Some(value) = table.get("key") else {

@@ -104,8 +104,20 @@ fn structural_mistakes() {
         ),
         (GOOD.replace("first_name = \"FirstName\"", "\"email.x\" = \"A\""), "contacts.email is not a JSON column"),
         (
-            GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\ndedupe = true"),
-            "unknown key of [contacts] `dedupe`",
+            GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\ndeduplicate = true"),
+            "unknown key of [contacts] `deduplicate`",
+        ),
+        (GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\ndedupe = true"), "dedupe is a table"),
+        (
+            GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\ndedupe = { on = [\"emial\"] }"),
+            "unknown mapped column of this entity `emial`",
+        ),
+        (
+            GOOD.replace(
+                "key = [\"CustomerID\"]",
+                "key = [\"CustomerID\"]\ndedupe = { on = [\"email\"], keep = \"best\" }",
+            ),
+            "unknown keep rule `best`",
         ),
         (GOOD.replace("name = \"acme\"\n", ""), "[migration] is missing `name`"),
         (

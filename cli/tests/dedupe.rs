@@ -1,0 +1,122 @@
+//! Dedupe within a run: rows of different source keys that are one record
+//! (the same e-mail, however it was typed) are kept once, by each keep
+//! rule, optionally filling the survivor from the others; the dropped rows
+//! are listed with their survivor, and their keys name the survivor's row.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use support::*;
+
+const CSV: &str = "id,first,last,email,phone,company,created
+K1,Ada,Lovelace, Ada@Example.com ,,Analytical Engines,01/02/2020
+K2,Ada,Lovelace,ada@example.com,+1 555 0100,Babbage & Co,03/04/2021
+K3,Grace,Hopper,grace@example.com,,,05/06/2019
+K4,Ada L.,Lovelace,ADA@EXAMPLE.COM,,,12/12/2019
+K5,Alan,Turing,,,,01/01/2018
+K6,Alan,Turing,,,,01/01/2018
+";
+
+fn mapping(dedupe: &str) -> String {
+    format!(
+        r#"[migration]
+name = "dedupe"
+org_id = "${{ORG_ID}}"
+source_system = "people"
+
+[sources.people]
+kind = "csv"
+path = "people.csv"
+
+[contacts]
+from = "people"
+key = ["id"]
+dedupe = {dedupe}
+
+[contacts.columns]
+first_name = "first"
+last_name = "last"
+email = {{ from = "email", transform = ["email"] }}
+phone = "phone"
+company = "company"
+created_at = {{ from = "created", transform = [{{ date = {{ order = "mdy" }} }}] }}
+"#
+    )
+}
+
+/// Runs `dedupe` on the fixture in a fresh database; returns the report,
+/// the Ada row as (first_name, phone, company) and the duplicates file.
+async fn case(dedupe: &str) -> (serde_json::Value, (String, Option<String>, Option<String>), Vec<Vec<String>>, Target) {
+    let t = Target::new().await;
+    let dir = t.work.path().join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("people.csv"), CSV).unwrap();
+    std::fs::write(dir.join("mapping.toml"), mapping(dedupe)).unwrap();
+    assert_success(&t.run(&dir.join("mapping.toml"), ORG_A, "out"));
+    let r = report(&t.out_dir("out"));
+    let mut admin = t.admin().await;
+    let ada: (String, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT first_name, phone, company FROM contacts WHERE lower(email) = 'ada@example.com'")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    let (_, dups) = read_csv(&t.out_dir("out").join("duplicates/contacts.csv"));
+    (r, ada, dups, t)
+}
+
+fn some(s: &str) -> Option<String> {
+    Some(s.to_string())
+}
+
+#[tokio::test]
+async fn each_keep_rule_picks_its_survivor_and_the_rest_are_listed() {
+    // read, filtered, duplicates, rejected, loaded, inserted, updated, unchanged
+    let expected_counts = [6, 0, 2, 0, 4, 4, 0, 0];
+
+    let (r, ada, dups, _t) = case(r#"{ on = ["email"], keep = "first" }"#).await;
+    assert_eq!(counts(entity(&r, "contacts")), expected_counts);
+    assert_eq!(ada, ("Ada".into(), None, some("Analytical Engines")), "K1, the first");
+    let listed: Vec<(&str, &str)> = dups.iter().map(|d| (d[2].as_str(), d[1].as_str())).collect();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|(_, survivor)| survivor.ends_with("people.csv:2")), "{dups:?}");
+    assert_eq!(listed.iter().map(|(k, _)| *k).collect::<Vec<_>>(), ["K2", "K4"]);
+
+    let (r, ada, _, _t) = case(r#"{ on = ["email"], keep = "last" }"#).await;
+    assert_eq!(counts(entity(&r, "contacts")), expected_counts);
+    assert_eq!(ada, ("Ada L.".into(), None, None), "K4, the last");
+
+    let (_, ada, _, _t) = case(r#"{ on = ["email"], keep = "most_complete" }"#).await;
+    assert_eq!(ada, ("Ada".into(), some("+1 555 0100"), some("Babbage & Co")), "K2 has the most columns");
+
+    let (_, ada, _, _t) = case(r#"{ on = ["email"], keep = "first", order_by = "created_at" }"#).await;
+    assert_eq!(ada, ("Ada L.".into(), None, None), "K4 is the earliest created");
+
+    let (_, ada, _, _t) = case(r#"{ on = ["email"], keep = "first", merge = "fill_missing" }"#).await;
+    assert_eq!(ada, ("Ada".into(), some("+1 555 0100"), some("Analytical Engines")), "K1 filled from K2");
+
+    // Rows without an e-mail are never one another's duplicates.
+    let (_, _, _, t) = case(r#"{ on = ["email", "last_name"], keep = "first" }"#).await;
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts WHERE last_name = 'Turing'").await, 2);
+}
+
+#[tokio::test]
+async fn a_rerun_changes_nothing_and_a_dropped_key_updates_its_survivor() {
+    let (_, _, _, t) = case(r#"{ on = ["email"], keep = "first" }"#).await;
+    let dir = t.work.path().join("d");
+    assert_success(&t.run(&dir.join("mapping.toml"), ORG_A, "again"));
+    let r = report(&t.out_dir("again"));
+    assert_eq!(counts(entity(&r, "contacts")), [6, 0, 2, 0, 4, 0, 0, 4]);
+
+    // K2 alone, with a new phone: it names the survivor's row (K1's).
+    std::fs::write(
+        dir.join("people.csv"),
+        "id,first,last,email,phone,company,created\nK2,Ada,Lovelace,ada@example.com,+1 555 0199,,03/04/2021\n",
+    )
+    .unwrap();
+    assert_success(&t.run(&dir.join("mapping.toml"), ORG_A, "k2"));
+    let r = report(&t.out_dir("k2"));
+    assert_eq!(counts(entity(&r, "contacts")), [1, 0, 0, 0, 1, 0, 1, 0]);
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 4);
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts WHERE phone = '+1 555 0199'").await, 1);
+    assert_eq!(entity(&r, "contacts")["target_count"], 4, "one row, however many keys name it");
+}
