@@ -120,3 +120,46 @@ async fn a_rerun_changes_nothing_and_a_dropped_key_updates_its_survivor() {
     assert_eq!(t.admin_count("SELECT count(*) FROM contacts WHERE phone = '+1 555 0199'").await, 1);
     assert_eq!(entity(&r, "contacts")["target_count"], 4, "one row, however many keys name it");
 }
+
+#[tokio::test]
+async fn a_row_the_org_already_has_is_matched_not_copied() {
+    let t = Target::new().await;
+    // Created in the platform, not by a migration; and another org's twin.
+    let mut admin = t.admin().await;
+    for (org, phone) in [(ORG_A, None), (ORG_B, Some("+1 555 0000"))] {
+        sqlx::query("INSERT INTO contacts (id, org_id, first_name, email, phone) VALUES (gen_random_uuid(), $1, 'Ada', ' ADA@example.com', $2)")
+            .bind(uuid::Uuid::parse_str(org).unwrap())
+            .bind(phone)
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    let dir = t.work.path().join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("people.csv"), CSV).unwrap();
+    let text = mapping(r#"{ on = ["email"], keep = "most_complete" }"#)
+        .replace("dedupe = {", "on_existing = \"fill_missing\"\nmatch_existing = [\"email\"]\ndedupe = {");
+    std::fs::write(dir.join("mapping.toml"), text).unwrap();
+    assert_success(&t.run(&dir.join("mapping.toml"), ORG_A, "out"));
+    let r = report(&t.out_dir("out"));
+    // K2 survives the dedupe and is the platform's Ada: filled, not copied.
+    assert_eq!(counts(entity(&r, "contacts")), [6, 0, 2, 0, 4, 3, 1, 0]);
+    let w = r["warnings"].as_array().unwrap().iter().find(|w| w["code"] == "matched_existing").unwrap();
+    assert_eq!((w["count"].as_u64(), w["examples"][0].as_str()), (Some(1), Some("K2 → email=ada@example.com")));
+    let ada: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT email, phone, company FROM contacts WHERE org_id = $1 AND lower(btrim(email)) = 'ada@example.com'",
+    )
+    .bind(uuid::Uuid::parse_str(ORG_A).unwrap())
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        ada,
+        [(" ADA@example.com".to_string(), Some("+1 555 0100".to_string()), Some("Babbage & Co".to_string()))]
+    );
+    assert_eq!(
+        t.admin_count(&format!("SELECT count(*) FROM contacts WHERE org_id = '{ORG_B}'")).await,
+        1,
+        "the other org is untouched"
+    );
+}

@@ -101,6 +101,7 @@ fn plan() -> EntityPlan {
         ],
         on_existing: OnExisting::Update,
         dedupe: None,
+        match_existing: Vec::new(),
     }
 }
 

@@ -285,6 +285,7 @@ mod tests {
                 ],
                 on_existing: OnExisting::Update,
                 dedupe: None,
+                match_existing: Vec::new(),
             }],
         }
     }

@@ -31,6 +31,10 @@ pub struct EntityPlan {
     /// Rows of different source keys that are the same record (the same
     /// customer typed twice): kept once.
     pub dedupe: Option<Dedupe>,
+    /// Target columns that identify a row the org already has (loaded by
+    /// another system, or created in the platform): a new source key whose
+    /// values match one is linked to it instead of inserting a copy.
+    pub match_existing: Vec<String>,
 }
 
 /// `dedupe = { on = ["email"], keep = "first", order_by = "created_at",

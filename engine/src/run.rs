@@ -491,6 +491,16 @@ impl RunState {
                 .map(|o| MapNote { column: o.column.clone(), code: "orphan_unlinked", example: o.value.clone() })
                 .collect();
             self.tally.add(&p.entity, notes);
+            let matched: Vec<MapNote> = p
+                .matched
+                .iter()
+                .map(|(key, values)| MapNote {
+                    column: values.split('=').next().unwrap_or("").to_string(),
+                    code: "matched_existing",
+                    example: format!("{key} → {values}"),
+                })
+                .collect();
+            self.tally.add(&p.entity, matched);
         }
         Ok(())
     }

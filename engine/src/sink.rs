@@ -103,6 +103,9 @@ pub struct PublishedEntity {
     pub orphans: Vec<Orphan>,
     /// Rows published without a link whose key is unknown.
     pub unlinked: Vec<Orphan>,
+    /// New source keys linked to a row the org already had
+    /// (`match_existing`), with the values that matched.
+    pub matched: Vec<(String, String)>,
 }
 
 /// A row whose link resolved to nothing.

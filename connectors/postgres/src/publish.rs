@@ -35,6 +35,7 @@ pub(crate) struct StagedTable {
     pub columns: Vec<TargetColumn>,
     pub on_existing: OnExisting,
     pub dedupe: Option<Dedupe>,
+    pub match_existing: Vec<String>,
 }
 
 pub(crate) struct RunIds<'a> {
@@ -141,6 +142,49 @@ pub(crate) async fn publish_entity(
         Some(rule) => dedupe(tx, &stage, staged, rule, events).await?,
         None => 0,
     };
+
+    // 1d. New keys whose values match a row the org already has: that row,
+    // not a copy. Each existing row matches one staged row at most, and
+    // never a row this source system already maps.
+    let mut matched = Vec::new();
+    if !staged.match_existing.is_empty() {
+        let norm = |alias: &str, c: &str| {
+            format!("NULLIF(lower(regexp_replace(btrim({alias}.{}::text), '\\s+', ' ', 'g')), '')", quote_ident(c))
+        };
+        let on: Vec<String> =
+            staged.match_existing.iter().map(|c| format!("{} = {}", norm("t", c), norm("s", c))).collect();
+        let shown: Vec<String> = staged
+            .match_existing
+            .iter()
+            .map(|c| format!("'{c}=' || coalesce(s.{}::text, '')", quote_ident(c)))
+            .collect();
+        let rows = sqlx::query(audited(format!(
+            "WITH candidates AS (
+                 SELECT DISTINCT ON (s._source_key) s._source_key, s._seq, t.id, {shown} AS matched_on
+                   FROM {stage} s JOIN {target} t ON {on}
+                  WHERE NOT EXISTS (SELECT 1 FROM migrate.keys k WHERE k.org_id = $1 AND k.source_system = $2
+                                      AND k.entity = $3 AND k.source_key = s._source_key)
+                    AND NOT EXISTS (SELECT 1 FROM migrate.keys k WHERE k.org_id = $1 AND k.source_system = $2
+                                      AND k.entity = $3 AND k.target_id = t.id)
+                  ORDER BY s._source_key, t.created_at, t.id),
+             chosen AS (SELECT DISTINCT ON (id) _source_key, id, matched_on FROM candidates ORDER BY id, _seq)
+             INSERT INTO migrate.keys (org_id, source_system, entity, source_key, target_id, first_run_id, last_run_id)
+             SELECT $1, $2, $3, c._source_key, c.id, $4, $4 FROM chosen c
+             ON CONFLICT DO NOTHING
+             RETURNING source_key, (SELECT matched_on FROM chosen WHERE chosen._source_key = source_key)",
+            shown = shown.join(" || ' ' || "),
+            on = on.join(" AND "),
+        )))
+        .bind(ids.org_id)
+        .bind(ids.source_system)
+        .bind(entity)
+        .bind(ids.run_id)
+        .fetch_all(&mut *tx)
+        .await
+        .context(format!("matching {entity} rows the org already has"))?;
+        matched =
+            rows.iter().map(|r| (r.get::<String, _>(0), r.get::<Option<String>, _>(1).unwrap_or_default())).collect();
+    }
 
     // 2. The key map: a new id for every key not seen before.
     sqlx::query(audited(format!(
@@ -321,6 +365,7 @@ pub(crate) async fn publish_entity(
         fingerprints: Vec::new(),
         orphans,
         unlinked,
+        matched,
     };
     Ok((entity, published))
 }

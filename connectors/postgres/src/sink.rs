@@ -166,6 +166,7 @@ async fn staging(
             columns,
             on_existing: entity.on_existing,
             dedupe: entity.dedupe.clone(),
+            match_existing: entity.match_existing.clone(),
         });
     }
     Ok((tables, copy_statements))

@@ -25,6 +25,7 @@ fn plan(columns: Vec<ColumnPlan>) -> EntityPlan {
         columns,
         on_existing: OnExisting::Update,
         dedupe: None,
+        match_existing: Vec::new(),
     }
 }
 

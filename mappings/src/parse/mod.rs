@@ -22,7 +22,7 @@ use document::{Checker, interpolate_tree};
 pub const SOURCE_KINDS: &[&str] = &["csv", "excel", "xml"];
 
 const MIGRATION_KEYS: &[&str] = &["name", "org_id", "source_system", "max_rejected"];
-const ENTITY_KEYS: &[&str] = &["from", "key", "on_existing", "dedupe", "columns"];
+const ENTITY_KEYS: &[&str] = &["from", "key", "on_existing", "dedupe", "match_existing", "columns"];
 const ON_EXISTING: &[&str] = &["skip", "update", "fill_missing"];
 pub(crate) const ROW_HASH: &str = "$row_hash";
 
@@ -331,7 +331,19 @@ fn entity(
         None => Some(None),
         Some(v) => dedupe_rule(checker, &plans, v).map(Some),
     };
-    Some(EntityPlan { entity, source, key: key_spec?, columns: plans, on_existing: on_existing?, dedupe: dedupe? })
+    let match_existing = match table.get("match_existing") {
+        None => Some(Vec::new()),
+        Some(v) => match_rule(checker, &plans, v),
+    };
+    Some(EntityPlan {
+        entity,
+        source,
+        key: key_spec?,
+        columns: plans,
+        on_existing: on_existing?,
+        dedupe: dedupe?,
+        match_existing: match_existing?,
+    })
 }
 
 /// `dedupe = { on = [...], keep = "first" | "last" | "most_complete",
@@ -422,6 +434,34 @@ fn dedupe_rule(checker: &mut Checker, plans: &[ColumnPlan], value: &Spanned<DeVa
 }
 
 const DEDUPE_KEYS: &[&str] = &["on", "keep", "order_by", "merge"];
+
+/// `match_existing = ["email"]`: mapped, plain target columns.
+fn match_rule(checker: &mut Checker, plans: &[ColumnPlan], value: &Spanned<DeValue<'_>>) -> Option<Vec<String>> {
+    let mapped: Vec<&str> = plans.iter().filter(|p| p.json_key.is_none()).map(|p| p.target.as_str()).collect();
+    let DeValue::Array(items) = value.get_ref() else {
+        checker.diags.push(
+            Diagnostic::error(value.span(), "match_existing lists columns")
+                .label("expected a list")
+                .help("match_existing = [\"email\"]"),
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item.get_ref().as_str() {
+            Some(c) if mapped.contains(&c) => out.push(c.to_string()),
+            Some(c) => {
+                checker.unknown_key(item.span(), c, "mapped column of this entity", &mapped);
+                return None;
+            }
+            None => {
+                checker.diags.push(Diagnostic::error(item.span(), "expected a column name").label("not a string"));
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
 
 fn entity_key(checker: &mut Checker, table: &DeTable, entity: &str, fallback: Range<usize>) -> Option<KeySpec> {
     let Some(value) = table.get("key") else {
