@@ -164,3 +164,65 @@ async fn runs_clean_drops_the_staging_of_dead_runs_in_any_org() {
         0
     );
 }
+
+/// Kills a run once its own staging (not a dead run's) holds at least
+/// `rows` rows.
+async fn kill_once_staged(t: &Target, mapping: &std::path::Path, rows: i64, watcher: &mut PgConnection) {
+    const STAGES: &str =
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'";
+    let before: Vec<String> = sqlx::query_scalar(STAGES).fetch_all(&mut *watcher).await.unwrap();
+    let child = t.spawn_run(mapping, ORG_A, "killed");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let tables: Vec<String> = sqlx::query_scalar(STAGES).fetch_all(&mut *watcher).await.unwrap();
+        let table = tables.into_iter().find(|t| !before.contains(t));
+        if let Some(table) = table {
+            let staged: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM migrate.\"{table}\"")))
+                    .fetch_one(&mut *watcher)
+                    .await
+                    .unwrap_or(0);
+            if staged >= rows {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "staging never reached {rows} rows");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kill_and_wait(child, watcher).await;
+}
+
+#[tokio::test]
+async fn killed_while_staging_at_several_points_then_the_next_run_is_exact() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("bulk");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from("id,first,last,email\n");
+    for i in 0..60_000 {
+        csv.push_str(&format!("B{i:06},First{i},Last{i},p{i}@example.com\n"));
+    }
+    std::fs::write(dir.join("people.csv"), csv).unwrap();
+    let mapping = dir.join("mapping.toml");
+    std::fs::write(
+        &mapping,
+        "[migration]\nname = \"bulk\"\norg_id = \"${ORG_ID}\"\nsource_system = \"bulk\"\n\n[sources.people]\nkind = \"csv\"\npath = \"people.csv\"\n\n[contacts]\nfrom = \"people\"\nkey = [\"id\"]\n\n[contacts.columns]\nfirst_name = \"first\"\nlast_name = \"last\"\nemail = { from = \"email\", transform = [\"email\"] }\n",
+    )
+    .unwrap();
+    let mut watcher = t.admin().await;
+    // The first batch, the middle, near the end: nothing is ever visible.
+    for rows in [1, 20_000, 40_000] {
+        kill_once_staged(&t, &mapping, rows, &mut watcher).await;
+        assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0, "killed at {rows}");
+        assert_eq!(t.admin_count("SELECT count(*) FROM migrate.keys").await, 0, "killed at {rows}");
+    }
+    assert_success(&t.run(&mapping, ORG_A, "after"));
+    let r = report(&t.out_dir("after"));
+    assert_eq!(counts(entity(&r, "contacts")), [60_000, 0, 0, 0, 60_000, 60_000, 0, 0]);
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 60_000);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.runs WHERE status = 'interrupted'").await, 3);
+    assert_eq!(
+        t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await,
+        0,
+        "the dead runs' staging is gone"
+    );
+}
