@@ -68,16 +68,7 @@ pub(crate) async fn publish_entity(
     .fetch_all(&mut *tx)
     .await
     .context(format!("finding duplicate keys of {entity}"))?;
-    for row in &dups {
-        events
-            .duplicate(&DuplicateRow {
-                entity: entity.to_string(),
-                source_key: row.get(0),
-                location: row.get(1),
-                survivor_location: row.get(2),
-            })
-            .map_err(|e| PgError::Config(format!("writing duplicates: {e}")))?;
-    }
+    report_duplicates(events, entity, &dups)?;
     if !dups.is_empty() {
         sqlx::query(audited(format!(
             "DELETE FROM {stage} s USING {stage} w WHERE w._source_key = s._source_key AND w._seq > s._seq"
@@ -451,16 +442,7 @@ async fn dedupe(
         sqlx::query("DROP TABLE _migrate_dedupe").execute(&mut *tx).await.context("dropping the dedupe table")?;
         return Ok(0);
     }
-    for row in &dropped {
-        events
-            .duplicate(&DuplicateRow {
-                entity: entity.to_string(),
-                source_key: row.get(0),
-                location: row.get(1),
-                survivor_location: row.get(2),
-            })
-            .map_err(|e| PgError::Config(format!("writing duplicates: {e}")))?;
-    }
+    report_duplicates(events, entity, &dropped)?;
     if rule.fill_missing {
         for c in &staged.columns {
             let col = quote_ident(&staged_name(c));
@@ -481,4 +463,19 @@ async fn dedupe(
         .await
         .context(format!("dropping {entity} duplicates"))?;
     Ok(dropped.len() as u64)
+}
+
+/// Rows of (source key, location, survivor's location), as dropped duplicates.
+fn report_duplicates(events: &mut dyn RunEvents, entity: &str, rows: &[sqlx::postgres::PgRow]) -> Result<(), PgError> {
+    for row in rows {
+        events
+            .duplicate(&DuplicateRow {
+                entity: entity.to_string(),
+                source_key: row.get(0),
+                location: row.get(1),
+                survivor_location: row.get(2),
+            })
+            .map_err(|e| PgError::Config(format!("writing duplicates: {e}")))?;
+    }
+    Ok(())
 }

@@ -41,6 +41,33 @@ impl PgSink {
         Self { config, active: None }
     }
 
+    /// Holds a begun or joined run. Staging COPYs run as the tenant role
+    /// too: it owns the staging tables.
+    async fn activate(
+        &mut self,
+        run_id: Uuid,
+        plan: &RunPlan,
+        lock: PgConnection,
+        mut conn: PgConnection,
+        tables: Vec<StagedTable>,
+        copy_statements: Vec<String>,
+    ) -> Result<(), SinkError> {
+        sqlx::query(audited(format!("SET ROLE {}", quote_ident(TENANT_ROLE))))
+            .execute(&mut conn)
+            .await
+            .context("switching to the tenant role")?;
+        self.active = Some(Active {
+            run_id,
+            org_id: plan.org_id,
+            source_system: plan.source_system.clone(),
+            lock,
+            conn,
+            tables,
+            copy_statements,
+        });
+        Ok(())
+    }
+
     fn active(&mut self) -> Result<&mut Active, SinkError> {
         self.active.as_mut().ok_or_else(|| SinkError::Database {
             context: "postgres sink".to_string(),
@@ -65,6 +92,25 @@ pub(crate) async fn tenant_tx(
         .await
         .context("setting the org")?;
     Ok(tx)
+}
+
+/// The run's ledger row, with the status it starts in.
+async fn record_run(tx: &mut PgConnection, run_id: Uuid, plan: &RunPlan, status: &str) -> Result<(), PgError> {
+    let entities: Vec<String> = plan.entities.iter().map(|e| e.entity.clone()).collect();
+    sqlx::query(
+        "INSERT INTO migrate.runs (run_id, org_id, source_system, mapping_name, mapping_sha256, status, entities)
+         VALUES ($1, $2, $3, $4, '', $5, $6)",
+    )
+    .bind(run_id)
+    .bind(plan.org_id)
+    .bind(&plan.source_system)
+    .bind(&plan.name)
+    .bind(status)
+    .bind(&entities)
+    .execute(&mut *tx)
+    .await
+    .context("recording the run")?;
+    Ok(())
 }
 
 /// Closing the lock connection releases the run's session locks. A failure
@@ -192,37 +238,11 @@ impl Sink for PgSink {
         mark_interrupted_runs(&mut conn, &mut lock, plan.org_id, &plan.source_system).await?;
 
         let mut tx = tenant_tx(&mut conn, plan.org_id).await?;
-        let entities: Vec<String> = plan.entities.iter().map(|e| e.entity.clone()).collect();
-        sqlx::query(
-            "INSERT INTO migrate.runs (run_id, org_id, source_system, mapping_name, mapping_sha256, status, entities)
-             VALUES ($1, $2, $3, $4, '', 'running', $5)",
-        )
-        .bind(run_id)
-        .bind(plan.org_id)
-        .bind(&plan.source_system)
-        .bind(&plan.name)
-        .bind(&entities)
-        .execute(&mut *tx)
-        .await
-        .context("recording the run")?;
+        record_run(&mut tx, run_id, plan, "running").await?;
 
         let (tables, copy_statements) = staging(&mut tx, run_id, plan, true).await?;
         tx.commit().await.context("committing the run's start")?;
-        // Staging COPYs run as the tenant role too: it owns the staging tables.
-        sqlx::query(audited(format!("SET ROLE {}", quote_ident(TENANT_ROLE))))
-            .execute(&mut conn)
-            .await
-            .context("switching to the tenant role")?;
-        self.active = Some(Active {
-            run_id,
-            org_id: plan.org_id,
-            source_system: plan.source_system.clone(),
-            lock,
-            conn,
-            tables,
-            copy_statements,
-        });
-        Ok(())
+        self.activate(run_id, plan, lock, conn, tables, copy_statements).await
     }
 
     async fn stage(&mut self, entity: &EntityPlan, batch: &MappedBatch) -> Result<Vec<StageRejection>, SinkError> {
@@ -310,20 +330,8 @@ impl Sink for PgSink {
     async fn prepare(&mut self, run_id: Uuid, plan: &RunPlan) -> Result<(), SinkError> {
         let mut conn = self.config.connect().await?;
         let mut tx = tenant_tx(&mut conn, plan.org_id).await?;
-        let entities: Vec<String> = plan.entities.iter().map(|e| e.entity.clone()).collect();
         // 'staging': no process holds the run; its partitions' jobs do.
-        sqlx::query(
-            "INSERT INTO migrate.runs (run_id, org_id, source_system, mapping_name, mapping_sha256, status, entities)
-             VALUES ($1, $2, $3, $4, '', 'staging', $5)",
-        )
-        .bind(run_id)
-        .bind(plan.org_id)
-        .bind(&plan.source_system)
-        .bind(&plan.name)
-        .bind(&entities)
-        .execute(&mut *tx)
-        .await
-        .context("recording the partitioned run")?;
+        record_run(&mut tx, run_id, plan, "staging").await?;
         staging(&mut tx, run_id, plan, true).await?;
         tx.commit().await.context("committing the partitioned run's start")?;
         let _ = conn.close().await;
@@ -363,20 +371,7 @@ impl Sink for PgSink {
             }
         }
         tx.commit().await.context("joining the partitioned run")?;
-        sqlx::query(audited(format!("SET ROLE {}", quote_ident(TENANT_ROLE))))
-            .execute(&mut conn)
-            .await
-            .context("switching to the tenant role")?;
-        self.active = Some(Active {
-            run_id,
-            org_id: plan.org_id,
-            source_system: plan.source_system.clone(),
-            lock,
-            conn,
-            tables,
-            copy_statements,
-        });
-        Ok(())
+        self.activate(run_id, plan, lock, conn, tables, copy_statements).await
     }
 
     async fn detach(&mut self) -> Result<(), SinkError> {

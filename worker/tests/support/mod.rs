@@ -128,7 +128,7 @@ impl Stack {
 
     /// A `migrate-worker` process; `extra` overrides the defaults.
     pub fn worker(&self, name: &str, extra: &[(&str, &str)]) -> Worker {
-        let port = free_port();
+        let port = migrate_testkit::free_port();
         let log_path = self.work.path().join(format!("{name}.log"));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut c = Command::new(env!("CARGO_BIN_EXE_migrate-worker"));
@@ -263,10 +263,6 @@ async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, count: usize, within: Dur
 /// read `${ORG_ID}`).
 pub fn demo_mapping(org: &str) -> String {
     std::fs::read_to_string(workspace().join("fixtures/demo/mapping.toml")).unwrap().replace("${ORG_ID}", org)
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub struct Worker {
