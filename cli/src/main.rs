@@ -132,6 +132,10 @@ enum Command {
         /// Roll back even rows edited in the platform since the run.
         #[arg(long)]
         force: bool,
+        /// Also roll back the later runs that built on this one (newest
+        /// first, in the same transaction).
+        #[arg(long)]
+        chain: bool,
     },
     /// Shell completions, printed: `migrate completions bash > /etc/bash_completion.d/migrate`.
     Completions { shell: Shell },
@@ -205,7 +209,7 @@ fn main() -> ExitCode {
             Command::Report { report, html, format, verify } => {
                 report::report(&report, html, format.as_deref(), verify).await
             }
-            Command::Rollback { run_id, org, force } => rollback::rollback(&run_id, org, force).await,
+            Command::Rollback { run_id, org, force, chain } => rollback::rollback(&run_id, org, force, chain).await,
             Command::Completions { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 let shell = match shell {

@@ -1,10 +1,10 @@
-//! `migrate rollback RUN_ID [--org ORG_ID] [--force]`.
+//! `migrate rollback RUN_ID [--org ORG_ID] [--force] [--chain]`.
 
 use migrate_postgres::{ConnectionConfig, RollbackError, rollback_run};
 
 use crate::{env, exit};
 
-pub async fn rollback(run_id: &str, org: Option<String>, force: bool) -> u8 {
+pub async fn rollback(run_id: &str, org: Option<String>, force: bool, chain: bool) -> u8 {
     let config = match ConnectionConfig::from_env(&env) {
         Ok(c) => c,
         Err(e) => {
@@ -20,12 +20,14 @@ pub async fn rollback(run_id: &str, org: Option<String>, force: bool) -> u8 {
         eprintln!("error: the org and the run are UUIDs");
         return exit::USAGE;
     };
-    match rollback_run(&config, org, run, force).await {
+    match rollback_run(&config, org, run, force, chain).await {
         Ok(done) => {
-            for e in &done {
-                println!("{}: {} removed, {} restored", e.entity, e.removed, e.restored);
+            for (rolled, entities) in &done {
+                for e in entities {
+                    println!("{}: {} removed, {} restored", e.entity, e.removed, e.restored);
+                }
+                println!("run {rolled} rolled back");
             }
-            println!("run {run} rolled back");
             exit::OK
         }
         Err(e @ (RollbackError::Unknown { .. } | RollbackError::NotPublished { .. })) => {

@@ -162,4 +162,93 @@ async fn a_row_the_org_already_has_is_matched_not_copied() {
         1,
         "the other org is untouched"
     );
+    assert_eq!(
+        entity(&r, "contacts")["existing"],
+        serde_json::json!({
+            "on_existing": "fill_missing", "matched": 1, "matched_by_values": 1, "updated": 1, "unchanged": 0, "skipped": 0
+        })
+    );
+}
+
+#[tokio::test]
+async fn names_compare_case_and_accent_folded_and_look_alikes_are_only_flagged() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("folded");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("people.csv"),
+        "id,first,last,email,phone,company,created
+K1,José,Müller,,,Acme GmbH,01/02/2020
+K2,  jose ,MULLER,,,,03/04/2021
+K3,Jon,Smith,,,Acme Ltd,05/06/2019
+K4,John,Smith,,,Acme Ltd,12/12/2019
+K5,Grace,Hopper,,,Navy,01/01/2018
+",
+    )
+    .unwrap();
+    let text = mapping(r#"{ on = ["first_name", "last_name"], keep = "first" }"#).replace(
+        "\n[contacts.columns]",
+        "similar = { on = [\"last_name\", \"first_name\", \"company\"], threshold = 0.9 }\n\n[contacts.columns]",
+    );
+    std::fs::write(dir.join("mapping.toml"), text).unwrap();
+    assert_success(&t.run(&dir.join("mapping.toml"), ORG_A, "out"));
+    let r = report(&t.out_dir("out"));
+    let e = entity(&r, "contacts");
+    assert_eq!(counts(e), [5, 0, 1, 0, 4, 4, 0, 0], "K2 is K1 typed again");
+    let (_, dups) = read_csv(&t.out_dir("out").join("duplicates/contacts.csv"));
+    assert_eq!(dups.iter().map(|d| d[2].as_str()).collect::<Vec<_>>(), ["K2"]);
+
+    // Jon and John Smith look alike: flagged for a person to decide, both loaded.
+    assert_eq!(e["similar_pairs"], 1);
+    let (header, pairs) = read_csv(&t.out_dir("out").join("similar/contacts.csv"));
+    assert_eq!(header, ["_location", "_other_location", "_score", "_text", "_other_text"]);
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    let mut texts = [pairs[0][3].as_str(), pairs[0][4].as_str()];
+    texts.sort();
+    assert_eq!(texts, ["smith john acme ltd", "smith jon acme ltd"]);
+    let score: f64 = pairs[0][2].parse().unwrap();
+    assert!((0.9..1.0).contains(&score), "{score}");
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts WHERE last_name = 'Smith'").await, 2);
+}
+
+#[tokio::test]
+async fn the_report_counts_rows_that_met_existing_ones_by_on_existing() {
+    let (_, _, _, t) = case(r#"{ on = ["email"], keep = "first" }"#).await;
+    let dir = t.work.path().join("d");
+    let mapping_path = dir.join("mapping.toml");
+    let text = std::fs::read_to_string(&mapping_path).unwrap();
+    // Grace's phone is new; with skip the existing rows stay as they are.
+    std::fs::write(dir.join("people.csv"), CSV.replace("grace@example.com,,", "grace@example.com,+1 555 0300,"))
+        .unwrap();
+    std::fs::write(&mapping_path, text.replace("dedupe = {", "on_existing = \"skip\"\ndedupe = {")).unwrap();
+    assert_success(&t.run(&mapping_path, ORG_A, "skip"));
+    let e = entity(&report(&t.out_dir("skip")), "contacts").clone();
+    assert_eq!(
+        e["existing"],
+        serde_json::json!({
+            "on_existing": "skip", "matched": 4, "matched_by_values": 0, "updated": 0, "unchanged": 0, "skipped": 4
+        })
+    );
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts WHERE phone = '+1 555 0300'").await, 0);
+
+    std::fs::write(&mapping_path, text).unwrap();
+    assert_success(&t.run(&mapping_path, ORG_A, "update"));
+    let e = entity(&report(&t.out_dir("update")), "contacts").clone();
+    assert_eq!(
+        e["existing"],
+        serde_json::json!({
+            "on_existing": "update", "matched": 4, "matched_by_values": 0, "updated": 1, "unchanged": 3, "skipped": 0
+        })
+    );
+    let md = t
+        .migrate_as(LOADER)
+        .args(["report", "--format", "md"])
+        .arg(t.out_dir("update").join("report.json"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&md.stdout)
+            .contains("4 met existing rows (0 by values; on_existing update: 1 updated, 3 unchanged, 0 skipped)"),
+        "{md:?}"
+    );
 }

@@ -120,3 +120,37 @@ async fn a_rollback_restores_the_previous_state_exactly_and_refuses_to_lose_work
     let e = entity(&r, "contacts");
     assert_eq!(e["inserted"].as_u64(), Some(277));
 }
+
+#[tokio::test]
+async fn chain_rolls_back_the_later_runs_first_in_one_transaction() {
+    let t = Target::new().await;
+    let mapping = t.demo("demo");
+    assert_success(&t.run(&mapping, ORG_A, "first"));
+    let first = run_id(&t, "first");
+    let csv_path = mapping.parent().unwrap().join("customers.csv");
+    let (header, mut rows) = read_csv(&csv_path);
+    let phone = header.iter().position(|h| h == "Phone").unwrap();
+    rows[0][phone] = "+1 555-999-0001".to_string();
+    let mut w = csv::Writer::from_path(&csv_path).unwrap();
+    w.write_record(&header).unwrap();
+    for r in &rows {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+    assert_success(&t.run(&mapping, ORG_A, "second"));
+    let second = run_id(&t, "second");
+    assert_eq!(entity(&report(&t.out_dir("second")), "contacts")["updated"], 1);
+
+    let out = t.migrate_as(LOADER).env("ORG_ID", ORG_A).args(["rollback", &first, "--chain"]).output().unwrap();
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let done: Vec<&str> = stdout.lines().filter(|l| l.starts_with("run ")).collect();
+    assert_eq!(done, [format!("run {second} rolled back"), format!("run {first} rolled back")], "{stdout}");
+    same(&snapshot(&t).await, "", "both runs undone");
+    let rolled = t
+        .admin_count(&format!(
+            "SELECT count(*) FROM migrate.runs WHERE run_id IN ('{first}', '{second}') AND status = 'rolled_back'"
+        ))
+        .await;
+    assert_eq!(rolled, 2);
+}

@@ -102,6 +102,8 @@ fn plan() -> EntityPlan {
         on_existing: OnExisting::Update,
         dedupe: None,
         match_existing: Vec::new(),
+        on_missing: Default::default(),
+        similar: None,
     }
 }
 

@@ -1,6 +1,6 @@
 use crate::counts::EntityCounts;
 use crate::reject::RejectedRow;
-use crate::sink::DuplicateRow;
+use crate::sink::{DuplicateRow, MissingRow, SimilarPair};
 
 /// What the run loop tells the outside world as it goes: reject and
 /// duplicate files are written from here, progress is shown from here.
@@ -13,6 +13,14 @@ pub trait RunEvents: Send {
         Ok(())
     }
     fn duplicate(&mut self, _row: &DuplicateRow) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// A row an earlier run loaded that the source no longer has.
+    fn missing(&mut self, _row: &MissingRow) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// Two rows that look alike (flagged only).
+    fn similar(&mut self, _pair: &SimilarPair) -> std::io::Result<()> {
         Ok(())
     }
     /// After each batch: the entity's counts so far, and the source's

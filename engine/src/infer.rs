@@ -286,6 +286,8 @@ mod tests {
                 on_existing: OnExisting::Update,
                 dedupe: None,
                 match_existing: Vec::new(),
+                on_missing: Default::default(),
+                similar: None,
             }],
         }
     }

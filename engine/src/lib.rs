@@ -31,15 +31,17 @@ pub use infer::{Decision, apply_decisions, infer, load_rates};
 pub use location::SourceLocation;
 pub use map::{MapNote, MapOutput, MapRejection, MappedBatch, map_batch};
 pub use plan::{
-    ColumnInput, ColumnPlan, Dedupe, EntityPlan, Keep, KeySpec, Link, OnExisting, Orphans, RejectBudget, RunPlan,
-    TargetType,
+    ColumnInput, ColumnPlan, Dedupe, EntityPlan, Keep, KeySpec, Link, OnExisting, OnMissing, Orphans, RejectBudget,
+    RunPlan, Similar, TargetType,
 };
 pub use reject::{RejectReason, RejectedRow};
 pub use report::{
-    ColumnCheck, EntityReport, Fingerprint, MappingInfo, REPORT_SCHEMA_VERSION, RejectExample, RejectSummary,
-    RunReport, RunStatus, SourceInfo, Warning,
+    ColumnCheck, EntityReport, ExistingSummary, Fingerprint, MappingInfo, MissingSummary, REPORT_SCHEMA_VERSION,
+    RejectExample, RejectSummary, RunReport, RunStatus, SourceInfo, Warning,
 };
 pub use run::{OpenSource, RunMode, RunOptions, publish_staged, run};
-pub use sink::{DuplicateRow, Orphan, PublishedEntity, Sink, SinkError, StageRejection};
+pub use sink::{
+    DuplicateRow, MissingCounts, MissingRow, Orphan, PublishedEntity, SimilarPair, Sink, SinkError, StageRejection,
+};
 pub use source::{AutoWord, SkipRows, Source, SourceError};
 pub use transform::Transform;

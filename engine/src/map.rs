@@ -23,6 +23,10 @@ pub struct MappedBatch {
     pub seqs: Vec<u64>,
     pub locations: Vec<String>,
     pub source_rows: Vec<usize>,
+    /// (sequence number, source key) of the batch's rejected rows whose key
+    /// is known: the source still has them, so `on_missing` must not treat
+    /// their rows from an earlier run as gone.
+    pub rejected_keys: Vec<(u64, String)>,
 }
 
 impl MappedBatch {
@@ -172,6 +176,12 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
         seqs: keep.iter().map(|&r| first_seq + r as u64).collect(),
         locations: keep.iter().map(|&r| batch.locations.get(r).map(|l| l.to_string()).unwrap_or_default()).collect(),
         source_rows: keep,
+        rejected_keys: rejected
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_some())
+            .filter_map(|(row, _)| keys.get(row).filter(|k| !k.is_empty()).map(|k| (first_seq + row as u64, k.clone())))
+            .collect(),
     };
     Ok(MapOutput { mapped, rejects: rejected.into_iter().flatten().collect(), notes })
 }

@@ -35,6 +35,44 @@ pub struct EntityPlan {
     /// another system, or created in the platform): a new source key whose
     /// values match one is linked to it instead of inserting a copy.
     pub match_existing: Vec<String>,
+    /// What happens to rows an earlier run of this source system loaded
+    /// whose source keys this run did not see.
+    pub on_missing: OnMissing,
+    /// Rows that look alike without being equal (Jaro-Winkler): flagged in
+    /// the report, never merged.
+    pub similar: Option<Similar>,
+}
+
+/// `similar = { on = ["first_name", "last_name", "company"], threshold = 0.92 }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Similar {
+    /// Target columns joined (case- and accent-folded) into the compared text.
+    pub on: Vec<String>,
+    /// Jaro-Winkler similarity from which a pair is flagged (0 < t ≤ 1).
+    pub threshold: f64,
+}
+
+/// What publishing does with rows of an earlier run that are gone from the
+/// source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnMissing {
+    /// Leave them, and do not look for them.
+    Keep,
+    /// Delete them (rows other rows still refer to are kept and listed).
+    Delete,
+    /// List and count them; change nothing.
+    #[default]
+    Report,
+}
+
+impl OnMissing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnMissing::Keep => "keep",
+            OnMissing::Delete => "delete",
+            OnMissing::Report => "report",
+        }
+    }
 }
 
 /// `dedupe = { on = ["email"], keep = "first", order_by = "created_at",

@@ -111,6 +111,42 @@ pub struct EntityReport {
     /// against what the target holds for the same rows after the publish.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fingerprints: Vec<ColumnCheck>,
+    /// Rows of this run that met a row the org already had, and what
+    /// `on_existing` did with them. Absent when nothing was published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing: Option<ExistingSummary>,
+    /// Rows an earlier run of this source system loaded that this run's
+    /// source no longer has. Absent with `on_missing = "keep"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<MissingSummary>,
+    /// Pairs of rows `similar` flagged as likely the same record (listed in
+    /// `similar/ENTITY.csv`; nothing was merged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similar_pairs: Option<u64>,
+}
+
+/// Rows that met an existing row: `matched = updated + unchanged`, of which
+/// `skipped` were left alone by `on_existing = "skip"` and
+/// `matched_by_values` were new source keys matched by `match_existing`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExistingSummary {
+    pub on_existing: String,
+    pub matched: u64,
+    pub matched_by_values: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+}
+
+/// Rows gone from the source since an earlier run (`missing/ENTITY.csv`
+/// lists them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingSummary {
+    pub on_missing: String,
+    pub count: u64,
+    pub deleted: u64,
+    /// Not deleted because other rows still refer to them.
+    pub kept_referenced: u64,
 }
 
 /// Rejected rows of one reason.

@@ -14,8 +14,8 @@ use crate::map::{MapNote, MapOutput, map_batch};
 use crate::plan::{EntityPlan, RunPlan};
 use crate::reject::RejectedRow;
 use crate::report::{
-    EntityReport, MappingInfo, REPORT_SCHEMA_VERSION, RejectExample, RejectSummary, RunReport, RunStatus, SourceInfo,
-    Warning,
+    EntityReport, ExistingSummary, MappingInfo, MissingSummary, REPORT_SCHEMA_VERSION, RejectExample, RejectSummary,
+    RunReport, RunStatus, SourceInfo, Warning,
 };
 use crate::sink::{PublishedEntity, Sink, SinkError};
 use crate::source::{Source, SourceError};
@@ -536,6 +536,21 @@ impl RunState {
                     balanced: counts.balanced(),
                     rejects_by_reason: self.rejects.of(&entity.entity),
                     fingerprints: p.map(|p| p.fingerprints.clone()).unwrap_or_default(),
+                    existing: p.map(|p| ExistingSummary {
+                        on_existing: entity.on_existing.as_str().to_string(),
+                        matched: p.updated + p.unchanged,
+                        matched_by_values: p.matched.len() as u64,
+                        updated: p.updated,
+                        unchanged: p.unchanged - p.skipped.min(p.unchanged),
+                        skipped: p.skipped,
+                    }),
+                    missing: p.and_then(|p| p.missing).map(|m| MissingSummary {
+                        on_missing: entity.on_missing.as_str().to_string(),
+                        count: m.missing,
+                        deleted: m.deleted,
+                        kept_referenced: m.kept_referenced,
+                    }),
+                    similar_pairs: p.and_then(|p| p.similar_pairs),
                 }
             })
             .collect();

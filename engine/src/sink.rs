@@ -106,6 +106,44 @@ pub struct PublishedEntity {
     /// New source keys linked to a row the org already had
     /// (`match_existing`), with the values that matched.
     pub matched: Vec<(String, String)>,
+    /// Rows that met a row the org already had and were left as they were
+    /// because of `on_existing = "skip"` (counted within `unchanged`).
+    pub skipped: u64,
+    /// Rows an earlier run loaded whose keys this run did not see (when
+    /// `on_missing` is not `keep`).
+    pub missing: Option<MissingCounts>,
+    /// Pairs of rows flagged by `similar`.
+    pub similar_pairs: Option<u64>,
+}
+
+/// What became of the rows missing from the source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MissingCounts {
+    pub missing: u64,
+    pub deleted: u64,
+    /// Missing rows not deleted because other rows still refer to them.
+    pub kept_referenced: u64,
+}
+
+/// One row an earlier run loaded that this run's source no longer has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingRow {
+    pub entity: String,
+    pub source_key: String,
+    pub target_id: uuid::Uuid,
+    /// `reported`, `deleted` or `kept_referenced`.
+    pub action: &'static str,
+}
+
+/// Two rows that look alike (`similar`): flagged, not merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimilarPair {
+    pub entity: String,
+    pub location: String,
+    pub other_location: String,
+    pub score: f64,
+    pub text: String,
+    pub other_text: String,
 }
 
 /// A row whose link resolved to nothing.

@@ -46,6 +46,23 @@ fn encode_rows(org: &str, columns: &[String], batch: &MappedBatch, rows: &[usize
     out
 }
 
+/// Records (sequence number, source key) pairs in a run's seen table.
+pub(crate) async fn stage_seen(conn: &mut PgConnection, seen: &str, keys: &[(u64, String)]) -> Result<(), PgError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut data = String::with_capacity(keys.len() * 32);
+    for (seq, key) in keys {
+        data.push_str(&seq.to_string());
+        data.push('\t');
+        push_copy_value(&mut data, Some(key));
+        data.push('\n');
+    }
+    copy_rows(conn, &format!("COPY {seen} (_seq, _source_key) FROM STDIN"), data)
+        .await
+        .context("recording the keys of rows not staged")
+}
+
 async fn copy_rows(conn: &mut PgConnection, statement: &str, data: String) -> Result<(), sqlx::Error> {
     let mut copy = conn.copy_in_raw(statement).await?;
     copy.send(data.into_bytes()).await?;

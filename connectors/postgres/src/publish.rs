@@ -2,8 +2,10 @@
 //! duplicate source keys (the last staged wins), resolve ids through the key
 //! map, keep before-images of rows about to change, upsert, count.
 
+use futures_util::TryStreamExt;
 use migrate_engine::{
-    Dedupe, DuplicateRow, Fingerprint, Keep, Link, OnExisting, Orphan, Orphans, PublishedEntity, RunEvents,
+    Dedupe, DuplicateRow, Fingerprint, Keep, Link, MissingCounts, MissingRow, OnExisting, OnMissing, Orphan, Orphans,
+    PublishedEntity, RunEvents, Similar, SimilarPair,
 };
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -31,11 +33,15 @@ pub(crate) struct TargetColumn {
 pub(crate) struct StagedTable {
     pub entity: String,
     pub stage: String,
+    /// Keys of source rows seen but not staged (see `seen_table_name`).
+    pub seen: String,
     /// The mapped columns, in COPY order.
     pub columns: Vec<TargetColumn>,
     pub on_existing: OnExisting,
     pub dedupe: Option<Dedupe>,
     pub match_existing: Vec<String>,
+    pub on_missing: OnMissing,
+    pub similar: Option<Similar>,
 }
 
 pub(crate) struct RunIds<'a> {
@@ -115,13 +121,17 @@ pub(crate) async fn publish_entity(
             })
             .collect();
         if link.orphans == Orphans::Reject && !found.is_empty() {
-            sqlx::query(audited(format!("DELETE FROM {stage} s WHERE {unknown}")))
-                .bind(ids.org_id)
-                .bind(ids.source_system)
-                .bind(&link.entity)
-                .execute(&mut *tx)
-                .await
-                .context(format!("setting aside {entity} rows with unknown links"))?;
+            let seen = quote_qualified("migrate", &staged.seen);
+            sqlx::query(audited(format!(
+                "WITH gone AS (DELETE FROM {stage} s WHERE {unknown} RETURNING s._seq, s._source_key)
+                 INSERT INTO {seen} (_seq, _source_key) SELECT _seq, _source_key FROM gone"
+            )))
+            .bind(ids.org_id)
+            .bind(ids.source_system)
+            .bind(&link.entity)
+            .execute(&mut *tx)
+            .await
+            .context(format!("setting aside {entity} rows with unknown links"))?;
             orphans.extend(found);
         } else {
             unlinked.extend(found);
@@ -133,15 +143,17 @@ pub(crate) async fn publish_entity(
         Some(rule) => dedupe(tx, &stage, staged, rule, events).await?,
         None => 0,
     };
+    let similar_pairs = match &staged.similar {
+        Some(rule) => Some(flag_similar(tx, &stage, staged, rule, events).await?),
+        None => None,
+    };
 
     // 1d. New keys whose values match a row the org already has: that row,
     // not a copy. Each existing row matches one staged row at most, and
     // never a row this source system already maps.
     let mut matched = Vec::new();
     if !staged.match_existing.is_empty() {
-        let norm = |alias: &str, c: &str| {
-            format!("NULLIF(lower(regexp_replace(btrim({alias}.{}::text), '\\s+', ' ', 'g')), '')", quote_ident(c))
-        };
+        let norm = |alias: &str, c: &str| format!("migrate.fold({alias}.{}::text)", quote_ident(c));
         let on: Vec<String> =
             staged.match_existing.iter().map(|c| format!("{} = {}", norm("t", c), norm("s", c))).collect();
         let shown: Vec<String> = staged
@@ -275,18 +287,8 @@ pub(crate) async fn publish_entity(
 
     // 4. Before-images of the rows this run changes, for rollback.
     if let Some(changes) = &changes {
-        sqlx::query(audited(format!(
-            "INSERT INTO migrate.before_images (run_id, org_id, entity, target_id, row_data)
-             SELECT $1, $2, $3, e.id, to_jsonb(e) FROM _migrate_publish n JOIN {target} e ON e.id = n.id
-             WHERE {changes}
-             ON CONFLICT DO NOTHING"
-        )))
-        .bind(ids.run_id)
-        .bind(ids.org_id)
-        .bind(entity)
-        .execute(&mut *tx)
-        .await
-        .context(format!("keeping before-images of {entity}"))?;
+        let rows = format!("_migrate_publish n JOIN {target} e ON e.id = n.id WHERE {changes}");
+        keep_before_images(tx, ids, entity, &rows).await?;
     }
 
     // 5. Upsert, counting inserted and updated rows.
@@ -351,6 +353,9 @@ pub(crate) async fn publish_entity(
         inserted: to_u64(inserted),
         updated: to_u64(updated),
         unchanged: to_u64(survivors - inserted - updated),
+        skipped: if staged.on_existing == OnExisting::Skip { to_u64(survivors - inserted - updated) } else { 0 },
+        missing: None,
+        similar_pairs,
         target_count: to_u64(target_count),
         org_total: to_u64(org_total),
         fingerprints: Vec::new(),
@@ -405,8 +410,7 @@ async fn dedupe(
     events: &mut dyn RunEvents,
 ) -> Result<u64, PgError> {
     let entity = staged.entity.as_str();
-    let norm =
-        |c: &str| format!("NULLIF(lower(regexp_replace(btrim(s.{}::text), '\\s+', ' ', 'g')), '')", quote_ident(c));
+    let norm = |c: &str| format!("migrate.fold(s.{}::text)", quote_ident(c));
     let keys: Vec<String> = rule.on.iter().map(|c| norm(c)).collect();
     let present = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
     let base = rule.order_by.as_deref().map_or("s._seq".to_string(), |c| format!("s.{}", quote_ident(c)));
@@ -458,6 +462,13 @@ async fn dedupe(
             .context(format!("filling {entity} survivors from their duplicates"))?;
         }
     }
+    let seen = quote_qualified("migrate", &staged.seen);
+    sqlx::query(audited(format!(
+        "INSERT INTO {seen} (_seq, _source_key) SELECT _seq, _source_key FROM _migrate_dedupe WHERE rank > 1"
+    )))
+    .execute(&mut *tx)
+    .await
+    .context(format!("remembering {entity} duplicates' keys"))?;
     sqlx::query(audited(format!("DELETE FROM {stage} s USING _migrate_dedupe x WHERE x._seq = s._seq AND x.rank > 1")))
         .execute(&mut *tx)
         .await
@@ -478,4 +489,195 @@ fn report_duplicates(events: &mut dyn RunEvents, entity: &str, rows: &[sqlx::pos
             .map_err(|e| PgError::Config(format!("writing duplicates: {e}")))?;
     }
     Ok(())
+}
+
+/// Rows an earlier run of this source system loaded into the entity whose
+/// keys this run neither staged nor saw: listed, and with
+/// `on_missing = "delete"` deleted unless other rows still refer to them.
+/// A target reached by several keys (a dropped duplicate's key names its
+/// survivor's row) is missing only when none of its keys was seen.
+pub(crate) async fn missing_rows(
+    tx: &mut PgConnection,
+    ids: &RunIds<'_>,
+    staged: &StagedTable,
+    events: &mut dyn RunEvents,
+) -> Result<MissingCounts, PgError> {
+    let entity = staged.entity.as_str();
+    let stage = quote_qualified("migrate", &staged.stage);
+    let seen = quote_qualified("migrate", &staged.seen);
+    let target = quote_qualified("public", entity);
+    sqlx::query(audited(format!(
+        "CREATE TEMPORARY TABLE _migrate_missing ON COMMIT DROP AS
+         WITH seen_keys AS (SELECT _source_key FROM {stage} UNION SELECT _source_key FROM {seen}),
+              seen_targets AS (
+                  SELECT DISTINCT k.target_id FROM migrate.keys k JOIN seen_keys s ON s._source_key = k.source_key
+                   WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3)
+         SELECT k.target_id, min(k.source_key) AS source_key, false AS referenced
+           FROM migrate.keys k JOIN {target} t ON t.id = k.target_id
+          WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3
+            AND NOT EXISTS (SELECT 1 FROM seen_targets st WHERE st.target_id = k.target_id)
+          GROUP BY k.target_id"
+    )))
+    .bind(ids.org_id)
+    .bind(ids.source_system)
+    .bind(entity)
+    .execute(&mut *tx)
+    .await
+    .context(format!("finding {entity} rows gone from the source"))?;
+
+    let mut counts = MissingCounts::default();
+    if staged.on_missing == OnMissing::Delete {
+        // A row another row refers to stays (deleting it would fail, or
+        // cascade into rows this run knows nothing of).
+        for (schema, table, child_cols, parent_cols) in referencing(tx, entity).await? {
+            let on: Vec<String> = child_cols
+                .iter()
+                .zip(&parent_cols)
+                .map(|(c, p)| format!("c.{} = t.{}", quote_ident(c), quote_ident(p)))
+                .collect();
+            sqlx::query(audited(format!(
+                "UPDATE _migrate_missing m SET referenced = true FROM {target} t
+                  WHERE t.id = m.target_id AND NOT m.referenced
+                    AND EXISTS (SELECT 1 FROM {} c WHERE {})",
+                quote_qualified(&schema, &table),
+                on.join(" AND ")
+            )))
+            .execute(&mut *tx)
+            .await
+            .context(format!("checking which missing {entity} rows {table} still refers to"))?;
+        }
+        let rows = format!("{target} e JOIN _migrate_missing m ON m.target_id = e.id WHERE NOT m.referenced");
+        keep_before_images(tx, ids, entity, &rows).await?;
+        let deleted: i64 = sqlx::query_scalar(audited(format!(
+            "WITH gone AS (
+                 DELETE FROM {target} t USING _migrate_missing m WHERE t.id = m.target_id AND NOT m.referenced
+                 RETURNING t.id),
+             images AS (
+                 INSERT INTO migrate.after_images (run_id, org_id, entity, target_id, inserted, deleted, row_hash)
+                 SELECT $1, $2, $3, id, false, true, NULL FROM gone)
+             SELECT count(*) FROM gone"
+        )))
+        .bind(ids.run_id)
+        .bind(ids.org_id)
+        .bind(entity)
+        .fetch_one(&mut *tx)
+        .await
+        .context(format!("deleting {entity} rows gone from the source"))?;
+        counts.deleted = u64::try_from(deleted).unwrap_or(0);
+    }
+
+    let mut rows = sqlx::query("SELECT source_key, target_id, referenced FROM _migrate_missing ORDER BY source_key")
+        .fetch(&mut *tx);
+    while let Some(row) = rows.try_next().await.context(format!("listing {entity} rows gone from the source"))? {
+        let referenced: bool = row.get(2);
+        let action = match (staged.on_missing, referenced) {
+            (OnMissing::Delete, false) => "deleted",
+            (OnMissing::Delete, true) => {
+                counts.kept_referenced += 1;
+                "kept_referenced"
+            }
+            _ => "reported",
+        };
+        counts.missing += 1;
+        let missing = MissingRow { entity: entity.to_string(), source_key: row.get(0), target_id: row.get(1), action };
+        events.missing(&missing).map_err(|e| PgError::Config(format!("writing missing rows: {e}")))?;
+    }
+    drop(rows);
+    sqlx::query("DROP TABLE _migrate_missing").execute(&mut *tx).await.context("dropping the missing table")?;
+    Ok(counts)
+}
+
+/// Keeps, for rollback, the before-images of the target rows `rows` selects
+/// (a FROM clause and its WHERE, the target aliased `e`).
+async fn keep_before_images(tx: &mut PgConnection, ids: &RunIds<'_>, entity: &str, rows: &str) -> Result<(), PgError> {
+    sqlx::query(audited(format!(
+        "INSERT INTO migrate.before_images (run_id, org_id, entity, target_id, row_data)
+         SELECT $1, $2, $3, e.id, to_jsonb(e) FROM {rows}
+         ON CONFLICT DO NOTHING"
+    )))
+    .bind(ids.run_id)
+    .bind(ids.org_id)
+    .bind(entity)
+    .execute(&mut *tx)
+    .await
+    .context(format!("keeping before-images of {entity}"))?;
+    Ok(())
+}
+
+/// Foreign keys that refer to `entity`: (schema, table, its columns, the
+/// columns of `entity` they name).
+async fn referencing(
+    tx: &mut PgConnection,
+    entity: &str,
+) -> Result<Vec<(String, String, Vec<String>, Vec<String>)>, PgError> {
+    let rows = sqlx::query(
+        "SELECT n.nspname::text, r.relname::text,
+                array(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
+                array(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+                        JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)
+           FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+          WHERE c.contype = 'f' AND c.confrelid = $1::regclass
+          ORDER BY 1, 2, c.conname",
+    )
+    .bind(quote_qualified("public", entity))
+    .fetch_all(&mut *tx)
+    .await
+    .context(format!("reading the foreign keys that refer to {entity}"))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+}
+
+/// How many neighbours in sort order each row is compared with.
+const SIMILAR_WINDOW: usize = 8;
+
+/// Flags pairs of staged rows whose `similar` columns, folded and joined,
+/// are at least `threshold` alike (Jaro-Winkler). Sorted-neighbourhood: the
+/// rows are streamed in the order of their text and, again, of their text
+/// reversed (a typo in the first letter), and each is compared with the
+/// few before it, so the work grows with the rows, not their square.
+async fn flag_similar(
+    tx: &mut PgConnection,
+    stage: &str,
+    staged: &StagedTable,
+    rule: &Similar,
+    events: &mut dyn RunEvents,
+) -> Result<u64, PgError> {
+    let entity = staged.entity.as_str();
+    let text = format!(
+        "migrate.fold(concat_ws(' ', {}))",
+        rule.on.iter().map(|c| format!("s.{}::text", quote_ident(c))).collect::<Vec<_>>().join(", ")
+    );
+    let mut flagged: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
+    for order in ["t", "reverse(t)"] {
+        let mut window: std::collections::VecDeque<(i64, String, String)> = std::collections::VecDeque::new();
+        let mut rows = sqlx::query(audited(format!(
+            "SELECT _seq, _location, t FROM (SELECT s._seq, s._location, {text} AS t FROM {stage} s) x
+              WHERE t IS NOT NULL ORDER BY {order}, _seq"
+        )))
+        .fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await.context(format!("comparing {entity} rows for `similar`"))? {
+            let (seq, location, text): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
+            for (other_seq, other_location, other_text) in &window {
+                let score = strsim::jaro_winkler(other_text, &text);
+                let pair = ((*other_seq).min(seq), (*other_seq).max(seq));
+                if score >= rule.threshold && flagged.insert(pair) {
+                    events
+                        .similar(&SimilarPair {
+                            entity: entity.to_string(),
+                            location: other_location.clone(),
+                            other_location: location.clone(),
+                            score,
+                            text: other_text.clone(),
+                            other_text: text.clone(),
+                        })
+                        .map_err(|e| PgError::Config(format!("writing similar rows: {e}")))?;
+                }
+            }
+            if window.len() == SIMILAR_WINDOW {
+                window.pop_front();
+            }
+            window.push_back((seq, location, text));
+        }
+    }
+    Ok(flagged.len() as u64)
 }

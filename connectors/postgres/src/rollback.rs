@@ -5,7 +5,7 @@
 //! changed the same rows, or when someone edited a row in the platform since
 //! the run (its digest differs from the run's after-image) unless forced.
 
-use sqlx::Row;
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::config::ConnectionConfig;
@@ -30,7 +30,7 @@ pub enum RollbackError {
     #[error("run {run_id} is {status}: only a succeeded run can be rolled back")]
     NotPublished { run_id: Uuid, status: String },
     #[error(
-        "later runs changed rows of run {run_id}: {}; roll those back first (newest first)",
+        "later runs changed rows of run {run_id}: {}; roll those back first (newest first), or all of them with --chain",
         later.join(", ")
     )]
     LaterRuns { run_id: Uuid, later: Vec<String> },
@@ -56,14 +56,62 @@ async fn columns(conn: &mut sqlx::PgConnection, entity: &str) -> Result<Vec<Stri
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// Rolls back `run_id` or, with `chain`, every later run that built on it
+/// and then `run_id`, newest first, all in one transaction. Returns what
+/// was undone, per run, in the order it was undone.
 pub async fn rollback_run(
     config: &ConnectionConfig,
     org_id: Uuid,
     run_id: Uuid,
     force: bool,
-) -> Result<Vec<RolledBack>, RollbackError> {
+    chain: bool,
+) -> Result<Vec<(Uuid, Vec<RolledBack>)>, RollbackError> {
     let mut conn = config.connect().await?;
     let mut tx = tenant_tx(&mut conn, org_id).await?;
+    let runs = if chain { chain_of(&mut tx, run_id).await? } else { vec![run_id] };
+    let mut done = Vec::new();
+    for run in runs {
+        done.push((run, rollback_one(&mut tx, run, force).await?));
+    }
+    tx.commit().await.context("committing the rollback")?;
+    Ok(done)
+}
+
+/// `run_id` and the later succeeded runs that built on it: runs of the same
+/// source system (their links and keys rest on it) and runs that changed
+/// rows it wrote, and so on from those; newest first, `run_id` last.
+async fn chain_of(tx: &mut PgConnection, run_id: Uuid) -> Result<Vec<Uuid>, RollbackError> {
+    let run = sqlx::query("SELECT source_system, started_at FROM migrate.runs WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("reading the run")?
+        .ok_or(RollbackError::Unknown { run_id })?;
+    let source_system: String = run.get(0);
+    let started: chrono::DateTime<chrono::Utc> = run.get(1);
+    let runs: Vec<Uuid> = sqlx::query_scalar(
+        "WITH RECURSIVE chain(run_id) AS (
+             SELECT $1::uuid
+             UNION
+             SELECT r.run_id FROM migrate.runs r, chain c
+              WHERE r.status = 'succeeded' AND r.started_at > $2
+                AND (r.source_system = $3
+                     OR EXISTS (SELECT 1 FROM migrate.after_images l JOIN migrate.after_images m
+                                    ON m.entity = l.entity AND m.target_id = l.target_id
+                                 WHERE l.run_id = r.run_id AND m.run_id = c.run_id)))
+         SELECT c.run_id FROM chain c JOIN migrate.runs r ON r.run_id = c.run_id
+          ORDER BY (c.run_id = $1), r.started_at DESC",
+    )
+    .bind(run_id)
+    .bind(started)
+    .bind(source_system)
+    .fetch_all(&mut *tx)
+    .await
+    .context("finding the runs that built on this one")?;
+    Ok(runs)
+}
+
+async fn rollback_one(tx: &mut PgConnection, run_id: Uuid, force: bool) -> Result<Vec<RolledBack>, RollbackError> {
     let run = sqlx::query(
         "SELECT status, source_system, entities, started_at FROM migrate.runs WHERE run_id = $1 FOR UPDATE",
     )
@@ -109,7 +157,8 @@ pub async fn rollback_run(
             "SELECT a.target_id FROM migrate.after_images a
                LEFT JOIN {target} t ON t.id = a.target_id
               WHERE a.run_id = $1 AND a.entity = $2
-                AND (t.id IS NULL OR md5(to_jsonb(t)::text) <> a.row_hash)
+                AND CASE WHEN a.deleted THEN t.id IS NOT NULL
+                         ELSE t.id IS NULL OR md5(to_jsonb(t)::text) <> a.row_hash END
               ORDER BY a.target_id"
         )))
         .bind(run_id)
@@ -144,7 +193,7 @@ pub async fn rollback_run(
         .execute(&mut *tx)
         .await
         .context(format!("removing the key map entries of {entity}"))?;
-        let cols = columns(&mut tx, entity).await?;
+        let cols = columns(&mut *tx, entity).await?;
         let restored = if cols.is_empty() {
             0
         } else {
@@ -164,12 +213,32 @@ pub async fn rollback_run(
         };
         done.push(RolledBack { entity: entity.clone(), removed, restored });
     }
+    // Rows the run deleted (on_missing = "delete") come back whole, parents
+    // before children.
+    done.reverse();
+    for (entity, rolled) in entities.iter().zip(done.iter_mut()) {
+        let target = quote_qualified("public", entity);
+        let undeleted = sqlx::query(audited(format!(
+            "INSERT INTO {target}
+             SELECT (jsonb_populate_record(NULL::{target}, b.row_data)).*
+               FROM migrate.before_images b
+               JOIN migrate.after_images a ON a.run_id = b.run_id AND a.entity = b.entity
+                                          AND a.target_id = b.target_id AND a.deleted
+              WHERE b.run_id = $1 AND b.entity = $2
+             ON CONFLICT (id) DO NOTHING"
+        )))
+        .bind(run_id)
+        .bind(entity)
+        .execute(&mut *tx)
+        .await
+        .context(format!("restoring the rows the run deleted from {entity}"))?
+        .rows_affected();
+        rolled.restored += undeleted;
+    }
     sqlx::query("UPDATE migrate.runs SET status = 'rolled_back' WHERE run_id = $1")
         .bind(run_id)
         .execute(&mut *tx)
         .await
         .context("marking the run rolled back")?;
-    tx.commit().await.context("committing the rollback")?;
-    done.reverse();
     Ok(done)
 }

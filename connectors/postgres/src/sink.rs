@@ -4,18 +4,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use migrate_engine::{
-    EntityPlan, MappedBatch, PublishedEntity, RunEvents, RunPlan, RunReport, RunStatus, Sink, SinkError, StageRejection,
+    EntityPlan, MappedBatch, OnMissing, PublishedEntity, RunEvents, RunPlan, RunReport, RunStatus, Sink, SinkError,
+    StageRejection,
 };
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::config::{ConnectionConfig, TENANT_ROLE};
-use crate::copy::stage_batch;
+use crate::copy::{stage_batch, stage_seen};
 use crate::error::{Context, PgError};
 use crate::fingerprint::{Kind, STABLE_TEXT, compare, measure, target_rows};
 use crate::ledger::{drop_staging, mark_interrupted_runs};
 use crate::locks::{LOCK, TRY_LOCK, entity_lock, publish_lock, run_lock};
-use crate::publish::{RunIds, StagedTable, TargetColumn, publish_entity};
+use crate::publish::{RunIds, StagedTable, TargetColumn, missing_rows, publish_entity};
 use crate::quote::audited;
 use crate::quote::{quote_ident, quote_qualified};
 
@@ -128,6 +129,12 @@ pub(crate) fn stage_table_name(run_id: Uuid, entity: &str) -> String {
     format!("stage_{}_{entity}", run_id.simple())
 }
 
+/// Beside each staging table: the keys of source rows the run saw but did
+/// not stage (rejected, dropped as duplicates, orphans), for `on_missing`.
+pub(crate) fn seen_table_name(run_id: Uuid, entity: &str) -> String {
+    format!("{}_seen", stage_table_name(run_id, entity))
+}
+
 /// (name, is jsonb, DEFAULT expression, type category) of each column.
 type CatalogColumn = (String, bool, Option<String>, String);
 
@@ -180,6 +187,11 @@ async fn staging(
                 quote_ident(&link_column(&c.target))
             ));
         }
+        let seen = seen_table_name(run_id, &entity.entity);
+        ddl.push_str(&format!(
+            ";\nCREATE UNLOGGED TABLE {} (_seq bigint NOT NULL, _source_key text NOT NULL)",
+            quote_qualified("migrate", &seen)
+        ));
         if create {
             sqlx::raw_sql(audited(ddl))
                 .execute(&mut *tx)
@@ -209,8 +221,11 @@ async fn staging(
         tables.push(StagedTable {
             entity: entity.entity.clone(),
             stage,
+            seen,
             columns,
             on_existing: entity.on_existing,
+            on_missing: entity.on_missing,
+            similar: entity.similar.clone(),
             dedupe: entity.dedupe.clone(),
             match_existing: entity.match_existing.clone(),
         });
@@ -257,7 +272,13 @@ impl Sink for PgSink {
         };
         let columns: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
         let org = active.org_id.to_string();
-        Ok(stage_batch(&mut active.conn, statement, &org, &columns, batch).await?)
+        let seen = quote_qualified("migrate", &table.seen);
+        let rejections = stage_batch(&mut active.conn, statement, &org, &columns, batch).await?;
+        // The source still has the rows it refused: remember their keys.
+        let refused = rejections.iter().filter_map(|r| Some((*batch.seqs.get(r.row)?, batch.keys.get(r.row)?.clone())));
+        let keys: Vec<(u64, String)> = batch.rejected_keys.iter().cloned().chain(refused).collect();
+        stage_seen(&mut active.conn, &seen, &keys).await?;
+        Ok(rejections)
     }
 
     async fn publish(
@@ -281,6 +302,15 @@ impl Sink for PgSink {
             let (entity, measured) = publish_entity(&mut tx, &ids, table, events).await?;
             published.push(entity);
             fingerprints.push(measured);
+        }
+        // Rows gone from the source, children before parents.
+        for (table, entity) in active.tables.iter().zip(&mut published).rev() {
+            if table.on_missing != OnMissing::Keep {
+                let missing = missing_rows(&mut tx, &ids, table, events).await?;
+                entity.target_count = entity.target_count.saturating_sub(missing.deleted);
+                entity.org_total = entity.org_total.saturating_sub(missing.deleted);
+                entity.missing = Some(missing);
+            }
         }
         if cancel.load(Ordering::Relaxed) {
             tx.rollback().await.context("rolling back a cancelled publish")?;
@@ -359,15 +389,17 @@ impl Sink for PgSink {
         let (tables, copy_statements) = staging(&mut tx, run_id, plan, false).await?;
         if !seqs.is_empty() {
             for table in &tables {
-                sqlx::query(audited(format!(
-                    "DELETE FROM {} WHERE _seq >= $1 AND _seq < $2",
-                    quote_qualified("migrate", &table.stage)
-                )))
-                .bind(i64::try_from(seqs.start).unwrap_or(i64::MAX))
-                .bind(i64::try_from(seqs.end).unwrap_or(i64::MAX))
-                .execute(&mut *tx)
-                .await
-                .context("removing a retried partition's rows")?;
+                for name in [&table.stage, &table.seen] {
+                    sqlx::query(audited(format!(
+                        "DELETE FROM {} WHERE _seq >= $1 AND _seq < $2",
+                        quote_qualified("migrate", name)
+                    )))
+                    .bind(i64::try_from(seqs.start).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(seqs.end).unwrap_or(i64::MAX))
+                    .execute(&mut *tx)
+                    .await
+                    .context("removing a retried partition's rows")?;
+                }
             }
         }
         tx.commit().await.context("joining the partitioned run")?;

@@ -1,13 +1,15 @@
 //! A run's output directory: `report.json`, `rejects/ENTITY.csv`,
-//! `duplicates/ENTITY.csv`. Reject and duplicate files are written as the
-//! run goes, so memory does not grow with the number of bad rows.
+//! `duplicates/ENTITY.csv`, and when there are any `missing/ENTITY.csv` (rows
+//! gone from the source since an earlier run) and `similar/ENTITY.csv` (rows
+//! flagged as likely the same record). Written as the run goes, so memory
+//! does not grow with the number of rows listed.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use migrate_engine::{DuplicateRow, EntityCounts, RejectedRow, RunEvents, RunReport};
+use migrate_engine::{DuplicateRow, EntityCounts, MissingRow, RejectedRow, RunEvents, RunReport, SimilarPair};
 
 type CsvOut = csv::Writer<BufWriter<File>>;
 /// What the terminal's progress display hears.
@@ -25,6 +27,9 @@ pub struct OutputDir {
     dir: PathBuf,
     rejects: BTreeMap<String, CsvOut>,
     duplicates: BTreeMap<String, CsvOut>,
+    /// Opened at their first row.
+    missing: BTreeMap<String, CsvOut>,
+    similar: BTreeMap<String, CsvOut>,
     /// Called with each progress update (the terminal's progress line).
     progress: Option<ProgressFn>,
 }
@@ -33,7 +38,14 @@ impl OutputDir {
     pub fn create(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir.join("rejects"))?;
         std::fs::create_dir_all(dir.join("duplicates"))?;
-        Ok(Self { dir: dir.to_path_buf(), rejects: BTreeMap::new(), duplicates: BTreeMap::new(), progress: None })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            rejects: BTreeMap::new(),
+            duplicates: BTreeMap::new(),
+            missing: BTreeMap::new(),
+            similar: BTreeMap::new(),
+            progress: None,
+        })
     }
 
     pub fn on_progress(mut self, f: impl FnMut(Progress<'_>) + Send + 'static) -> Self {
@@ -47,11 +59,33 @@ impl OutputDir {
 
     /// Flushes every open file.
     pub fn close(&mut self) -> std::io::Result<()> {
-        for w in self.rejects.values_mut().chain(self.duplicates.values_mut()) {
+        for w in self
+            .rejects
+            .values_mut()
+            .chain(self.duplicates.values_mut())
+            .chain(self.missing.values_mut())
+            .chain(self.similar.values_mut())
+        {
             w.flush()?;
         }
         Ok(())
     }
+}
+
+/// The writer of `dir/kind/ENTITY.csv`, created with `header` on first use.
+fn lazy_csv<'a>(
+    files: &'a mut BTreeMap<String, CsvOut>,
+    dir: &Path,
+    kind: &str,
+    entity: &str,
+    header: &[&str],
+) -> std::io::Result<&'a mut CsvOut> {
+    if !files.contains_key(entity) {
+        std::fs::create_dir_all(dir.join(kind))?;
+        let header: Vec<String> = header.iter().map(|s| s.to_string()).collect();
+        files.insert(entity.to_string(), open_csv(&dir.join(kind).join(format!("{entity}.csv")), &header)?);
+    }
+    files.get_mut(entity).ok_or_else(|| std::io::Error::other("output file vanished"))
 }
 
 fn open_csv(path: &Path, header: &[String]) -> std::io::Result<CsvOut> {
@@ -91,6 +125,26 @@ impl RunEvents for OutputDir {
         let Some(w) = self.duplicates.get_mut(&row.entity) else { return Ok(()) };
         w.write_record([&row.location, &row.survivor_location, &row.source_key.replace('\u{1f}', "|")])
             .map_err(std::io::Error::other)
+    }
+
+    fn missing(&mut self, row: &MissingRow) -> std::io::Result<()> {
+        let header = ["_source_key", "_target_id", "_action"];
+        let w = lazy_csv(&mut self.missing, &self.dir, "missing", &row.entity, &header)?;
+        w.write_record([&row.source_key.replace('\u{1f}', "|"), &row.target_id.to_string(), row.action])
+            .map_err(std::io::Error::other)
+    }
+
+    fn similar(&mut self, pair: &SimilarPair) -> std::io::Result<()> {
+        let header = ["_location", "_other_location", "_score", "_text", "_other_text"];
+        let w = lazy_csv(&mut self.similar, &self.dir, "similar", &pair.entity, &header)?;
+        w.write_record([
+            pair.location.as_str(),
+            pair.other_location.as_str(),
+            &format!("{:.3}", pair.score),
+            pair.text.as_str(),
+            pair.other_text.as_str(),
+        ])
+        .map_err(std::io::Error::other)
     }
 
     fn progress(&mut self, entity: &str, counts: &EntityCounts, position: Option<(u64, u64)>) {

@@ -316,6 +316,39 @@ pub fn render_html(report: &RunReport) -> String {
                     }
                 }
 
+                @if report.entities.iter().any(|e| e.existing.is_some() || e.missing.is_some() || e.similar_pairs.is_some()) {
+                    h2 { "Rows you already had" }
+                    p.muted {
+                        "Rows of this run that met a row the platform already held (loaded earlier, or matched by its values), "
+                        "rows loaded earlier that this source no longer has (listed in missing/ENTITY.csv), and rows that look "
+                        "alike (listed in similar/ENTITY.csv; nothing was merged)."
+                    }
+                    table #existing {
+                        thead { tr {
+                            th { "entity" } th { "when a row exists" } th.n { "met" } th.n { "by values" } th.n { "updated" }
+                            th.n { "unchanged" } th.n { "skipped" } th { "when a row is gone" } th.n { "gone" } th.n { "deleted" }
+                            th.n { "kept (referenced)" } th.n { "look alike" }
+                        } }
+                        tbody {
+                            @for e in &report.entities {
+                                tr {
+                                    td { (e.entity) }
+                                    @if let Some(x) = &e.existing {
+                                        td.code { (x.on_existing) } td.n { (thousands(x.matched)) }
+                                        td.n { (thousands(x.matched_by_values)) } td.n { (thousands(x.updated)) }
+                                        td.n { (thousands(x.unchanged)) } td.n { (thousands(x.skipped)) }
+                                    } @else { td {} td {} td {} td {} td {} td {} }
+                                    @if let Some(m) = &e.missing {
+                                        td.code { (m.on_missing) } td.n { (thousands(m.count)) } td.n { (thousands(m.deleted)) }
+                                        td.n { (thousands(m.kept_referenced)) }
+                                    } @else { td.muted { "not checked" } td {} td {} td {} }
+                                    td.n { (e.similar_pairs.map(thousands).unwrap_or_default()) }
+                                }
+                            }
+                        }
+                    }
+                }
+
                 @if rejected > 0 {
                     h2 { "Rejected rows, by reason" }
                     p.muted {
@@ -444,6 +477,43 @@ pub fn render_markdown(report: &RunReport) -> String {
     if !reasons.is_empty() {
         out.push_str("\nRejected rows (details in rejects/ENTITY.csv):\n");
         out.push_str(&reasons.join("\n"));
+        out.push('\n');
+    }
+    let changes: Vec<String> = report
+        .entities
+        .iter()
+        .filter_map(|e| {
+            let mut parts = Vec::new();
+            if let Some(x) = e.existing.as_ref().filter(|x| x.matched > 0) {
+                parts.push(format!(
+                    "{} met existing rows ({} by values; on_existing {}: {} updated, {} unchanged, {} skipped)",
+                    thousands(x.matched),
+                    thousands(x.matched_by_values),
+                    x.on_existing,
+                    thousands(x.updated),
+                    thousands(x.unchanged),
+                    thousands(x.skipped)
+                ));
+            }
+            if let Some(m) = e.missing.as_ref().filter(|m| m.count > 0) {
+                parts.push(format!(
+                    "{} gone from the source (on_missing {}: {} deleted, {} kept because referenced; see missing/{}.csv)",
+                    thousands(m.count),
+                    m.on_missing,
+                    thousands(m.deleted),
+                    thousands(m.kept_referenced),
+                    md(&e.entity)
+                ));
+            }
+            if let Some(n) = e.similar_pairs.filter(|n| *n > 0) {
+                parts.push(format!("{} pairs look alike (see similar/{}.csv; not merged)", thousands(n), md(&e.entity)));
+            }
+            (!parts.is_empty()).then(|| format!("- {}: {}", md(&e.entity), parts.join("; ")))
+        })
+        .collect();
+    if !changes.is_empty() {
+        out.push_str("\nRows you already had:\n");
+        out.push_str(&changes.join("\n"));
         out.push('\n');
     }
     let differ = mismatches(report);

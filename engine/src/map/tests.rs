@@ -26,6 +26,8 @@ fn plan(columns: Vec<ColumnPlan>) -> EntityPlan {
         on_existing: OnExisting::Update,
         dedupe: None,
         match_existing: Vec::new(),
+        on_missing: Default::default(),
+        similar: None,
     }
 }
 

@@ -7,7 +7,9 @@ mod transforms;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use migrate_engine::{ColumnPlan, Dedupe, EntityPlan, Keep, KeySpec, OnExisting, RejectBudget, RunPlan};
+use migrate_engine::{
+    ColumnPlan, Dedupe, EntityPlan, Keep, KeySpec, OnExisting, OnMissing, RejectBudget, RunPlan, Similar,
+};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
@@ -22,7 +24,8 @@ use document::{Checker, interpolate_tree};
 pub const SOURCE_KINDS: &[&str] = &["csv", "excel", "xml"];
 
 const MIGRATION_KEYS: &[&str] = &["name", "org_id", "source_system", "max_rejected"];
-const ENTITY_KEYS: &[&str] = &["from", "key", "on_existing", "dedupe", "match_existing", "columns"];
+const ENTITY_KEYS: &[&str] =
+    &["from", "key", "on_existing", "on_missing", "dedupe", "similar", "match_existing", "columns"];
 const ON_EXISTING: &[&str] = &["skip", "update", "fill_missing"];
 pub(crate) const ROW_HASH: &str = "$row_hash";
 
@@ -255,6 +258,18 @@ fn entity(
             }
         },
     };
+    let on_missing = match table.get("on_missing") {
+        None => Some(OnMissing::default()),
+        Some(v) => match v.get_ref().as_str() {
+            Some("keep") => Some(OnMissing::Keep),
+            Some("delete") => Some(OnMissing::Delete),
+            Some("report") => Some(OnMissing::Report),
+            other => {
+                checker.unknown_key(v.span(), other.unwrap_or("(not a string)"), "on_missing", ON_MISSING);
+                None
+            }
+        },
+    };
     let columns = match table.get("columns") {
         Some(v) => checker.table(v, &format!("[{entity}.columns]")),
         None => {
@@ -335,6 +350,10 @@ fn entity(
         None => Some(Vec::new()),
         Some(v) => match_rule(checker, &plans, v),
     };
+    let similar = match table.get("similar") {
+        None => Some(None),
+        Some(v) => similar_rule(checker, &plans, v).map(Some),
+    };
     Some(EntityPlan {
         entity,
         source,
@@ -343,6 +362,8 @@ fn entity(
         on_existing: on_existing?,
         dedupe: dedupe?,
         match_existing: match_existing?,
+        on_missing: on_missing?,
+        similar: similar?,
     })
 }
 
@@ -434,6 +455,57 @@ fn dedupe_rule(checker: &mut Checker, plans: &[ColumnPlan], value: &Spanned<DeVa
 }
 
 const DEDUPE_KEYS: &[&str] = &["on", "keep", "order_by", "merge"];
+
+const ON_MISSING: &[&str] = &["keep", "delete", "report"];
+
+/// `similar = { on = ["first_name", "last_name"], threshold = 0.92 }`.
+fn similar_rule(checker: &mut Checker, plans: &[ColumnPlan], value: &Spanned<DeValue<'_>>) -> Option<Similar> {
+    let example = "similar = { on = [\"last_name\", \"first_name\", \"company\"], threshold = 0.92 }";
+    let DeValue::Table(rule) = value.get_ref() else {
+        checker.diags.push(Diagnostic::error(value.span(), "similar is a table").label("not a table").help(example));
+        return None;
+    };
+    let mut ok = true;
+    for (k, _) in rule {
+        if !["on", "threshold"].contains(&k.get_ref().as_ref()) {
+            checker.unknown_key(k.span(), k.get_ref(), "similar key", &["on", "threshold"]);
+            ok = false;
+        }
+    }
+    let on = match rule.get("on") {
+        Some(v) => match_rule(checker, plans, v).filter(|on| !on.is_empty()),
+        None => None,
+    };
+    if on.is_none() {
+        checker.diags.push(
+            Diagnostic::error(value.span(), "similar needs `on`: the columns compared")
+                .label("which columns?")
+                .help(example),
+        );
+    }
+    let threshold = match rule.get("threshold").map(|v| (v.get_ref(), v.span())) {
+        None => Some(0.92),
+        Some((DeValue::Float(f), at)) => match f.as_str().parse::<f64>() {
+            Ok(t) if t > 0.5 && t <= 1.0 => Some(t),
+            _ => {
+                checker.diags.push(
+                    Diagnostic::error(at, "threshold is a Jaro-Winkler similarity above 0.5, at most 1.0")
+                        .label("out of range")
+                        .help("0.92 flags typos and swapped letters; 0.97 only near-identical text"),
+                );
+                None
+            }
+        },
+        Some((_, at)) => {
+            checker.diags.push(Diagnostic::error(at, "threshold is a number like 0.92").label("not a decimal number"));
+            None
+        }
+    };
+    if !ok {
+        return None;
+    }
+    Some(Similar { on: on?, threshold: threshold? })
+}
 
 /// `match_existing = ["email"]`: mapped, plain target columns.
 fn match_rule(checker: &mut Checker, plans: &[ColumnPlan], value: &Spanned<DeValue<'_>>) -> Option<Vec<String>> {

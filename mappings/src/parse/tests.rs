@@ -119,6 +119,28 @@ fn structural_mistakes() {
             ),
             "unknown keep rule `best`",
         ),
+        (
+            GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\non_missing = \"purge\""),
+            "unknown on_missing `purge`",
+        ),
+        (
+            GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\nsimilar = { threshold = 0.9 }"),
+            "similar needs `on`",
+        ),
+        (
+            GOOD.replace(
+                "key = [\"CustomerID\"]",
+                "key = [\"CustomerID\"]\nsimilar = { on = [\"first_name\"], threshold = 0.2 }",
+            ),
+            "threshold is a Jaro-Winkler similarity above 0.5",
+        ),
+        (
+            GOOD.replace(
+                "key = [\"CustomerID\"]",
+                "key = [\"CustomerID\"]\nsimilar = { on = [\"first_name\"], threshold = 1 }",
+            ),
+            "threshold is a number like 0.92",
+        ),
         (GOOD.replace("name = \"acme\"\n", ""), "[migration] is missing `name`"),
         (
             "[migration]\nname = \"x\"\norg_id = \"${ORG_ID}\"\nsource_system = \"s\"\n".to_string(),
@@ -130,6 +152,22 @@ fn structural_mistakes() {
         let errs = errors(&text);
         assert!(errs.iter().any(|e| e.0.contains(expected)), "expected {expected:?} in {errs:?}");
     }
+}
+
+#[test]
+fn on_missing_and_similar_parse_into_the_plan() {
+    let text = GOOD.replace(
+        "key = [\"CustomerID\"]",
+        "key = [\"CustomerID\"]\non_missing = \"delete\"\nsimilar = { on = [\"first_name\", \"email\"], threshold = 0.95 }",
+    );
+    let e = &parse("m.toml", &text, &env).unwrap().plan.entities[0];
+    assert_eq!(e.on_missing, migrate_engine::OnMissing::Delete);
+    assert_eq!(
+        e.similar,
+        Some(migrate_engine::Similar { on: vec!["first_name".into(), "email".into()], threshold: 0.95 })
+    );
+    let e = &parse("m.toml", GOOD, &env).unwrap().plan.entities[0];
+    assert_eq!((e.on_missing, e.similar.as_ref()), (migrate_engine::OnMissing::Report, None), "the defaults");
 }
 
 #[test]
