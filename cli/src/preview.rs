@@ -22,7 +22,7 @@ fn cut(value: &str, width: usize) -> String {
 }
 
 pub async fn run(path: &Path, rows: usize, json_out: bool) -> u8 {
-    let (mapping, sources) = match checked_mapping(path) {
+    let (mapping, sources) = match checked_mapping(path).await {
         Ok(m) => m,
         Err(code) => return code,
     };
@@ -41,7 +41,7 @@ pub async fn run(path: &Path, rows: usize, json_out: bool) -> u8 {
     };
     let mut out = Vec::new();
     for entity in &plan.entities {
-        let mut source = match sources.open(&entity.source) {
+        let mut source = match sources.open_prepared(&entity.source).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: source {}: {e}", entity.source);

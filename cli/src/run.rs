@@ -21,7 +21,7 @@ pub struct RunArgs {
 
 pub async fn run(path: &Path, args: RunArgs) -> u8 {
     let RunArgs { out, dry_run, quiet, max_rejects } = args;
-    let (mut mapping, sources) = match checked_mapping(path) {
+    let (mut mapping, sources) = match checked_mapping(path).await {
         Ok(m) => m,
         Err(code) => return code,
     };

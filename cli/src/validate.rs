@@ -12,7 +12,7 @@ pub fn print_diagnostics(d: &Diagnostics) {
 }
 
 /// Loads and fully checks a mapping, sources included; prints what is wrong.
-pub fn checked_mapping(path: &Path) -> Result<(Mapping, SourceSet), u8> {
+pub async fn checked_mapping(path: &Path) -> Result<(Mapping, SourceSet), u8> {
     let mapping = match load_mapping(path, &env) {
         Ok(m) => m,
         Err(LoadError::Invalid(d)) => {
@@ -24,7 +24,7 @@ pub fn checked_mapping(path: &Path) -> Result<(Mapping, SourceSet), u8> {
             return Err(exit::USAGE);
         }
     };
-    let (sources, diagnostics) = check_mapping(&mapping);
+    let (sources, diagnostics) = check_mapping(&mapping).await;
     if !diagnostics.items.is_empty() {
         print_diagnostics(&diagnostics);
     }
@@ -35,7 +35,7 @@ pub fn checked_mapping(path: &Path) -> Result<(Mapping, SourceSet), u8> {
 }
 
 pub async fn validate(path: &Path) -> u8 {
-    let (mapping, sources) = match checked_mapping(path) {
+    let (mapping, sources) = match checked_mapping(path).await {
         Ok(m) => m,
         Err(code) => return code,
     };

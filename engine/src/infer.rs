@@ -58,6 +58,7 @@ pub async fn load_rates(plan: &mut RunPlan, open_source: &OpenSource<'_>) -> Res
 async fn read_rates(name: &str, open_source: &OpenSource<'_>) -> Result<RatesTable, EngineError> {
     let source_error = |error| EngineError::Source { source_name: name.to_string(), error };
     let mut source = open_source(name).map_err(source_error)?;
+    source.prepare().await.map_err(source_error)?;
     for column in ["date", "currency", "rate"] {
         if !source.columns().iter().any(|c| c == column) {
             return Err(EngineError::UnknownSourceColumn {
@@ -110,6 +111,7 @@ pub async fn infer(plan: &mut RunPlan, open_source: &OpenSource<'_>) -> Result<V
         }
         let mut source = open_source(&entity.source)
             .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
+        source.prepare().await.map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
         while let Some(batch) = source
             .next_batch()
             .await

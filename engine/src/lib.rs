@@ -37,7 +37,7 @@ pub use plan::{
 pub use reject::{RejectReason, RejectedRow};
 pub use report::{
     ColumnCheck, EntityReport, ExistingSummary, Fingerprint, MappingInfo, MissingSummary, REPORT_SCHEMA_VERSION,
-    RejectExample, RejectSummary, RunReport, RunStatus, SourceInfo, Warning,
+    RejectExample, RejectSummary, RunReport, RunStatus, SourceInfo, SourcePart, Warning,
 };
 pub use run::{OpenSource, RunMode, RunOptions, publish_staged, run};
 pub use sink::{

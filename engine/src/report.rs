@@ -88,6 +88,19 @@ pub struct SourceInfo {
     /// sniffed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quoting: Option<String>,
+    /// A database read split into ranges: each range and its rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<SourcePart>,
+    /// What a read split over several connections guarantees, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<String>,
+}
+
+/// One range of a split database read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcePart {
+    pub range: String,
+    pub rows: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -302,6 +302,7 @@ async fn stage_all(
     for entity in &plan.entities {
         let mut source = open_source(&entity.source)
             .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
+        source.prepare().await.map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
         check_source_columns(entity, source.columns())?;
         let header = source.columns().to_vec();
         state.widths.insert(entity.entity.clone(), header.len());

@@ -18,6 +18,13 @@ pub trait Source: Send {
     /// The column names, known once the source is open (a CSV header).
     fn columns(&self) -> &[String];
 
+    /// Connects and learns the columns, for a source behind a network
+    /// connection (a database). Called once, right after opening and before
+    /// `columns`; files need nothing.
+    async fn prepare(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
+
     /// The next batch, or `None` at the end.
     async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError>;
 

@@ -197,6 +197,13 @@ pub fn load_job_mapping(
         )));
     }
     let configured = SourceSet::configure(&mapping).map_err(|d| fail(place(d.render(false))))?;
+    // An uploaded mapping must not make the worker connect anywhere.
+    if !stored && let Some(name) = configured.databases().first() {
+        return Err(fail(format!(
+            "source {name} of {shown}{MAPPING_FILE} reads a database: only a stored mapping ({}{org}.toml) may",
+            shared.config.mappings_prefix
+        )));
+    }
     for (name, path) in configured.files() {
         if !inside(root, &path) {
             return Err(fail(format!(

@@ -565,7 +565,7 @@ async fn execute(shared: &Shared, job: &JobInfo) -> Result<Executed, JobError> {
         crate::files::fetch(shared, bucket, &key, &[], &mapping_path(&root, true)).await?;
     }
     let (mapping, _) = load_job_mapping(shared, &root, &shown, job.org, job.stored)?;
-    let (sources, diagnostics) = check_mapping(&mapping);
+    let (sources, diagnostics) = check_mapping(&mapping).await;
     let Some(sources) = sources else {
         return Err(fail(place(&root, &shown, &diagnostics.render(false))));
     };

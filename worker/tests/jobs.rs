@@ -110,7 +110,7 @@ async fn a_poison_upload_fails_after_its_attempts_and_is_dead_lettered_while_oth
 }
 
 #[tokio::test]
-async fn an_uploaded_mapping_cannot_read_secrets_cross_tenants_or_leave_its_prefix() {
+async fn an_uploaded_mapping_cannot_read_secrets_cross_tenants_leave_its_prefix_or_connect_out() {
     let stack = Stack::new().await;
     let _worker = stack.worker("w1", &[("MAX_ATTEMPTS", "1")]);
     let demo = demo_mapping(ORG_A);
@@ -133,6 +133,14 @@ async fn an_uploaded_mapping_cannot_read_secrets_cross_tenants_or_leave_its_pref
             "climb",
             demo.replace("path = \"customers.csv\"", "path = \"../crm/customers.csv\""),
             "outside the job's upload prefix",
+        ),
+        (
+            "database",
+            demo.replace(
+                "kind = \"csv\"\npath = \"customers.csv\"",
+                "kind = \"mysql\"\nurl = \"mysql://root:x@10.0.0.1/crm\"\ntable = \"customers\"",
+            ),
+            "reads a database: only a stored mapping",
         ),
     ];
     for (job, mapping, _) in &cases {

@@ -441,6 +441,7 @@ impl Source for CsvSource {
                 (self.delimiter as char).to_string()
             }),
             quoting: Some(self.quoting.as_str().to_string()),
+            ..SourceInfo::default()
         }
     }
 }

@@ -12,11 +12,11 @@ use crate::{OutputDir, SourceSet, check_sources};
 /// Configures and checks every source of a loaded mapping (opening the
 /// files to compare their columns). Returns the sources when nothing is an
 /// error, and every problem found: errors in file order, then warnings.
-pub fn check_mapping(mapping: &Mapping) -> (Option<SourceSet>, Diagnostics) {
+pub async fn check_mapping(mapping: &Mapping) -> (Option<SourceSet>, Diagnostics) {
     let mut problems = mapping.errors.clone();
     let sources = match SourceSet::configure(mapping) {
         Ok(s) => {
-            problems.extend(check_sources(mapping, &s));
+            problems.extend(check_sources(mapping, &s).await);
             Some(s)
         }
         Err(d) => {

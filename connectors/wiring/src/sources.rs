@@ -4,6 +4,7 @@ use migrate_csv::{CsvSource, CsvSourceConfig, FileIndex, Pinned};
 use migrate_engine::{Source, SourceError};
 use migrate_excel::ExcelSourceConfig;
 use migrate_mappings::{Diagnostic, Diagnostics, Mapping};
+use migrate_mysql::MysqlSourceConfig;
 use migrate_xml::XmlSourceConfig;
 
 use crate::load::at_block;
@@ -14,6 +15,7 @@ enum SourceConfig {
     Csv(CsvSourceConfig),
     Excel(ExcelSourceConfig),
     Xml(XmlSourceConfig),
+    Mysql(MysqlSourceConfig),
 }
 
 /// Every source of a mapping, configured and checked, ready to open.
@@ -34,6 +36,10 @@ impl SourceSet {
                 "csv" => mapping.source_config::<CsvSourceConfig>(&block.name).map(SourceConfig::Csv),
                 "excel" => mapping.source_config::<ExcelSourceConfig>(&block.name).map(SourceConfig::Excel),
                 "xml" => mapping.source_config::<XmlSourceConfig>(&block.name).map(SourceConfig::Xml),
+                "mysql" => mapping.source_config::<MysqlSourceConfig>(&block.name).and_then(|c| match c.check() {
+                    Ok(()) => Ok(SourceConfig::Mysql(c)),
+                    Err(e) => Err(mapping.diagnostics(vec![at_block(mapping, &block.name, e)])),
+                }),
                 other => Err(mapping.diagnostics(vec![at_block(
                     mapping,
                     &block.name,
@@ -48,20 +54,26 @@ impl SourceSet {
         if errors.is_empty() { Ok(Self { base_dir, configs }) } else { Err(mapping.diagnostics(errors)) }
     }
 
-    /// Each source's file, resolved against the mapping's folder (not
+    /// Each file source's file, resolved against the mapping's folder (not
     /// checked for existence).
     pub fn files(&self) -> Vec<(String, PathBuf)> {
         self.configs
             .iter()
-            .map(|(name, config)| {
+            .filter_map(|(name, config)| {
                 let path = match config {
                     SourceConfig::Csv(c) => c.resolved_path(&self.base_dir),
                     SourceConfig::Excel(c) => c.resolved_path(&self.base_dir),
                     SourceConfig::Xml(c) => c.resolved_path(&self.base_dir),
+                    SourceConfig::Mysql(_) => return None,
                 };
-                (name.clone(), path)
+                Some((name.clone(), path))
             })
             .collect()
+    }
+
+    /// The sources that read a database over the network, by name.
+    pub fn databases(&self) -> Vec<String> {
+        self.configs.iter().filter(|(_, c)| matches!(c, SourceConfig::Mysql(_))).map(|(n, _)| n.clone()).collect()
     }
 
     /// A CSV source's file indexed into parts of about `part_bytes`, for a
@@ -88,6 +100,14 @@ impl SourceSet {
         }
     }
 
+    /// Opens a source and prepares it (connects, for a database): its
+    /// columns are known when this returns.
+    pub async fn open_prepared(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
+        let mut source = self.open(name)?;
+        source.prepare().await?;
+        Ok(source)
+    }
+
     /// Opens a source by name, for the run loop.
     pub fn open(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
         let Some((_, config)) = self.configs.iter().find(|(n, _)| n == name) else {
@@ -103,16 +123,17 @@ impl SourceSet {
             SourceConfig::Xml(c) => {
                 c.build(&self.base_dir).map(|s| Box::new(s) as Box<dyn Source>).map_err(SourceError::wrap)
             }
+            SourceConfig::Mysql(c) => Ok(Box::new(c.build())),
         }
     }
 }
 
 /// Opens every source the mapping uses and checks the source columns it
 /// names against the real header: the part of `validate` that reads files.
-pub fn check_sources(mapping: &Mapping, sources: &SourceSet) -> Vec<Diagnostic> {
+pub async fn check_sources(mapping: &Mapping, sources: &SourceSet) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for block in &mapping.sources {
-        match sources.open(&block.name) {
+        match sources.open_prepared(&block.name).await {
             Ok(source) => out.extend(mapping.check_source_columns(&block.name, source.columns())),
             Err(e) => out.push(at_block(mapping, &block.name, e.to_string())),
         }

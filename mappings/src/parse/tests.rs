@@ -406,8 +406,12 @@ fn every_toml_example_in_the_readme_parses() {
         blocks.push(&body[..end]);
         rest = &body[end..];
     }
-    assert!(blocks.len() >= 11, "the reference and ten recipes: {}", blocks.len());
-    let env = |name: &str| (name == "ORG_ID").then(|| "7a1c0b52-3c1e-4d8e-9f5a-2b6d8e4f1a90".to_string());
+    assert!(blocks.len() >= 12, "the reference and eleven recipes: {}", blocks.len());
+    let env = |name: &str| match name {
+        "ORG_ID" => Some("7a1c0b52-3c1e-4d8e-9f5a-2b6d8e4f1a90".to_string()),
+        n if n.ends_with("_URL") => Some("mysql://user:pw@db:3306/crm".to_string()),
+        _ => None,
+    };
     for (i, block) in blocks.iter().enumerate() {
         if let Err(d) = crate::parse("README.md", block, &env) {
             panic!("README toml block {i} does not parse:\n{}\n{block}", d.render(false));

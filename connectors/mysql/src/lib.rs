@@ -1,0 +1,21 @@
+//! MySQL and MariaDB source: a table or a query, streamed over the text
+//! protocol so that the server writes every value (DECIMAL, BIGINT
+//! UNSIGNED, zero dates, negative TIME) exactly as it holds it; string
+//! columns decoded by their own charset (or a per-column override for
+//! latin1 columns full of UTF-8 bytes); optionally split into ranges of a
+//! column read concurrently.
+
+mod config;
+mod partition;
+mod source;
+mod values;
+
+pub use config::{MysqlSourceConfig, PartitionConfig};
+pub use source::MysqlSource;
+
+impl MysqlSourceConfig {
+    /// The source, not yet connected: `Source::prepare` connects.
+    pub fn build(&self) -> MysqlSource {
+        MysqlSource::new(self.clone())
+    }
+}

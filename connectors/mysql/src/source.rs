@@ -1,0 +1,322 @@
+//! The MySQL `Source`: one reader task per part, each on its own
+//! connection, streaming its result set (rows are read from the socket as
+//! batches are taken, never buffered whole) into a bounded channel; batches
+//! are taken from the parts in turn, so the order is the same on every run
+//! of the same data and memory stays at a few batches per part.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use encoding_rs::Encoding;
+use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, SourceInfo, SourceLocation, SourceNote};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, Value};
+use tokio::sync::mpsc;
+
+use crate::config::{MysqlSourceConfig, quote_ident, quote_table, split_table};
+use crate::partition::{Part, plan_parts};
+use crate::values::Kind;
+
+/// Batches a part may read ahead of the pipeline.
+const READ_AHEAD: usize = 2;
+
+enum Msg {
+    Columns(Vec<String>),
+    Chunk(Chunk),
+    Done(u64),
+    Error(SourceError),
+}
+
+#[derive(Default)]
+struct Chunk {
+    rows: Vec<Vec<Option<String>>>,
+    locations: Vec<SourceLocation>,
+    notes: Vec<SourceNote>,
+    malformed: Vec<MalformedRow>,
+}
+
+struct Reader {
+    label: String,
+    rx: mpsc::Receiver<Msg>,
+    rows: u64,
+    done: bool,
+}
+
+pub struct MysqlSource {
+    config: MysqlSourceConfig,
+    columns: Vec<String>,
+    readers: Vec<Reader>,
+    turn: usize,
+    rows: u64,
+    consistency: Option<String>,
+}
+
+impl MysqlSource {
+    pub fn new(config: MysqlSourceConfig) -> Self {
+        Self { config, columns: Vec::new(), readers: Vec::new(), turn: 0, rows: 0, consistency: None }
+    }
+
+    fn shown(&self) -> String {
+        let what = match (&self.config.table, &self.config.query) {
+            (Some(t), _) => t.clone(),
+            (None, Some(_)) => "query".to_string(),
+            (None, None) => String::new(),
+        };
+        format!("{} {what}", self.config.shown_url())
+    }
+
+    fn error(&self, doing: &str, e: impl std::fmt::Display) -> SourceError {
+        SourceError::new(format!("{doing} ({}): {e}", self.shown()))
+    }
+}
+
+/// The session every connection reads in: string columns' bytes as stored
+/// (decoded here, by each column's charset), TIMESTAMPs in UTC.
+pub(crate) async fn session(conn: &mut Conn) -> Result<(), mysql_async::Error> {
+    conn.query_drop("SET NAMES utf8mb4").await?;
+    conn.query_drop("SET character_set_results = NULL").await?;
+    conn.query_drop("SET time_zone = '+00:00'").await
+}
+
+/// What one reader needs.
+struct ReadJob {
+    opts: Opts,
+    /// Statements with bound values run first (the part's bounds).
+    setup: Vec<(String, Vec<Value>)>,
+    sql: String,
+    label: Arc<str>,
+    keys: Vec<String>,
+    decode: BTreeMap<String, &'static Encoding>,
+    batch_rows: usize,
+    max_value_bytes: usize,
+}
+
+async fn read(job: ReadJob, tx: &mpsc::Sender<Msg>) -> Result<(), SourceError> {
+    let fail = |doing: &str, e: mysql_async::Error| SourceError::new(format!("{doing} ({}): {e}", job.label));
+    let mut conn = Conn::new(job.opts.clone()).await.map_err(|e| fail("connecting", e))?;
+    session(&mut conn).await.map_err(|e| fail("setting up the session", e))?;
+    for (statement, params) in &job.setup {
+        conn.exec_drop(statement.as_str(), params.clone()).await.map_err(|e| fail("setting the part's bounds", e))?;
+    }
+    let mut result = conn.query_iter(job.sql.as_str()).await.map_err(|e| fail("reading", e))?;
+    let columns: Vec<mysql_async::Column> = result.columns().map(|c| c.to_vec()).unwrap_or_default();
+    let names: Vec<String> = columns.iter().map(|c| c.name_str().into_owned()).collect();
+    let kinds: Vec<Kind> = columns.iter().zip(&names).map(|(c, n)| Kind::of(c, job.decode.get(n).copied())).collect();
+    let keys: Vec<usize> = job.keys.iter().filter_map(|k| names.iter().position(|n| n == k)).collect();
+    if tx.send(Msg::Columns(names.clone())).await.is_err() {
+        return Ok(());
+    }
+    let mut chunk = Chunk::default();
+    let mut n: u64 = 0;
+    while let Some(row) = result.next().await.map_err(|e| fail("reading", e))? {
+        n += 1;
+        let index = chunk.rows.len();
+        let mut out: Vec<Option<String>> = Vec::with_capacity(names.len());
+        for (i, value) in row.unwrap().into_iter().enumerate() {
+            let kind = kinds.get(i).unwrap_or(&Kind::Number);
+            match value {
+                Value::NULL => out.push(None),
+                Value::Bytes(bytes) if bytes.len() > job.max_value_bytes => {
+                    let column = names.get(i).cloned().unwrap_or_default();
+                    out.push(None);
+                    if chunk.malformed.last().is_some_and(|m| m.row == index) {
+                        continue;
+                    }
+                    chunk.malformed.push(MalformedRow {
+                        row: index,
+                        reason: RejectReason::FieldTooLarge,
+                        message: format!(
+                            "{column} holds {} bytes, more than max_value_bytes ({})",
+                            bytes.len(),
+                            job.max_value_bytes
+                        ),
+                    });
+                }
+                Value::Bytes(bytes) => {
+                    let (text, note) = kind.text(&bytes);
+                    if let Some(code) = note {
+                        let column = names.get(i).cloned().unwrap_or_default();
+                        chunk.notes.push(SourceNote { row: index, column, code, example: text.clone() });
+                    }
+                    out.push(Some(text));
+                }
+                other => {
+                    return Err(SourceError::new(format!(
+                        "{}: column {} came back as {other:?}, not text; the connector reads the text protocol",
+                        job.label,
+                        names.get(i).map(String::as_str).unwrap_or("?")
+                    )));
+                }
+            }
+        }
+        let key = if keys.is_empty() {
+            format!("row {n}")
+        } else {
+            keys.iter()
+                .map(|&i| {
+                    let name = names.get(i).map(String::as_str).unwrap_or("?");
+                    format!("{name}={}", out.get(i).cloned().flatten().unwrap_or_else(|| "NULL".into()))
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        chunk.locations.push(SourceLocation::Key { table: job.label.clone(), key });
+        chunk.rows.push(out);
+        if chunk.rows.len() >= job.batch_rows && tx.send(Msg::Chunk(std::mem::take(&mut chunk))).await.is_err() {
+            return Ok(());
+        }
+    }
+    drop(result);
+    if !chunk.rows.is_empty() && tx.send(Msg::Chunk(chunk)).await.is_err() {
+        return Ok(());
+    }
+    let _ = tx.send(Msg::Done(n)).await;
+    let _ = conn.disconnect().await;
+    Ok(())
+}
+
+/// The primary key's columns, in key order.
+async fn primary_key(conn: &mut Conn, table: &str) -> Result<Vec<String>, mysql_async::Error> {
+    let (schema, name) = split_table(table);
+    conn.exec(
+        "SELECT COLUMN_NAME FROM information_schema.STATISTICS
+          WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY'
+          ORDER BY SEQ_IN_INDEX",
+        (schema, name),
+    )
+    .await
+}
+
+#[async_trait]
+impl Source for MysqlSource {
+    fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    async fn prepare(&mut self) -> Result<(), SourceError> {
+        self.config.check().map_err(SourceError::new)?;
+        let opts = Opts::from_url(&self.config.url).map_err(|e| self.error("reading the url", e))?;
+        let mut decode = BTreeMap::new();
+        for (column, label) in &self.config.decode {
+            if let Some(e) = Encoding::for_label(label.as_bytes()) {
+                decode.insert(column.clone(), e);
+            }
+        }
+        let mut conn = Conn::new(opts.clone()).await.map_err(|e| self.error("connecting", e))?;
+        session(&mut conn).await.map_err(|e| self.error("setting up the session", e))?;
+
+        let (label, keys, parts): (String, Vec<String>, Vec<Part>) = match (&self.config.table, &self.config.query) {
+            (Some(table), _) => {
+                let keys = primary_key(&mut conn, table).await.map_err(|e| self.error("reading the primary key", e))?;
+                let order = if keys.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ORDER BY {}", keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", "))
+                };
+                let base = format!("SELECT * FROM {}", quote_table(table));
+                let parts = match &self.config.partition {
+                    None => vec![Part::whole(format!("{base}{order}"))],
+                    Some(p) => {
+                        let (parts, note) = plan_parts(&mut conn, table, p, &base, &order)
+                            .await
+                            .map_err(|e| self.error("planning the parts", e))?;
+                        self.consistency = Some(note);
+                        parts
+                    }
+                };
+                (table.clone(), keys, parts)
+            }
+            (None, Some(query)) => ("query".to_string(), Vec::new(), vec![Part::whole(query.clone())]),
+            (None, None) => return Err(SourceError::new("no table and no query")),
+        };
+        let _ = conn.disconnect().await;
+
+        let label: Arc<str> = label.into();
+        for part in parts {
+            let (tx, rx) = mpsc::channel(READ_AHEAD);
+            let job = ReadJob {
+                opts: opts.clone(),
+                setup: part.setup,
+                sql: part.sql,
+                label: if part.label.is_empty() { label.clone() } else { format!("{label} {}", part.label).into() },
+                keys: keys.clone(),
+                decode: decode.clone(),
+                batch_rows: self.config.batch_rows,
+                max_value_bytes: self.config.max_value_bytes,
+            };
+            tokio::spawn(async move {
+                if let Err(e) = read(job, &tx).await {
+                    let _ = tx.send(Msg::Error(e)).await;
+                }
+            });
+            self.readers.push(Reader { label: part.label, rx, rows: 0, done: false });
+        }
+        // Every part's connection is open and its query accepted before the
+        // run starts: a bad column or a refused login fails here.
+        for reader in &mut self.readers {
+            match reader.rx.recv().await {
+                Some(Msg::Columns(names)) => {
+                    if self.columns.is_empty() {
+                        self.columns = names;
+                    }
+                }
+                Some(Msg::Error(e)) => return Err(e),
+                _ => {
+                    return Err(SourceError::new(format!("{}: the reader stopped before its first row", self.shown())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        loop {
+            if self.readers.iter().all(|r| r.done) {
+                return Ok(None);
+            }
+            let count = self.readers.len();
+            let turn = self.turn % count.max(1);
+            self.turn = turn + 1;
+            let Some(reader) = self.readers.get_mut(turn) else { continue };
+            if reader.done {
+                continue;
+            }
+            match reader.rx.recv().await {
+                Some(Msg::Chunk(chunk)) => {
+                    self.rows += chunk.rows.len() as u64;
+                    let mut batch = Batch::from_rows(&self.columns, chunk.rows, chunk.locations)
+                        .map_err(|e| SourceError::new(e.to_string()))?;
+                    batch.notes = chunk.notes;
+                    batch.malformed = chunk.malformed;
+                    return Ok(Some(batch));
+                }
+                Some(Msg::Done(n)) => {
+                    reader.rows = n;
+                    reader.done = true;
+                }
+                Some(Msg::Error(e)) => return Err(e),
+                Some(Msg::Columns(_)) => {}
+                None => {
+                    return Err(SourceError::new(format!("{}: a reader stopped without finishing", self.shown())));
+                }
+            }
+        }
+    }
+
+    fn info(&self) -> SourceInfo {
+        let parts = if self.readers.len() > 1 {
+            self.readers.iter().map(|r| migrate_engine::SourcePart { range: r.label.clone(), rows: r.rows }).collect()
+        } else {
+            Vec::new()
+        };
+        SourceInfo {
+            kind: "mysql".into(),
+            location: self.shown(),
+            row_count: Some(self.rows),
+            parts,
+            consistency: self.consistency.clone(),
+            ..SourceInfo::default()
+        }
+    }
+}
