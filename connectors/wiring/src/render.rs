@@ -108,6 +108,9 @@ pub fn warning_text(code: &str) -> &'static str {
         "trailing_delimiter" => "lines ending with a delimiter",
         "nul_removed" => "NUL characters removed",
         "truncated" => "values shortened to the column's limit",
+        "fraction_truncated" => "times with a 7th fractional digit, cut to microseconds",
+        "orphan_unlinked" => "rows loaded without a link whose legacy key matched nothing",
+        "matched_existing" => "new rows matched to a row the organisation already had",
         _ => "",
     }
 }

@@ -4,6 +4,7 @@ use migrate_csv::{CsvSource, CsvSourceConfig, FileIndex, Pinned};
 use migrate_engine::{Source, SourceError};
 use migrate_excel::ExcelSourceConfig;
 use migrate_mappings::{Diagnostic, Diagnostics, Mapping};
+use migrate_mssql::MssqlSourceConfig;
 use migrate_mysql::MysqlSourceConfig;
 use migrate_xml::XmlSourceConfig;
 
@@ -16,6 +17,7 @@ enum SourceConfig {
     Excel(ExcelSourceConfig),
     Xml(XmlSourceConfig),
     Mysql(MysqlSourceConfig),
+    Mssql(MssqlSourceConfig),
 }
 
 /// Every source of a mapping, configured and checked, ready to open.
@@ -38,6 +40,10 @@ impl SourceSet {
                 "xml" => mapping.source_config::<XmlSourceConfig>(&block.name).map(SourceConfig::Xml),
                 "mysql" => mapping.source_config::<MysqlSourceConfig>(&block.name).and_then(|c| match c.check() {
                     Ok(()) => Ok(SourceConfig::Mysql(c)),
+                    Err(e) => Err(mapping.diagnostics(vec![at_block(mapping, &block.name, e)])),
+                }),
+                "mssql" => mapping.source_config::<MssqlSourceConfig>(&block.name).and_then(|c| match c.check() {
+                    Ok(()) => Ok(SourceConfig::Mssql(c)),
                     Err(e) => Err(mapping.diagnostics(vec![at_block(mapping, &block.name, e)])),
                 }),
                 other => Err(mapping.diagnostics(vec![at_block(
@@ -64,7 +70,7 @@ impl SourceSet {
                     SourceConfig::Csv(c) => c.resolved_path(&self.base_dir),
                     SourceConfig::Excel(c) => c.resolved_path(&self.base_dir),
                     SourceConfig::Xml(c) => c.resolved_path(&self.base_dir),
-                    SourceConfig::Mysql(_) => return None,
+                    SourceConfig::Mysql(_) | SourceConfig::Mssql(_) => return None,
                 };
                 Some((name.clone(), path))
             })
@@ -73,7 +79,11 @@ impl SourceSet {
 
     /// The sources that read a database over the network, by name.
     pub fn databases(&self) -> Vec<String> {
-        self.configs.iter().filter(|(_, c)| matches!(c, SourceConfig::Mysql(_))).map(|(n, _)| n.clone()).collect()
+        self.configs
+            .iter()
+            .filter(|(_, c)| matches!(c, SourceConfig::Mysql(_) | SourceConfig::Mssql(_)))
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     /// A CSV source's file indexed into parts of about `part_bytes`, for a
@@ -124,6 +134,7 @@ impl SourceSet {
                 c.build(&self.base_dir).map(|s| Box::new(s) as Box<dyn Source>).map_err(SourceError::wrap)
             }
             SourceConfig::Mysql(c) => Ok(Box::new(c.build())),
+            SourceConfig::Mssql(c) => Ok(Box::new(c.build())),
         }
     }
 }

@@ -1,0 +1,20 @@
+//! SQL Server source: a table or a query read with tiberius, every value
+//! turned into exact text from its wire form here: money through
+//! `CAST(… AS decimal(19,4))` (tiberius would give a float), datetime's
+//! 1/300 s ticks to the microsecond, datetime2's seven digits to six
+//! (truncation counted), datetimeoffset with its offset, GUIDs in their
+//! canonical order, varchar decoded by its collation's code page.
+
+mod config;
+mod source;
+mod values;
+
+pub use config::MssqlSourceConfig;
+pub use source::MssqlSource;
+
+impl MssqlSourceConfig {
+    /// The source, not yet connected: `Source::prepare` connects.
+    pub fn build(&self) -> MssqlSource {
+        MssqlSource::new(self.clone())
+    }
+}

@@ -1,0 +1,271 @@
+//! The SQL Server connector through the real tiberius client, against the
+//! fake TDS server of the test support code (no SQL Server can be installed
+//! here): every legacy type as exact text, money summed exactly over many
+//! rows, GUID byte order, code pages by collation, (max) values and their
+//! cap, and clear errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use migrate_engine::{Batch, RejectReason, Source};
+use migrate_mssql::MssqlSourceConfig;
+use migrate_testkit::tds::{CYRILLIC_GENERAL, FakeTds, LATIN1_GENERAL, TdsTable, TdsType as T, TdsValue as V};
+
+fn config(server: &FakeTds, table: Option<&str>, query: Option<&str>) -> MssqlSourceConfig {
+    MssqlSourceConfig {
+        connection: server.connection_string(),
+        table: table.map(str::to_string),
+        query: query.map(str::to_string),
+        batch_rows: 1000,
+        max_value_bytes: 16 << 20,
+    }
+}
+
+type Row = BTreeMap<String, Option<String>>;
+
+async fn read_all(config: &MssqlSourceConfig) -> (Vec<(String, Row)>, Vec<Batch>) {
+    let mut source = config.build();
+    source.prepare().await.unwrap_or_else(|e| panic!("{e}"));
+    let columns = source.columns().to_vec();
+    let mut rows = Vec::new();
+    let mut batches = Vec::new();
+    while let Some(batch) = source.next_batch().await.unwrap() {
+        for i in 0..batch.height() {
+            rows.push((batch.locations[i].to_string(), columns.iter().cloned().zip(batch.row_values(i)).collect()));
+        }
+        batches.push(batch);
+    }
+    (rows, batches)
+}
+
+fn v(s: &str) -> Option<String> {
+    Some(s.to_string())
+}
+
+const GUID: [u8; 16] = [0x6f, 0x96, 0x19, 0xff, 0x8b, 0x86, 0xd0, 0x11, 0xb4, 0x2d, 0x00, 0xc0, 0x4f, 0xc9, 0x64, 0xff];
+
+fn all_types() -> TdsTable {
+    let columns: Vec<(&str, T)> = vec![
+        ("Id", T::Int),
+        ("Tiny", T::TinyInt),
+        ("Small", T::SmallInt),
+        ("Big", T::BigInt),
+        ("Flag", T::Bit),
+        ("Ratio", T::Real),
+        ("Score", T::Float),
+        ("Balance", T::Money),
+        ("Petty", T::SmallMoney),
+        ("Created", T::DateTime),
+        ("Booked", T::SmallDateTime),
+        ("Born", T::Date),
+        ("Opens", T::Time(7)),
+        ("Stamp", T::DateTime2(7)),
+        ("Stamp3", T::DateTime2(3)),
+        ("Seen", T::DateTimeOffset(7)),
+        ("Wide", T::Decimal(38, 10)),
+        ("Narrow", T::Decimal(5, 2)),
+        ("RowGuid", T::UniqueIdentifier),
+        ("Name", T::VarChar(Some(50), LATIN1_GENERAL)),
+        ("NameRu", T::VarChar(Some(50), CYRILLIC_GENERAL)),
+        ("Code", T::Char(10, LATIN1_GENERAL)),
+        ("Title", T::NVarChar(Some(50))),
+        ("Initials", T::NChar(5)),
+        ("Notes", T::NVarChar(None)),
+        ("Memo", T::VarChar(None, LATIN1_GENERAL)),
+        ("Hash", T::VarBinary(Some(10))),
+        ("Tag", T::Binary(4)),
+        ("Blob", T::VarBinary(None)),
+        ("OldText", T::Text(LATIN1_GENERAL)),
+        ("OldNText", T::NText),
+        ("Picture", T::Image),
+        ("Doc", T::Xml),
+    ];
+    let full = vec![
+        V::Int(1),
+        V::Int(255),
+        V::Int(-32768),
+        V::Int(i64::MIN),
+        V::Bit(true),
+        V::Real(0.1),
+        V::Float(0.1),
+        V::Money(i64::MAX),
+        V::Money(i64::from(i32::MIN)),
+        V::DateTime { days: 45349, ticks: 86399 * 300 + 299 },
+        V::SmallDateTime { days: 29019, minutes: 1439 },
+        V::Date(738944),
+        V::Time(863_999_999_999),
+        V::DateTime2 { days: 738944, increments: 1_234_567 },
+        V::DateTime2 { days: 738944, increments: 86_399_999 },
+        V::DateTimeOffset { days: 738945, increments: 5400 * 10_000_000, offset: -300 },
+        V::Decimal(12_345_678_901_234_567_890_123_456_780_123_456_789),
+        V::Decimal(99_999),
+        V::Guid(GUID),
+        V::Text("Müller €".into()),
+        V::Text("Иванов".into()),
+        V::Text("ab        ".into()),
+        V::Text("😀 Zoë a\u{0}b".into()),
+        V::Text("ab   ".into()),
+        V::Text("x".repeat(100_000)),
+        V::Text("varchar(max) in 1252: é".into()),
+        V::Bytes(vec![0, 255, 16]),
+        V::Bytes(vec![1, 2, 3, 4]),
+        V::Bytes(vec![0xde, 0xad]),
+        V::Text("legacy text é".into()),
+        V::Text("ntext ü".into()),
+        V::Bytes(vec![0xff, 0xd8]),
+        V::Text("<a b=\"1\">ü</a>".into()),
+    ];
+    let mut nulls = vec![V::Int(2)];
+    nulls.extend(std::iter::repeat_n(V::Null, columns.len() - 1));
+    let mut low = full.clone();
+    low[0] = V::Int(3);
+    low[9] = V::DateTime { days: -53690, ticks: 1 };
+    low[11] = V::Date(0);
+    low[12] = V::Time(0);
+    low[16] = V::Decimal(-1);
+    low[17] = V::Decimal(-99_999);
+    low[7] = V::Money(i64::MIN);
+    low[22] = V::Text(String::new());
+    low[24] = V::Text("short".into());
+    TdsTable {
+        name: "dbo.AllTypes".into(),
+        primary_key: vec!["Id".into()],
+        columns: columns.into_iter().map(|(n, t)| (n.to_string(), t)).collect(),
+        rows: vec![full, nulls, low],
+    }
+}
+
+#[tokio::test]
+async fn every_legacy_type_reads_as_exact_text() {
+    let server = FakeTds::start(vec![all_types()]);
+    let (rows, batches) = read_all(&config(&server, Some("dbo.AllTypes"), None)).await;
+    assert_eq!(rows.len(), 3);
+    let (location, first) = &rows[0];
+    assert_eq!(location, "dbo.AllTypes[Id=1]");
+    let expected: Vec<(&str, Option<String>)> = vec![
+        ("Tiny", v("255")),
+        ("Small", v("-32768")),
+        ("Big", v("-9223372036854775808")),
+        ("Flag", v("true")),
+        ("Ratio", v("0.1")),
+        ("Score", v("0.1")),
+        ("Balance", v("922337203685477.5807")),
+        ("Petty", v("-214748.3648")),
+        // 299/300 s, to the microsecond (SQL Server shows .997).
+        ("Created", v("2024-02-29 23:59:59.996667")),
+        ("Booked", v("1979-06-15 23:59:00")),
+        ("Born", v("2024-02-29")),
+        ("Opens", v("23:59:59.999999")),
+        ("Stamp", v("2024-02-29 00:00:00.123456")),
+        ("Stamp3", v("2024-02-29 23:59:59.999000")),
+        ("Seen", v("2024-02-29 20:30:00.000000-05:00")),
+        ("Wide", v("1234567890123456789012345678.0123456789")),
+        ("Narrow", v("999.99")),
+        ("RowGuid", v("6f9619ff-8b86-d011-b42d-00c04fc964ff")),
+        ("Name", v("Müller €")),
+        ("NameRu", v("Иванов")),
+        ("Code", v("ab        ")),
+        ("Title", v("😀 Zoë a\u{0}b")),
+        ("Initials", v("ab   ")),
+        ("Memo", v("varchar(max) in 1252: é")),
+        ("Hash", v("\\x00ff10")),
+        ("Tag", v("\\x01020304")),
+        ("Blob", v("\\xdead")),
+        ("OldText", v("legacy text é")),
+        ("OldNText", v("ntext ü")),
+        ("Picture", v("\\xffd8")),
+        ("Doc", v("<a b=\"1\">ü</a>")),
+    ];
+    for (column, value) in &expected {
+        assert_eq!(&first[*column], value, "row 1, {column}");
+    }
+    assert_eq!(first["Notes"].as_ref().map(String::len), Some(100_000), "an nvarchar(max) in many PLP chunks");
+
+    // The 7th digit that PostgreSQL cannot hold is counted, per column.
+    let notes: Vec<(usize, &str)> = batches[0]
+        .notes
+        .iter()
+        .filter(|n| n.code == "fraction_truncated")
+        .map(|n| (n.row, n.column.as_str()))
+        .collect();
+    assert_eq!(notes, [(0, "Opens"), (0, "Stamp"), (2, "Stamp")]);
+
+    let (_, nulls) = &rows[1];
+    assert!(nulls.iter().filter(|(k, _)| *k != "Id").all(|(_, v)| v.is_none()), "{nulls:?}");
+
+    let (_, low) = &rows[2];
+    assert_eq!(low["Created"], v("1753-01-01 00:00:00.003333"));
+    assert_eq!(low["Born"], v("0001-01-01"));
+    assert_eq!(low["Opens"], v("00:00:00.000000"));
+    assert_eq!(low["Wide"], v("-0.0000000001"));
+    assert_eq!(low["Narrow"], v("-999.99"));
+    assert_eq!(low["Balance"], v("-922337203685477.5808"));
+    assert_eq!(low["Title"], v(""), "an empty string is not NULL");
+}
+
+/// Ten-thousandths from decimal text.
+fn units(text: &str) -> i128 {
+    let (sign, digits) = text.strip_prefix('-').map_or((1, text), |d| (-1, d));
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    sign * (whole.parse::<i128>().unwrap() * 10_000 + format!("{frac:0<4}")[..4].parse::<i128>().unwrap())
+}
+
+#[tokio::test]
+async fn money_is_read_exactly_and_sums_to_the_cent() {
+    // Amounts beyond 2^53 ten-thousandths, where a float loses digits.
+    let rows: Vec<Vec<V>> = (0..50_000i64)
+        .map(|i| {
+            let amount = (i * 7_919_337_611 % 90_071_992_547_409) * if i % 3 == 0 { -1 } else { 1 } + 1;
+            vec![V::Int(i), V::Money(amount * 1000 + i % 997), V::Money(i % 2_000_000 - 1_000_000)]
+        })
+        .collect();
+    let exact: i128 = rows.iter().map(|r| if let V::Money(m) = r[1] { i128::from(m) } else { 0 }).sum();
+    let small: i128 = rows.iter().map(|r| if let V::Money(m) = r[2] { i128::from(m) } else { 0 }).sum();
+    let table = TdsTable {
+        name: "dbo.Ledger".into(),
+        primary_key: vec!["Id".into()],
+        columns: vec![("Id".into(), T::BigInt), ("Amount".into(), T::Money), ("Fee".into(), T::SmallMoney)],
+        rows,
+    };
+    let server = FakeTds::start(vec![table]);
+    let (rows, _) = read_all(&config(&server, Some("Ledger"), None)).await;
+    assert_eq!(rows.len(), 50_000);
+    let ours: i128 = rows.iter().map(|(_, r)| units(r["Amount"].as_deref().unwrap())).sum();
+    let fees: i128 = rows.iter().map(|(_, r)| units(r["Fee"].as_deref().unwrap())).sum();
+    assert_eq!(ours, exact);
+    assert_eq!(fees, small);
+    assert!(rows.iter().any(|(_, r)| units(r["Amount"].as_deref().unwrap()).abs() > 1 << 53), "beyond a float's reach");
+
+    // A query must cast money itself; one that does not is refused.
+    let bare = config(&server, None, Some("SELECT [Id], [Amount] FROM [dbo].[Ledger]"));
+    let e = bare.build().prepare().await.err().unwrap().to_string();
+    assert!(e.contains("column Amount is money") && e.contains("CAST(Amount AS decimal(19,4))"), "{e}");
+    let cast =
+        config(&server, None, Some("SELECT [Id], CAST([Amount] AS decimal(19,4)) AS [Amount] FROM [dbo].[Ledger]"));
+    let (rows, _) = read_all(&cast).await;
+    assert_eq!(rows[0].0, "query[row 1]");
+    assert_eq!(rows.iter().map(|(_, r)| units(r["Amount"].as_deref().unwrap())).sum::<i128>(), exact);
+}
+
+#[tokio::test]
+async fn large_values_are_capped_and_errors_are_clear() {
+    let server = FakeTds::start(vec![all_types()]);
+    let mut capped = config(&server, Some("dbo.AllTypes"), None);
+    capped.max_value_bytes = 50_000;
+    let (rows, batches) = read_all(&capped).await;
+    assert_eq!(rows.len(), 3);
+    let malformed: Vec<_> = batches.iter().flat_map(|b| b.malformed.iter()).collect();
+    assert_eq!(malformed.len(), 1, "only row 1's Notes is that long");
+    assert_eq!(malformed[0].reason, RejectReason::FieldTooLarge);
+    assert!(malformed[0].message.contains("Notes holds 100000 bytes"), "{}", malformed[0].message);
+
+    let missing = config(&server, Some("dbo.Nowhere"), None);
+    let e = missing.build().prepare().await.err().unwrap().to_string();
+    assert!(e.contains("Invalid object name") && e.contains("Nowhere"), "{e}");
+
+    let mut down = config(&server, Some("dbo.AllTypes"), None);
+    down.connection = "server=tcp:127.0.0.1,1;user=sa;password=hunter2;encrypt=DANGER_PLAINTEXT".into();
+    let e = down.build().prepare().await.err().unwrap().to_string();
+    assert!(e.starts_with("connecting (server=tcp:127.0.0.1,1;user=sa;password=***"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+}
