@@ -410,6 +410,7 @@ fn every_toml_example_in_the_readme_parses() {
     let env = |name: &str| match name {
         "ORG_ID" => Some("7a1c0b52-3c1e-4d8e-9f5a-2b6d8e4f1a90".to_string()),
         n if n.ends_with("_URL") => Some("mysql://user:pw@db:3306/crm".to_string()),
+        n if n.ends_with("_PASSWORD") => Some("pw".to_string()),
         _ => None,
     };
     for (i, block) in blocks.iter().enumerate() {
