@@ -269,3 +269,101 @@ async fn large_values_are_capped_and_errors_are_clear() {
     assert!(e.starts_with("connecting (server=tcp:127.0.0.1,1;user=sa;password=***"), "{e}");
     assert!(!e.contains("hunter2"), "{e}");
 }
+
+/// Reads `dbo.AllTypes` with python-tds and prints each row as JSON text.
+const PYTDS: &str = r#"
+import json, sys, uuid, decimal, datetime, pytds
+def text(v):
+    if v is None: return None
+    if isinstance(v, bool): return "true" if v else "false"
+    if isinstance(v, (bytes, bytearray)): return "\\x" + v.hex()
+    if isinstance(v, datetime.datetime): return v.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(v, datetime.time): return v.isoformat(timespec="microseconds")
+    if isinstance(v, decimal.Decimal): return format(v, "f")
+    return str(v)
+with pytds.connect(server="127.0.0.1", port=int(sys.argv[1]), user="legacy", password="p4ss", database="erp",
+                   autocommit=True) as conn:
+    with conn.cursor() as cur:
+        cur.execute(sys.argv[2])
+        names = [d[0] for d in cur.description]
+        for row in cur.fetchall():
+            print(json.dumps({n: text(v) for n, v in zip(names, row)}, ensure_ascii=False))
+"#;
+
+fn workspace() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The fake encodes only what we believe of TDS: two clients written by
+/// others (python-tds, FreeTDS's tsql) must read the same values from it as
+/// the connector does.
+#[tokio::test]
+async fn independent_clients_read_the_fake_as_the_connector_does() {
+    let server = FakeTds::start(vec![all_types()]);
+    let (ours, _) = read_all(&config(&server, Some("dbo.AllTypes"), None)).await;
+    let columns: Vec<String> = all_types().columns.iter().map(|(n, _)| n.clone()).collect();
+    let list = columns.iter().map(|c| format!("[{c}]")).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT {list} FROM [dbo].[AllTypes]");
+
+    let python = workspace().join(".local/pytds/bin/python");
+    let out = std::process::Command::new(&python)
+        .args(["-c", PYTDS, &server.port.to_string(), &sql])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run fixtures/scripts/setup.sh)", python.display()));
+    assert!(out.status.success(), "python-tds: {}", String::from_utf8_lossy(&out.stderr));
+    let theirs: Vec<BTreeMap<String, Option<String>>> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(theirs.len(), ours.len());
+    // python-tds gives a float32 as a float64, and a datetime's 1/300 s
+    // ticks to the millisecond as SQL Server displays them (the connector
+    // keeps microseconds, as SQL Server 2016 converts to datetime2): those
+    // compare as numbers; every other value must be the same text.
+    let millis = |v: &Option<String>| {
+        v.as_ref().map(|t| {
+            let (head, fraction) = t.split_once('.').unwrap_or((t, "0"));
+            let f: f64 = format!("0.{fraction}").parse().unwrap();
+            format!("{head}.{:03}", (f * 1000.0).round() as u32)
+        })
+    };
+    for ((_, mine), theirs) in ours.iter().zip(&theirs) {
+        for column in &columns {
+            match column.as_str() {
+                "Ratio" => assert_eq!(
+                    mine[column].as_ref().map(|v| v.parse::<f32>().unwrap()),
+                    theirs[column].as_ref().map(|v| v.parse::<f64>().unwrap() as f32),
+                ),
+                "Created" | "Booked" => assert_eq!(millis(&mine[column]), millis(&theirs[column]), "{column}"),
+                _ => assert_eq!(mine[column], theirs[column], "python-tds and the connector differ on {column}"),
+            }
+        }
+    }
+
+    // tsql prints text; compare the columns whose text both sides write alike.
+    let plain = ["Id", "Tiny", "Small", "Big", "Wide", "Narrow", "Balance", "Name", "NameRu", "Title", "Memo"];
+    let query = format!("SELECT {} FROM [dbo].[AllTypes]\ngo\n", plain.map(|c| format!("[{c}]")).join(", "));
+    let mut tsql = std::process::Command::new("tsql")
+        .args(["-H", "127.0.0.1", "-p", &server.port.to_string(), "-U", "legacy", "-P", "p4ss", "-D", "erp", "-o", "q"])
+        .env("TDSVER", "7.4")
+        .env("LANG", "C.UTF-8")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tsql not found: run fixtures/scripts/setup.sh (freetds-bin)");
+    use std::io::Write;
+    tsql.stdin.take().unwrap().write_all(query.as_bytes()).unwrap();
+    let out = tsql.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<Vec<&str>> =
+        text.lines().map(|l| l.split('\t').collect()).filter(|f: &Vec<&str>| f.len() == plain.len()).collect();
+    assert_eq!(lines.len(), 1 + ours.len(), "tsql printed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines[0], plain, "the header");
+    for ((_, mine), fields) in ours.iter().zip(&lines[1..]) {
+        for (column, field) in plain.iter().zip(fields) {
+            let mine = mine[*column].clone().unwrap_or_else(|| "NULL".into());
+            // tsql prints C strings: a NUL ends the text it shows.
+            let shown = mine.split('\0').next().unwrap_or("");
+            assert_eq!(shown, *field, "tsql and the connector differ on {column}");
+        }
+    }
+}

@@ -330,10 +330,16 @@ pub(crate) async fn publish_entity(
     let published = measure(&mut *tx, "_migrate_publish r", &staged.fingerprinted(), None).await?;
     sqlx::query("DROP TABLE _migrate_publish").execute(&mut *tx).await.context("dropping the publish table")?;
 
-    // 6. What the tenant now sees.
+    // 6. What the tenant now sees. The statistics do not know yet of the
+    // rows this transaction wrote: left to them, the planner takes a nested
+    // loop over what it believes is one row, and a second million-row run
+    // into a table that holds a first one takes hours. Every row of the
+    // source system is counted anyway, so hash joins are the right plan.
+    sqlx::query("SET LOCAL enable_nestloop = off").execute(&mut *tx).await.context("planning the count")?;
     let target_count: i64 = sqlx::query_scalar(audited(format!(
-        "SELECT count(DISTINCT t.id) FROM {target} t
-         JOIN migrate.keys k ON k.target_id = t.id AND k.org_id = $1 AND k.source_system = $2 AND k.entity = $3"
+        "SELECT count(*) FROM {target} t
+          WHERE t.id IN (SELECT k.target_id FROM migrate.keys k
+                          WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3)"
     )))
     .bind(ids.org_id)
     .bind(ids.source_system)
@@ -341,6 +347,7 @@ pub(crate) async fn publish_entity(
     .fetch_one(&mut *tx)
     .await
     .context(format!("counting {entity} through the key map"))?;
+    sqlx::query("SET LOCAL enable_nestloop = on").execute(&mut *tx).await.context("planning the count")?;
     let org_total: i64 = sqlx::query_scalar(audited(format!("SELECT count(*) FROM {target}")))
         .fetch_one(&mut *tx)
         .await
@@ -506,6 +513,9 @@ pub(crate) async fn missing_rows(
     let stage = quote_qualified("migrate", &staged.stage);
     let seen = quote_qualified("migrate", &staged.seen);
     let target = quote_qualified("public", entity);
+    // Every key of the source system is looked at: hash joins (see the
+    // count in `publish_entity`).
+    sqlx::query("SET LOCAL enable_nestloop = off").execute(&mut *tx).await.context("planning the missing rows")?;
     sqlx::query(audited(format!(
         "CREATE TEMPORARY TABLE _migrate_missing ON COMMIT DROP AS
          WITH seen_keys AS (SELECT _source_key FROM {stage} UNION SELECT _source_key FROM {seen}),
@@ -524,6 +534,7 @@ pub(crate) async fn missing_rows(
     .execute(&mut *tx)
     .await
     .context(format!("finding {entity} rows gone from the source"))?;
+    sqlx::query("SET LOCAL enable_nestloop = on").execute(&mut *tx).await.context("planning the missing rows")?;
 
     let mut counts = MissingCounts::default();
     if staged.on_missing == OnMissing::Delete {
