@@ -15,6 +15,7 @@ mod events;
 mod infer;
 mod location;
 mod map;
+pub mod parts;
 mod plan;
 mod reject;
 mod report;

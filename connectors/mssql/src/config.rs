@@ -15,12 +15,24 @@ pub struct MssqlSourceConfig {
     /// pass through a float.
     #[serde(default)]
     pub query: Option<String>,
+    /// Split a `table` read into ranges of an integer or date column, read
+    /// concurrently on separate connections.
+    #[serde(default)]
+    pub partition: Option<PartitionConfig>,
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
     /// A longer (n)varchar(max), varbinary(max), text or image value
     /// rejects its row.
     #[serde(default = "default_max_value_bytes")]
     pub max_value_bytes: usize,
+}
+
+/// `partition = { column = "AccountID", parts = 4 }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionConfig {
+    pub column: String,
+    pub parts: u32,
 }
 
 fn default_batch_rows() -> usize {
@@ -42,6 +54,14 @@ impl MssqlSourceConfig {
             && (table.split('.').count() > 2 || table.split('.').any(|p| p.trim().is_empty()))
         {
             return Err(format!("table {table:?}: expected `schema.table` or `table`"));
+        }
+        if let Some(p) = &self.partition {
+            if self.query.is_some() {
+                return Err("`partition` splits a `table` read; a `query` is read as it is".into());
+            }
+            if !(2..=64).contains(&p.parts) {
+                return Err(format!("partition.parts = {}: from 2 to 64", p.parts));
+            }
         }
         if self.batch_rows == 0 {
             return Err("batch_rows must be at least 1".into());
@@ -91,6 +111,7 @@ mod tests {
             connection: "server=tcp:db,1433;User=sa;Password=s3cr;et;database=erp".into(),
             table: Some("dbo.Acc]ounts".into()),
             query: None,
+            partition: None,
             batch_rows: 1,
             max_value_bytes: 1,
         };

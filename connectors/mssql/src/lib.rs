@@ -9,7 +9,7 @@ mod config;
 mod source;
 mod values;
 
-pub use config::MssqlSourceConfig;
+pub use config::{MssqlSourceConfig, PartitionConfig};
 pub use source::MssqlSource;
 
 impl MssqlSourceConfig {

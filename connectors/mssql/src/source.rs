@@ -1,49 +1,33 @@
-//! The SQL Server `Source`: one connection, the result set streamed by a
-//! reader task into a bounded channel (a few batches of memory).
+//! The SQL Server `Source`: one reader task per part (see
+//! `migrate_engine::parts`), each on its own connection, streaming its
+//! result set.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
+use migrate_engine::parts::{Domain, PartChunk, PartMsg, Parts, bounds, position, range_label, ranges, shown};
 use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, SourceInfo, SourceLocation, SourceNote};
 use tiberius::{Client, ColumnData, ColumnType, Config};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
-use crate::config::{MssqlSourceConfig, quote_ident, quote_table};
+use crate::config::{MssqlSourceConfig, PartitionConfig, quote_ident, quote_table};
 use crate::values::text;
 
 type Connection = Client<Compat<TcpStream>>;
 
-/// Batches the reader may hold ahead of the pipeline.
-const READ_AHEAD: usize = 2;
-
-enum Msg {
-    Chunk(Chunk),
-    Done,
-    Error(SourceError),
-}
-
-#[derive(Default)]
-struct Chunk {
-    rows: Vec<Vec<Option<String>>>,
-    locations: Vec<SourceLocation>,
-    notes: Vec<SourceNote>,
-    malformed: Vec<MalformedRow>,
-}
-
 pub struct MssqlSource {
     config: MssqlSourceConfig,
     columns: Vec<String>,
-    rx: Option<mpsc::Receiver<Msg>>,
-    rows: u64,
-    done: bool,
+    parts: Parts,
+    consistency: Option<String>,
 }
 
 impl MssqlSource {
     pub fn new(config: MssqlSourceConfig) -> Self {
-        Self { config, columns: Vec::new(), rx: None, rows: 0, done: false }
+        Self { config, columns: Vec::new(), parts: Parts::default(), consistency: None }
     }
 
     fn shown(&self) -> String {
@@ -105,10 +89,13 @@ struct ReadJob {
     max_value_bytes: usize,
 }
 
-async fn read(mut client: Connection, job: ReadJob, tx: &mpsc::Sender<Msg>) -> Result<(), SourceError> {
+async fn read(mut client: Connection, job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceError> {
     let fail = |e: tiberius::error::Error| SourceError::new(format!("reading ({}): {e}", job.label));
     let mut rows = client.simple_query(job.sql.as_str()).await.map_err(fail)?.into_row_stream();
-    let mut chunk = Chunk::default();
+    if tx.send(PartMsg::Columns(job.names.clone())).await.is_err() {
+        return Ok(());
+    }
+    let mut chunk = PartChunk::default();
     let mut n: u64 = 0;
     while let Some(row) = rows.try_next().await.map_err(fail)? {
         n += 1;
@@ -160,17 +147,90 @@ async fn read(mut client: Connection, job: ReadJob, tx: &mpsc::Sender<Msg>) -> R
         };
         chunk.locations.push(SourceLocation::Key { table: job.label.clone(), key });
         chunk.rows.push(out);
-        if chunk.rows.len() >= job.batch_rows && tx.send(Msg::Chunk(std::mem::take(&mut chunk))).await.is_err() {
+        if chunk.rows.len() >= job.batch_rows && tx.send(PartMsg::Chunk(std::mem::take(&mut chunk))).await.is_err() {
             return Ok(());
         }
     }
     drop(rows);
-    if !chunk.rows.is_empty() && tx.send(Msg::Chunk(chunk)).await.is_err() {
+    if !chunk.rows.is_empty() && tx.send(PartMsg::Chunk(chunk)).await.is_err() {
         return Ok(());
     }
-    let _ = tx.send(Msg::Done).await;
+    let _ = tx.send(PartMsg::Done(n)).await;
     let _ = client.close().await;
     Ok(())
+}
+
+/// The parts of a table read by `p.column`: (label, SELECT) each, the last
+/// for NULLs; and the consistency note for the report. Bounds are numbers
+/// and dates computed here, written as literals.
+async fn split(
+    client: &mut Connection,
+    quoted: &str,
+    columns: &[(String, ColumnType)],
+    p: &PartitionConfig,
+    base: &str,
+    order: &str,
+) -> Result<(Vec<(String, String)>, String), String> {
+    let Some((_, ty)) = columns.iter().find(|(n, _)| *n == p.column) else {
+        return Err(format!("partition.column {:?} is not a column of the table", p.column));
+    };
+    let domain = match ty {
+        ColumnType::Int1 | ColumnType::Int2 | ColumnType::Int4 | ColumnType::Int8 | ColumnType::Intn => Domain::Integer,
+        ColumnType::Daten => Domain::Date,
+        ColumnType::Datetime | ColumnType::Datetimen | ColumnType::Datetime4 | ColumnType::Datetime2 => {
+            Domain::DateTime
+        }
+        other => {
+            return Err(format!(
+                "partition.column {:?} is {other:?}: partition by an integer or date column (the primary key is best)",
+                p.column
+            ));
+        }
+    };
+    let column = quote_ident(&p.column);
+    let rows = client
+        .simple_query(format!("SELECT MIN({column}), MAX({column}) FROM {quoted}"))
+        .await
+        .map_err(|e| e.to_string())?
+        .into_first_result()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut values = rows.into_iter().next().map(|r| r.into_iter().map(text).collect::<Vec<_>>()).unwrap_or_default();
+    let max = values.pop().flatten().map(|(t, _)| t);
+    let min = values.pop().flatten().map(|(t, _)| t);
+    let bounds = match (min, max) {
+        (Some(min), Some(max)) => bounds(position(domain, &min)?, position(domain, &max)?, p.parts),
+        _ => Vec::new(),
+    };
+    let literal = |x: i128| match domain {
+        Domain::Integer => x.to_string(),
+        _ => format!("'{}'", shown(domain, x, true)),
+    };
+    let mut out = Vec::new();
+    for range in ranges(&bounds) {
+        let mut conditions = Vec::new();
+        if let Some(lo) = range.0 {
+            conditions.push(format!("{column} >= {}", literal(lo)));
+        }
+        if let Some(hi) = range.1 {
+            conditions.push(format!("{column} < {}", literal(hi)));
+        }
+        if conditions.is_empty() {
+            conditions.push(format!("{column} IS NOT NULL"));
+        }
+        out.push((range_label(&p.column, domain, range), format!("{base} WHERE {}{order}", conditions.join(" AND "))));
+    }
+    out.push((format!("{} is NULL", p.column), format!("{base} WHERE {column} IS NULL{order}")));
+    let note = format!(
+        "read in {} parts by {} on separate connections; each part is one statement. Under READ COMMITTED (SQL \
+         Server's default) a statement reads no snapshot: rows changed while the read ran may be missing, seen in \
+         their new state, or read twice if their key changes; with READ_COMMITTED_SNAPSHOT on, each part reads the \
+         table as of the moment it started, and the parts start at slightly different moments. For an exact \
+         point-in-time copy, stop writes to the table (or read a snapshot copy) while migrating.",
+        out.len(),
+        p.column
+    );
+    Ok((out, note))
 }
 
 #[async_trait]
@@ -182,90 +242,100 @@ impl Source for MssqlSource {
     async fn prepare(&mut self) -> Result<(), SourceError> {
         self.config.check().map_err(SourceError::new)?;
         let mut client = connect(&self.config.connection).await.map_err(|e| self.error("connecting", e))?;
-        let (sql, label, key_names) = match (&self.config.table, &self.config.query) {
-            (Some(table), _) => {
-                let quoted = quote_table(table);
-                let columns = describe(&mut client, &format!("SELECT TOP 0 * FROM {quoted}"))
-                    .await
-                    .map_err(|e| self.error("reading the columns", e))?;
-                let keys =
-                    primary_key(&mut client, table).await.map_err(|e| self.error("reading the primary key", e))?;
-                // Money is read as an exact decimal: as money, tiberius
-                // would hand it over as a float.
-                let list: Vec<String> = columns
-                    .iter()
-                    .map(|(name, ty)| {
-                        let q = quote_ident(name);
-                        if is_money(*ty) { format!("CAST({q} AS decimal(19,4)) AS {q}") } else { q }
-                    })
-                    .collect();
-                let order = if keys.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ORDER BY {}", keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", "))
-                };
-                self.columns = columns.into_iter().map(|(n, _)| n).collect();
-                (format!("SELECT {} FROM {quoted}{order}", list.join(", ")), table.clone(), keys)
-            }
-            (None, Some(query)) => {
-                let columns = describe(&mut client, query).await.map_err(|e| self.error("running the query", e))?;
-                if let Some((name, _)) = columns.iter().find(|(_, ty)| is_money(*ty)) {
-                    return Err(self.error(
-                        "checking the query",
-                        format!(
-                            "column {name} is money, which would be read through a float: select it as \
-                             CAST({name} AS decimal(19,4)) AS {name}"
-                        ),
-                    ));
+        // (label of the part, its SELECT), the rows' label and key columns.
+        let (parts, label, key_names): (Vec<(String, String)>, String, Vec<String>) =
+            match (&self.config.table, &self.config.query) {
+                (Some(table), _) => {
+                    let quoted = quote_table(table);
+                    let columns = describe(&mut client, &format!("SELECT TOP 0 * FROM {quoted}"))
+                        .await
+                        .map_err(|e| self.error("reading the columns", e))?;
+                    let keys =
+                        primary_key(&mut client, table).await.map_err(|e| self.error("reading the primary key", e))?;
+                    // Money is read as an exact decimal: as money, tiberius
+                    // would hand it over as a float.
+                    let list: Vec<String> = columns
+                        .iter()
+                        .map(|(name, ty)| {
+                            let q = quote_ident(name);
+                            if is_money(*ty) { format!("CAST({q} AS decimal(19,4)) AS {q}") } else { q }
+                        })
+                        .collect();
+                    let order = if keys.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ORDER BY {}", keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", "))
+                    };
+                    let base = format!("SELECT {} FROM {quoted}", list.join(", "));
+                    let parts = match &self.config.partition {
+                        None => vec![(String::new(), format!("{base}{order}"))],
+                        Some(p) => {
+                            let (parts, note) = split(&mut client, &quoted, &columns, p, &base, &order)
+                                .await
+                                .map_err(|e| self.error("planning the parts", e))?;
+                            self.consistency = Some(note);
+                            parts
+                        }
+                    };
+                    self.columns = columns.into_iter().map(|(n, _)| n).collect();
+                    (parts, table.clone(), keys)
                 }
-                self.columns = columns.into_iter().map(|(n, _)| n).collect();
-                (query.clone(), "query".to_string(), Vec::new())
-            }
-            (None, None) => return Err(SourceError::new("no table and no query")),
-        };
-        let keys = key_names.iter().filter_map(|k| self.columns.iter().position(|c| c == k)).collect();
-        let job = ReadJob {
-            sql,
-            label: label.into(),
-            keys,
-            names: self.columns.clone(),
-            batch_rows: self.config.batch_rows,
-            max_value_bytes: self.config.max_value_bytes,
-        };
-        let (tx, rx) = mpsc::channel(READ_AHEAD);
-        tokio::spawn(async move {
-            if let Err(e) = read(client, job, &tx).await {
-                let _ = tx.send(Msg::Error(e)).await;
-            }
-        });
-        self.rx = Some(rx);
+                (None, Some(query)) => {
+                    let columns = describe(&mut client, query).await.map_err(|e| self.error("running the query", e))?;
+                    if let Some((name, _)) = columns.iter().find(|(_, ty)| is_money(*ty)) {
+                        return Err(self.error(
+                            "checking the query",
+                            format!(
+                                "column {name} is money, which would be read through a float: select it as \
+                                 CAST({name} AS decimal(19,4)) AS {name}"
+                            ),
+                        ));
+                    }
+                    self.columns = columns.into_iter().map(|(n, _)| n).collect();
+                    (vec![(String::new(), query.clone())], "query".to_string(), Vec::new())
+                }
+                (None, None) => return Err(SourceError::new("no table and no query")),
+            };
+        let keys: Vec<usize> = key_names.iter().filter_map(|k| self.columns.iter().position(|c| c == k)).collect();
+        let mut first = Some(client);
+        for (part, sql) in parts {
+            // The first part reads on the connection that planned the read.
+            let client = match first.take() {
+                Some(c) => c,
+                None => connect(&self.config.connection).await.map_err(|e| self.error("connecting", e))?,
+            };
+            let job = ReadJob {
+                sql,
+                label: if part.is_empty() { label.clone().into() } else { format!("{label} {part}").into() },
+                keys: keys.clone(),
+                names: self.columns.clone(),
+                batch_rows: self.config.batch_rows,
+                max_value_bytes: self.config.max_value_bytes,
+            };
+            let tx = self.parts.add(part);
+            tokio::spawn(async move {
+                if let Err(e) = read(client, job, &tx).await {
+                    let _ = tx.send(PartMsg::Error(e)).await;
+                }
+            });
+        }
+        self.parts.columns(&self.shown()).await?;
         Ok(())
     }
 
     async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
-        if self.done {
-            return Ok(None);
-        }
-        let Some(rx) = self.rx.as_mut() else { return Err(SourceError::new("the source was not prepared")) };
-        match rx.recv().await {
-            Some(Msg::Chunk(chunk)) => {
-                self.rows += chunk.rows.len() as u64;
-                let mut batch = Batch::from_rows(&self.columns, chunk.rows, chunk.locations)
-                    .map_err(|e| SourceError::new(e.to_string()))?;
-                batch.notes = chunk.notes;
-                batch.malformed = chunk.malformed;
-                Ok(Some(batch))
-            }
-            Some(Msg::Done) => {
-                self.done = true;
-                Ok(None)
-            }
-            Some(Msg::Error(e)) => Err(e),
-            None => Err(SourceError::new(format!("{}: the reader stopped without finishing", self.shown()))),
-        }
+        let shown = self.shown();
+        self.parts.next_batch(&self.columns, &shown).await
     }
 
     fn info(&self) -> SourceInfo {
-        SourceInfo { kind: "mssql".into(), location: self.shown(), row_count: Some(self.rows), ..SourceInfo::default() }
+        SourceInfo {
+            kind: "mssql".into(),
+            location: self.shown(),
+            row_count: Some(self.parts.rows()),
+            parts: self.parts.report(),
+            consistency: self.consistency.clone(),
+            ..SourceInfo::default()
+        }
     }
 }

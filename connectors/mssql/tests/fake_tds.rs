@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use migrate_engine::{Batch, RejectReason, Source};
-use migrate_mssql::MssqlSourceConfig;
+use migrate_mssql::{MssqlSourceConfig, PartitionConfig};
 use migrate_testkit::tds::{CYRILLIC_GENERAL, FakeTds, LATIN1_GENERAL, TdsTable, TdsType as T, TdsValue as V};
 
 fn config(server: &FakeTds, table: Option<&str>, query: Option<&str>) -> MssqlSourceConfig {
@@ -16,6 +16,7 @@ fn config(server: &FakeTds, table: Option<&str>, query: Option<&str>) -> MssqlSo
         connection: server.connection_string(),
         table: table.map(str::to_string),
         query: query.map(str::to_string),
+        partition: None,
         batch_rows: 1000,
         max_value_bytes: 16 << 20,
     }
@@ -366,4 +367,67 @@ async fn independent_clients_read_the_fake_as_the_connector_does() {
             assert_eq!(shown, *field, "tsql and the connector differ on {column}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_split_read_returns_exactly_the_rows_of_a_single_read() {
+    let rows: Vec<Vec<V>> = (1..=20_000i64)
+        .map(|i| {
+            vec![
+                V::Int(i),
+                if i % 10 == 0 { V::Null } else { V::Int(i % 997) },
+                V::DateTime {
+                    days: 36_000 + i32::try_from(i % 5000).unwrap(),
+                    ticks: u32::try_from(i % 25_920_000).unwrap(),
+                },
+            ]
+        })
+        .collect();
+    let table = TdsTable {
+        name: "dbo.Orders".into(),
+        primary_key: vec!["Id".into()],
+        columns: vec![("Id".into(), T::BigInt), ("Bucket".into(), T::Int), ("Placed".into(), T::DateTime)],
+        rows,
+    };
+    let server = FakeTds::start(vec![table]);
+    let single = config(&server, Some("dbo.Orders"), None);
+    let sorted = |mut rows: Vec<(String, Row)>| {
+        rows.sort();
+        rows
+    };
+    let whole = sorted(read_all(&single).await.0);
+    assert_eq!(whole.len(), 20_000);
+    for (column, parts, expected_parts) in [("Bucket", 4, 5), ("Placed", 3, 4), ("Id", 4, 5)] {
+        let mut split = single.clone();
+        split.partition = Some(PartitionConfig { column: column.into(), parts });
+        let mut source = split.build();
+        source.prepare().await.unwrap_or_else(|e| panic!("{column}: {e}"));
+        let names = source.columns().to_vec();
+        let mut rows = Vec::new();
+        while let Some(batch) = source.next_batch().await.unwrap() {
+            for i in 0..batch.height() {
+                rows.push((
+                    batch.locations[i].to_string(),
+                    names.iter().cloned().zip(batch.row_values(i)).collect::<Row>(),
+                ));
+            }
+        }
+        let info = source.info();
+        assert_eq!(info.parts.len(), expected_parts, "{column}: {:?}", info.parts);
+        assert_eq!(info.parts.iter().map(|p| p.rows).sum::<u64>(), 20_000);
+        assert!(info.consistency.unwrap().contains("READ COMMITTED"));
+        // Locations name the part: strip it to compare with the single read.
+        let rows =
+            rows.into_iter().map(|(l, r)| (format!("dbo.Orders[{}", l.rsplit_once('[').unwrap().1), r)).collect();
+        let rows = sorted(rows);
+        assert_eq!(rows.len(), whole.len(), "split by {column}");
+        assert!(rows == whole, "split by {column}: the rows differ from a single read");
+    }
+    let mut nulls = single.clone();
+    nulls.partition = Some(PartitionConfig { column: "Bucket".into(), parts: 2 });
+    let mut source = nulls.build();
+    source.prepare().await.unwrap();
+    while source.next_batch().await.unwrap().is_some() {}
+    let last = source.info().parts.pop().unwrap();
+    assert_eq!((last.range.as_str(), last.rows), ("Bucket is NULL", 2_000));
 }

@@ -3,7 +3,7 @@
 //! part of their own), so every row is in exactly one part whatever was
 //! inserted since the bounds were measured.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use migrate_engine::parts::{Domain, bounds, position, range_label, ranges, shown};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
 
@@ -21,13 +21,6 @@ impl Part {
     pub(crate) fn whole(sql: String) -> Self {
         Self { label: String::new(), setup: Vec::new(), sql }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Domain {
-    Integer,
-    Date,
-    DateTime,
 }
 
 /// The parts of `table` by `p.column`, and the consistency note for the
@@ -74,22 +67,11 @@ pub(crate) async fn plan_parts(
     let parts = p.parts.min(allowed);
 
     let bounds: Vec<i128> = match (min.as_deref(), max.as_deref()) {
-        (Some(min), Some(max)) => {
-            let (lo, hi) = (position(domain, min)?, position(domain, max)?);
-            let span = hi - lo + 1;
-            let mut b: Vec<i128> = (1..i128::from(parts)).map(|i| lo + span * i / i128::from(parts)).collect();
-            b.dedup();
-            b.retain(|x| *x > lo);
-            b
-        }
+        (Some(min), Some(max)) => bounds(position(domain, min)?, position(domain, max)?, parts),
         _ => Vec::new(),
     };
     let mut out = Vec::new();
-    let show = |x: i128| shown(domain, x);
-    let count = bounds.len() + 1;
-    for i in 0..count {
-        let lo = i.checked_sub(1).and_then(|j| bounds.get(j)).copied();
-        let hi = bounds.get(i).copied();
+    for (lo, hi) in ranges(&bounds) {
         let mut conditions = Vec::new();
         let mut assignments = Vec::new();
         let mut params = Vec::new();
@@ -106,15 +88,13 @@ pub(crate) async fn plan_parts(
         if conditions.is_empty() {
             conditions.push(format!("{column} IS NOT NULL"));
         }
-        let label = match (lo, hi) {
-            (None, None) => format!("{} is not NULL", p.column),
-            (None, Some(hi)) => format!("{} < {}", p.column, show(hi)),
-            (Some(lo), None) => format!("{} >= {}", p.column, show(lo)),
-            (Some(lo), Some(hi)) => format!("{} in [{}, {})", p.column, show(lo), show(hi)),
-        };
         let setup =
             if assignments.is_empty() { Vec::new() } else { vec![(format!("SET {}", assignments.join(", ")), params)] };
-        out.push(Part { label, setup, sql: format!("{base} WHERE {}{order}", conditions.join(" AND ")) });
+        out.push(Part {
+            label: range_label(&p.column, domain, (lo, hi)),
+            setup,
+            sql: format!("{base} WHERE {}{order}", conditions.join(" AND ")),
+        });
     }
     out.push(Part {
         label: format!("{} is NULL", p.column),
@@ -155,39 +135,7 @@ fn value(domain: Domain, x: i128) -> Value {
             Ok(i) => Value::Int(i),
             Err(_) => Value::UInt(u64::try_from(x).unwrap_or(u64::MAX)),
         },
-        _ => Value::Bytes(shown(domain, x).into_bytes()),
-    }
-}
-
-/// A value of the column as a number: itself, days or seconds since 1970.
-fn position(domain: Domain, text: &str) -> Result<i128, String> {
-    let bad = || format!("cannot split on the value {text:?}: partition by another column");
-    match domain {
-        Domain::Integer => text.trim().parse::<i128>().map_err(|_| bad()),
-        Domain::Date => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .map(|d| i128::from((d - NaiveDate::default()).num_days()))
-            .map_err(|_| bad()),
-        Domain::DateTime => NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
-            .map(|t| i128::from(t.and_utc().timestamp()))
-            .map_err(|_| bad()),
-    }
-}
-
-/// A position written back as the column's text.
-fn shown(domain: Domain, x: i128) -> String {
-    let epoch = NaiveDate::default();
-    match domain {
-        Domain::Integer => x.to_string(),
-        Domain::Date => i64::try_from(x)
-            .ok()
-            .and_then(|d| epoch.checked_add_signed(chrono::Duration::days(d)))
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_default(),
-        Domain::DateTime => i64::try_from(x)
-            .ok()
-            .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-            .unwrap_or_default(),
+        _ => Value::Bytes(shown(domain, x, false).into_bytes()),
     }
 }
 
@@ -196,13 +144,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn positions_round_trip() {
-        assert_eq!(position(Domain::Integer, "18446744073709551615"), Ok(18446744073709551615));
-        let d = position(Domain::Date, "2024-02-29").unwrap();
-        assert_eq!(shown(Domain::Date, d), "2024-02-29");
-        let t = position(Domain::DateTime, "1969-07-20 20:17:40").unwrap();
-        assert_eq!(shown(Domain::DateTime, t), "1969-07-20 20:17:40");
-        assert!(position(Domain::Date, "0000-00-00").unwrap_err().contains("another column"));
+    fn bounds_bind_as_the_column_s_type() {
         assert_eq!(value(Domain::Integer, 18446744073709551615), Value::UInt(u64::MAX));
+        assert_eq!(value(Domain::Integer, -5), Value::Int(-5));
+        assert_eq!(value(Domain::Date, 0), Value::Bytes(b"1970-01-01".to_vec()));
+        assert_eq!(cast(Domain::DateTime, "@x"), "@x = CAST(? AS DATETIME)");
     }
 }

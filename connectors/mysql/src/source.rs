@@ -1,14 +1,13 @@
-//! The MySQL `Source`: one reader task per part, each on its own
-//! connection, streaming its result set (rows are read from the socket as
-//! batches are taken, never buffered whole) into a bounded channel; batches
-//! are taken from the parts in turn, so the order is the same on every run
-//! of the same data and memory stays at a few batches per part.
+//! The MySQL `Source`: one reader task per part (see `migrate_engine::parts`),
+//! each on its own connection, streaming its result set: rows are read from
+//! the socket as batches are taken, never buffered whole.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use encoding_rs::Encoding;
+use migrate_engine::parts::{PartChunk, PartMsg, Parts};
 use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, SourceInfo, SourceLocation, SourceNote};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Value};
@@ -18,43 +17,16 @@ use crate::config::{MysqlSourceConfig, quote_ident, quote_table, split_table};
 use crate::partition::{Part, plan_parts};
 use crate::values::Kind;
 
-/// Batches a part may read ahead of the pipeline.
-const READ_AHEAD: usize = 2;
-
-enum Msg {
-    Columns(Vec<String>),
-    Chunk(Chunk),
-    Done(u64),
-    Error(SourceError),
-}
-
-#[derive(Default)]
-struct Chunk {
-    rows: Vec<Vec<Option<String>>>,
-    locations: Vec<SourceLocation>,
-    notes: Vec<SourceNote>,
-    malformed: Vec<MalformedRow>,
-}
-
-struct Reader {
-    label: String,
-    rx: mpsc::Receiver<Msg>,
-    rows: u64,
-    done: bool,
-}
-
 pub struct MysqlSource {
     config: MysqlSourceConfig,
     columns: Vec<String>,
-    readers: Vec<Reader>,
-    turn: usize,
-    rows: u64,
+    parts: Parts,
     consistency: Option<String>,
 }
 
 impl MysqlSource {
     pub fn new(config: MysqlSourceConfig) -> Self {
-        Self { config, columns: Vec::new(), readers: Vec::new(), turn: 0, rows: 0, consistency: None }
+        Self { config, columns: Vec::new(), parts: Parts::default(), consistency: None }
     }
 
     fn shown(&self) -> String {
@@ -92,7 +64,7 @@ struct ReadJob {
     max_value_bytes: usize,
 }
 
-async fn read(job: ReadJob, tx: &mpsc::Sender<Msg>) -> Result<(), SourceError> {
+async fn read(job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceError> {
     let fail = |doing: &str, e: mysql_async::Error| SourceError::new(format!("{doing} ({}): {e}", job.label));
     let mut conn = Conn::new(job.opts.clone()).await.map_err(|e| fail("connecting", e))?;
     session(&mut conn).await.map_err(|e| fail("setting up the session", e))?;
@@ -104,10 +76,10 @@ async fn read(job: ReadJob, tx: &mpsc::Sender<Msg>) -> Result<(), SourceError> {
     let names: Vec<String> = columns.iter().map(|c| c.name_str().into_owned()).collect();
     let kinds: Vec<Kind> = columns.iter().zip(&names).map(|(c, n)| Kind::of(c, job.decode.get(n).copied())).collect();
     let keys: Vec<usize> = job.keys.iter().filter_map(|k| names.iter().position(|n| n == k)).collect();
-    if tx.send(Msg::Columns(names.clone())).await.is_err() {
+    if tx.send(PartMsg::Columns(names.clone())).await.is_err() {
         return Ok(());
     }
-    let mut chunk = Chunk::default();
+    let mut chunk = PartChunk::default();
     let mut n: u64 = 0;
     while let Some(row) = result.next().await.map_err(|e| fail("reading", e))? {
         n += 1;
@@ -163,15 +135,15 @@ async fn read(job: ReadJob, tx: &mpsc::Sender<Msg>) -> Result<(), SourceError> {
         };
         chunk.locations.push(SourceLocation::Key { table: job.label.clone(), key });
         chunk.rows.push(out);
-        if chunk.rows.len() >= job.batch_rows && tx.send(Msg::Chunk(std::mem::take(&mut chunk))).await.is_err() {
+        if chunk.rows.len() >= job.batch_rows && tx.send(PartMsg::Chunk(std::mem::take(&mut chunk))).await.is_err() {
             return Ok(());
         }
     }
     drop(result);
-    if !chunk.rows.is_empty() && tx.send(Msg::Chunk(chunk)).await.is_err() {
+    if !chunk.rows.is_empty() && tx.send(PartMsg::Chunk(chunk)).await.is_err() {
         return Ok(());
     }
-    let _ = tx.send(Msg::Done(n)).await;
+    let _ = tx.send(PartMsg::Done(n)).await;
     let _ = conn.disconnect().await;
     Ok(())
 }
@@ -234,7 +206,7 @@ impl Source for MysqlSource {
 
         let label: Arc<str> = label.into();
         for part in parts {
-            let (tx, rx) = mpsc::channel(READ_AHEAD);
+            let tx = self.parts.add(part.label.clone());
             let job = ReadJob {
                 opts: opts.clone(),
                 setup: part.setup,
@@ -247,74 +219,25 @@ impl Source for MysqlSource {
             };
             tokio::spawn(async move {
                 if let Err(e) = read(job, &tx).await {
-                    let _ = tx.send(Msg::Error(e)).await;
+                    let _ = tx.send(PartMsg::Error(e)).await;
                 }
             });
-            self.readers.push(Reader { label: part.label, rx, rows: 0, done: false });
         }
-        // Every part's connection is open and its query accepted before the
-        // run starts: a bad column or a refused login fails here.
-        for reader in &mut self.readers {
-            match reader.rx.recv().await {
-                Some(Msg::Columns(names)) => {
-                    if self.columns.is_empty() {
-                        self.columns = names;
-                    }
-                }
-                Some(Msg::Error(e)) => return Err(e),
-                _ => {
-                    return Err(SourceError::new(format!("{}: the reader stopped before its first row", self.shown())));
-                }
-            }
-        }
+        self.columns = self.parts.columns(&self.shown()).await?;
         Ok(())
     }
 
     async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
-        loop {
-            if self.readers.iter().all(|r| r.done) {
-                return Ok(None);
-            }
-            let count = self.readers.len();
-            let turn = self.turn % count.max(1);
-            self.turn = turn + 1;
-            let Some(reader) = self.readers.get_mut(turn) else { continue };
-            if reader.done {
-                continue;
-            }
-            match reader.rx.recv().await {
-                Some(Msg::Chunk(chunk)) => {
-                    self.rows += chunk.rows.len() as u64;
-                    let mut batch = Batch::from_rows(&self.columns, chunk.rows, chunk.locations)
-                        .map_err(|e| SourceError::new(e.to_string()))?;
-                    batch.notes = chunk.notes;
-                    batch.malformed = chunk.malformed;
-                    return Ok(Some(batch));
-                }
-                Some(Msg::Done(n)) => {
-                    reader.rows = n;
-                    reader.done = true;
-                }
-                Some(Msg::Error(e)) => return Err(e),
-                Some(Msg::Columns(_)) => {}
-                None => {
-                    return Err(SourceError::new(format!("{}: a reader stopped without finishing", self.shown())));
-                }
-            }
-        }
+        let shown = self.shown();
+        self.parts.next_batch(&self.columns, &shown).await
     }
 
     fn info(&self) -> SourceInfo {
-        let parts = if self.readers.len() > 1 {
-            self.readers.iter().map(|r| migrate_engine::SourcePart { range: r.label.clone(), rows: r.rows }).collect()
-        } else {
-            Vec::new()
-        };
         SourceInfo {
             kind: "mysql".into(),
             location: self.shown(),
-            row_count: Some(self.rows),
-            parts,
+            row_count: Some(self.parts.rows()),
+            parts: self.parts.report(),
             consistency: self.consistency.clone(),
             ..SourceInfo::default()
         }
