@@ -89,9 +89,25 @@ struct ReadJob {
     max_value_bytes: usize,
 }
 
-async fn read(mut client: Connection, job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceError> {
+async fn read(mut client: Connection, mut job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceError> {
     let fail = |e: tiberius::error::Error| SourceError::new(format!("reading ({}): {e}", job.label));
-    let mut rows = client.simple_query(job.sql.as_str()).await.map_err(fail)?.into_row_stream();
+    let mut stream = client.simple_query(job.sql.as_str()).await.map_err(fail)?;
+    // The result's own columns: a query's are known only now (it runs once).
+    let columns: Vec<(String, ColumnType)> = stream
+        .columns()
+        .await
+        .map_err(fail)?
+        .map(|c| c.iter().map(|c| (c.name().to_string(), c.column_type())).collect())
+        .unwrap_or_default();
+    if let Some((name, _)) = columns.iter().find(|(_, ty)| is_money(*ty)) {
+        return Err(SourceError::new(format!(
+            "checking the query ({}): column {name} is money, which would be read through a float: select it as \
+             CAST({name} AS decimal(19,4)) AS {name}",
+            job.label
+        )));
+    }
+    job.names = columns.into_iter().map(|(n, _)| n).collect();
+    let mut rows = stream.into_row_stream();
     if tx.send(PartMsg::Columns(job.names.clone())).await.is_err() {
         return Ok(());
     }
@@ -280,20 +296,9 @@ impl Source for MssqlSource {
                     self.columns = columns.into_iter().map(|(n, _)| n).collect();
                     (parts, table.clone(), keys)
                 }
-                (None, Some(query)) => {
-                    let columns = describe(&mut client, query).await.map_err(|e| self.error("running the query", e))?;
-                    if let Some((name, _)) = columns.iter().find(|(_, ty)| is_money(*ty)) {
-                        return Err(self.error(
-                            "checking the query",
-                            format!(
-                                "column {name} is money, which would be read through a float: select it as \
-                                 CAST({name} AS decimal(19,4)) AS {name}"
-                            ),
-                        ));
-                    }
-                    self.columns = columns.into_iter().map(|(n, _)| n).collect();
-                    (vec![(String::new(), query.clone())], "query".to_string(), Vec::new())
-                }
+                // The reader learns a query's columns (and refuses money)
+                // from its one execution.
+                (None, Some(query)) => (vec![(String::new(), query.clone())], "query".to_string(), Vec::new()),
                 (None, None) => return Err(SourceError::new("no table and no query")),
             };
         let keys: Vec<usize> = key_names.iter().filter_map(|k| self.columns.iter().position(|c| c == k)).collect();
@@ -319,7 +324,7 @@ impl Source for MssqlSource {
                 }
             });
         }
-        self.parts.columns(&self.shown()).await?;
+        self.columns = self.parts.columns(&self.shown()).await?;
         Ok(())
     }
 
