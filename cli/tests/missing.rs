@@ -145,3 +145,40 @@ async fn gone_rows_are_reported_then_deleted_unless_referenced_and_a_rollback_re
     assert_success(&t.run(&m, ORG_A, "keep"));
     assert!(entity(&report(&t.out_dir("keep")), "contacts").get("missing").is_none());
 }
+
+#[tokio::test]
+async fn a_partial_export_cannot_delete_more_than_max_deleted() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("partial");
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = dir.join("mapping.toml");
+    std::fs::write(&m, mapping("delete")).unwrap();
+    std::fs::write(dir.join("contacts.csv"), ALL).unwrap();
+    std::fs::write(dir.join("tasks.csv"), "task_id,subject,customer\n").unwrap();
+    assert_success(&t.run(&m, ORG_A, "full"));
+    let before = snapshot(&t).await;
+
+    // One customer of six: five would go, more than the default 50%.
+    std::fs::write(dir.join("contacts.csv"), "id,name,email\nK1,Ada,ada@x.io\n").unwrap();
+    let out = t.run(&m, ORG_A, "partial");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("would delete 5 of the 6 contacts rows this source system loaded, more than max_deleted = 50%"),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&t).await, before, "nothing published");
+
+    // The engineer says it is a full export after all.
+    std::fs::write(
+        &m,
+        mapping("delete").replace(
+            "on_missing = \"delete\"\n\n[contacts.columns]",
+            "on_missing = \"delete\"\nmax_deleted = \"90%\"\n\n[contacts.columns]",
+        ),
+    )
+    .unwrap();
+    assert_success(&t.run(&m, ORG_A, "allowed"));
+    assert_eq!(entity(&report(&t.out_dir("allowed")), "contacts")["missing"]["deleted"], 5);
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 1);
+}

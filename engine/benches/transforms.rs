@@ -103,6 +103,7 @@ fn plan() -> EntityPlan {
         dedupe: None,
         match_existing: Vec::new(),
         on_missing: Default::default(),
+        max_deleted: migrate_engine::DEFAULT_MAX_DELETED,
         similar: None,
     }
 }

@@ -289,6 +289,7 @@ mod tests {
                 dedupe: None,
                 match_existing: Vec::new(),
                 on_missing: Default::default(),
+                max_deleted: crate::plan::DEFAULT_MAX_DELETED,
                 similar: None,
             }],
         }

@@ -32,8 +32,8 @@ pub use infer::{Decision, apply_decisions, infer, load_rates};
 pub use location::SourceLocation;
 pub use map::{MapNote, MapOutput, MapRejection, MappedBatch, map_batch};
 pub use plan::{
-    ColumnInput, ColumnPlan, Dedupe, EntityPlan, Keep, KeySpec, Link, OnExisting, OnMissing, Orphans, RejectBudget,
-    RunPlan, Similar, TargetType,
+    ColumnInput, ColumnPlan, DEFAULT_MAX_DELETED, Dedupe, EntityPlan, Keep, KeySpec, Link, OnExisting, OnMissing,
+    Orphans, RejectBudget, RunPlan, Similar, TargetType,
 };
 pub use reject::{RejectReason, RejectedRow};
 pub use report::{

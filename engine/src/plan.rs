@@ -38,6 +38,11 @@ pub struct EntityPlan {
     /// What happens to rows an earlier run of this source system loaded
     /// whose source keys this run did not see.
     pub on_missing: OnMissing,
+    /// With `on_missing = "delete"`: the most rows (or share of the rows
+    /// this source system has in the entity) one run may delete; past it
+    /// the run fails and nothing is published. A partial export would
+    /// otherwise delete everything it lacks.
+    pub max_deleted: RejectBudget,
     /// Rows that look alike without being equal (Jaro-Winkler): flagged in
     /// the report, never merged.
     pub similar: Option<Similar>,
@@ -64,6 +69,9 @@ pub enum OnMissing {
     #[default]
     Report,
 }
+
+/// `max_deleted` when the mapping does not say.
+pub const DEFAULT_MAX_DELETED: RejectBudget = RejectBudget::Percent(50.0);
 
 impl OnMissing {
     pub fn as_str(self) -> &'static str {

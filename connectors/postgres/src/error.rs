@@ -7,6 +7,9 @@ use migrate_engine::{RejectReason, SinkError};
 pub enum PgError {
     #[error("database configuration: {0}")]
     Config(String),
+    /// The publish would break a limit the mapping set: nothing published.
+    #[error("{0}")]
+    Refused(String),
     #[error("cannot connect to {target}: {message}")]
     Connect { target: String, message: String },
     #[error("{context}: {source}")]
@@ -37,6 +40,7 @@ impl From<PgError> for SinkError {
     fn from(e: PgError) -> Self {
         match e {
             PgError::Query { context, source } => SinkError::Database { context, message: describe(&source) },
+            PgError::Refused(message) => SinkError::Database { context: "publishing".to_string(), message },
             other => SinkError::Database { context: "postgres".to_string(), message: other.to_string() },
         }
     }

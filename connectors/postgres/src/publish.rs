@@ -5,7 +5,7 @@
 use futures_util::TryStreamExt;
 use migrate_engine::{
     Dedupe, DuplicateRow, Fingerprint, Keep, Link, MissingCounts, MissingRow, OnExisting, OnMissing, Orphan, Orphans,
-    PublishedEntity, RunEvents, Similar, SimilarPair,
+    PublishedEntity, RejectBudget, RunEvents, Similar, SimilarPair,
 };
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -41,6 +41,7 @@ pub(crate) struct StagedTable {
     pub dedupe: Option<Dedupe>,
     pub match_existing: Vec<String>,
     pub on_missing: OnMissing,
+    pub max_deleted: RejectBudget,
     pub similar: Option<Similar>,
 }
 
@@ -507,6 +508,7 @@ pub(crate) async fn missing_rows(
     tx: &mut PgConnection,
     ids: &RunIds<'_>,
     staged: &StagedTable,
+    mapped: u64,
     events: &mut dyn RunEvents,
 ) -> Result<MissingCounts, PgError> {
     let entity = staged.entity.as_str();
@@ -556,6 +558,21 @@ pub(crate) async fn missing_rows(
             .execute(&mut *tx)
             .await
             .context(format!("checking which missing {entity} rows {table} still refers to"))?;
+        }
+        // A partial export must not empty the table: past `max_deleted`
+        // the run fails and nothing is published.
+        let deletable: i64 = sqlx::query_scalar("SELECT count(*) FROM _migrate_missing WHERE NOT referenced")
+            .fetch_one(&mut *tx)
+            .await
+            .context(format!("counting {entity} rows to delete"))?;
+        let deletable = u64::try_from(deletable).unwrap_or(0);
+        if staged.max_deleted.exceeded(deletable, mapped, true) {
+            return Err(PgError::Refused(format!(
+                "on_missing = \"delete\" would delete {deletable} of the {mapped} {entity} rows this source system \
+                 loaded, more than max_deleted = {}: nothing was published. Check that the source is a full export, \
+                 or raise max_deleted on [{entity}]",
+                staged.max_deleted
+            )));
         }
         let rows = format!("{target} e JOIN _migrate_missing m ON m.target_id = e.id WHERE NOT m.referenced");
         keep_before_images(tx, ids, entity, &rows).await?;

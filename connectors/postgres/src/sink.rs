@@ -225,6 +225,7 @@ async fn staging(
             columns,
             on_existing: entity.on_existing,
             on_missing: entity.on_missing,
+            max_deleted: entity.max_deleted,
             similar: entity.similar.clone(),
             dedupe: entity.dedupe.clone(),
             match_existing: entity.match_existing.clone(),
@@ -306,7 +307,7 @@ impl Sink for PgSink {
         // Rows gone from the source, children before parents.
         for (table, entity) in active.tables.iter().zip(&mut published).rev() {
             if table.on_missing != OnMissing::Keep {
-                let missing = missing_rows(&mut tx, &ids, table, events).await?;
+                let missing = missing_rows(&mut tx, &ids, table, entity.target_count, events).await?;
                 entity.target_count = entity.target_count.saturating_sub(missing.deleted);
                 entity.org_total = entity.org_total.saturating_sub(missing.deleted);
                 entity.missing = Some(missing);

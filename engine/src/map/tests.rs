@@ -27,6 +27,7 @@ fn plan(columns: Vec<ColumnPlan>) -> EntityPlan {
         dedupe: None,
         match_existing: Vec::new(),
         on_missing: Default::default(),
+        max_deleted: crate::plan::DEFAULT_MAX_DELETED,
         similar: None,
     }
 }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use migrate_engine::{
-    ColumnPlan, Dedupe, EntityPlan, Keep, KeySpec, OnExisting, OnMissing, RejectBudget, RunPlan, Similar,
+    ColumnPlan, DEFAULT_MAX_DELETED, Dedupe, EntityPlan, Keep, KeySpec, OnExisting, OnMissing, RejectBudget, RunPlan,
+    Similar,
 };
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -25,7 +26,7 @@ pub const SOURCE_KINDS: &[&str] = &["csv", "excel", "xml", "mysql", "mssql"];
 
 const MIGRATION_KEYS: &[&str] = &["name", "org_id", "source_system", "max_rejected"];
 const ENTITY_KEYS: &[&str] =
-    &["from", "key", "on_existing", "on_missing", "dedupe", "similar", "match_existing", "columns"];
+    &["from", "key", "on_existing", "on_missing", "max_deleted", "dedupe", "similar", "match_existing", "columns"];
 const ON_EXISTING: &[&str] = &["skip", "update", "fill_missing"];
 pub(crate) const ROW_HASH: &str = "$row_hash";
 
@@ -270,6 +271,25 @@ fn entity(
             }
         },
     };
+    let max_deleted = match table.get("max_deleted") {
+        None => Some(DEFAULT_MAX_DELETED),
+        Some(v) => {
+            let budget = match v.get_ref() {
+                r if r.as_integer().is_some() => {
+                    r.as_integer().and_then(|i| i.as_str().parse::<u64>().ok()).map(RejectBudget::Rows)
+                }
+                r => r.as_str().and_then(RejectBudget::parse).filter(|b| matches!(b, RejectBudget::Percent(_))),
+            };
+            if budget.is_none() {
+                checker.diags.push(
+                    Diagnostic::error(v.span(), "max_deleted must be a whole number ≥ 0 or a percentage")
+                        .label("not a limit")
+                        .help("max_deleted = 100, or max_deleted = \"10%\" (default \"50%\")"),
+                );
+            }
+            budget
+        }
+    };
     let columns = match table.get("columns") {
         Some(v) => checker.table(v, &format!("[{entity}.columns]")),
         None => {
@@ -363,6 +383,7 @@ fn entity(
         dedupe: dedupe?,
         match_existing: match_existing?,
         on_missing: on_missing?,
+        max_deleted: max_deleted?,
         similar: similar?,
     })
 }

@@ -124,6 +124,10 @@ fn structural_mistakes() {
             "unknown on_missing `purge`",
         ),
         (
+            GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\nmax_deleted = \"lots\""),
+            "max_deleted must be a whole number",
+        ),
+        (
             GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\nsimilar = { threshold = 0.9 }"),
             "similar needs `on`",
         ),
