@@ -180,25 +180,7 @@ fn migration_header(checker: &mut Checker, table: &DeTable) -> Option<Header> {
     });
     let max_rejected = match table.get("max_rejected") {
         None => Some(None),
-        Some(v) => {
-            let budget = match v.get_ref() {
-                r if r.as_integer().is_some() => {
-                    r.as_integer().and_then(|i| i.as_str().parse::<u64>().ok()).map(RejectBudget::Rows)
-                }
-                r => r.as_str().and_then(RejectBudget::parse).filter(|b| matches!(b, RejectBudget::Percent(_))),
-            };
-            match budget {
-                Some(b) => Some(Some(b)),
-                None => {
-                    checker.diags.push(
-                        Diagnostic::error(v.span(), "max_rejected must be a whole number ≥ 0 or a percentage")
-                            .label("not a budget")
-                            .help("max_rejected = 100, or max_rejected = \"2.5%\""),
-                    );
-                    None
-                }
-            }
-        }
+        Some(v) => limit(checker, v, "max_rejected", "max_rejected = 100, or max_rejected = \"2.5%\"").map(Some),
     };
     Some((name?.0, org_id?, source_system?.0, max_rejected?))
 }
@@ -273,22 +255,7 @@ fn entity(
     };
     let max_deleted = match table.get("max_deleted") {
         None => Some(DEFAULT_MAX_DELETED),
-        Some(v) => {
-            let budget = match v.get_ref() {
-                r if r.as_integer().is_some() => {
-                    r.as_integer().and_then(|i| i.as_str().parse::<u64>().ok()).map(RejectBudget::Rows)
-                }
-                r => r.as_str().and_then(RejectBudget::parse).filter(|b| matches!(b, RejectBudget::Percent(_))),
-            };
-            if budget.is_none() {
-                checker.diags.push(
-                    Diagnostic::error(v.span(), "max_deleted must be a whole number ≥ 0 or a percentage")
-                        .label("not a limit")
-                        .help("max_deleted = 100, or max_deleted = \"10%\" (default \"50%\")"),
-                );
-            }
-            budget
-        }
+        Some(v) => limit(checker, v, "max_deleted", "max_deleted = 100, or max_deleted = \"10%\" (default \"50%\")"),
     };
     let columns = match table.get("columns") {
         Some(v) => checker.table(v, &format!("[{entity}.columns]")),
@@ -478,6 +445,24 @@ fn dedupe_rule(checker: &mut Checker, plans: &[ColumnPlan], value: &Spanned<DeVa
 const DEDUPE_KEYS: &[&str] = &["on", "keep", "order_by", "merge"];
 
 const ON_MISSING: &[&str] = &["keep", "delete", "report"];
+
+/// A limit as a whole number of rows or a percentage string (`"2.5%"`).
+fn limit(checker: &mut Checker, v: &Spanned<DeValue<'_>>, key: &str, example: &str) -> Option<RejectBudget> {
+    let budget = match v.get_ref() {
+        r if r.as_integer().is_some() => {
+            r.as_integer().and_then(|i| i.as_str().parse::<u64>().ok()).map(RejectBudget::Rows)
+        }
+        r => r.as_str().and_then(RejectBudget::parse).filter(|b| matches!(b, RejectBudget::Percent(_))),
+    };
+    if budget.is_none() {
+        checker.diags.push(
+            Diagnostic::error(v.span(), format!("{key} must be a whole number ≥ 0 or a percentage"))
+                .label("not a limit")
+                .help(example),
+        );
+    }
+    budget
+}
 
 /// `similar = { on = ["first_name", "last_name"], threshold = 0.92 }`.
 fn similar_rule(checker: &mut Checker, plans: &[ColumnPlan], value: &Spanned<DeValue<'_>>) -> Option<Similar> {
