@@ -441,6 +441,16 @@ pub fn render_html(report: &RunReport) -> String {
                         }
                     }
                 }
+                @for src in report.sources.iter().filter(|s| !s.parts.is_empty()) {
+                    h3 { "Source " (src.name) ", read in " (src.parts.len()) " parts" }
+                    table.parts {
+                        thead { tr { th { "range" } th.n { "rows" } } }
+                        tbody {
+                            @for part in &src.parts { tr { td.code { (part.range) } td.n { (thousands(part.rows)) } } }
+                        }
+                    }
+                    @if let Some(note) = &src.consistency { p.muted { (note) } }
+                }
                 footer { "Written by migrate from report.json (schema version " (report.schema_version) ")." }
             }
         }
@@ -540,6 +550,14 @@ pub fn render_markdown(report: &RunReport) -> String {
             ));
         }
     }
+    for src in report.sources.iter().filter(|s| !s.parts.is_empty()) {
+        let parts: Vec<String> =
+            src.parts.iter().map(|p| format!("{} ({})", md(&p.range), thousands(p.rows))).collect();
+        out.push_str(&format!("\nSource {} was read in {} parts: {}.\n", md(&src.name), parts.len(), parts.join("; ")));
+        if let Some(note) = &src.consistency {
+            out.push_str(&format!("{}\n", md(note)));
+        }
+    }
     out.push_str(&format!(
         "\nRun `{}`, organisation `{}`, status {}.\n",
         report.run_id,
@@ -563,6 +581,40 @@ mod tests {
         for (n, s) in [(0, "0"), (999, "999"), (1000, "1,000"), (12345, "12,345"), (1234567, "1,234,567")] {
             assert_eq!(thousands(n), s);
         }
+    }
+
+    #[test]
+    fn split_reads_are_shown_with_their_ranges_and_guarantee() {
+        let now = chrono::Utc::now();
+        let report = RunReport {
+            schema_version: 1,
+            run_id: uuid::Uuid::nil(),
+            org_id: uuid::Uuid::nil(),
+            mapping: migrate_engine::MappingInfo { name: "m".into(), path: "m.toml".into(), sha256: String::new() },
+            status: migrate_engine::RunStatus::Succeeded,
+            error: None,
+            started_at: now,
+            finished_at: now,
+            sources: vec![migrate_engine::SourceInfo {
+                name: "orders".into(),
+                kind: "mysql".into(),
+                parts: vec![
+                    migrate_engine::SourcePart { range: "id < 500".into(), rows: 499 },
+                    migrate_engine::SourcePart { range: "id is <NULL>".into(), rows: 2 },
+                ],
+                consistency: Some("read in 2 parts on separate connections".into()),
+                ..Default::default()
+            }],
+            entities: Vec::new(),
+            warnings: Vec::new(),
+            decisions: Vec::new(),
+        };
+        let html = render_html(&report);
+        assert!(html.contains("Source orders, read in 2 parts"), "{html}");
+        assert!(html.contains("id is &lt;NULL&gt;"), "escaped");
+        assert!(html.contains("read in 2 parts on separate connections"));
+        let md = render_markdown(&report);
+        assert!(md.contains("Source orders was read in 2 parts: id &lt; 500 (499); id is &lt;NULL&gt; (2)."), "{md}");
     }
 
     #[test]
