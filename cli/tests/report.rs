@@ -45,12 +45,7 @@ async fn the_report_page_gives_the_verdict_and_shows_hostile_data_as_text_in_a_b
     rows[0][7] = "<script>document.body.setAttribute('data-pwned','1')</script>".into();
     let last = header.len() - 1;
     rows[0][last] = "<img src=x onerror=\"document.body.setAttribute('data-pwned','2')\">".into();
-    let mut w = csv::Writer::from_path(&csv_path).unwrap();
-    w.write_record(&header).unwrap();
-    for row in &rows {
-        w.write_record(row).unwrap();
-    }
-    w.flush().unwrap();
+    write_csv(&csv_path, &header, &rows);
 
     let out = t.run(&mapping, ORG_A, "out");
     assert_success(&out);

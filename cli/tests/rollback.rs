@@ -62,12 +62,7 @@ async fn a_rollback_restores_the_previous_state_exactly_and_refuses_to_lose_work
         row[0] = format!("N000{n}");
         rows.push(row);
     }
-    let mut w = csv::Writer::from_path(&csv_path).unwrap();
-    w.write_record(&header).unwrap();
-    for r in &rows {
-        w.write_record(r).unwrap();
-    }
-    w.flush().unwrap();
+    write_csv(&csv_path, &header, &rows);
     assert_success(&t.run(&mapping, ORG_A, "second"));
     let second = run_id(&t, "second");
     let r = report(&t.out_dir("second"));
@@ -131,12 +126,7 @@ async fn chain_rolls_back_the_later_runs_first_in_one_transaction() {
     let (header, mut rows) = read_csv(&csv_path);
     let phone = header.iter().position(|h| h == "Phone").unwrap();
     rows[0][phone] = "+1 555-999-0001".to_string();
-    let mut w = csv::Writer::from_path(&csv_path).unwrap();
-    w.write_record(&header).unwrap();
-    for r in &rows {
-        w.write_record(r).unwrap();
-    }
-    w.flush().unwrap();
+    write_csv(&csv_path, &header, &rows);
     assert_success(&t.run(&mapping, ORG_A, "second"));
     let second = run_id(&t, "second");
     assert_eq!(entity(&report(&t.out_dir("second")), "contacts")["updated"], 1);

@@ -3,12 +3,67 @@
 //! parts in turn, so the order is the same on every run of the same data
 //! and memory holds a few batches per part.
 
+use std::sync::Arc;
+
+use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::batch::{Batch, MalformedRow, SourceNote};
 use crate::location::SourceLocation;
+use crate::reject::RejectReason;
 use crate::report::SourcePart;
 use crate::source::SourceError;
+
+/// `partition = { column = "id", parts = 8 }` of a database source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionConfig {
+    pub column: String,
+    pub parts: u32,
+}
+
+/// The checks every database source's options share: a `table`
+/// (`schema.table` or `table`) or a `query`, not both; a partition only of
+/// a table, in 2 to 64 parts; batches of at least one row. `schema` names
+/// the first part of a table name (`database`, `schema`).
+pub fn check_read(
+    table: Option<&str>,
+    query: Option<&str>,
+    partition: Option<&PartitionConfig>,
+    batch_rows: usize,
+    schema: &str,
+) -> Result<(), String> {
+    match (table, query) {
+        (Some(_), Some(_)) => return Err("give `table` or `query`, not both".into()),
+        (None, None) => return Err(format!("name a `table` ({schema}.table) or give a `query`")),
+        _ => {}
+    }
+    if let Some(table) = table
+        && (table.split('.').count() > 2 || table.split('.').any(|p| p.trim().is_empty()))
+    {
+        return Err(format!("table {table:?}: expected `{schema}.table` or `table`"));
+    }
+    if let Some(p) = partition {
+        if query.is_some() {
+            return Err("`partition` splits a `table` read; a `query` is read as it is".into());
+        }
+        if !(2..=64).contains(&p.parts) {
+            return Err(format!("partition.parts = {}: from 2 to 64", p.parts));
+        }
+    }
+    if batch_rows == 0 {
+        return Err("batch_rows must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// (schema, table) of `schema.table`; no schema for a bare `table`.
+pub fn split_table(table: &str) -> (Option<String>, String) {
+    match table.split_once('.') {
+        Some((s, n)) => (Some(s.trim().to_string()), n.trim().to_string()),
+        None => (None, table.trim().to_string()),
+    }
+}
 
 /// Batches a part may read ahead of the pipeline.
 const READ_AHEAD: usize = 2;
@@ -29,6 +84,95 @@ pub struct PartChunk {
     pub locations: Vec<SourceLocation>,
     pub notes: Vec<SourceNote>,
     pub malformed: Vec<MalformedRow>,
+}
+
+/// A part's reader's side: it sends the columns, then builds batches of
+/// rows (locating each by its key columns, or its number) and sends them.
+pub struct PartWriter<'a> {
+    tx: &'a mpsc::Sender<PartMsg>,
+    label: Arc<str>,
+    names: Vec<String>,
+    keys: Vec<usize>,
+    batch_rows: usize,
+    max_value_bytes: usize,
+    chunk: PartChunk,
+    rows: u64,
+}
+
+impl<'a> PartWriter<'a> {
+    /// Sends the columns; `None` when the source was dropped meanwhile.
+    pub async fn start(
+        tx: &'a mpsc::Sender<PartMsg>,
+        label: Arc<str>,
+        names: Vec<String>,
+        key_columns: &[String],
+        batch_rows: usize,
+        max_value_bytes: usize,
+    ) -> Option<Self> {
+        tx.send(PartMsg::Columns(names.clone())).await.ok()?;
+        let keys = key_columns.iter().filter_map(|k| names.iter().position(|n| n == k)).collect();
+        let chunk = PartChunk::default();
+        Some(Self { tx, label, names, keys, batch_rows, max_value_bytes, chunk, rows: 0 })
+    }
+
+    fn name(&self, column: usize) -> String {
+        self.names.get(column).cloned().unwrap_or_default()
+    }
+
+    /// Whether a value of `size` bytes in `column` of the row being built
+    /// is over the cap; if so its row is rejected (once).
+    pub fn oversized(&mut self, column: usize, size: usize) -> bool {
+        if size <= self.max_value_bytes {
+            return false;
+        }
+        let row = self.chunk.rows.len();
+        if self.chunk.malformed.last().is_none_or(|m| m.row != row) {
+            let message = format!(
+                "{} holds {size} bytes, more than max_value_bytes ({})",
+                self.name(column),
+                self.max_value_bytes
+            );
+            self.chunk.malformed.push(MalformedRow { row, reason: RejectReason::FieldTooLarge, message });
+        }
+        true
+    }
+
+    /// Counts a note on `column` of the row being built.
+    pub fn note(&mut self, column: usize, code: &'static str, example: &str) {
+        let row = self.chunk.rows.len();
+        let column = self.name(column);
+        self.chunk.notes.push(SourceNote { row, column, code, example: example.to_string() });
+    }
+
+    /// Adds the row; sends the batch when it is full. `false` when the
+    /// source was dropped (stop reading).
+    pub async fn push(&mut self, values: Vec<Option<String>>) -> bool {
+        self.rows += 1;
+        let key = if self.keys.is_empty() {
+            format!("row {}", self.rows)
+        } else {
+            self.keys
+                .iter()
+                .map(|&i| {
+                    let value = values.get(i).cloned().flatten().unwrap_or_else(|| "NULL".into());
+                    format!("{}={value}", self.name(i))
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        self.chunk.locations.push(SourceLocation::Key { table: self.label.clone(), key });
+        self.chunk.rows.push(values);
+        self.chunk.rows.len() < self.batch_rows
+            || self.tx.send(PartMsg::Chunk(std::mem::take(&mut self.chunk))).await.is_ok()
+    }
+
+    /// Sends the last batch and the part's row count.
+    pub async fn finish(self) {
+        if !self.chunk.rows.is_empty() && self.tx.send(PartMsg::Chunk(self.chunk)).await.is_err() {
+            return;
+        }
+        let _ = self.tx.send(PartMsg::Done(self.rows)).await;
+    }
 }
 
 struct Reader {

@@ -184,3 +184,13 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let rows = r.records().map(|rec| rec.unwrap().iter().map(str::to_string).collect()).collect();
     (header, rows)
 }
+
+/// Writes a CSV file: the header, then the rows (the twin of `read_csv`).
+pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) {
+    let mut w = csv::Writer::from_path(path).unwrap();
+    w.write_record(header).unwrap();
+    for row in rows {
+        w.write_record(row).unwrap();
+    }
+    w.flush().unwrap();
+}

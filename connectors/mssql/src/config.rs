@@ -1,3 +1,4 @@
+use migrate_engine::parts::{PartitionConfig, check_read};
 use serde::Deserialize;
 
 /// `[sources.NAME]` with `kind = "mssql"`.
@@ -27,14 +28,6 @@ pub struct MssqlSourceConfig {
     pub max_value_bytes: usize,
 }
 
-/// `partition = { column = "AccountID", parts = 4 }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartitionConfig {
-    pub column: String,
-    pub parts: u32,
-}
-
 fn default_batch_rows() -> usize {
     10_000
 }
@@ -45,28 +38,7 @@ fn default_max_value_bytes() -> usize {
 
 impl MssqlSourceConfig {
     pub fn check(&self) -> Result<(), String> {
-        match (&self.table, &self.query) {
-            (Some(_), Some(_)) => return Err("give `table` or `query`, not both".into()),
-            (None, None) => return Err("name a `table` (schema.table) or give a `query`".into()),
-            _ => {}
-        }
-        if let Some(table) = &self.table
-            && (table.split('.').count() > 2 || table.split('.').any(|p| p.trim().is_empty()))
-        {
-            return Err(format!("table {table:?}: expected `schema.table` or `table`"));
-        }
-        if let Some(p) = &self.partition {
-            if self.query.is_some() {
-                return Err("`partition` splits a `table` read; a `query` is read as it is".into());
-            }
-            if !(2..=64).contains(&p.parts) {
-                return Err(format!("partition.parts = {}: from 2 to 64", p.parts));
-            }
-        }
-        if self.batch_rows == 0 {
-            return Err("batch_rows must be at least 1".into());
-        }
-        Ok(())
+        check_read(self.table.as_deref(), self.query.as_deref(), self.partition.as_ref(), self.batch_rows, "schema")
     }
 
     /// The connection string with its password hidden (a password holding

@@ -9,7 +9,8 @@ mod config;
 mod source;
 mod values;
 
-pub use config::{MssqlSourceConfig, PartitionConfig};
+pub use config::MssqlSourceConfig;
+pub use migrate_engine::parts::PartitionConfig;
 pub use source::MssqlSource;
 
 impl MssqlSourceConfig {

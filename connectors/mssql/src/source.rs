@@ -6,14 +6,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use migrate_engine::parts::{Domain, PartChunk, PartMsg, Parts, bounds, position, range_label, ranges, shown};
-use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, SourceInfo, SourceLocation, SourceNote};
+use migrate_engine::parts::{
+    Domain, PartMsg, PartWriter, PartitionConfig, Parts, bounds, position, range_label, ranges, shown,
+};
+use migrate_engine::{Batch, Source, SourceError, SourceInfo};
 use tiberius::{Client, ColumnData, ColumnType, Config};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
-use crate::config::{MssqlSourceConfig, PartitionConfig, quote_ident, quote_table};
+use crate::config::{MssqlSourceConfig, quote_ident, quote_table};
 use crate::values::text;
 
 type Connection = Client<Compat<TcpStream>>;
@@ -83,13 +85,13 @@ fn is_money(ty: ColumnType) -> bool {
 struct ReadJob {
     sql: String,
     label: Arc<str>,
-    keys: Vec<usize>,
-    names: Vec<String>,
+    /// The primary key's columns, which locate each row.
+    keys: Vec<String>,
     batch_rows: usize,
     max_value_bytes: usize,
 }
 
-async fn read(mut client: Connection, mut job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceError> {
+async fn read(mut client: Connection, job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceError> {
     let fail = |e: tiberius::error::Error| SourceError::new(format!("reading ({}): {e}", job.label));
     let mut stream = client.simple_query(job.sql.as_str()).await.map_err(fail)?;
     // The result's own columns: a query's are known only now (it runs once).
@@ -106,72 +108,37 @@ async fn read(mut client: Connection, mut job: ReadJob, tx: &mpsc::Sender<PartMs
             job.label
         )));
     }
-    job.names = columns.into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = columns.into_iter().map(|(n, _)| n).collect();
     let mut rows = stream.into_row_stream();
-    if tx.send(PartMsg::Columns(job.names.clone())).await.is_err() {
+    let Some(mut writer) =
+        PartWriter::start(tx, job.label.clone(), names, &job.keys, job.batch_rows, job.max_value_bytes).await
+    else {
         return Ok(());
-    }
-    let mut chunk = PartChunk::default();
-    let mut n: u64 = 0;
+    };
     while let Some(row) = rows.try_next().await.map_err(fail)? {
-        n += 1;
-        let index = chunk.rows.len();
-        let mut out: Vec<Option<String>> = Vec::with_capacity(job.names.len());
+        let mut out: Vec<Option<String>> = Vec::with_capacity(row.len());
         for (i, value) in row.into_iter().enumerate() {
-            let column = || job.names.get(i).cloned().unwrap_or_default();
             let size = match &value {
                 ColumnData::String(Some(s)) => s.len(),
                 ColumnData::Binary(Some(b)) => b.len(),
                 _ => 0,
             };
-            if size > job.max_value_bytes {
+            if writer.oversized(i, size) {
                 out.push(None);
-                if chunk.malformed.last().is_none_or(|m| m.row != index) {
-                    chunk.malformed.push(MalformedRow {
-                        row: index,
-                        reason: RejectReason::FieldTooLarge,
-                        message: format!(
-                            "{} holds {size} bytes, more than max_value_bytes ({})",
-                            column(),
-                            job.max_value_bytes
-                        ),
-                    });
-                }
                 continue;
             }
-            match text(value) {
-                None => out.push(None),
-                Some((text, note)) => {
-                    if let Some(code) = note {
-                        chunk.notes.push(SourceNote { row: index, column: column(), code, example: text.clone() });
-                    }
-                    out.push(Some(text));
-                }
+            let text = text(value);
+            if let Some((text, Some(code))) = &text {
+                writer.note(i, code, text);
             }
+            out.push(text.map(|(t, _)| t));
         }
-        let key = if job.keys.is_empty() {
-            format!("row {n}")
-        } else {
-            job.keys
-                .iter()
-                .map(|&i| {
-                    let name = job.names.get(i).map(String::as_str).unwrap_or("?");
-                    format!("{name}={}", out.get(i).cloned().flatten().unwrap_or_else(|| "NULL".into()))
-                })
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        chunk.locations.push(SourceLocation::Key { table: job.label.clone(), key });
-        chunk.rows.push(out);
-        if chunk.rows.len() >= job.batch_rows && tx.send(PartMsg::Chunk(std::mem::take(&mut chunk))).await.is_err() {
+        if !writer.push(out).await {
             return Ok(());
         }
     }
     drop(rows);
-    if !chunk.rows.is_empty() && tx.send(PartMsg::Chunk(chunk)).await.is_err() {
-        return Ok(());
-    }
-    let _ = tx.send(PartMsg::Done(n)).await;
+    writer.finish().await;
     let _ = client.close().await;
     Ok(())
 }
@@ -301,7 +268,6 @@ impl Source for MssqlSource {
                 (None, Some(query)) => (vec![(String::new(), query.clone())], "query".to_string(), Vec::new()),
                 (None, None) => return Err(SourceError::new("no table and no query")),
             };
-        let keys: Vec<usize> = key_names.iter().filter_map(|k| self.columns.iter().position(|c| c == k)).collect();
         let mut first = Some(client);
         for (part, sql) in parts {
             // The first part reads on the connection that planned the read.
@@ -312,8 +278,7 @@ impl Source for MssqlSource {
             let job = ReadJob {
                 sql,
                 label: if part.is_empty() { label.clone().into() } else { format!("{label} {part}").into() },
-                keys: keys.clone(),
-                names: self.columns.clone(),
+                keys: key_names.clone(),
                 batch_rows: self.config.batch_rows,
                 max_value_bytes: self.config.max_value_bytes,
             };

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use migrate_engine::{Batch, RejectReason, Source};
 use migrate_mssql::{MssqlSourceConfig, PartitionConfig};
+use migrate_testkit::sources::{Row, read_source};
 use migrate_testkit::tds::{CYRILLIC_GENERAL, FakeTds, LATIN1_GENERAL, TdsTable, TdsType as T, TdsValue as V};
 
 fn config(server: &FakeTds, table: Option<&str>, query: Option<&str>) -> MssqlSourceConfig {
@@ -22,21 +23,8 @@ fn config(server: &FakeTds, table: Option<&str>, query: Option<&str>) -> MssqlSo
     }
 }
 
-type Row = BTreeMap<String, Option<String>>;
-
 async fn read_all(config: &MssqlSourceConfig) -> (Vec<(String, Row)>, Vec<Batch>) {
-    let mut source = config.build();
-    source.prepare().await.unwrap_or_else(|e| panic!("{e}"));
-    let columns = source.columns().to_vec();
-    let mut rows = Vec::new();
-    let mut batches = Vec::new();
-    while let Some(batch) = source.next_batch().await.unwrap() {
-        for i in 0..batch.height() {
-            rows.push((batch.locations[i].to_string(), columns.iter().cloned().zip(batch.row_values(i)).collect()));
-        }
-        batches.push(batch);
-    }
-    (rows, batches)
+    read_source(&mut config.build()).await
 }
 
 fn v(s: &str) -> Option<String> {
@@ -401,17 +389,7 @@ async fn a_split_read_returns_exactly_the_rows_of_a_single_read() {
         let mut split = single.clone();
         split.partition = Some(PartitionConfig { column: column.into(), parts });
         let mut source = split.build();
-        source.prepare().await.unwrap_or_else(|e| panic!("{column}: {e}"));
-        let names = source.columns().to_vec();
-        let mut rows = Vec::new();
-        while let Some(batch) = source.next_batch().await.unwrap() {
-            for i in 0..batch.height() {
-                rows.push((
-                    batch.locations[i].to_string(),
-                    names.iter().cloned().zip(batch.row_values(i)).collect::<Row>(),
-                ));
-            }
-        }
+        let (rows, _) = read_source(&mut source).await;
         let info = source.info();
         assert_eq!(info.parts.len(), expected_parts, "{column}: {:?}", info.parts);
         assert_eq!(info.parts.iter().map(|p| p.rows).sum::<u64>(), 20_000);

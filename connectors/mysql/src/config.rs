@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 
+use migrate_engine::parts::{PartitionConfig, check_read};
 use serde::Deserialize;
 
 /// `[sources.NAME]` with `kind = "mysql"` (MySQL 5.x and later, MariaDB).
@@ -34,14 +35,6 @@ pub struct MysqlSourceConfig {
     pub max_value_bytes: usize,
 }
 
-/// `partition = { column = "id", parts = 8 }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartitionConfig {
-    pub column: String,
-    pub parts: u32,
-}
-
 fn default_batch_rows() -> usize {
     10_000
 }
@@ -53,27 +46,7 @@ fn default_max_value_bytes() -> usize {
 impl MysqlSourceConfig {
     /// What the mapping asks for, checked before connecting.
     pub fn check(&self) -> Result<(), String> {
-        match (&self.table, &self.query) {
-            (Some(_), Some(_)) => return Err("give `table` or `query`, not both".into()),
-            (None, None) => return Err("name a `table` (database.table) or give a `query`".into()),
-            _ => {}
-        }
-        if let Some(table) = &self.table
-            && (table.split('.').count() > 2 || table.split('.').any(|p| p.trim().is_empty()))
-        {
-            return Err(format!("table {table:?}: expected `database.table` or `table`"));
-        }
-        if let Some(p) = &self.partition {
-            if self.query.is_some() {
-                return Err("`partition` splits a `table` read; a `query` is read as it is".into());
-            }
-            if !(2..=64).contains(&p.parts) {
-                return Err(format!("partition.parts = {}: from 2 to 64", p.parts));
-            }
-        }
-        if self.batch_rows == 0 {
-            return Err("batch_rows must be at least 1".into());
-        }
+        check_read(self.table.as_deref(), self.query.as_deref(), self.partition.as_ref(), self.batch_rows, "database")?;
         for (column, label) in &self.decode {
             if encoding_rs::Encoding::for_label(label.as_bytes()).is_none() {
                 return Err(format!("decode.{column} = {label:?}: not an encoding name (utf-8, windows-1252, …)"));
@@ -98,15 +71,6 @@ impl MysqlSourceConfig {
 /// A MySQL identifier in backquotes, each backquote doubled.
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
-}
-
-/// (database, table) of `db.table`; no database for a bare `table` (the
-/// connection's own).
-pub(crate) fn split_table(table: &str) -> (Option<String>, String) {
-    match table.split_once('.') {
-        Some((s, n)) => (Some(s.trim().to_string()), n.trim().to_string()),
-        None => (None, table.trim().to_string()),
-    }
 }
 
 /// `db.table` or `table`, quoted part by part.

@@ -10,7 +10,8 @@ mod partition;
 mod source;
 mod values;
 
-pub use config::{MysqlSourceConfig, PartitionConfig};
+pub use config::MysqlSourceConfig;
+pub use migrate_engine::parts::PartitionConfig;
 pub use source::MysqlSource;
 
 impl MysqlSourceConfig {

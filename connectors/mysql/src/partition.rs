@@ -3,11 +3,11 @@
 //! part of their own), so every row is in exactly one part whatever was
 //! inserted since the bounds were measured.
 
-use migrate_engine::parts::{Domain, bounds, position, range_label, ranges, shown};
+use migrate_engine::parts::{Domain, PartitionConfig, bounds, position, range_label, ranges, shown, split_table};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
 
-use crate::config::{PartitionConfig, quote_ident, quote_table, split_table};
+use crate::config::{quote_ident, quote_table};
 
 /// One part's statements.
 pub(crate) struct Part {

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use encoding_rs::Encoding;
-use migrate_engine::parts::{PartChunk, PartMsg, Parts};
-use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, SourceInfo, SourceLocation, SourceNote};
+use migrate_engine::parts::{PartMsg, PartWriter, Parts, split_table};
+use migrate_engine::{Batch, Source, SourceError, SourceInfo};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Value};
 use tokio::sync::mpsc;
 
-use crate::config::{MysqlSourceConfig, quote_ident, quote_table, split_table};
+use crate::config::{MysqlSourceConfig, quote_ident, quote_table};
 use crate::partition::{Part, plan_parts};
 use crate::values::Kind;
 
@@ -75,41 +75,21 @@ async fn read(job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceErro
     let columns: Vec<mysql_async::Column> = result.columns().map(|c| c.to_vec()).unwrap_or_default();
     let names: Vec<String> = columns.iter().map(|c| c.name_str().into_owned()).collect();
     let kinds: Vec<Kind> = columns.iter().zip(&names).map(|(c, n)| Kind::of(c, job.decode.get(n).copied())).collect();
-    let keys: Vec<usize> = job.keys.iter().filter_map(|k| names.iter().position(|n| n == k)).collect();
-    if tx.send(PartMsg::Columns(names.clone())).await.is_err() {
+    let Some(mut writer) =
+        PartWriter::start(tx, job.label.clone(), names.clone(), &job.keys, job.batch_rows, job.max_value_bytes).await
+    else {
         return Ok(());
-    }
-    let mut chunk = PartChunk::default();
-    let mut n: u64 = 0;
+    };
     while let Some(row) = result.next().await.map_err(|e| fail("reading", e))? {
-        n += 1;
-        let index = chunk.rows.len();
         let mut out: Vec<Option<String>> = Vec::with_capacity(names.len());
         for (i, value) in row.unwrap().into_iter().enumerate() {
-            let kind = kinds.get(i).unwrap_or(&Kind::Number);
             match value {
                 Value::NULL => out.push(None),
-                Value::Bytes(bytes) if bytes.len() > job.max_value_bytes => {
-                    let column = names.get(i).cloned().unwrap_or_default();
-                    out.push(None);
-                    if chunk.malformed.last().is_some_and(|m| m.row == index) {
-                        continue;
-                    }
-                    chunk.malformed.push(MalformedRow {
-                        row: index,
-                        reason: RejectReason::FieldTooLarge,
-                        message: format!(
-                            "{column} holds {} bytes, more than max_value_bytes ({})",
-                            bytes.len(),
-                            job.max_value_bytes
-                        ),
-                    });
-                }
+                Value::Bytes(bytes) if writer.oversized(i, bytes.len()) => out.push(None),
                 Value::Bytes(bytes) => {
-                    let (text, note) = kind.text(&bytes);
+                    let (text, note) = kinds.get(i).unwrap_or(&Kind::Number).text(&bytes);
                     if let Some(code) = note {
-                        let column = names.get(i).cloned().unwrap_or_default();
-                        chunk.notes.push(SourceNote { row: index, column, code, example: text.clone() });
+                        writer.note(i, code, &text);
                     }
                     out.push(Some(text));
                 }
@@ -122,28 +102,12 @@ async fn read(job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceErro
                 }
             }
         }
-        let key = if keys.is_empty() {
-            format!("row {n}")
-        } else {
-            keys.iter()
-                .map(|&i| {
-                    let name = names.get(i).map(String::as_str).unwrap_or("?");
-                    format!("{name}={}", out.get(i).cloned().flatten().unwrap_or_else(|| "NULL".into()))
-                })
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        chunk.locations.push(SourceLocation::Key { table: job.label.clone(), key });
-        chunk.rows.push(out);
-        if chunk.rows.len() >= job.batch_rows && tx.send(PartMsg::Chunk(std::mem::take(&mut chunk))).await.is_err() {
+        if !writer.push(out).await {
             return Ok(());
         }
     }
     drop(result);
-    if !chunk.rows.is_empty() && tx.send(PartMsg::Chunk(chunk)).await.is_err() {
-        return Ok(());
-    }
-    let _ = tx.send(PartMsg::Done(n)).await;
+    writer.finish().await;
     let _ = conn.disconnect().await;
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use migrate_engine::{Batch, RejectReason, Source};
 use migrate_mysql::{MysqlSourceConfig, PartitionConfig};
 use migrate_testkit::MariaDb;
+use migrate_testkit::sources::{Row, read_source};
 use sha2::{Digest, Sha256};
 
 fn fixture() -> PathBuf {
@@ -28,24 +29,8 @@ fn config(url: String, table: Option<&str>, query: Option<&str>) -> MysqlSourceC
     }
 }
 
-type Row = BTreeMap<String, Option<String>>;
-
-/// Every row of a source, by column name, with its location.
 async fn read_all(config: &MysqlSourceConfig) -> (Vec<(String, Row)>, Vec<Batch>) {
-    let mut source = config.build();
-    source.prepare().await.unwrap_or_else(|e| panic!("{e}"));
-    let columns = source.columns().to_vec();
-    let mut rows = Vec::new();
-    let mut batches = Vec::new();
-    while let Some(batch) = source.next_batch().await.unwrap() {
-        for i in 0..batch.height() {
-            let values = batch.row_values(i);
-            let row: Row = columns.iter().cloned().zip(values).collect();
-            rows.push((batch.locations[i].to_string(), row));
-        }
-        batches.push(batch);
-    }
-    (rows, batches)
+    read_source(&mut config.build()).await
 }
 
 fn v(s: &str) -> Option<String> {
@@ -232,14 +217,7 @@ async fn a_split_read_returns_exactly_the_rows_of_a_single_read() {
     let mut split = single.clone();
     split.partition = Some(PartitionConfig { column: "bucket".into(), parts: 4 });
     let mut source = split.build();
-    source.prepare().await.unwrap();
-    let mut rows = Vec::new();
-    let columns = source.columns().to_vec();
-    while let Some(batch) = source.next_batch().await.unwrap() {
-        for i in 0..batch.height() {
-            rows.push((String::new(), columns.iter().cloned().zip(batch.row_values(i)).collect::<Row>()));
-        }
-    }
+    let (rows, _) = read_source(&mut source).await;
     assert_eq!(multiset(&rows), whole, "the same multiset of rows");
     let info = source.info();
     let parts: Vec<(String, u64)> = info.parts.iter().map(|p| (p.range.clone(), p.rows)).collect();

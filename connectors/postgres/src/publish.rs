@@ -154,9 +154,8 @@ pub(crate) async fn publish_entity(
     // never a row this source system already maps.
     let mut matched = Vec::new();
     if !staged.match_existing.is_empty() {
-        let norm = |alias: &str, c: &str| format!("migrate.fold({alias}.{}::text)", quote_ident(c));
         let on: Vec<String> =
-            staged.match_existing.iter().map(|c| format!("{} = {}", norm("t", c), norm("s", c))).collect();
+            staged.match_existing.iter().map(|c| format!("{} = {}", folded("t", c), folded("s", c))).collect();
         let shown: Vec<String> = staged
             .match_existing
             .iter()
@@ -331,12 +330,9 @@ pub(crate) async fn publish_entity(
     let published = measure(&mut *tx, "_migrate_publish r", &staged.fingerprinted(), None).await?;
     sqlx::query("DROP TABLE _migrate_publish").execute(&mut *tx).await.context("dropping the publish table")?;
 
-    // 6. What the tenant now sees. The statistics do not know yet of the
-    // rows this transaction wrote: left to them, the planner takes a nested
-    // loop over what it believes is one row, and a second million-row run
-    // into a table that holds a first one takes hours. Every row of the
-    // source system is counted anyway, so hash joins are the right plan.
-    sqlx::query("SET LOCAL enable_nestloop = off").execute(&mut *tx).await.context("planning the count")?;
+    // 6. What the tenant now sees: every row of the source system is
+    // counted, so hash joins (see `nested_loops`).
+    nested_loops(tx, false).await?;
     let target_count: i64 = sqlx::query_scalar(audited(format!(
         "SELECT count(*) FROM {target} t
           WHERE t.id IN (SELECT k.target_id FROM migrate.keys k
@@ -348,7 +344,7 @@ pub(crate) async fn publish_entity(
     .fetch_one(&mut *tx)
     .await
     .context(format!("counting {entity} through the key map"))?;
-    sqlx::query("SET LOCAL enable_nestloop = on").execute(&mut *tx).await.context("planning the count")?;
+    nested_loops(tx, true).await?;
     let org_total: i64 = sqlx::query_scalar(audited(format!("SELECT count(*) FROM {target}")))
         .fetch_one(&mut *tx)
         .await
@@ -418,8 +414,7 @@ async fn dedupe(
     events: &mut dyn RunEvents,
 ) -> Result<u64, PgError> {
     let entity = staged.entity.as_str();
-    let norm = |c: &str| format!("migrate.fold(s.{}::text)", quote_ident(c));
-    let keys: Vec<String> = rule.on.iter().map(|c| norm(c)).collect();
+    let keys: Vec<String> = rule.on.iter().map(|c| folded("s", c)).collect();
     let present = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
     let base = rule.order_by.as_deref().map_or("s._seq".to_string(), |c| format!("s.{}", quote_ident(c)));
     let values: Vec<String> = staged.columns.iter().map(|c| format!("s.{}", quote_ident(&staged_name(c)))).collect();
@@ -515,9 +510,8 @@ pub(crate) async fn missing_rows(
     let stage = quote_qualified("migrate", &staged.stage);
     let seen = quote_qualified("migrate", &staged.seen);
     let target = quote_qualified("public", entity);
-    // Every key of the source system is looked at: hash joins (see the
-    // count in `publish_entity`).
-    sqlx::query("SET LOCAL enable_nestloop = off").execute(&mut *tx).await.context("planning the missing rows")?;
+    // Every key of the source system is looked at: hash joins.
+    nested_loops(tx, false).await?;
     sqlx::query(audited(format!(
         "CREATE TEMPORARY TABLE _migrate_missing ON COMMIT DROP AS
          WITH seen_keys AS (SELECT _source_key FROM {stage} UNION SELECT _source_key FROM {seen}),
@@ -536,7 +530,7 @@ pub(crate) async fn missing_rows(
     .execute(&mut *tx)
     .await
     .context(format!("finding {entity} rows gone from the source"))?;
-    sqlx::query("SET LOCAL enable_nestloop = on").execute(&mut *tx).await.context("planning the missing rows")?;
+    nested_loops(tx, true).await?;
 
     let mut counts = MissingCounts::default();
     if staged.on_missing == OnMissing::Delete {
@@ -613,6 +607,22 @@ pub(crate) async fn missing_rows(
     drop(rows);
     sqlx::query("DROP TABLE _migrate_missing").execute(&mut *tx).await.context("dropping the missing table")?;
     Ok(counts)
+}
+
+/// A column of `alias` as dedupe and `match_existing` compare it: trimmed,
+/// case- and accent-folded, spaces collapsed (`migrate.fold`).
+fn folded(alias: &str, column: &str) -> String {
+    format!("migrate.fold({alias}.{}::text)", quote_ident(column))
+}
+
+/// Allows or forbids nested-loop joins for the rest of the transaction.
+/// Statements that read a source system's whole key map turn them off: the
+/// statistics do not know yet of the rows the transaction wrote, and a
+/// nested loop over what the planner believes is one row runs for hours.
+pub(crate) async fn nested_loops(tx: &mut PgConnection, allowed: bool) -> Result<(), PgError> {
+    let setting = if allowed { "SET LOCAL enable_nestloop = on" } else { "SET LOCAL enable_nestloop = off" };
+    sqlx::query(setting).execute(&mut *tx).await.context("choosing join plans")?;
+    Ok(())
 }
 
 /// Keeps, for rollback, the before-images of the target rows `rows` selects

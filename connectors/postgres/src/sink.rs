@@ -16,7 +16,7 @@ use crate::error::{Context, PgError};
 use crate::fingerprint::{Kind, STABLE_TEXT, compare, measure, target_rows};
 use crate::ledger::{drop_staging, mark_interrupted_runs};
 use crate::locks::{LOCK, TRY_LOCK, entity_lock, publish_lock, run_lock};
-use crate::publish::{RunIds, StagedTable, TargetColumn, missing_rows, publish_entity};
+use crate::publish::{RunIds, StagedTable, TargetColumn, missing_rows, nested_loops, publish_entity};
 use crate::quote::audited;
 use crate::quote::{quote_ident, quote_qualified};
 
@@ -331,7 +331,7 @@ impl Sink for PgSink {
             sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
             // Whole key maps are read: hash joins, whatever the (not yet
             // updated) statistics say.
-            sqlx::query("SET LOCAL enable_nestloop = off").execute(&mut *tx).await.context("planning the check")?;
+            nested_loops(&mut tx, false).await?;
             for ((table, entity), measured) in active.tables.iter().zip(&mut published).zip(fingerprints) {
                 let columns = table.fingerprinted();
                 let binds = (active.org_id, active.source_system.as_str(), table.entity.as_str(), active.run_id);
