@@ -147,9 +147,8 @@ impl<'a> PartWriter<'a> {
     /// Adds the row; sends the batch when it is full. `false` when the
     /// source was dropped (stop reading).
     pub async fn push(&mut self, values: Vec<Option<String>>) -> bool {
-        self.rows += 1;
         let key = if self.keys.is_empty() {
-            format!("row {}", self.rows)
+            format!("row {}", self.rows + 1)
         } else {
             self.keys
                 .iter()
@@ -160,10 +159,26 @@ impl<'a> PartWriter<'a> {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        self.chunk.locations.push(SourceLocation::Key { table: self.label.clone(), key });
+        let location = SourceLocation::Key { table: self.label.clone(), key };
+        self.push_at(values, location).await
+    }
+
+    /// Adds the row at a location the reader names; sends the batch when
+    /// it is full. `false` when the source was dropped.
+    pub async fn push_at(&mut self, values: Vec<Option<String>>, location: SourceLocation) -> bool {
+        self.rows += 1;
+        self.chunk.locations.push(location);
         self.chunk.rows.push(values);
         self.chunk.rows.len() < self.batch_rows
             || self.tx.send(PartMsg::Chunk(std::mem::take(&mut self.chunk))).await.is_ok()
+    }
+
+    /// Adds a row the reader could not make sense of: it is counted and
+    /// rejected with `reason`, at `location`.
+    pub async fn push_malformed(&mut self, location: SourceLocation, reason: RejectReason, message: String) -> bool {
+        let row = self.chunk.rows.len();
+        self.chunk.malformed.push(MalformedRow { row, reason, message });
+        self.push_at(vec![None; self.names.len()], location).await
     }
 
     /// Sends the last batch and the part's row count.

@@ -18,6 +18,14 @@ pub trait Source: Send {
     /// The column names, known once the source is open (a CSV header).
     fn columns(&self) -> &[String];
 
+    /// Every column name the source knows of, for suggestions when a
+    /// mapping names one it does not have: the columns, unless the source
+    /// offers more than it reads (a document source reads only the paths
+    /// the mapping names).
+    fn offered_columns(&self) -> Vec<String> {
+        self.columns().to_vec()
+    }
+
     /// Connects and learns the columns, for a source behind a network
     /// connection (a database). Called once, right after opening and before
     /// `columns`; files need nothing.

@@ -1,0 +1,389 @@
+//! The MongoDB `Source`: a sample of documents names the columns (paths),
+//! then one reader task streams the collection through a cursor (the
+//! server sends `batch_size` documents per getMore) or an export file
+//! through the scanner, turning each document into rows.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bson::{Document, RawDocument, Utf8Lossy, doc};
+use migrate_engine::parts::{PartMsg, PartWriter, Parts};
+use migrate_engine::{Batch, RejectReason, Source, SourceError, SourceInfo, SourceLocation};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Cursor};
+use tokio::sync::mpsc;
+
+use crate::config::MongoSourceConfig;
+use crate::file::{Item, Scanner, parse};
+use crate::rows::RowShape;
+use crate::shape::Shape;
+
+/// How long finding a server may take when the URL does not say.
+const SERVER_SELECTION: Duration = Duration::from_secs(15);
+
+pub struct MongoSource {
+    config: MongoSourceConfig,
+    /// A file source's file, resolved against the mapping's folder.
+    file: Option<PathBuf>,
+    shape: Shape,
+    columns: Vec<String>,
+    parts: Parts,
+    progress: Arc<Progress>,
+}
+
+#[derive(Default)]
+struct Progress {
+    bytes: AtomicU64,
+    total: AtomicU64,
+    digest: Mutex<Option<(u64, String)>>,
+}
+
+/// One document read, or why one could not be.
+enum Next {
+    Doc(Document, Origin, bool),
+    Bad(Origin, RejectReason, String),
+    End,
+}
+
+/// Where a document came from.
+#[derive(Clone)]
+enum Origin {
+    Server,
+    Line(u64),
+}
+
+/// Documents from a cursor or a file.
+enum Docs {
+    Cursor(Box<Cursor<Document>>),
+    File(Box<Scanner<std::fs::File>>),
+}
+
+impl Docs {
+    async fn next(&mut self, label: &str) -> Result<Next, SourceError> {
+        match self {
+            Docs::Cursor(cursor) => {
+                let more = cursor.advance().await.map_err(|e| SourceError::new(format!("reading ({label}): {e}")))?;
+                if !more {
+                    return Ok(Next::End);
+                }
+                let (doc, lossy) = decode(cursor.current())
+                    .map_err(|e| SourceError::new(format!("reading ({label}): a document does not decode: {e}")))?;
+                Ok(Next::Doc(doc, Origin::Server, lossy))
+            }
+            Docs::File(scanner) => {
+                let item =
+                    scanner.next_item().map_err(|e| SourceError::new(format!("{label}:{}: {}", e.line, e.message)))?;
+                Ok(match item {
+                    None => Next::End,
+                    Some(Item::TooLarge { line, size }) => Next::Bad(
+                        Origin::Line(line),
+                        RejectReason::FieldTooLarge,
+                        format!("the document is {size} bytes, more than max_document_bytes"),
+                    ),
+                    Some(Item::Doc { line, bytes }) => match parse(&bytes) {
+                        Ok(doc) => Next::Doc(doc, Origin::Line(line), false),
+                        Err(message) => Next::Bad(Origin::Line(line), RejectReason::MalformedRow, message),
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// A document off the wire; strings that are not UTF-8 are read with
+/// U+FFFD in place of the bad bytes (and the row says so).
+fn decode(raw: &RawDocument) -> Result<(Document, bool), bson::error::Error> {
+    match Document::try_from(raw) {
+        Ok(doc) => Ok((doc, false)),
+        Err(_) => {
+            let Utf8Lossy(doc) = Utf8Lossy::<Document>::try_from(raw)?;
+            Ok((doc, true))
+        }
+    }
+}
+
+impl MongoSource {
+    pub fn new(config: MongoSourceConfig, file: Option<PathBuf>) -> Self {
+        Self {
+            config,
+            file,
+            shape: Shape::default(),
+            columns: Vec::new(),
+            parts: Parts::default(),
+            progress: Arc::default(),
+        }
+    }
+
+    /// `url db.collection`, or the file.
+    fn shown(&self) -> String {
+        match &self.file {
+            Some(path) => path.display().to_string(),
+            None => {
+                let db = self.config.database.as_deref().unwrap_or("");
+                let c = self.config.collection.as_deref().unwrap_or("");
+                format!("{} {db}{}{c}", self.config.shown_url(), if db.is_empty() { "" } else { "." })
+            }
+        }
+    }
+
+    /// The table part of a location: `db.collection`, or the file name.
+    fn label(&self) -> String {
+        match &self.file {
+            Some(path) => path.display().to_string(),
+            None => format!(
+                "{}.{}",
+                self.config.database.as_deref().unwrap_or(""),
+                self.config.collection.as_deref().unwrap_or("")
+            ),
+        }
+    }
+
+    fn error(&self, doing: &str, e: impl std::fmt::Display) -> SourceError {
+        SourceError::new(format!("{doing} ({}): {e}", self.shown()))
+    }
+
+    /// Opens the documents: all of them, or the first `limit`.
+    async fn open_docs(&mut self, limit: Option<usize>) -> Result<Docs, SourceError> {
+        if let Some(path) = &self.file {
+            let file = std::fs::File::open(path).map_err(|e| self.error("opening", e))?;
+            let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+            self.progress.total.store(total, Ordering::Relaxed);
+            return Ok(Docs::File(Box::new(Scanner::new(file, self.config.max_document_bytes))));
+        }
+        let url = self.config.url.clone().unwrap_or_default();
+        let mut options = ClientOptions::parse(&url).await.map_err(|e| self.error("reading the url", e))?;
+        if options.server_selection_timeout.is_none() {
+            options.server_selection_timeout = Some(SERVER_SELECTION);
+        }
+        options.app_name.get_or_insert_with(|| "migrate".to_string());
+        let database = match (&self.config.database, &options.default_database) {
+            (Some(d), _) | (None, Some(d)) => d.clone(),
+            (None, None) => return Err(self.error("choosing the database", "the url names none: set `database`")),
+        };
+        self.config.database = Some(database.clone());
+        let client = Client::with_options(options).map_err(|e| self.error("connecting", e))?;
+        let name = self.config.collection.clone().unwrap_or_default();
+        let collection = client.database(&database).collection::<Document>(&name);
+        let batch = self.config.batch_size;
+        let cursor = match self.config.pipeline().map_err(SourceError::new)? {
+            Some(mut stages) => {
+                if let Some(n) = limit {
+                    stages.push(doc! { "$limit": n as i64 });
+                }
+                collection.aggregate(stages).batch_size(batch).await
+            }
+            None => {
+                let filter = self.config.filter().map_err(SourceError::new)?.unwrap_or_default();
+                let mut find = collection.find(filter).batch_size(batch).sort(doc! { "_id": 1 });
+                if let Some(p) = self.config.projection().map_err(SourceError::new)? {
+                    find = find.projection(p);
+                }
+                if let Some(n) = limit {
+                    find = find.limit(n as i64);
+                }
+                find.await
+            }
+        };
+        let cursor = cursor.map_err(|e| self.error("reading", e))?;
+        Ok(Docs::Cursor(Box::new(cursor)))
+    }
+
+    /// The shape of the first `sample` documents.
+    async fn learn_shape(&mut self) -> Result<(), SourceError> {
+        let mut docs = self.open_docs(Some(self.config.sample)).await?;
+        let label = self.label();
+        let mut shape = Shape::default();
+        let mut seen = 0;
+        while seen < self.config.sample {
+            match docs.next(&label).await? {
+                Next::Doc(doc, _, _) => shape.observe(&doc),
+                Next::Bad(..) => {}
+                Next::End => break,
+            }
+            seen += 1;
+        }
+        self.shape = shape;
+        Ok(())
+    }
+
+    /// The documents' paths with their types, from the sample.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The columns the rows carry: the mapping's paths that the sample
+    /// holds (and `_id`), or every path outside arrays for a preview.
+    fn choose_columns(&self) -> Vec<String> {
+        let unwind = self.config.unwind.as_deref();
+        if self.config.wanted.is_empty() {
+            return self.shape.default_columns(unwind);
+        }
+        let mut out: Vec<String> = Vec::new();
+        if self.shape.paths.contains_key("_id") {
+            out.push("_id".into());
+        }
+        for c in &self.config.wanted {
+            if self.shape.covers(c, unwind) && !out.contains(c) {
+                out.push(c.clone());
+            }
+        }
+        out
+    }
+}
+
+/// What the reader task needs.
+struct ReadJob {
+    docs: Docs,
+    label: Arc<str>,
+    columns: Vec<String>,
+    rows: RowShape,
+    unwind: Option<String>,
+    batch_rows: usize,
+    max_value_bytes: usize,
+    progress: Arc<Progress>,
+}
+
+async fn read(mut job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceError> {
+    let id_column = job.columns.iter().position(|c| c == "_id");
+    let Some(mut writer) =
+        PartWriter::start(tx, job.label.clone(), job.columns.clone(), &[], job.batch_rows, job.max_value_bytes).await
+    else {
+        return Ok(());
+    };
+    let mut number: u64 = 0;
+    loop {
+        let next = job.docs.next(&job.label).await?;
+        if let Docs::File(scanner) = &job.docs {
+            job.progress.bytes.store(scanner.bytes_read(), Ordering::Relaxed);
+        }
+        number += 1;
+        let (doc, origin, lossy) = match next {
+            Next::End => break,
+            Next::Bad(origin, reason, message) => {
+                let location = locate(&job.label, &origin, number, None, None, job.unwind.as_deref());
+                if !writer.push_malformed(location, reason, message).await {
+                    return Ok(());
+                }
+                continue;
+            }
+            Next::Doc(doc, origin, lossy) => (doc, origin, lossy),
+        };
+        for row in job.rows.rows(&doc) {
+            let id = id_column.and_then(|i| row.values.get(i).cloned().flatten());
+            let location = locate(&job.label, &origin, number, id.as_deref(), row.index, job.unwind.as_deref());
+            for (column, code, example) in &row.notes {
+                writer.note(*column, code, example);
+            }
+            if lossy {
+                writer.note(0, "invalid_bytes_replaced", "a string that is not UTF-8");
+            }
+            let mut values = row.values;
+            for (i, v) in values.iter_mut().enumerate() {
+                if v.as_ref().is_some_and(|t| writer.oversized(i, t.len())) {
+                    *v = None;
+                }
+            }
+            if !writer.push_at(values, location).await {
+                return Ok(());
+            }
+        }
+    }
+    if let Docs::File(scanner) = &job.docs {
+        *job.progress.digest.lock().unwrap_or_else(|p| p.into_inner()) = Some(scanner.digest());
+    }
+    writer.finish().await;
+    Ok(())
+}
+
+/// `crm.customers[_id=65a…]`, `export.json:12`, and under `unwind` the
+/// element too (`… notes[3]`).
+fn locate(
+    label: &Arc<str>,
+    origin: &Origin,
+    number: u64,
+    id: Option<&str>,
+    index: Option<usize>,
+    unwind: Option<&str>,
+) -> SourceLocation {
+    let element = match (unwind, index) {
+        (Some(u), Some(i)) => format!(" {u}[{i}]"),
+        _ => String::new(),
+    };
+    match (origin, element.is_empty()) {
+        (Origin::Line(line), true) => SourceLocation::Line { file: label.clone(), line: *line },
+        (Origin::Line(line), false) => SourceLocation::Described(format!("{label}:{line}{element}").into()),
+        (Origin::Server, _) => {
+            let key = match id {
+                Some(id) => format!("_id={id}{element}"),
+                None => format!("document {number}{element}"),
+            };
+            SourceLocation::Key { table: label.clone(), key }
+        }
+    }
+}
+
+#[async_trait]
+impl Source for MongoSource {
+    fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    fn offered_columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.shape.paths.keys().cloned().collect();
+        if let Some(u) = &self.config.unwind {
+            out.push(format!("{u}.$index"));
+        }
+        out
+    }
+
+    async fn prepare(&mut self) -> Result<(), SourceError> {
+        self.config.check().map_err(SourceError::new)?;
+        self.learn_shape().await?;
+        self.columns = self.choose_columns();
+        let docs = self.open_docs(None).await?;
+        let job = ReadJob {
+            docs,
+            label: self.label().into(),
+            columns: self.columns.clone(),
+            rows: RowShape::new(&self.columns, self.config.unwind.as_deref()),
+            unwind: self.config.unwind.clone(),
+            batch_rows: self.config.batch_rows,
+            max_value_bytes: self.config.max_document_bytes,
+            progress: self.progress.clone(),
+        };
+        let tx = self.parts.add(String::new());
+        tokio::spawn(async move {
+            if let Err(e) = read(job, &tx).await {
+                let _ = tx.send(PartMsg::Error(e)).await;
+            }
+        });
+        let shown = self.shown();
+        self.parts.columns(&shown).await?;
+        Ok(())
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        let shown = self.shown();
+        self.parts.next_batch(&self.columns, &shown).await
+    }
+
+    fn info(&self) -> SourceInfo {
+        let digest = self.progress.digest.lock().map(|d| d.clone()).unwrap_or(None);
+        SourceInfo {
+            kind: "mongodb".into(),
+            location: self.shown(),
+            row_count: Some(self.parts.rows()),
+            size: digest.as_ref().map(|d| d.0),
+            sha256: digest.map(|d| d.1),
+            ..SourceInfo::default()
+        }
+    }
+
+    fn position(&self) -> Option<(u64, u64)> {
+        let total = self.progress.total.load(Ordering::Relaxed);
+        (total > 0).then(|| (self.progress.bytes.load(Ordering::Relaxed), total))
+    }
+}
