@@ -269,6 +269,9 @@ fn json_value(column: &ColumnPlan, value: &str) -> serde_json::Value {
         }),
         (ValueKind::Money, [amount, currency]) => serde_json::json!({ "amount": amount, "currency": currency }),
         (ValueKind::Boolean, _) => serde_json::Value::Bool(value == "true"),
+        (ValueKind::Json, _) => {
+            serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()))
+        }
         _ => serde_json::Value::String(value.to_string()),
     }
 }

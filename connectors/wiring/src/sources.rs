@@ -4,6 +4,7 @@ use migrate_csv::{CsvSource, CsvSourceConfig, FileIndex, Pinned};
 use migrate_engine::{Source, SourceError};
 use migrate_excel::ExcelSourceConfig;
 use migrate_mappings::{Diagnostic, Diagnostics, Mapping};
+use migrate_mongodb::MongoSourceConfig;
 use migrate_mssql::MssqlSourceConfig;
 use migrate_mysql::MysqlSourceConfig;
 use migrate_xml::XmlSourceConfig;
@@ -18,6 +19,7 @@ enum SourceConfig {
     Xml(XmlSourceConfig),
     Mysql(MysqlSourceConfig),
     Mssql(MssqlSourceConfig),
+    Mongo(MongoSourceConfig),
 }
 
 /// Every source of a mapping, configured and checked, ready to open.
@@ -46,6 +48,15 @@ impl SourceSet {
                     Ok(()) => Ok(SourceConfig::Mssql(c)),
                     Err(e) => Err(mapping.diagnostics(vec![at_block(mapping, &block.name, e)])),
                 }),
+                "mongodb" => {
+                    mapping.source_config::<MongoSourceConfig>(&block.name).and_then(|mut c| match c.check() {
+                        Ok(()) => {
+                            c.wanted = wanted_columns(mapping, &block.name);
+                            Ok(SourceConfig::Mongo(c))
+                        }
+                        Err(e) => Err(mapping.diagnostics(vec![at_block(mapping, &block.name, e)])),
+                    })
+                }
                 other => Err(mapping.diagnostics(vec![at_block(
                     mapping,
                     &block.name,
@@ -70,6 +81,7 @@ impl SourceSet {
                     SourceConfig::Csv(c) => c.resolved_path(&self.base_dir),
                     SourceConfig::Excel(c) => c.resolved_path(&self.base_dir),
                     SourceConfig::Xml(c) => c.resolved_path(&self.base_dir),
+                    SourceConfig::Mongo(c) => c.resolved_path(&self.base_dir)?,
                     SourceConfig::Mysql(_) | SourceConfig::Mssql(_) => return None,
                 };
                 Some((name.clone(), path))
@@ -81,7 +93,11 @@ impl SourceSet {
     pub fn databases(&self) -> Vec<String> {
         self.configs
             .iter()
-            .filter(|(_, c)| matches!(c, SourceConfig::Mysql(_) | SourceConfig::Mssql(_)))
+            .filter(|(_, c)| match c {
+                SourceConfig::Mysql(_) | SourceConfig::Mssql(_) => true,
+                SourceConfig::Mongo(c) => c.url.is_some(),
+                _ => false,
+            })
             .map(|(n, _)| n.clone())
             .collect()
     }
@@ -135,6 +151,7 @@ impl SourceSet {
             }
             SourceConfig::Mysql(c) => Ok(Box::new(c.build())),
             SourceConfig::Mssql(c) => Ok(Box::new(c.build())),
+            SourceConfig::Mongo(c) => Ok(Box::new(c.build(&self.base_dir))),
         }
     }
 }
@@ -145,8 +162,24 @@ pub async fn check_sources(mapping: &Mapping, sources: &SourceSet) -> Vec<Diagno
     let mut out = Vec::new();
     for block in &mapping.sources {
         match sources.open_prepared(&block.name).await {
-            Ok(source) => out.extend(mapping.check_source_columns(&block.name, source.columns())),
+            Ok(source) => {
+                out.extend(mapping.check_source_columns(&block.name, source.columns(), &source.offered_columns()))
+            }
             Err(e) => out.push(at_block(mapping, &block.name, e.to_string())),
+        }
+    }
+    out
+}
+
+/// The source columns a mapping's entities read from one source: a
+/// document source carries only these paths in its rows.
+fn wanted_columns(mapping: &Mapping, source: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for entity in mapping.plan.entities.iter().filter(|e| e.source == source) {
+        for column in entity.source_columns() {
+            if !out.iter().any(|c| c == column) {
+                out.push(column.to_string());
+            }
         }
     }
     out

@@ -9,6 +9,7 @@ mod boolean;
 mod contact;
 pub mod convert;
 pub mod date;
+mod json;
 pub mod money;
 mod name;
 mod text;
@@ -22,6 +23,7 @@ pub use chrono_tz::Tz;
 pub use contact::{PhoneSpec, normalize_email, normalize_phone};
 pub use convert::{Conversion, RatesTable};
 pub use date::{DateFormat, DateOutput, DateSpec, DayOrder};
+pub use json::{join, parse_json};
 pub use money::{Locale, MoneySpec, parse_money};
 pub use name::{NamePart, NameSpec, name_part};
 pub use text::{collapse_spaces, lowercase, null_if, trim, uppercase};
@@ -38,6 +40,8 @@ pub enum ValueKind {
     /// An exact amount and its ISO 4217 code: `-1234.56 EUR`.
     Money,
     Boolean,
+    /// A JSON value, kept as JSON in a JSONB key.
+    Json,
 }
 
 impl ValueKind {
@@ -48,6 +52,7 @@ impl ValueKind {
             ValueKind::Timestamp => "a timestamp",
             ValueKind::Money => "an amount with a currency",
             ValueKind::Boolean => "a boolean",
+            ValueKind::Json => "JSON",
         }
     }
 }
@@ -69,6 +74,10 @@ pub enum Transform {
     Name(NameSpec),
     /// Cut to this many characters (the target column's limit), counted.
     Truncate(usize),
+    /// The value is JSON: checked, and kept as JSON in a JSONB key.
+    Json,
+    /// A JSON array's elements joined by the separator.
+    Join(String),
 }
 
 /// One value's fate in a transform.
@@ -124,6 +133,8 @@ impl Transform {
         "map",
         "name",
         "truncate",
+        "json",
+        "join",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -141,6 +152,8 @@ impl Transform {
             Transform::Map(_) => "map",
             Transform::Name(_) => "name",
             Transform::Truncate(_) => "truncate",
+            Transform::Json => "json",
+            Transform::Join(_) => "join",
         }
     }
 
@@ -157,6 +170,7 @@ impl Transform {
             },
             Transform::Money(_) => ValueKind::Money,
             Transform::Boolean(_) => ValueKind::Boolean,
+            Transform::Json => ValueKind::Json,
             _ => ValueKind::Text,
         }
     }
@@ -178,6 +192,8 @@ impl Transform {
             Transform::Map(map) => map_values(column, |v| map.lookup(v)),
             Transform::Name(spec) => map_values(column, |v| name_part(v, spec)),
             Transform::Truncate(max) => map_values(column, |v| truncate(v, *max)),
+            Transform::Json => map_values(column, parse_json),
+            Transform::Join(separator) => map_values(column, |v| join(v, separator)),
         }
     }
 }

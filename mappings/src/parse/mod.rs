@@ -22,7 +22,7 @@ use crate::suggest::did_you_mean;
 use document::{Checker, interpolate_tree};
 
 /// Source kinds a mapping may name. A closed list: one connector crate each.
-pub const SOURCE_KINDS: &[&str] = &["csv", "excel", "xml", "mysql", "mssql"];
+pub const SOURCE_KINDS: &[&str] = &["csv", "excel", "xml", "mysql", "mssql", "mongodb"];
 
 const MIGRATION_KEYS: &[&str] = &["name", "org_id", "source_system", "max_rejected"];
 const ENTITY_KEYS: &[&str] =
@@ -603,7 +603,10 @@ impl Mapping {
 
     /// Checks the source columns the mapping names against a source's
     /// header; one error per unknown column, with a suggestion.
-    pub fn check_source_columns(&self, source: &str, header: &[String]) -> Vec<Diagnostic> {
+    /// The mapping's columns of `source` that its `header` lacks, each an
+    /// error; suggestions come from `offered` (every name the source knows,
+    /// which for a document source is more than it reads).
+    pub fn check_source_columns(&self, source: &str, header: &[String], offered: &[String]) -> Vec<Diagnostic> {
         self.source_refs
             .iter()
             .filter(|r| r.source == source && !header.iter().any(|h| h == &r.column))
@@ -613,9 +616,9 @@ impl Mapping {
                     format!("unknown source column `{}` in source `{source}`", r.column),
                 )
                 .label(format!("not a column of {source}"));
-                match did_you_mean(&r.column, header.iter().map(String::as_str)) {
+                match did_you_mean(&r.column, offered.iter().map(String::as_str)) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
-                    None => d.help(format!("{source} has: {}", header.join(", "))),
+                    None => d.help(format!("{source} has: {}", offered.join(", "))),
                 }
             })
             .collect()

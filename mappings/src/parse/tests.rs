@@ -198,7 +198,7 @@ fn not_null_columns_without_a_default_must_be_mapped() {
 fn source_columns_are_checked_against_the_header_with_suggestions() {
     let m = parse("m.toml", GOOD, &env).unwrap();
     let header: Vec<String> = ["CustomerID", "FirstName", "EMail", "LTV"].iter().map(|s| s.to_string()).collect();
-    let d = m.diagnostics(m.check_source_columns("customers", &header));
+    let d = m.diagnostics(m.check_source_columns("customers", &header, &header));
     assert_eq!(d.items.len(), 1);
     assert_eq!(d.items[0].message, "unknown source column `E-Mail` in source `customers`");
     assert_eq!(d.items[0].help.as_deref(), Some("did you mean `EMail`?"));
@@ -347,7 +347,8 @@ first_name = { from = ["First", "Middle"] }"#,
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let unknown: Vec<String> = m.check_source_columns("customers", &header).into_iter().map(|d| d.message).collect();
+    let unknown: Vec<String> =
+        m.check_source_columns("customers", &header, &header).into_iter().map(|d| d.message).collect();
     assert_eq!(unknown, vec!["unknown source column `Middle` in source `customers`"]);
 
     let cases = [

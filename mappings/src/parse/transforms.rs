@@ -170,6 +170,7 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>, def: &ColumnDef) ->
     let table = match args.map(|a| (a.get_ref(), a.span())) {
         Some((DeValue::Table(t), _)) => Some(t),
         Some((DeValue::Array(_), _)) if name == "null_if" => None,
+        Some((DeValue::String(_), _)) if name == "join" => None,
         Some((_, span)) => {
             checker.diags.push(
                 Diagnostic::error(span, format!("the options of `{name}` are a table"))
@@ -214,6 +215,18 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>, def: &ColumnDef) ->
                 }
             }
         }
+        "json" => no_args(checker, opts, Transform::Json),
+        "join" => match args.and_then(|v| v.get_ref().as_str()) {
+            Some(separator) => Some(Transform::Join(separator.to_string())),
+            None => {
+                checker.diags.push(
+                    Diagnostic::error(opts.span, "join takes the separator")
+                        .label("expected a string")
+                        .help("{ join = \", \" }"),
+                );
+                None
+            }
+        },
         "date" => date_transform(checker, opts, def),
         "money" => {
             let mut infer_locale = false;
