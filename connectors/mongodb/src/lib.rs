@@ -14,6 +14,9 @@ mod shape;
 mod source;
 mod value;
 
+#[cfg(test)]
+mod property_tests;
+
 pub use config::MongoSourceConfig;
 pub use shape::{PathStats, Shape};
 pub use source::MongoSource;

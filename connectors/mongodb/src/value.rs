@@ -69,7 +69,12 @@ pub fn text(value: &Bson) -> Text {
             None => Text { text: Some(d.timestamp_millis().to_string()), note: Some("date_out_of_range") },
         },
         Bson::Binary(b) => Text::of(binary_text(b)),
-        Bson::RegularExpression(r) => Text::of(format!("/{}/{}", r.pattern, r.options)),
+        Bson::RegularExpression(r) => {
+            // Flags in alphabetical order, as BSON stores them.
+            let mut flags: Vec<char> = r.options.as_str().chars().collect();
+            flags.sort_unstable();
+            Text::of(format!("/{}/{}", r.pattern, flags.into_iter().collect::<String>()))
+        }
         Bson::Timestamp(t) => Text::of(format!("{}:{}", t.time, t.increment)),
         Bson::MinKey => Text::of("MinKey".into()),
         Bson::MaxKey => Text::of("MaxKey".into()),
