@@ -12,6 +12,11 @@ use bson::{Bson, Document};
 use migrate_testkit::MongoServer;
 use support::*;
 
+/// last name, email, phone, status, created date, custom fields.
+type ContactRow = (String, Option<String>, Option<String>, String, String, serde_json::Value);
+/// title, file name, size, created, the linked contact's last name.
+type DocumentRow = (String, Option<String>, Option<i64>, String, String);
+
 async fn load_fixture(server: &MongoServer) {
     let text = std::fs::read_to_string(workspace().join("fixtures/mongodb/customers.json")).unwrap();
     let docs: Vec<Document> = text
@@ -74,7 +79,7 @@ async fn a_legacy_mongodb_crm_lands_in_contacts_and_linked_documents() {
     assert_eq!(r["sources"][0]["kind"], "mongodb");
 
     let mut admin = t.admin().await;
-    let contacts: Vec<(String, Option<String>, Option<String>, String, String, serde_json::Value)> = sqlx::query_as(
+    let contacts: Vec<ContactRow> = sqlx::query_as(
         "SELECT last_name, email, phone, status, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), custom_fields
            FROM contacts ORDER BY last_name",
     )
@@ -111,7 +116,7 @@ async fn a_legacy_mongodb_crm_lands_in_contacts_and_linked_documents() {
     assert_eq!(contacts[3].4, "1912-01-01", "a date before 1970");
     assert_eq!(contacts[3].5["lifetime_value"]["amount"], "0.10");
 
-    let documents: Vec<(String, Option<String>, Option<i64>, String, String)> = sqlx::query_as(
+    let documents: Vec<DocumentRow> = sqlx::query_as(
         "SELECT d.title, d.file_name, d.size_bytes, to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), c.last_name
            FROM documents d JOIN contacts c ON c.id = d.contact_id ORDER BY d.title",
     )

@@ -223,7 +223,8 @@ async fn mixed_types_show_in_the_shape_and_unwind_gives_child_rows() {
         &["notes.$index", "notes.text", "notes"],
     );
     let (rows, _) = read_source(&mut source(&notes)).await;
-    let got: Vec<(&str, Option<&str>, Option<&str>, Option<&str>)> = rows
+    type Child<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+    let got: Vec<Child> = rows
         .iter()
         .map(|(loc, r)| (loc.as_str(), get(r, "_id"), get(r, "notes.$index"), get(r, "notes.text")))
         .collect();
