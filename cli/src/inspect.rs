@@ -1,12 +1,16 @@
 use std::path::Path;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use migrate_connectors::{InspectError, inspect};
+use migrate_connectors::{InspectError, Inspection, inspect, inspect_collection};
 
 use crate::exit;
 
-pub async fn run(path: &Path, json: bool) -> u8 {
-    let found = match inspect(path).await {
+pub async fn run(path: &Path, collection: Option<&str>, json: bool) -> u8 {
+    let found = match collection {
+        Some(c) => inspect_collection(&path.to_string_lossy(), c).await,
+        None => inspect(path).await,
+    };
+    let found = match found {
         Ok(i) => i,
         Err(e @ InspectError::UnknownKind { .. }) => {
             eprintln!("error: {e}");
@@ -47,6 +51,10 @@ pub async fn run(path: &Path, json: bool) -> u8 {
         }
         return exit::OK;
     }
+    if found.kind == "mongodb" {
+        print_paths(&found);
+        return exit::OK;
+    }
     println!("header:    {} {}", if found.sheet.is_some() { "row" } else { "line" }, found.header_line);
     println!("sampled:   {} rows", found.rows_sampled);
     let mut t = Table::new();
@@ -64,4 +72,34 @@ pub async fn run(path: &Path, json: bool) -> u8 {
     }
     println!("{t}");
     exit::OK
+}
+
+/// A document source: every path, its types and how often each appears.
+fn print_paths(found: &Inspection) {
+    println!("sampled:   {} documents", found.rows_sampled);
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["path", "in documents", "types", "examples"]);
+    let share = |n: u64| if found.rows_sampled == 0 { 0.0 } else { n as f64 * 100.0 / found.rows_sampled as f64 };
+    for p in &found.paths {
+        let mut types = p.types.iter().map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", ");
+        if !p.element_types.is_empty() {
+            let elements = p.element_types.iter().map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", ");
+            types.push_str(&format!(" (elements: {elements})"));
+        }
+        if p.mixed {
+            types.push_str("  MIXED");
+        }
+        let path = if p.in_array { format!("{} (in an array)", p.path) } else { p.path.clone() };
+        t.add_row([path, format!("{} ({:.0}%)", p.documents, share(p.documents)), types, p.examples.join(" | ")]);
+    }
+    println!("{t}");
+    let mixed: Vec<&str> = found.paths.iter().filter(|p| p.mixed).map(|p| p.path.as_str()).collect();
+    if !mixed.is_empty() {
+        println!(
+            "mixed types: {}. Map each with a transform that rejects what does not convert, or keep it as it is \
+             with PATH.$json into a custom_fields key (transform = [\"json\"]).",
+            mixed.join(", ")
+        );
+    }
 }

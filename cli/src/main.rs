@@ -92,10 +92,15 @@ enum Command {
     },
     /// Encoding, dialect, header and column types of a file, from a sample.
     #[command(
-        after_help = "Example:\n  migrate inspect exports/Kunden.csv\n  migrate inspect exports/customers.xlsx --json"
+        after_help = "Examples:\n  migrate inspect exports/Kunden.csv\n  migrate inspect exports/customers.xlsx --json\n  migrate inspect exports/customers.json\n  migrate inspect 'mongodb://reader:***@crm-db:27017/crm' --collection customers"
     )]
     Inspect {
+        /// A file, or with `--collection` a MongoDB URL.
         file: PathBuf,
+        /// Inspect this collection of the MongoDB server at the URL given
+        /// in place of the file.
+        #[arg(long, value_name = "NAME")]
+        collection: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -203,7 +208,7 @@ fn main() -> ExitCode {
             Command::Run { mapping, out, dry_run, quiet, max_rejects } => {
                 run::run(&mapping, run::RunArgs { out, dry_run, quiet, max_rejects }).await
             }
-            Command::Inspect { file, json } => inspect::run(&file, json).await,
+            Command::Inspect { file, collection, json } => inspect::run(&file, collection.as_deref(), json).await,
             Command::Preview { mapping, rows, json } => preview::run(&mapping, rows, json).await,
             Command::Init { source, entity, out } => init::run(&source, &entity, out.as_deref()).await,
             Command::Report { report, html, format, verify } => {

@@ -153,3 +153,82 @@ async fn a_legacy_mongodb_crm_lands_in_contacts_and_linked_documents() {
     assert!(location.ends_with("fixtures/mongodb/customers.json:4 notes[0]"), "{location}");
     assert_eq!(r["sources"][0]["sha256"].as_str().map(str::len), Some(64));
 }
+
+fn inspect_json(args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(migrate_bin()).arg("inspect").args(args).arg("--json").output().unwrap();
+    assert_success(&out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// (path, documents, types) of an inspection.
+fn paths(i: &serde_json::Value) -> Vec<(String, u64, Vec<(String, u64)>, bool)> {
+    i["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let types = p["types"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| (t[0].as_str().unwrap().to_string(), t[1].as_u64().unwrap()))
+                .collect();
+            (p["path"].as_str().unwrap().to_string(), p["documents"].as_u64().unwrap(), types, p["mixed"] == true)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn inspect_shows_each_paths_types_for_a_collection_and_its_export_and_init_starts_a_mapping() {
+    let server = MongoServer::start();
+    load_fixture(&server).await;
+    let export = workspace().join("fixtures/mongodb/customers.json");
+    let from_file = inspect_json(&[export.to_str().unwrap()]);
+    let from_server = inspect_json(&[&server.url("legacy_crm"), "--collection", "customers"]);
+    assert_eq!(from_file["kind"], "mongodb");
+    assert_eq!(from_file["rows_sampled"], 5);
+    assert_eq!(paths(&from_file), paths(&from_server));
+    let all = paths(&from_file);
+    let score = all.iter().find(|p| p.0 == "score").unwrap();
+    let s = |x: &str| x.to_string();
+    assert_eq!(score.1, 4);
+    assert_eq!(score.2, [(s("array"), 1), (s("double"), 1), (s("int"), 1), (s("string"), 1)]);
+    assert!(score.3, "score is flagged mixed");
+    let size = all.iter().find(|p| p.0 == "notes.size").unwrap();
+    assert!(!size.3, "int beside long is not mixed");
+    let email = all.iter().find(|p| p.0 == "email").unwrap();
+    assert_eq!((email.1, email.2.clone(), email.3), (5, vec![(s("string"), 4), (s("null"), 1)], false));
+    assert!(from_server["file"].as_str().unwrap().ends_with(" customers"));
+
+    // init starts a mapping from the export that validates as written.
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("customers.toml");
+    let out = std::process::Command::new(migrate_bin())
+        .args(["init", export.to_str().unwrap(), "--entity", "contacts", "--out", mapping.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = std::fs::read_to_string(&mapping).unwrap();
+    for line in [
+        "kind = \"mongodb\"",
+        "last_name = { from = \"name.last\", transform = [\"trim\"] }",
+        "phone = { from = \"phones.0.number\", transform = [\"trim\"] }",
+        "\"custom_fields.score\" = { from = \"score.$json\", transform = [\"json\"] }",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    let out =
+        std::process::Command::new(migrate_bin()).env("ORG_ID", ORG_A).arg("validate").arg(&mapping).output().unwrap();
+    assert_success(&out);
+
+    // A path no sampled document has is an error pointing at the mapping,
+    // with the nearest path the documents do have.
+    let typo = text.replace("\"name.last\"", "\"name.lsat\"");
+    std::fs::write(&mapping, typo).unwrap();
+    let out =
+        std::process::Command::new(migrate_bin()).env("ORG_ID", ORG_A).arg("validate").arg(&mapping).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown source column `name.lsat` in source `customers`"), "{stderr}");
+    assert!(stderr.contains("did you mean `name.last`?"), "{stderr}");
+}

@@ -36,9 +36,29 @@ pub struct PathStats {
 }
 
 impl PathStats {
-    /// More than one type other than null: the mapping has to decide.
+    /// Values of more than one kind (numbers, text, dates, arrays, …; nulls
+    /// aside): the mapping has to decide. Int32 beside Int64 is not mixed.
     pub fn mixed(&self) -> bool {
-        self.types.keys().filter(|t| t.as_str() != "null").count() > 1
+        let mut families: Vec<&str> = self.types.keys().filter_map(|t| family(t)).collect();
+        families.sort_unstable();
+        families.dedup();
+        families.len() > 1
+    }
+}
+
+/// The kind of value a type name holds, for `mixed`; `None` for no value.
+fn family(type_name: &str) -> Option<&'static str> {
+    match type_name {
+        "null" | "undefined" => None,
+        "int" | "long" | "double" | "decimal" => Some("number"),
+        "string" | "symbol" => Some("text"),
+        "date" | "timestamp" => Some("time"),
+        "binData" | "uuid" => Some("binary"),
+        "array" => Some("array"),
+        "object" => Some("object"),
+        "bool" => Some("bool"),
+        "objectId" => Some("objectId"),
+        _ => Some("other"),
     }
 }
 
@@ -174,6 +194,9 @@ mod tests {
         assert_eq!(number.types.get("int"), Some(&1));
         assert_eq!(shape.paths["phones"].element_types.get("object"), Some(&2));
         assert!(!shape.paths["a.b"].mixed());
+        shape.observe(&doc! { "_id": 4_i64, "phones": [ { "number": 3_i64 } ] });
+        assert!(!shape.paths["_id"].mixed(), "int and long are both numbers");
+        assert!(shape.paths["phones.number"].mixed(), "a string beside numbers is mixed");
         assert!(shape.covers("phones.0.number", None));
         assert!(shape.covers("score.$type", None));
         assert!(!shape.covers("phone.number", None));

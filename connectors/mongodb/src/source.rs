@@ -214,6 +214,13 @@ impl MongoSource {
         &self.shape
     }
 
+    /// Reads the sample and nothing else: the shape, for `migrate inspect`.
+    pub async fn learn(&mut self) -> Result<&Shape, SourceError> {
+        self.config.check().map_err(SourceError::new)?;
+        self.learn_shape().await?;
+        Ok(&self.shape)
+    }
+
     /// The columns the rows carry: the mapping's paths that the sample
     /// holds (and `_id`), or every path outside arrays for a preview.
     fn choose_columns(&self) -> Vec<String> {

@@ -394,7 +394,10 @@ pub fn match_columns(entity: &str, headers: &[&str]) -> Vec<(String, String, f64
             continue;
         }
         for h in headers {
-            let s = score(entity, def.name, h);
+            // A sub-document's field also matches by its own name
+            // (`name.last`); an array element's (`phones.0.type`) does not.
+            let leaf = h.rsplit_once('.').map(|(_, l)| l).filter(|_| !h.split('.').any(|p| p.parse::<usize>().is_ok()));
+            let s = score(entity, def.name, h).max(leaf.map_or(0.0, |l| score(entity, def.name, l)));
             if s >= THRESHOLD {
                 candidates.push((s, def.name, h));
             }
@@ -477,14 +480,35 @@ pub fn propose(inspection: &Inspection, entity: &str, path: &str) -> Result<Prop
                 );
             }
         }
+        "mongodb" if Path::new(&inspection.file).exists() => {
+            let _ = writeln!(m, "kind = \"mongodb\"\npath = {}  # a mongoexport file", toml_str(path));
+            let mixed: Vec<&str> = inspection.paths.iter().filter(|p| p.mixed).map(|p| p.path.as_str()).collect();
+            if !mixed.is_empty() {
+                let _ = writeln!(
+                    m,
+                    "# Types vary between documents at: {}. Coerce with a transform (what does not convert is rejected) or keep PATH.$json.",
+                    mixed.join(", ")
+                );
+            }
+        }
         other => {
             return Err(format!(
-                "init writes mappings for CSV and Excel files, not {other} (write the record path by hand)"
+                "init writes mappings for CSV, Excel and mongoexport files, not {other} (write the source block by hand)"
             ));
         }
     }
     let columns = &inspection.columns;
-    let headers: Vec<&str> = columns.iter().filter(|c| kind(c) != "empty").map(|c| c.name.as_str()).collect();
+    // A document's sub-documents and arrays are JSON: kept, never matched.
+    let path = |name: &str| inspection.paths.iter().find(|p| p.path == name);
+    let is_json = |name: &str| {
+        path(name).is_some_and(|p| {
+            p.mixed
+                || (!p.types.is_empty()
+                    && p.types.iter().all(|(t, _)| matches!(t.as_str(), "object" | "array" | "null")))
+        })
+    };
+    let headers: Vec<&str> =
+        columns.iter().filter(|c| kind(c) != "empty" && !is_json(&c.name)).map(|c| c.name.as_str()).collect();
     let mut matches = match_columns(entity, &headers);
     let profile = |h: &str| columns.iter().find(|c| c.name == h);
 
@@ -563,8 +587,13 @@ pub fn propose(inspection: &Inspection, entity: &str, path: &str) -> Result<Prop
     }
     // Everything else is kept, in custom_fields.
     let mut keys: Vec<String> = Vec::new();
-    let rest: Vec<&ColumnProfile> =
-        columns.iter().filter(|c| !used.contains(&c.name.as_str()) && key.is_none_or(|k| k.name != c.name)).collect();
+    // (A first array element's fields were candidates only: the array
+    // itself is kept whole.)
+    let rest: Vec<&ColumnProfile> = columns
+        .iter()
+        .filter(|c| !used.contains(&c.name.as_str()) && key.is_none_or(|k| k.name != c.name))
+        .filter(|c| !(inspection.kind == "mongodb" && c.name.contains(".0.")))
+        .collect();
     if t.column("custom_fields").is_some() && !rest.is_empty() {
         let _ = writeln!(m, "\n# Source columns no target column matched, kept in custom_fields:");
         for p in rest {
@@ -584,6 +613,16 @@ pub fn propose(inspection: &Inspection, entity: &str, path: &str) -> Result<Prop
                     "{target} = {{ from = {}, transform = [{}] }}  # {}",
                     toml_str(&p.name),
                     money_rule(p),
+                    examples(p)
+                );
+            } else if is_json(&p.name) {
+                // A field of varying type is kept exactly: `.$json`.
+                let from =
+                    if path(&p.name).is_some_and(|d| d.mixed) { format!("{}.$json", p.name) } else { p.name.clone() };
+                let _ = writeln!(
+                    m,
+                    "{target} = {{ from = {}, transform = [\"json\"] }}  # {}",
+                    toml_str(&from),
                     examples(p)
                 );
             } else {

@@ -12,6 +12,7 @@ use migrate_engine::transform::money::{LocaleEvidence, parse_money};
 use migrate_engine::transform::{
     BooleanSpec, DateFormat, DateSpec, MoneySpec, Outcome, normalize_email, parse_boolean,
 };
+use migrate_mongodb::MongoSourceConfig;
 use serde::Serialize;
 
 /// Rows read to describe the columns.
@@ -35,10 +36,32 @@ pub struct Inspection {
     /// XML: element paths that repeat (candidate record paths), with counts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub repeated_paths: Vec<(String, u64)>,
+    /// MongoDB: every path of the sampled documents, with its types.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<DocumentPath>,
     /// The line (CSV) or row (Excel) the header is on.
     pub header_line: u64,
     pub rows_sampled: u64,
     pub columns: Vec<ColumnProfile>,
+}
+
+/// One path of a document source's sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentPath {
+    pub path: String,
+    /// Documents of the sample that hold it (null included).
+    pub documents: u64,
+    /// Values by type, most frequent first.
+    pub types: Vec<(String, u64)>,
+    /// More than one type besides null: the mapping has to choose (coerce
+    /// with a transform and reject what does not fit, or keep `.$json`).
+    pub mixed: bool,
+    /// Reached through an array (address it as `list.0.field`, or unwind).
+    pub in_array: bool,
+    /// For an array: its elements' types.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub element_types: Vec<(String, u64)>,
+    pub examples: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,7 +90,9 @@ pub enum InspectError {
     Excel(#[from] migrate_excel::ExcelError),
     #[error("{0}")]
     Xml(#[from] migrate_xml::XmlError),
-    #[error("{file}: inspect reads .csv, .tsv, .txt, .xlsx, .xlsm, .xlsb, .xls, .ods and .xml files")]
+    #[error(
+        "{file}: inspect reads .csv, .tsv, .txt, .xlsx, .xlsm, .xlsb, .xls, .ods, .xml and mongoexport .json/.jsonl files"
+    )]
     UnknownKind { file: String },
 }
 
@@ -76,6 +101,10 @@ pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if matches!(ext.as_deref(), Some("xlsx" | "xlsm" | "xlsb" | "xls" | "ods")) {
         return inspect_excel(path).await;
+    }
+    if matches!(ext.as_deref(), Some("json" | "jsonl" | "ndjson")) {
+        let config = serde_json::json!({ "path": file, "sample": SAMPLE_ROWS, "batch_rows": SAMPLE_ROWS });
+        return inspect_documents(file.clone(), config).await;
     }
     if ext.as_deref() == Some("xml") {
         return Ok(Inspection {
@@ -88,6 +117,7 @@ pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
             sheets: Vec::new(),
             sheet: None,
             repeated_paths: migrate_xml::element_paths(path, 1_000_000)?,
+            paths: Vec::new(),
             header_line: 0,
             rows_sampled: 0,
             columns: Vec::new(),
@@ -131,6 +161,7 @@ pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
         sheets: Vec::new(),
         sheet: None,
         repeated_paths: Vec::new(),
+        paths: Vec::new(),
         header_line,
         rows_sampled: rows as u64,
         columns: profiles,
@@ -167,8 +198,86 @@ async fn inspect_excel(path: &Path) -> Result<Inspection, InspectError> {
         sheets: source.sheets().to_vec(),
         sheet: Some(source.sheet().to_string()),
         repeated_paths: Vec::new(),
+        paths: Vec::new(),
         header_line: header_row as u64 + 1,
         rows_sampled: batch.as_ref().map_or(0, |b| b.height()) as u64,
+        columns: profiles,
+    })
+}
+
+/// `migrate inspect URL --collection NAME`: a MongoDB collection's paths
+/// and types from its first documents.
+pub async fn inspect_collection(url: &str, collection: &str) -> Result<Inspection, InspectError> {
+    let config = serde_json::json!({ "url": url, "collection": collection, "sample": SAMPLE_ROWS,
+        "batch_rows": SAMPLE_ROWS });
+    let shown = serde_json::from_value::<MongoSourceConfig>(config.clone()).map(|c| c.shown_url()).unwrap_or_default();
+    inspect_documents(format!("{shown} {collection}"), config).await
+}
+
+/// A document source's sample: every path with its types (for mixed
+/// fields), and the paths outside arrays profiled as columns.
+async fn inspect_documents(file: String, config: serde_json::Value) -> Result<Inspection, InspectError> {
+    let mut config: MongoSourceConfig =
+        serde_json::from_value(config).map_err(|e| migrate_engine::SourceError::new(e.to_string()))?;
+    let shape = config.build(Path::new("")).learn().await?.clone();
+    // The columns a mapping would start from: every path outside arrays,
+    // and the first element's fields of arrays of sub-documents
+    // (`phones.0.number`).
+    let mut wanted = shape.default_columns(None);
+    for (path, stats) in &shape.paths {
+        let Some((parent, leaf)) = path.rsplit_once('.') else { continue };
+        let parent_is_array = shape.paths.get(parent).is_some_and(|p| p.types.contains_key("array") && !p.in_array);
+        if stats.in_array && parent_is_array && !stats.types.contains_key("object") {
+            wanted.push(format!("{parent}.0.{leaf}"));
+        }
+    }
+    config.wanted = wanted;
+    let mut source = config.build(Path::new(""));
+    source.prepare().await?;
+    let columns = source.columns().to_vec();
+    let batch = source.next_batch().await?;
+    let profiles = columns
+        .iter()
+        .map(|name| {
+            let values: Vec<Option<String>> = batch
+                .as_ref()
+                .and_then(|b| b.text(name).ok())
+                .map(|c| c.iter().map(|v| v.map(str::to_string)).collect())
+                .unwrap_or_default();
+            profile(name, &values)
+        })
+        .collect();
+    let by_count = |m: &std::collections::BTreeMap<String, u64>| {
+        let mut v: Vec<(String, u64)> = m.iter().map(|(k, n)| (k.clone(), *n)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    };
+    let paths = shape
+        .paths
+        .iter()
+        .map(|(path, stats)| DocumentPath {
+            path: path.clone(),
+            documents: stats.documents,
+            types: by_count(&stats.types),
+            mixed: stats.mixed(),
+            in_array: stats.in_array,
+            element_types: by_count(&stats.element_types),
+            examples: stats.examples.clone(),
+        })
+        .collect();
+    Ok(Inspection {
+        file,
+        kind: "mongodb".into(),
+        encoding: None,
+        encoding_confidence: None,
+        delimiter: None,
+        quoting: None,
+        sheets: Vec::new(),
+        sheet: None,
+        repeated_paths: Vec::new(),
+        paths,
+        header_line: 0,
+        rows_sampled: shape.documents,
         columns: profiles,
     })
 }

@@ -12,7 +12,7 @@ mod sources;
 
 pub use execute::{RunRequest, check_mapping, run_mapping};
 pub use init::{Proposal, match_columns, propose};
-pub use inspect::{ColumnProfile, InspectError, Inspection, inspect};
+pub use inspect::{ColumnProfile, DocumentPath, InspectError, Inspection, inspect, inspect_collection};
 pub use load::{LoadError, load_mapping};
 pub use output::{OutputDir, Progress, write_report};
 pub use render::{how_to_fix, render_html, render_markdown, thousands, verdict};
