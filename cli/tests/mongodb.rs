@@ -160,8 +160,10 @@ fn inspect_json(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// (path, documents, types) of an inspection.
-fn paths(i: &serde_json::Value) -> Vec<(String, u64, Vec<(String, u64)>, bool)> {
+/// path, documents holding it, (type, count), mixed.
+type PathRow = (String, u64, Vec<(String, u64)>, bool);
+
+fn paths(i: &serde_json::Value) -> Vec<PathRow> {
     i["paths"]
         .as_array()
         .unwrap()
