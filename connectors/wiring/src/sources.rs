@@ -173,13 +173,15 @@ pub async fn check_sources(mapping: &Mapping, sources: &SourceSet) -> Vec<Diagno
 
 /// The source columns a mapping's entities read from one source: a
 /// document source carries only these paths in its rows.
+/// (Keys and values, and every other column a rule names: a date's
+/// `timezone_column`, a conversion's `date_column`.)
 fn wanted_columns(mapping: &Mapping, source: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for entity in mapping.plan.entities.iter().filter(|e| e.source == source) {
-        for column in entity.source_columns() {
-            if !out.iter().any(|c| c == column) {
-                out.push(column.to_string());
-            }
+    let planned = mapping.plan.entities.iter().filter(|e| e.source == source).flat_map(|e| e.source_columns());
+    let named = mapping.source_refs.iter().filter(|r| r.source == source).map(|r| r.column.as_str());
+    for column in planned.chain(named) {
+        if !out.iter().any(|c| c == column) {
+            out.push(column.to_string());
         }
     }
     out
