@@ -77,6 +77,8 @@ async fn a_legacy_mongodb_crm_lands_in_contacts_and_linked_documents() {
         ]
     );
     assert_eq!(r["sources"][0]["kind"], "mongodb");
+    assert_eq!(entity(&r, "documents")["links_created"], 3);
+    let first_run = r["run_id"].as_str().unwrap().to_string();
 
     let mut admin = t.admin().await;
     let contacts: Vec<ContactRow> = sqlx::query_as(
@@ -133,6 +135,25 @@ async fn a_legacy_mongodb_crm_lands_in_contacts_and_linked_documents() {
         ]
     );
 
+    // Each note is also a "note_of" link to its contact in entity_links.
+    let links: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT d.title, l.relation, c.last_name FROM entity_links l
+           JOIN documents d ON d.id = l.from_id AND l.from_entity = 'documents'
+           JOIN contacts c ON c.id = l.to_id AND l.to_entity = 'contacts' AND c.id = d.contact_id
+          ORDER BY d.title",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        links,
+        [
+            (s("Intro call"), s("note_of"), s("Lovelace")),
+            (s("Retirement party"), s("note_of"), s("Hopper")),
+            (s("Signed contract"), s("note_of"), s("Lovelace")),
+        ]
+    );
+
     // The customer's export of the same collection: the same rows, so
     // nothing changes.
     let out = t
@@ -152,6 +173,14 @@ async fn a_legacy_mongodb_crm_lands_in_contacts_and_linked_documents() {
     assert_eq!((reason.as_str(), *count), ("required_missing", 2));
     assert!(location.ends_with("fixtures/mongodb/customers.json:4 notes[0]"), "{location}");
     assert_eq!(r["sources"][0]["sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(entity(&r, "documents")["links_created"], 0, "the links were there already");
+    assert_eq!(t.admin_count("SELECT count(*) FROM entity_links").await, 3);
+
+    // Rolling both runs back removes the links with the rows.
+    let out = t.migrate_as(LOADER).env("ORG_ID", ORG_A).args(["rollback", &first_run, "--chain"]).output().unwrap();
+    assert_success(&out);
+    assert_eq!(t.admin_count("SELECT count(*) FROM entity_links").await, 0);
+    assert_eq!(t.admin_count("SELECT count(*) FROM documents").await, 0);
 }
 
 fn inspect_json(args: &[&str]) -> serde_json::Value {

@@ -166,6 +166,9 @@ pub struct Link {
     /// The referenced entity (`contacts`).
     pub entity: String,
     pub orphans: Orphans,
+    /// Also record the link in `entity_links` under this relation
+    /// (`attached_to`), for the platform's generic relations view.
+    pub relation: Option<String>,
 }
 
 /// A row whose link names a key that no run of this source system loaded.

@@ -136,6 +136,10 @@ pub struct EntityReport {
     /// `similar/ENTITY.csv`; nothing was merged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similar_pairs: Option<u64>,
+    /// Links this run added to `entity_links` (for link columns with a
+    /// `relation`). Absent when the mapping records none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links_created: Option<u64>,
 }
 
 /// Rows that met an existing row: `matched = updated + unchanged`, of which

@@ -552,6 +552,7 @@ impl RunState {
                         kept_referenced: m.kept_referenced,
                     }),
                     similar_pairs: p.and_then(|p| p.similar_pairs),
+                    links_created: p.and_then(|p| p.links_created),
                 }
             })
             .collect();

@@ -114,6 +114,9 @@ pub struct PublishedEntity {
     pub missing: Option<MissingCounts>,
     /// Pairs of rows flagged by `similar`.
     pub similar_pairs: Option<u64>,
+    /// Rows written to `entity_links` for link columns with a `relation`
+    /// (links already there are not counted).
+    pub links_created: Option<u64>,
 }
 
 /// What became of the rows missing from the source.

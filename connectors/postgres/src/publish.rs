@@ -326,6 +326,7 @@ pub(crate) async fn publish_entity(
     let inserted: i64 = counts.get(0);
     let updated: i64 = counts.get(1);
     let survivors: i64 = counts.get(2);
+    let links_created = record_links(tx, ids, staged).await?;
     sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
     let published = measure(&mut *tx, "_migrate_publish r", &staged.fingerprinted(), None).await?;
     sqlx::query("DROP TABLE _migrate_publish").execute(&mut *tx).await.context("dropping the publish table")?;
@@ -360,6 +361,7 @@ pub(crate) async fn publish_entity(
         skipped: if staged.on_existing == OnExisting::Skip { to_u64(survivors - inserted - updated) } else { 0 },
         missing: None,
         similar_pairs,
+        links_created,
         target_count: to_u64(target_count),
         org_total: to_u64(org_total),
         fingerprints: Vec::new(),
@@ -368,6 +370,41 @@ pub(crate) async fn publish_entity(
         matched,
     };
     Ok((entity, published))
+}
+
+/// Link columns with a `relation` are also recorded in `entity_links`
+/// (from this entity's row to the row it links to), each link once: a
+/// link already there (from an earlier run) is left as it is. The links
+/// this run adds get after-images, so a rollback removes them. `None` when
+/// no column asks for it.
+async fn record_links(tx: &mut PgConnection, ids: &RunIds<'_>, staged: &StagedTable) -> Result<Option<u64>, PgError> {
+    let mut created: Option<u64> = None;
+    for column in &staged.columns {
+        let Some(link) = column.link.as_ref() else { continue };
+        let Some(relation) = link.relation.as_deref() else { continue };
+        let n: i64 = sqlx::query_scalar(audited(format!(
+            "WITH added AS (
+                 INSERT INTO public.entity_links AS l (org_id, from_entity, from_id, to_entity, to_id, relation)
+                 SELECT $1, $3, n.id, $4, n.{col}, $5 FROM _migrate_publish n WHERE n.{col} IS NOT NULL
+                 ON CONFLICT (org_id, from_entity, from_id, to_entity, to_id, relation) DO NOTHING
+                 RETURNING l.id, md5(to_jsonb(l)::text) AS row_hash),
+             images AS (
+                 INSERT INTO migrate.after_images (run_id, org_id, entity, target_id, inserted, row_hash)
+                 SELECT $2, $1, 'entity_links', id, true, row_hash FROM added)
+             SELECT count(*) FROM added",
+            col = quote_ident(&column.name),
+        )))
+        .bind(ids.org_id)
+        .bind(ids.run_id)
+        .bind(&staged.entity)
+        .bind(&link.entity)
+        .bind(relation)
+        .fetch_one(&mut *tx)
+        .await
+        .context(format!("recording {}.{} in entity_links", staged.entity, column.name))?;
+        *created.get_or_insert(0) += u64::try_from(n).unwrap_or(0);
+    }
+    Ok(created)
 }
 
 impl StagedTable {

@@ -235,6 +235,19 @@ async fn rollback_one(tx: &mut PgConnection, run_id: Uuid, force: bool) -> Resul
         .rows_affected();
         rolled.restored += undeleted;
     }
+    // Links the run recorded in entity_links (link columns with a relation).
+    let links = sqlx::query(
+        "DELETE FROM public.entity_links t USING migrate.after_images a
+          WHERE a.run_id = $1 AND a.entity = 'entity_links' AND a.inserted AND t.id = a.target_id",
+    )
+    .bind(run_id)
+    .execute(&mut *tx)
+    .await
+    .context("removing the links the run recorded")?
+    .rows_affected();
+    if links > 0 {
+        done.push(RolledBack { entity: "entity_links".into(), removed: links, restored: 0 });
+    }
     sqlx::query("UPDATE migrate.runs SET status = 'rolled_back' WHERE run_id = $1")
         .bind(run_id)
         .execute(&mut *tx)

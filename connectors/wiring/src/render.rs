@@ -521,6 +521,9 @@ pub fn render_markdown(report: &RunReport) -> String {
             if let Some(n) = e.similar_pairs.filter(|n| *n > 0) {
                 parts.push(format!("{} pairs look alike (see similar/{}.csv; not merged)", thousands(n), md(&e.entity)));
             }
+            if let Some(n) = e.links_created.filter(|n| *n > 0) {
+                parts.push(format!("{} links added to entity_links", thousands(n)));
+            }
             (!parts.is_empty()).then(|| format!("- {}: {}", md(&e.entity), parts.join("; ")))
         })
         .collect();

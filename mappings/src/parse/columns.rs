@@ -11,7 +11,8 @@ use crate::diagnostic::Diagnostic;
 use crate::schema::{ColumnDef, Table};
 use crate::suggest::did_you_mean;
 
-const RULE_KEYS: &[&str] = &["from", "join", "value", "coalesce", "when", "required", "transform", "orphans"];
+const RULE_KEYS: &[&str] =
+    &["from", "join", "value", "coalesce", "when", "required", "transform", "orphans", "relation"];
 const WHEN_KEYS: &[&str] = &["column", "equals", "then", "else"];
 
 /// Each column plan with the span of the source column it reads.
@@ -113,7 +114,7 @@ fn column_rule(
         allowed: def.allowed.map(|a| a.iter().map(|s| s.to_string()).collect()),
         default: if json_key.is_some() { None } else { def.default.map(str::to_string) },
         target_type: def.ty,
-        link: def.references.map(|to| Link { entity: to.to_string(), orphans: Orphans::Reject }),
+        link: def.references.map(|to| Link { entity: to.to_string(), orphans: Orphans::Reject, relation: None }),
     };
     let span = value.span();
     match value.get_ref() {
@@ -150,6 +151,28 @@ fn column_rule(
                     }
                     (other, Some(_)) => {
                         checker.unknown_key(o.span(), other.unwrap_or("?"), "orphans", &["reject", "unlinked"]);
+                        ok = false;
+                    }
+                }
+            }
+            if let Some(r) = rule.get("relation") {
+                match (r.get_ref().as_str(), plan.link.as_mut()) {
+                    (Some(rel), Some(link)) if !rel.trim().is_empty() && rel.chars().count() <= 50 => {
+                        link.relation = Some(rel.to_string());
+                    }
+                    (_, None) => {
+                        checker.diags.push(
+                            Diagnostic::error(r.span(), format!("{} is not a link column", def.name))
+                                .label("`relation` only fits links")
+                                .help("a link column (contact_id, board_id, …) can also be recorded in entity_links"),
+                        );
+                        ok = false;
+                    }
+                    _ => {
+                        checker.diags.push(
+                            Diagnostic::error(r.span(), "`relation` is a name of 1 to 50 characters")
+                                .label("expected e.g. \"attached_to\""),
+                        );
                         ok = false;
                     }
                 }

@@ -424,3 +424,30 @@ fn every_toml_example_in_the_readme_parses() {
         }
     }
 }
+
+#[test]
+fn links_can_be_recorded_in_entity_links_and_json_transforms_parse() {
+    let text = format!(
+        "{GOOD}\n[tasks]\nfrom = \"customers\"\nkey = [\"TaskID\"]\n[tasks.columns]\ntitle = \"Subject\"\n\
+         contact_id = {{ from = \"CustomerID\", relation = \"task_of\" }}\n\
+         \"custom_fields.tags\" = {{ from = \"Tags\", transform = [\"json\"] }}\n\
+         \"custom_fields.phones\" = {{ from = \"Phones\", transform = [{{ join = \", \" }}] }}\n"
+    );
+    let m = parse("m.toml", &text, &env).unwrap_or_else(|d| panic!("{:?}", d.items));
+    let tasks = m.plan.entities.iter().find(|e| e.entity == "tasks").unwrap();
+    let link = tasks.columns.iter().find_map(|c| c.link.as_ref()).unwrap();
+    assert_eq!(link.relation.as_deref(), Some("task_of"));
+    let transforms: Vec<&Transform> = tasks.columns.iter().flat_map(|c| c.transforms.iter()).collect();
+    assert_eq!(transforms, [&Transform::Json, &Transform::Join(", ".into())]);
+
+    let not_a_link =
+        GOOD.replace("first_name = \"FirstName\"", "first_name = { from = \"FirstName\", relation = \"x\" }");
+    assert_eq!(errors(&not_a_link)[0].0, "first_name is not a link column");
+    let json_into_text =
+        GOOD.replace("first_name = \"FirstName\"", "first_name = { from = \"FirstName\", transform = [\"json\"] }");
+    assert!(
+        errors(&json_into_text)[0].0.contains("this gives JSON, which does not fit first_name"),
+        "{:?}",
+        errors(&json_into_text)
+    );
+}
