@@ -101,7 +101,11 @@ fn an_xml_export_shows_its_repeating_paths() {
 
 #[test]
 fn files_it_cannot_read_are_bad_usage() {
-    let out = Command::new(migrate_bin()).args(["inspect", "dump.json"]).output().unwrap();
+    let out = Command::new(migrate_bin()).args(["inspect", "dump.bak"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("inspect reads .csv, .tsv, .txt, .xlsx"));
+    // A mongoexport file that is not there is an error naming it.
+    let out = Command::new(migrate_bin()).args(["inspect", "dump.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("opening (dump.json): No such file"));
 }
