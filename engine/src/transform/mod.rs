@@ -312,6 +312,8 @@ mod tests {
             Transform::Map(ValueMap::default()),
             Transform::Name(NameSpec::default()),
             Transform::Truncate(1),
+            Transform::Json,
+            Transform::Join(", ".into()),
         ];
         assert_eq!(all.len(), Transform::NAMES.len());
         for t in all {
