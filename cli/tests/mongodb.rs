@@ -78,6 +78,8 @@ async fn a_legacy_mongodb_crm_lands_in_contacts_and_linked_documents() {
     );
     assert_eq!(r["sources"][0]["kind"], "mongodb");
     assert_eq!(entity(&r, "documents")["links_created"], 3);
+    let html = std::fs::read_to_string(t.out_dir("server").join("report.html")).unwrap();
+    assert!(html.contains("documents: 3 links added"), "the customer's page says what was linked");
     let first_run = r["run_id"].as_str().unwrap().to_string();
 
     let mut admin = t.admin().await;

@@ -352,6 +352,19 @@ pub fn render_html(report: &RunReport) -> String {
                     }
                 }
 
+                @if report.entities.iter().any(|e| e.links_created.is_some()) {
+                    h2 { "Links between records" }
+                    p.muted {
+                        "Links the mapping asked to record in the platform's relations (entity_links), added by this run; "
+                        "links an earlier run recorded are not counted again."
+                    }
+                    ul #links {
+                        @for e in report.entities.iter().filter(|e| e.links_created.is_some()) {
+                            li { (e.entity) ": " (thousands(e.links_created.unwrap_or_default())) " links added" }
+                        }
+                    }
+                }
+
                 @if rejected > 0 {
                     h2 { "Rejected rows, by reason" }
                     p.muted {
