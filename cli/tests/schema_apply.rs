@@ -15,9 +15,9 @@ async fn applying_twice_changes_nothing_the_second_time() {
     assert_success(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").split(" on ").next(),
-        Some("schema is up to date (7 migrations)")
+        Some("schema is up to date (8 migrations)")
     );
-    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.schema_migrations").await, 7);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.schema_migrations").await, 8);
 }
 
 #[tokio::test]
@@ -169,4 +169,30 @@ async fn the_schema_model_matches_the_applied_schema() {
                 .unwrap();
         assert!(enabled && forced, "{} has RLS enabled and forced", table.name);
     }
+}
+
+/// New rows get ids in the order a run creates them (UUID version 7
+/// layout), unique even for the same clock and position.
+#[tokio::test]
+async fn ordered_ids_follow_the_run_and_stay_unique() {
+    let t = Target::new().await;
+    let mut conn = t.admin().await;
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT migrate.ordered_uuid(1764403200000, s)::text FROM generate_series(0, 20000) s ORDER BY s",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "ids increase with the row's position");
+    assert!(ids.iter().all(|id| id.as_bytes()[14] == b'7' && matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b')));
+    assert!(ids[0].starts_with("019acea0-4000-7000-"), "48 bits of milliseconds, then the counter: {}", ids[0]);
+    let same: Vec<String> =
+        sqlx::query_scalar("SELECT migrate.ordered_uuid(1764403200000, 5)::text FROM generate_series(1, 1000)")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let distinct: std::collections::BTreeSet<&String> = same.iter().collect();
+    assert_eq!(distinct.len(), 1000, "random bits keep equal positions apart");
 }

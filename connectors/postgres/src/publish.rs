@@ -189,16 +189,18 @@ pub(crate) async fn publish_entity(
             rows.iter().map(|r| (r.get::<String, _>(0), r.get::<Option<String>, _>(1).unwrap_or_default())).collect();
     }
 
-    // 2. The key map: a new id for every key not seen before.
+    // 2. The key map: a new id for every key not seen before, ordered as
+    // the rows were read (see migrate.ordered_uuid).
     sqlx::query(audited(format!(
         "INSERT INTO migrate.keys (org_id, source_system, entity, source_key, target_id, first_run_id, last_run_id)
-         SELECT $1, $2, $3, _source_key, gen_random_uuid(), $4, $4 FROM {stage}
+         SELECT $1, $2, $3, _source_key, migrate.ordered_uuid($5, _seq), $4, $4 FROM {stage}
          ON CONFLICT (org_id, source_system, entity, source_key) DO UPDATE SET last_run_id = EXCLUDED.last_run_id"
     )))
     .bind(ids.org_id)
     .bind(ids.source_system)
     .bind(entity)
     .bind(ids.run_id)
+    .bind(chrono::Utc::now().timestamp_millis())
     .execute(&mut *tx)
     .await
     .context(format!("updating the key map of {entity}"))?;
