@@ -546,26 +546,35 @@ pub(crate) async fn missing_rows(
     events: &mut dyn RunEvents,
 ) -> Result<MissingCounts, PgError> {
     let entity = staged.entity.as_str();
-    let stage = quote_qualified("migrate", &staged.stage);
     let seen = quote_qualified("migrate", &staged.seen);
     let target = quote_qualified("public", entity);
-    // Every key of the source system is looked at: hash joins.
+    // Publishing has stamped this run on every key it staged (new keys,
+    // keys seen again, dropped duplicates' keys naming their survivors,
+    // matched rows); the keys it saw without staging are in the seen
+    // table. So a row is missing when none of its keys carries this run
+    // and none was seen: only keys stamped by earlier runs are candidates,
+    // which for a first load is none. Every key of the source system is
+    // looked at: hash joins.
     nested_loops(tx, false).await?;
     sqlx::query(audited(format!(
         "CREATE TEMPORARY TABLE _migrate_missing ON COMMIT DROP AS
-         WITH seen_keys AS (SELECT _source_key FROM {stage} UNION SELECT _source_key FROM {seen}),
-              seen_targets AS (
-                  SELECT DISTINCT k.target_id FROM migrate.keys k JOIN seen_keys s ON s._source_key = k.source_key
-                   WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3)
-         SELECT k.target_id, min(k.source_key) AS source_key, false AS referenced
-           FROM migrate.keys k JOIN {target} t ON t.id = k.target_id
-          WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3
-            AND NOT EXISTS (SELECT 1 FROM seen_targets st WHERE st.target_id = k.target_id)
-          GROUP BY k.target_id"
+         WITH candidates AS (
+                  SELECT k.target_id, k.source_key FROM migrate.keys k
+                   WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3 AND k.last_run_id <> $4),
+              kept AS (
+                  SELECT k.target_id FROM migrate.keys k
+                   WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3
+                     AND k.target_id IN (SELECT target_id FROM candidates)
+                     AND (k.last_run_id = $4 OR k.source_key IN (SELECT _source_key FROM {seen})))
+         SELECT c.target_id, min(c.source_key) AS source_key, false AS referenced
+           FROM candidates c JOIN {target} t ON t.id = c.target_id
+          WHERE NOT EXISTS (SELECT 1 FROM kept WHERE kept.target_id = c.target_id)
+          GROUP BY c.target_id"
     )))
     .bind(ids.org_id)
     .bind(ids.source_system)
     .bind(entity)
+    .bind(ids.run_id)
     .execute(&mut *tx)
     .await
     .context(format!("finding {entity} rows gone from the source"))?;
