@@ -8,7 +8,6 @@
 
 mod support;
 
-use bson::{Bson, Document};
 use migrate_testkit::MongoServer;
 use support::*;
 
@@ -18,16 +17,7 @@ type ContactRow = (String, Option<String>, Option<String>, String, String, serde
 type DocumentRow = (String, Option<String>, Option<i64>, String, String);
 
 async fn load_fixture(server: &MongoServer) {
-    let text = std::fs::read_to_string(workspace().join("fixtures/mongodb/customers.json")).unwrap();
-    let docs: Vec<Document> = text
-        .lines()
-        .map(|l| match Bson::try_from(serde_json::from_str::<serde_json::Value>(l).unwrap()).unwrap() {
-            Bson::Document(d) => d,
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    let client = mongodb::Client::with_uri_str(server.url("legacy_crm")).await.unwrap();
-    client.database("legacy_crm").collection::<Document>("customers").insert_many(docs).await.unwrap();
+    server.import("legacy_crm", "customers", &workspace().join("fixtures/mongodb/customers.json")).await;
 }
 
 fn reasons(r: &serde_json::Value, name: &str) -> Vec<(String, u64, String)> {

@@ -241,16 +241,8 @@ async fn mixed_types_show_in_the_shape_and_unwind_gives_child_rows() {
 
 /// The fixture, loaded into the server as mongoimport would.
 async fn load_fixture(server: &MongoServer) {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/mongodb/customers.json")).unwrap();
-    let docs: Vec<Document> = text
-        .lines()
-        .map(|l| match Bson::try_from(serde_json::from_str::<serde_json::Value>(l).unwrap()).unwrap() {
-            Bson::Document(d) => d,
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    insert(server, "legacy_crm", "customers", docs).await;
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/mongodb/customers.json");
+    server.import("legacy_crm", "customers", std::path::Path::new(file)).await;
 }
 
 #[tokio::test]

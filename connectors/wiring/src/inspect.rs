@@ -137,16 +137,8 @@ pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
     let columns = source.columns().to_vec();
     let batch = source.next_batch().await?;
     let info = source.info();
-    let mut profiles = Vec::new();
+    let profiles = profiles(&columns, batch.as_ref());
     let rows = batch.as_ref().map_or(0, |b| b.height());
-    for name in &columns {
-        let values: Vec<Option<String>> = batch
-            .as_ref()
-            .and_then(|b| b.text(name).ok())
-            .map(|c| c.iter().map(|v| v.map(str::to_string)).collect())
-            .unwrap_or_default();
-        profiles.push(profile(name, &values));
-    }
     let header_line = batch.as_ref().and_then(|b| b.locations.first()).map_or(1, |l| match l {
         migrate_engine::SourceLocation::Line { line, .. } => line.saturating_sub(1).max(1),
         _ => 1,
@@ -177,17 +169,7 @@ async fn inspect_excel(path: &Path) -> Result<Inspection, InspectError> {
     let mut source = config.build(Path::new(""))?;
     let columns = source.columns().to_vec();
     let batch = source.next_batch().await?;
-    let profiles = columns
-        .iter()
-        .map(|name| {
-            let values: Vec<Option<String>> = batch
-                .as_ref()
-                .and_then(|b| b.text(name).ok())
-                .map(|c| c.iter().map(|v| v.map(str::to_string)).collect())
-                .unwrap_or_default();
-            profile(name, &values)
-        })
-        .collect();
+    let profiles = profiles(&columns, batch.as_ref());
     Ok(Inspection {
         file,
         kind: "excel".into(),
@@ -236,17 +218,7 @@ async fn inspect_documents(file: String, config: serde_json::Value) -> Result<In
     source.prepare().await?;
     let columns = source.columns().to_vec();
     let batch = source.next_batch().await?;
-    let profiles = columns
-        .iter()
-        .map(|name| {
-            let values: Vec<Option<String>> = batch
-                .as_ref()
-                .and_then(|b| b.text(name).ok())
-                .map(|c| c.iter().map(|v| v.map(str::to_string)).collect())
-                .unwrap_or_default();
-            profile(name, &values)
-        })
-        .collect();
+    let profiles = profiles(&columns, batch.as_ref());
     let by_count = |m: &std::collections::BTreeMap<String, u64>| {
         let mut v: Vec<(String, u64)> = m.iter().map(|(k, n)| (k.clone(), *n)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -280,6 +252,20 @@ async fn inspect_documents(file: String, config: serde_json::Value) -> Result<In
         rows_sampled: shape.documents,
         columns: profiles,
     })
+}
+
+/// Each column of a sampled batch profiled.
+fn profiles(columns: &[String], batch: Option<&migrate_engine::Batch>) -> Vec<ColumnProfile> {
+    columns
+        .iter()
+        .map(|name| {
+            let values: Vec<Option<String>> = batch
+                .and_then(|b| b.text(name).ok())
+                .map(|c| c.iter().map(|v| v.map(str::to_string)).collect())
+                .unwrap_or_default();
+            profile(name, &values)
+        })
+        .collect()
 }
 
 fn profile(name: &str, values: &[Option<String>]) -> ColumnProfile {
