@@ -13,7 +13,7 @@ use bson::{Document, RawDocument, Utf8Lossy, doc};
 use migrate_engine::parts::{PartMsg, PartWriter, Parts};
 use migrate_engine::{Batch, RejectReason, Source, SourceError, SourceInfo, SourceLocation};
 use mongodb::options::ClientOptions;
-use mongodb::{Client, Cursor};
+use mongodb::{Client, Collection, Cursor};
 use tokio::sync::mpsc;
 
 use crate::config::MongoSourceConfig;
@@ -57,20 +57,88 @@ enum Origin {
 
 /// Documents from a cursor or a file.
 enum Docs {
-    Cursor(Box<Cursor<Document>>),
+    Cursor(Box<Cursor<Document>>, Option<Box<Resume>>),
     File(Box<Scanner<std::fs::File>>),
+}
+
+/// How a `_id`-ordered find picks up after its connection is lost (a
+/// server restart, a failover, a dropped socket): the same query for the
+/// documents after the last `_id` read, so none is read twice or skipped.
+struct Resume {
+    collection: Collection<Document>,
+    filter: Document,
+    projection: Option<Document>,
+    batch_size: u32,
+    last_id: Option<bson::Bson>,
+    attempts: u32,
+}
+
+/// Times one read may pick up again before the error ends the run.
+const RESUMES: u32 = 5;
+
+impl Resume {
+    /// Whether `e` is a lost connection (or a cursor the server no longer
+    /// has) rather than a refusal that would only repeat.
+    fn recoverable(e: &mongodb::error::Error) -> bool {
+        use mongodb::error::ErrorKind;
+        match &*e.kind {
+            ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. } | ErrorKind::ServerSelection { .. } => true,
+            // CursorNotFound: the server restarted under the cursor.
+            ErrorKind::Command(c) => c.code == 43,
+            _ => false,
+        }
+    }
+
+    async fn reopen(&mut self) -> Result<Cursor<Document>, mongodb::error::Error> {
+        let filter = match &self.last_id {
+            Some(id) => doc! { "$and": [self.filter.clone(), { "_id": { "$gt": id.clone() } }] },
+            None => self.filter.clone(),
+        };
+        let mut find = self.collection.find(filter).batch_size(self.batch_size).sort(doc! { "_id": 1 });
+        if let Some(p) = &self.projection {
+            find = find.projection(p.clone());
+        }
+        find.await
+    }
 }
 
 impl Docs {
     async fn next(&mut self, label: &str) -> Result<Next, SourceError> {
         match self {
-            Docs::Cursor(cursor) => {
-                let more = cursor.advance().await.map_err(|e| SourceError::new(format!("reading ({label}): {e}")))?;
+            Docs::Cursor(cursor, resume) => {
+                let more = loop {
+                    match cursor.advance().await {
+                        Ok(more) => break more,
+                        Err(e) => {
+                            let Some(r) = resume.as_mut().filter(|r| r.attempts < RESUMES && Resume::recoverable(&e))
+                            else {
+                                return Err(SourceError::new(format!("reading ({label}): {e}")));
+                            };
+                            r.attempts += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(r.attempts))).await;
+                            match r.reopen().await {
+                                Ok(c) => **cursor = c,
+                                Err(e) if r.attempts < RESUMES && Resume::recoverable(&e) => {}
+                                Err(e) => return Err(SourceError::new(format!("reading again ({label}): {e}"))),
+                            }
+                        }
+                    }
+                };
                 if !more {
                     return Ok(Next::End);
                 }
                 let (doc, lossy) = decode(cursor.current())
                     .map_err(|e| SourceError::new(format!("reading ({label}): a document does not decode: {e}")))?;
+                // Without an `_id` (projected away) there is nothing to
+                // pick up after: a lost connection then ends the read.
+                match doc.get("_id") {
+                    Some(id) => {
+                        if let Some(r) = resume.as_mut() {
+                            r.last_id = Some(id.clone());
+                        }
+                    }
+                    None => *resume = None,
+                }
                 Ok(Next::Doc(doc, Origin::Server, lossy))
             }
             Docs::File(scanner) => {
@@ -168,6 +236,7 @@ impl MongoSource {
         let name = self.config.collection.clone().unwrap_or_default();
         let collection = client.database(&database).collection::<Document>(&name);
         let batch = self.config.batch_size;
+        let mut resume = None;
         let cursor = match self.config.pipeline().map_err(SourceError::new)? {
             Some(mut stages) => {
                 if let Some(n) = limit {
@@ -177,18 +246,30 @@ impl MongoSource {
             }
             None => {
                 let filter = self.config.filter().map_err(SourceError::new)?.unwrap_or_default();
-                let mut find = collection.find(filter).batch_size(batch).sort(doc! { "_id": 1 });
-                if let Some(p) = self.config.projection().map_err(SourceError::new)? {
-                    find = find.projection(p);
+                let projection = self.config.projection().map_err(SourceError::new)?;
+                let mut find = collection.find(filter.clone()).batch_size(batch).sort(doc! { "_id": 1 });
+                if let Some(p) = &projection {
+                    find = find.projection(p.clone());
                 }
                 if let Some(n) = limit {
                     find = find.limit(n as i64);
+                }
+                // A whole read in `_id` order can pick up where it stopped.
+                if limit.is_none() {
+                    resume = Some(Box::new(Resume {
+                        collection: collection.clone(),
+                        filter,
+                        projection,
+                        batch_size: batch,
+                        last_id: None,
+                        attempts: 0,
+                    }));
                 }
                 find.await
             }
         };
         let cursor = cursor.map_err(|e| self.error("reading", e))?;
-        Ok(Docs::Cursor(Box::new(cursor)))
+        Ok(Docs::Cursor(Box::new(cursor), resume))
     }
 
     /// The shape of the first `sample` documents.

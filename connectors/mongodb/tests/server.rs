@@ -300,3 +300,38 @@ async fn an_unreachable_server_is_a_clear_error_without_the_password() {
     assert!(message.contains("mongodb://app:***@127.0.0.1"), "{message}");
     assert!(!message.contains("s3cret"), "{message}");
 }
+
+#[tokio::test]
+async fn a_read_picks_up_after_the_server_crashes_and_restarts_without_a_document_twice() {
+    let mut server = MongoServer::start();
+    let docs: Vec<Document> = (0..3_000_i64).map(|i| doc! { "_id": i, "n": format!("n{i}") }).collect();
+    insert(&server, "crm", "restarts", docs).await;
+    let c = config(
+        serde_json::json!({ "url": server.url("crm"), "collection": "restarts", "batch_size": 100,
+            "batch_rows": 100, "sample": 10 }),
+        &["n"],
+    );
+    let mut s = source(&c);
+    s.prepare().await.unwrap();
+    let mut ids: Vec<i64> = Vec::new();
+    let take = |batch: migrate_engine::Batch, ids: &mut Vec<i64>| {
+        let col = batch.text("_id").unwrap();
+        ids.extend(col.iter().map(|v| v.unwrap().parse::<i64>().unwrap()));
+    };
+    take(s.next_batch().await.unwrap().unwrap(), &mut ids);
+    server.crash_and_restart();
+    let client = mongodb::Client::with_uri_str(server.url("crm")).await.unwrap();
+    let kept = client.database("crm").collection::<Document>("restarts").count_documents(doc! {}).await.unwrap();
+    assert_eq!(kept, 3_000, "the server kept every document through the crash");
+    while let Some(batch) = s.next_batch().await.unwrap_or_else(|e| panic!("{e}")) {
+        take(batch, &mut ids);
+    }
+    assert!(
+        ids == (0..3_000).collect::<Vec<_>>(),
+        "every document once, in order, across the restart: {} ids, {:?}…{:?}",
+        ids.len(),
+        ids.first(),
+        ids.last()
+    );
+    assert_eq!(s.info().row_count, Some(3_000));
+}
