@@ -29,6 +29,8 @@ pub struct MongoSource {
     /// A file source's file, resolved against the mapping's folder.
     file: Option<PathBuf>,
     shape: Shape,
+    /// The sample has been read (by `learn`): `prepare` does not read it again.
+    learned: bool,
     columns: Vec<String>,
     parts: Parts,
     progress: Arc<Progress>,
@@ -179,6 +181,7 @@ impl MongoSource {
             config,
             file,
             shape: Shape::default(),
+            learned: false,
             columns: Vec::new(),
             parts: Parts::default(),
             progress: Arc::default(),
@@ -287,6 +290,7 @@ impl MongoSource {
             seen += 1;
         }
         self.shape = shape;
+        self.learned = true;
         Ok(())
     }
 
@@ -296,10 +300,17 @@ impl MongoSource {
     }
 
     /// Reads the sample and nothing else: the shape, for `migrate inspect`.
+    /// A `prepare` after it starts reading without sampling again.
     pub async fn learn(&mut self) -> Result<&Shape, SourceError> {
         self.config.check().map_err(SourceError::new)?;
         self.learn_shape().await?;
         Ok(&self.shape)
+    }
+
+    /// The paths each row carries, chosen after `learn` (as the wiring
+    /// sets them from a mapping before).
+    pub fn want(&mut self, columns: Vec<String>) {
+        self.config.wanted = columns;
     }
 
     /// The columns the rows carry: the mapping's paths that the sample
@@ -429,7 +440,9 @@ impl Source for MongoSource {
 
     async fn prepare(&mut self) -> Result<(), SourceError> {
         self.config.check().map_err(SourceError::new)?;
-        self.learn_shape().await?;
+        if !self.learned {
+            self.learn_shape().await?;
+        }
         self.columns = self.choose_columns();
         let docs = self.open_docs(None).await?;
         let job = ReadJob {

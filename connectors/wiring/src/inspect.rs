@@ -45,6 +45,27 @@ pub struct Inspection {
     pub columns: Vec<ColumnProfile>,
 }
 
+impl Inspection {
+    /// An inspection of `kind` with nothing found yet.
+    fn new(file: String, kind: &str) -> Self {
+        Self {
+            file,
+            kind: kind.to_string(),
+            encoding: None,
+            encoding_confidence: None,
+            delimiter: None,
+            quoting: None,
+            sheets: Vec::new(),
+            sheet: None,
+            repeated_paths: Vec::new(),
+            paths: Vec::new(),
+            header_line: 0,
+            rows_sampled: 0,
+            columns: Vec::new(),
+        }
+    }
+}
+
 /// One path of a document source's sample.
 #[derive(Debug, Clone, Serialize)]
 pub struct DocumentPath {
@@ -108,19 +129,8 @@ pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
     }
     if ext.as_deref() == Some("xml") {
         return Ok(Inspection {
-            file,
-            kind: "xml".into(),
-            encoding: None,
-            encoding_confidence: None,
-            delimiter: None,
-            quoting: None,
-            sheets: Vec::new(),
-            sheet: None,
             repeated_paths: migrate_xml::element_paths(path, 1_000_000)?,
-            paths: Vec::new(),
-            header_line: 0,
-            rows_sampled: 0,
-            columns: Vec::new(),
+            ..Inspection::new(file, "xml")
         });
     }
     if !matches!(ext.as_deref(), Some("csv" | "tsv" | "txt")) {
@@ -199,9 +209,10 @@ pub async fn inspect_collection(url: &str, collection: &str) -> Result<Inspectio
 /// A document source's sample: every path with its types (for mixed
 /// fields), and the paths outside arrays profiled as columns.
 async fn inspect_documents(file: String, config: serde_json::Value) -> Result<Inspection, InspectError> {
-    let mut config: MongoSourceConfig =
+    let config: MongoSourceConfig =
         serde_json::from_value(config).map_err(|e| migrate_engine::SourceError::new(e.to_string()))?;
-    let shape = config.build(Path::new("")).learn().await?.clone();
+    let mut source = config.build(Path::new(""));
+    let shape = source.learn().await?.clone();
     // The columns a mapping would start from: every path outside arrays,
     // and the first element's fields of arrays of sub-documents
     // (`phones.0.number`).
@@ -213,8 +224,7 @@ async fn inspect_documents(file: String, config: serde_json::Value) -> Result<In
             wanted.push(format!("{parent}.0.{leaf}"));
         }
     }
-    config.wanted = wanted;
-    let mut source = config.build(Path::new(""));
+    source.want(wanted);
     source.prepare().await?;
     let columns = source.columns().to_vec();
     let batch = source.next_batch().await?;
@@ -237,21 +247,7 @@ async fn inspect_documents(file: String, config: serde_json::Value) -> Result<In
             examples: stats.examples.clone(),
         })
         .collect();
-    Ok(Inspection {
-        file,
-        kind: "mongodb".into(),
-        encoding: None,
-        encoding_confidence: None,
-        delimiter: None,
-        quoting: None,
-        sheets: Vec::new(),
-        sheet: None,
-        repeated_paths: Vec::new(),
-        paths,
-        header_line: 0,
-        rows_sampled: shape.documents,
-        columns: profiles,
-    })
+    Ok(Inspection { paths, rows_sampled: shape.documents, columns: profiles, ..Inspection::new(file, "mongodb") })
 }
 
 /// Each column of a sampled batch profiled.
