@@ -21,12 +21,20 @@ peak RSS of each path, and appends the table to bench/RESULTS.md with the
 date, commit and machine.
 
     python3 bench/harness.py [--rows 1000000] [--trials 3] [--paths migrate,rls_sql,raw_copy,pgloader]
+
+With --profile, it runs migrate once instead, with PostgreSQL logging every
+statement over 100 ms, and prints where the time went: the run's wall time,
+the migrate process's own CPU time, and each slow statement with its
+duration (appended to bench/RESULTS.md as well).
+
+    python3 bench/harness.py --profile [--rows 1000000]
 """
 import argparse
 import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -51,7 +59,7 @@ def as_postgres(cmd):
 
 
 class Cluster:
-    def __init__(self, migrate):
+    def __init__(self, migrate, profile=False):
         self.bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))[-1]
         self.dir = Path(tempfile.mkdtemp(prefix="migrate-harness-"))
         if os.geteuid() == 0:
@@ -60,6 +68,8 @@ class Cluster:
                         "-E", "UTF8", "--locale=C.UTF-8"]), stdout=subprocess.DEVNULL)
         opts = (f"-p {PORT} -c listen_addresses=127.0.0.1 -k {self.dir} -c shared_buffers=512MB "
                 "-c max_wal_size=4GB -c checkpoint_timeout=30min")
+        if profile:
+            opts += " -c log_min_duration_statement=100 -c log_line_prefix=%m"
         sh(as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.dir / "pg.log"),
                         "-w", "start", "-o", opts]), stdout=subprocess.DEVNULL)
         self.admin = f"postgres://postgres@127.0.0.1:{PORT}"
@@ -90,18 +100,32 @@ class Cluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+LAST_CPU = [0.0]
+
+
 def timed(cmd, env=None, stdin=None):
-    """Seconds and peak RSS (KiB) of one command."""
+    """Seconds and peak RSS (KiB) of one command; its CPU seconds go to LAST_CPU."""
     rss = tempfile.NamedTemporaryFile(delete=False)
     t0 = time.monotonic()
-    done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name] + cmd, env=env, input=stdin,
+    done = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", rss.name] + cmd, env=env, input=stdin,
                           capture_output=True, text=True)
     secs = time.monotonic() - t0
     if done.returncode != 0:
         sys.exit(f"{cmd[0]} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    kib = int(Path(rss.name).read_text().split()[-1])
+    user, system, kib = Path(rss.name).read_text().split()[-3:]
     os.unlink(rss.name)
-    return secs, kib, done.stdout
+    LAST_CPU[0] = float(user) + float(system)
+    return secs, int(kib), done.stdout
+
+
+def statement_profile(log):
+    """The slow statements of a PostgreSQL log: (ms, first words), longest first."""
+    found = []
+    text = Path(log).read_text(errors="replace")
+    for m in re.finditer(r"duration: ([0-9.]+) ms  (?:statement|execute [^:]*): (.*?)(?=\n\S|\Z)", text, re.S):
+        words = " ".join(m.group(2).split())
+        found.append((float(m.group(1)), words[:110]))
+    return sorted(found, reverse=True)
 
 
 def run_path(path, cluster, data, migrate, out):
@@ -145,15 +169,8 @@ COMMIT;
     raise ValueError(path)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--trials", type=int, default=3)
-    ap.add_argument("--paths", default="migrate,rls_sql,raw_copy,pgloader")
-    args = ap.parse_args()
-    paths = args.paths.split(",")
-
-    os.chdir(ROOT)
+def prerequisites():
+    """The project's setup, then pgloader, GNU time and psql from Debian when missing."""
     sh(["bash", "fixtures/scripts/setup.sh"])
     need = [p for p, probe in [("pgloader", "pgloader"), ("time", "/usr/bin/time"), ("postgresql-client", "psql")]
             if not shutil.which(probe)]
@@ -161,13 +178,53 @@ def main():
         sh(["apt-get", "update", "-qq"])
         sh(["apt-get", "install", "-y", "-qq"] + need, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
            stdout=subprocess.DEVNULL)
-    sh(["cargo", "build", "--release", "--quiet", "-p", "migrate-cli"])
-    migrate = str(ROOT / "target/release/migrate")
+
+
+def build():
+    """The release binary's path, built."""
+    sh(["cargo", "build", "--release", "--quiet", "-p", "migrate-cli"], cwd=ROOT)
+    return str(ROOT / "target/release/migrate")
+
+
+def commit():
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=ROOT).stdout.strip()
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+               platform.processor())
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"Machine: {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB."
+
+
+def publish(lines):
+    """Prints a result and appends it to bench/RESULTS.md."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(ROOT / "bench/RESULTS.md", "a", encoding="utf-8") as f:
+        f.write(text)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--paths", default="migrate,rls_sql,raw_copy,pgloader")
+    ap.add_argument("--profile", action="store_true", help="one migrate run with a statement log")
+    args = ap.parse_args()
+    paths = args.paths.split(",")
+
+    os.chdir(ROOT)
+    prerequisites()
+    migrate = build()
     data = ROOT / "bench/data/harness" / str(args.rows)
     if not (data / "clean.csv").exists():
         sh([sys.executable, "bench/gen_legacy.py", str(args.rows), str(data), "42"], stdout=subprocess.DEVNULL)
     expected = sum(1 for _ in open(data / "clean.csv", encoding="utf-8")) - 1
 
+    if args.profile:
+        return profile(args, data, migrate)
     cluster = Cluster(migrate)
     results = {p: [] for p in paths}
     loaded = None
@@ -188,10 +245,6 @@ def main():
 
     median = {p: statistics.median(s for s, _ in r) for p, r in results.items()}
     peak = {p: max(k for _, k in r) for p, r in results.items()}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
-               platform.processor())
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     names = {
         "migrate": "migrate run: decode, dates, money, dedupe, rejects, stage, publish under RLS",
         "rls_sql": "hand-written: \\copy clean rows to temp + INSERT…SELECT under the tenant role",
@@ -199,9 +252,9 @@ def main():
         "pgloader": "pgloader 3.6, clean rows into an unconstrained typed table",
     }
     lines = [
-        f"\n## harness, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit}, "
+        f"\n## harness, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit()}, "
         f"{args.rows:,} legacy rows (bench/harness.py)\n",
-        f"Machine: {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB. Median of {args.trials} trials, paths "
+        f"{machine()} Median of {args.trials} trials, paths "
         f"alternating order; tables emptied before each. migrate loaded {loaded if loaded is not None else '—'} "
         f"rows, the clean file has {expected:,}.\n",
         "| path | median s | rows/s | ÷ hand-written RLS | peak RSS | trials (s) |",
@@ -217,10 +270,39 @@ def main():
         lines.append(f"\nmigrate is {median['pgloader'] / median['migrate']:.2f}× as fast as pgloader "
                      f"(target ≥ 3×) and takes {median['migrate'] / base:.2f}× the hand-written RLS path's time "
                      f"(target ≤ 1.0×)." if base else "")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(ROOT / "bench/RESULTS.md", "a", encoding="utf-8") as f:
-        f.write(text)
+    publish(lines)
+
+
+def profile(args, data, migrate):
+    cluster = Cluster(migrate, profile=True)
+    try:
+        cluster.empty()
+        log = cluster.dir / "pg.log"
+        start = log.stat().st_size
+        out = ROOT / "bench/data/harness" / "out-profile"
+        shutil.rmtree(out, ignore_errors=True)
+        secs, kib, rows = run_path("migrate", cluster, data, migrate, out)
+        cpu = LAST_CPU[0]
+        with open(log, encoding="utf-8", errors="replace") as f:
+            f.seek(start)
+            tail = f.read()
+        slow = cluster.dir / "slow.log"
+        slow.write_text(tail)
+        statements = statement_profile(slow)
+    finally:
+        cluster.stop()
+    in_pg = sum(ms for ms, _ in statements) / 1000
+    lines = [
+        f"\n## profile, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit()}, "
+        f"{args.rows:,} legacy rows (bench/harness.py --profile)\n",
+        f"One `migrate run`: {secs:.1f} s wall, {cpu:.1f} s CPU in the migrate process, peak RSS "
+        f"{kib / 1024:.0f} MiB, {rows:,} rows loaded. PostgreSQL statements over 100 ms: {in_pg:.1f} s in all.\n",
+        "| s | statement |",
+        "| ---: | --- |",
+    ]
+    for ms, words in statements[:15]:
+        lines.append(f"| {ms / 1000:.2f} | `{words.replace('|', '/')}` |")
+    publish(lines)
 
 
 if __name__ == "__main__":

@@ -144,3 +144,56 @@ async fn chain_rolls_back_the_later_runs_first_in_one_transaction() {
         .await;
     assert_eq!(rolled, 2);
 }
+
+/// A run published before migration 0009 has digests of the rows' JSON
+/// form. Applying 0009 carries over those of rows still as the run left
+/// them, so the run still rolls back; a row edited since stays edited.
+#[tokio::test]
+async fn digests_written_before_migration_9_still_roll_back() {
+    let t = Target::new().await;
+    let mut admin = t.admin().await;
+    // The database as migration 8 left it.
+    sqlx::raw_sql(
+        "DELETE FROM migrate.schema_migrations WHERE version = 9;
+         DROP INDEX migrate.after_images_run;
+         ALTER TABLE migrate.after_images ADD PRIMARY KEY (run_id, entity, target_id);",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let mapping = t.demo("demo");
+    assert_success(&t.run(&mapping, ORG_A, "old"));
+    let run = run_id(&t, "old");
+    // Digests as runs before 0009 wrote them (in UTC, as every session of
+    // ours was), then one row edited by hand.
+    let old = sqlx::raw_sql(
+        "SET TimeZone = 'UTC';
+         UPDATE migrate.after_images a SET row_hash = md5(to_jsonb(t)::text) FROM contacts t WHERE t.id = a.target_id;
+         UPDATE contacts SET company = 'Edited by hand' WHERE id = (SELECT id FROM contacts ORDER BY id LIMIT 1);",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    assert!(old.rows_affected() > 1);
+    let images = t.admin_count("SELECT count(*) FROM migrate.after_images WHERE entity = 'contacts'").await;
+
+    let out = t.migrate_as("postgres").args(["schema", "apply"]).output().unwrap();
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0009_cheaper_after_images"));
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.after_images WHERE entity = 'contacts'").await, images);
+    let carried = t
+        .admin_count(
+            "SELECT count(*) FROM migrate.after_images a JOIN contacts t ON t.id = a.target_id
+              WHERE a.row_hash = md5(t::text)",
+        )
+        .await;
+    assert_eq!(carried, images - 1, "every row but the edited one carries its digest over");
+
+    let out = t.migrate_as(LOADER).env("ORG_ID", ORG_A).args(["rollback", &run]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("1 row(s) were edited in the platform after run"), "{stderr}");
+    let out = t.migrate_as(LOADER).env("ORG_ID", ORG_A).args(["rollback", &run, "--force"]).output().unwrap();
+    assert_success(&out);
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0);
+}

@@ -11,7 +11,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::error::{Context, PgError};
-use crate::fingerprint::{Kind, STABLE_TEXT, measure};
+use crate::fingerprint::{Kind, measure, row_digest};
 use crate::quote::audited;
 use crate::quote::{quote_ident, quote_qualified};
 
@@ -309,7 +309,7 @@ pub(crate) async fn publish_entity(
              INSERT INTO {target} AS t (id, org_id{sep}{cols})
              SELECT id, $1{sep}{cols} FROM _migrate_publish
              ON CONFLICT (id) {conflict}
-             RETURNING t.id, (xmax = 0) AS inserted, md5(to_jsonb(t)::text) AS row_hash),
+             RETURNING t.id, (xmax = 0) AS inserted, {digest} AS row_hash),
          images AS (
              INSERT INTO migrate.after_images (run_id, org_id, entity, target_id, inserted, row_hash)
              SELECT $2, $1, $3, id, inserted, row_hash FROM up)
@@ -318,6 +318,7 @@ pub(crate) async fn publish_entity(
          FROM up",
         sep = if cols.is_empty() { "" } else { ", " },
         cols = cols.join(", "),
+        digest = row_digest("t"),
     )))
     .bind(ids.org_id)
     .bind(ids.run_id)
@@ -329,7 +330,6 @@ pub(crate) async fn publish_entity(
     let updated: i64 = counts.get(1);
     let survivors: i64 = counts.get(2);
     let links_created = record_links(tx, ids, staged).await?;
-    sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
     let published = measure(&mut *tx, "_migrate_publish r", &staged.fingerprinted(), None).await?;
     sqlx::query("DROP TABLE _migrate_publish").execute(&mut *tx).await.context("dropping the publish table")?;
 
@@ -389,12 +389,13 @@ async fn record_links(tx: &mut PgConnection, ids: &RunIds<'_>, staged: &StagedTa
                  INSERT INTO public.entity_links AS l (org_id, from_entity, from_id, to_entity, to_id, relation)
                  SELECT $1, $3, n.id, $4, n.{col}, $5 FROM _migrate_publish n WHERE n.{col} IS NOT NULL
                  ON CONFLICT (org_id, from_entity, from_id, to_entity, to_id, relation) DO NOTHING
-                 RETURNING l.id, md5(to_jsonb(l)::text) AS row_hash),
+                 RETURNING l.id, {digest} AS row_hash),
              images AS (
                  INSERT INTO migrate.after_images (run_id, org_id, entity, target_id, inserted, row_hash)
                  SELECT $2, $1, 'entity_links', id, true, row_hash FROM added)
              SELECT count(*) FROM added",
             col = quote_ident(&column.name),
+            digest = row_digest("l"),
         )))
         .bind(ids.org_id)
         .bind(ids.run_id)

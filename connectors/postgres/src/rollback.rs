@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::config::ConnectionConfig;
 use crate::error::{Context, PgError};
+use crate::fingerprint::{STABLE_TEXT, row_digest};
 use crate::quote::{audited, quote_ident, quote_qualified};
 use crate::sink::tenant_tx;
 
@@ -68,6 +69,8 @@ pub async fn rollback_run(
 ) -> Result<Vec<(Uuid, Vec<RolledBack>)>, RollbackError> {
     let mut conn = config.connect().await?;
     let mut tx = tenant_tx(&mut conn, org_id).await?;
+    // Digests compare in the forms the publishing run used.
+    sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
     let runs = if chain { chain_of(&mut tx, run_id).await? } else { vec![run_id] };
     let mut done = Vec::new();
     for run in runs {
@@ -158,8 +161,9 @@ async fn rollback_one(tx: &mut PgConnection, run_id: Uuid, force: bool) -> Resul
                LEFT JOIN {target} t ON t.id = a.target_id
               WHERE a.run_id = $1 AND a.entity = $2
                 AND CASE WHEN a.deleted THEN t.id IS NOT NULL
-                         ELSE t.id IS NULL OR md5(to_jsonb(t)::text) <> a.row_hash END
-              ORDER BY a.target_id"
+                         ELSE t.id IS NULL OR {digest} <> a.row_hash END
+              ORDER BY a.target_id",
+            digest = row_digest("t"),
         )))
         .bind(run_id)
         .bind(entity)

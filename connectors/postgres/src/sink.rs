@@ -297,6 +297,8 @@ impl Sink for PgSink {
             .await
             .context("waiting for the org's publish lock")?;
         let mut tx = tenant_tx(&mut active.conn, active.org_id).await?;
+        // After-image digests and fingerprints are taken in these forms.
+        sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
         let mut published = Vec::new();
         let mut fingerprints = Vec::new();
         for table in &active.tables {
