@@ -154,7 +154,7 @@ async fn digests_written_before_migration_9_still_roll_back() {
     let mut admin = t.admin().await;
     // The database as migration 8 left it.
     sqlx::raw_sql(
-        "DELETE FROM migrate.schema_migrations WHERE version = 9;
+        "DELETE FROM migrate.schema_migrations WHERE version >= 9;
          DROP INDEX migrate.after_images_run;
          ALTER TABLE migrate.after_images ADD PRIMARY KEY (run_id, entity, target_id);",
     )
@@ -184,7 +184,7 @@ async fn digests_written_before_migration_9_still_roll_back() {
     let carried = t
         .admin_count(
             "SELECT count(*) FROM migrate.after_images a JOIN contacts t ON t.id = a.target_id
-              WHERE a.row_hash = md5(t::text)",
+              WHERE a.row_hash = hash_record_extended(t, 0)::text",
         )
         .await;
     assert_eq!(carried, images - 1, "every row but the edited one carries its digest over");

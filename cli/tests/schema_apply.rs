@@ -15,9 +15,9 @@ async fn applying_twice_changes_nothing_the_second_time() {
     assert_success(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").split(" on ").next(),
-        Some("schema is up to date (9 migrations)")
+        Some("schema is up to date (10 migrations)")
     );
-    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.schema_migrations").await, 9);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.schema_migrations").await, 10);
 }
 
 #[tokio::test]
@@ -168,7 +168,22 @@ async fn the_schema_model_matches_the_applied_schema() {
                 .await
                 .unwrap();
         assert!(enabled && forced, "{} has RLS enabled and forced", table.name);
+        // After-images digest rows with hash_record_extended: every column
+        // type needs a hash function (a tsvector, say, has none).
+        let hashed = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT hash_record_extended(t, 0) FROM (SELECT (NULL::public.{}).*) t",
+            table.name
+        )))
+        .fetch_one(&mut conn)
+        .await;
+        assert!(hashed.is_ok(), "every column of {} can be hashed: {hashed:?}", table.name);
     }
+    let unhashable = sqlx::query("SELECT hash_record_extended(t, 0) FROM (SELECT NULL::tsvector AS v) t")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(unhashable.contains("could not identify an extended hash function"), "{unhashable}");
 }
 
 /// New rows get ids in the order a run creates them (UUID version 7
