@@ -94,6 +94,11 @@ class Cluster:
             migrate.before_images, migrate.after_images, raw_copy, raw_pgloader CASCADE;
             CHECKPOINT;""")
 
+    def restart_immediate(self):
+        """A crash: no shutdown checkpoint, every connection cut, recovery on start."""
+        sh(as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.dir / "pg.log"),
+                        "-m", "immediate", "-w", "restart"]), stdout=subprocess.DEVNULL)
+
     def stop(self):
         sh(as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop"]),
            stdout=subprocess.DEVNULL)

@@ -227,3 +227,71 @@ async fn killed_while_staging_at_several_points_then_the_next_run_is_exact() {
         "the dead runs' staging is gone"
     );
 }
+
+/// PostgreSQL crashing (an immediate restart) under a run: while it
+/// stages, and while its publish transaction is open. Each time the run
+/// fails with exit 1 and a message naming the lost connection, nothing of
+/// it is visible, and the next run loads everything exactly once.
+#[tokio::test]
+async fn postgres_restarted_mid_run_fails_cleanly_and_the_next_run_is_exact() {
+    let t = Target::new().await;
+    // Test clusters run with synchronous_commit off, which may lose the
+    // last commits in a crash; a real server keeps them (the ledger rows
+    // of the interrupted runs are checked below).
+    t.cluster.admin_sql("postgres", &format!("ALTER DATABASE {DB} SET synchronous_commit = on")).await;
+    let mapping = t.demo("demo");
+
+    // While staging: the run waits for the publish lock with its staging
+    // filled (the same point as a slow load's middle).
+    let mut holder = t.admin().await;
+    Target::hold_publish_lock(&mut holder, ORG_A).await;
+    let child = t.spawn_run(&mapping, ORG_A, "staging");
+    let mut watcher = t.admin().await;
+    wait_until(&mut watcher, WAITING_TO_PUBLISH, "the run to wait for the publish lock").await;
+    t.cluster.restart_immediate();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.to_lowercase().contains("connection"), "the error names the lost connection: {stderr}");
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.keys").await, 0);
+
+    // While publishing: the upsert waits on a lock on contacts, inside the
+    // publish transaction (key map already written in it).
+    let mut admin = t.admin().await;
+    sqlx::query("BEGIN").execute(&mut admin).await.unwrap();
+    sqlx::query("LOCK TABLE contacts IN EXCLUSIVE MODE").execute(&mut admin).await.unwrap();
+    let child = t.spawn_run(&mapping, ORG_A, "publishing");
+    let mut watcher = t.admin().await;
+    wait_until(
+        &mut watcher,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate' AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO \"public\".\"contacts\"%'",
+        "the publish to wait on contacts",
+    )
+    .await;
+    t.cluster.restart_immediate();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.to_lowercase().contains("connection"), "the error names the lost connection: {stderr}");
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.keys").await, 0);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.after_images").await, 0);
+
+    // Both runs are interrupted; the next one is exact.
+    assert_success(&t.run(&mapping, ORG_A, "after"));
+    let r = report(&t.out_dir("after"));
+    let e = entity(&r, "contacts");
+    assert_eq!(counts(e), [302, 0, 10, 18, 274, 274, 0, 0]);
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 274);
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM migrate.runs ORDER BY started_at")
+        .fetch_all(&mut t.admin().await)
+        .await
+        .unwrap();
+    assert_eq!(statuses, ["interrupted", "interrupted", "succeeded"]);
+    assert_eq!(
+        t.admin_count("SELECT count(*) FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%'").await,
+        0,
+        "the dead runs' staging is gone"
+    );
+}

@@ -95,3 +95,101 @@ async fn two_runs_of_the_same_mapping_cannot_interleave() {
     // Another org is not held up.
     assert_success(&t.run(&mapping, ORG_B, "other-org"));
 }
+
+/// A mapping that sets org_id or id, names a table outside the platform's
+/// entities, or carries SQL in an identifier is refused by `validate` and
+/// by `run`, and the database is untouched.
+#[tokio::test]
+async fn hostile_mappings_are_refused_before_any_sql_runs() {
+    let t = Target::new().await;
+    let demo = t.demo("demo");
+    let good = std::fs::read_to_string(&demo).unwrap();
+    let phone = "phone = { from = \"Phone\", transform = [\"trim\"] }";
+    let cases = [
+        ("org", good.replace(phone, &format!("org_id = \"{ORG_B}\"")), "contacts.org_id is set by the platform"),
+        ("org-from", good.replace(phone, "org_id = \"Phone\""), "contacts.org_id is set by the platform"),
+        ("id", good.replace(phone, "id = \"Phone\""), "contacts.id is set by the platform"),
+        ("catalog", good.replace("[contacts]\n", "[pg_catalog.pg_authid]\n"), "unknown top-level table `pg_catalog`"),
+        ("ledger", good.replace("[contacts]\n", "[\"migrate.keys\"]\n"), "unknown top-level table `migrate.keys`"),
+        (
+            "column",
+            good.replace("phone = { from", "\"email\\\"; DROP TABLE contacts; --\" = { from"),
+            "unknown target column `email\"; DROP TABLE contacts; --`",
+        ),
+        (
+            "entity",
+            good.replace("[contacts]\n", "[\"contacts\\\"; DROP TABLE contacts; --\"]\n"),
+            "unknown top-level table `contacts\"; DROP TABLE contacts; --`",
+        ),
+    ];
+    for (name, mapping, expected) in &cases {
+        assert_ne!(mapping, &good, "{name}: the case changes the mapping");
+        let path = demo.with_file_name(format!("{name}.toml"));
+        std::fs::write(&path, mapping).unwrap();
+        let validate = t.migrate_as(LOADER).env("ORG_ID", ORG_A).arg("validate").arg(&path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&validate.stderr);
+        assert_eq!(validate.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        let run = t.run(&path, ORG_A, name);
+        assert_eq!(run.status.code(), Some(2), "{name}: {}", String::from_utf8_lossy(&run.stderr));
+        assert!(String::from_utf8_lossy(&run.stderr).contains(expected), "{name}");
+    }
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.runs").await, 0, "no run started");
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0);
+    assert_eq!(t.admin_count("SELECT count(*) FROM pg_tables WHERE tablename = 'contacts'").await, 1);
+}
+
+/// Values with SQL, COPY's own control characters (tab, newline, carriage
+/// return, backslash, `\.`, `\N`) and quotes load as the exact text, and
+/// a header that looks like SQL is only a name.
+#[tokio::test]
+async fn values_that_look_like_sql_or_copy_control_load_as_exact_text() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let values = [
+        "'); DROP TABLE contacts; --",
+        "tab\there",
+        "two\nlines",
+        "carriage\rreturn",
+        "back\\slash",
+        "\\.",
+        "\\N",
+        "end of copy\n\\.\nafter",
+        "\"double\" and 'single' quotes",
+        "$1 $$ dollar $$ quoting",
+        "ünïcödé ✓ 𝄞",
+    ];
+    let quote = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
+    let mut csv = String::from("id,\"name\"\"); DROP TABLE contacts; --\",email\n");
+    for (i, v) in values.iter().enumerate() {
+        csv.push_str(&format!("H{i},{},h{i}@example.com\n", quote(v)));
+    }
+    std::fs::write(dir.join("people.csv"), csv).unwrap();
+    let mapping = dir.join("mapping.toml");
+    std::fs::write(
+        &mapping,
+        "[migration]\nname = \"hostile\"\norg_id = \"${ORG_ID}\"\nsource_system = \"hostile\"\n\n\
+         [sources.people]\nkind = \"csv\"\npath = \"people.csv\"\n\n\
+         [contacts]\nfrom = \"people\"\nkey = [\"id\"]\n\n[contacts.columns]\n\
+         last_name = { from = \"name\\\"); DROP TABLE contacts; --\" }\nemail = \"email\"\n\
+         \"custom_fields.raw\" = { from = \"name\\\"); DROP TABLE contacts; --\" }\n",
+    )
+    .unwrap();
+    let out = t.run(&mapping, ORG_A, "hostile");
+    assert_success(&out);
+    let r = report(&t.out_dir("hostile"));
+    assert_eq!(entity(&r, "contacts")["inserted"], values.len());
+    let mut admin = t.admin().await;
+    for (i, v) in values.iter().enumerate() {
+        let (last, raw): (String, String) =
+            sqlx::query_as("SELECT last_name, custom_fields->>'raw' FROM contacts WHERE email = $1")
+                .bind(format!("h{i}@example.com"))
+                .fetch_one(&mut admin)
+                .await
+                .unwrap();
+        assert_eq!(&last, v, "last_name of H{i}");
+        assert_eq!(&raw, v, "custom_fields.raw of H{i}");
+    }
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, values.len() as i64);
+}

@@ -12,7 +12,7 @@ pub enum PgError {
     Refused(String),
     #[error("cannot connect to {target}: {message}")]
     Connect { target: String, message: String },
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", describe(.source))]
     Query {
         context: String,
         #[source]
@@ -46,14 +46,38 @@ impl From<PgError> for SinkError {
     }
 }
 
-/// A database error with PostgreSQL's detail, for people.
+/// A database error with PostgreSQL's detail, for people. A connection
+/// the server dropped (a restart, a crash, a terminated session) says so
+/// rather than showing the socket's last words.
 pub fn describe(e: &sqlx::Error) -> String {
+    const LOST: &str = "lost the connection to PostgreSQL";
     match e.as_database_error().and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()) {
+        // Class 57P: the server is shutting down or crashed.
+        Some(pg) if pg.code().starts_with("57P") => format!("{LOST}: {}", pg.message()),
         Some(pg) => match pg.detail() {
             Some(detail) => format!("{} ({detail})", pg.message()),
             None => pg.message().to_string(),
         },
-        None => e.to_string(),
+        None => match e {
+            sqlx::Error::Io(io) => {
+                format!("{LOST}: the server closed it (restarted, crashed, or ended the session): {io}")
+            }
+            _ => e.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_connection_is_named_as_such() {
+        let eof = sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "got 0 bytes at EOF"));
+        let text = describe(&eof);
+        assert!(text.starts_with("lost the connection to PostgreSQL: the server closed it"), "{text}");
+        assert!(text.ends_with("got 0 bytes at EOF"), "{text}");
+        assert_eq!(describe(&sqlx::Error::RowNotFound), sqlx::Error::RowNotFound.to_string());
     }
 }
 

@@ -64,12 +64,16 @@ pub(crate) async fn publish_entity(
     let entity = staged.entity.as_str();
 
     // 1. Duplicate source keys: report each dropped row with its survivor.
+    // Only keys staged more than once are sorted (a hash aggregate finds
+    // them), not every staged row.
     let dups = sqlx::query(audited(format!(
         "SELECT _source_key, _location, survivor FROM (
              SELECT _source_key, _location,
                     first_value(_location) OVER w AS survivor,
                     row_number() OVER w AS rn
-             FROM {stage} WINDOW w AS (PARTITION BY _source_key ORDER BY _seq DESC)) d
+             FROM {stage}
+             WHERE _source_key IN (SELECT _source_key FROM {stage} GROUP BY _source_key HAVING count(*) > 1)
+             WINDOW w AS (PARTITION BY _source_key ORDER BY _seq DESC)) d
          WHERE rn > 1 ORDER BY _source_key, _location"
     )))
     .fetch_all(&mut *tx)
@@ -461,7 +465,9 @@ fn staged_name(column: &TargetColumn) -> String {
 /// Finds the groups of rows that `rule` says are one record, keeps one of
 /// each (filling its empty columns from the others when asked), reports
 /// the rest as duplicates with their survivor, and leaves the pairs in
-/// `_migrate_dedupe` for the key map. Returns how many rows it dropped.
+/// `_migrate_dedupe` for the key map: only the dropped rows, each with its
+/// survivor (everything after uses only those). Returns how many rows it
+/// dropped.
 async fn dedupe(
     tx: &mut PgConnection,
     stage: &str,
@@ -483,13 +489,15 @@ async fn dedupe(
     };
     sqlx::query(audited(format!(
         "CREATE TEMPORARY TABLE _migrate_dedupe ON COMMIT DROP AS
-         SELECT s._seq, s._source_key, s._location,
-                first_value(s._seq) OVER w AS survivor_seq,
-                first_value(s._source_key) OVER w AS survivor_key,
-                first_value(s._location) OVER w AS survivor_location,
-                row_number() OVER w AS rank
-           FROM {stage} s WHERE {present}
-         WINDOW w AS (PARTITION BY {} ORDER BY {order})",
+         SELECT * FROM (
+             SELECT s._seq, s._source_key, s._location,
+                    first_value(s._seq) OVER w AS survivor_seq,
+                    first_value(s._source_key) OVER w AS survivor_key,
+                    first_value(s._location) OVER w AS survivor_location,
+                    row_number() OVER w AS rank
+               FROM {stage} s WHERE {present}
+             WINDOW w AS (PARTITION BY {} ORDER BY {order})) grouped
+          WHERE rank > 1",
         keys.join(", ")
     )))
     .execute(&mut *tx)
