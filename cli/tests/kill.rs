@@ -88,16 +88,18 @@ async fn killed_between_staging_and_publishing() {
     assert_recovers(&t, &mapping).await;
 }
 
-#[tokio::test]
-async fn killed_while_publishing() {
-    let t = Target::new().await;
-    let mapping = t.demo("demo");
+/// Starts a run whose publish transaction gets as far as the upsert (key
+/// map already written inside it) and waits there, on a lock on contacts
+/// that the returned connection holds until it rolls back.
+async fn publish_waiting_on_contacts(
+    t: &Target,
+    mapping: &std::path::Path,
+    out: &str,
+) -> (PgConnection, std::process::Child) {
     let mut admin = t.admin().await;
-    // Block writes to contacts: the publish transaction gets as far as the
-    // upsert (key map already written inside it) and waits there.
     sqlx::query("BEGIN").execute(&mut admin).await.unwrap();
     sqlx::query("LOCK TABLE contacts IN EXCLUSIVE MODE").execute(&mut admin).await.unwrap();
-    let child = t.spawn_run(&mapping, ORG_A, "killed");
+    let child = t.spawn_run(mapping, ORG_A, out);
     let mut watcher = t.admin().await;
     wait_until(
         &mut watcher,
@@ -105,6 +107,15 @@ async fn killed_while_publishing() {
         "the publish to wait on contacts",
     )
     .await;
+    (admin, child)
+}
+
+#[tokio::test]
+async fn killed_while_publishing() {
+    let t = Target::new().await;
+    let mapping = t.demo("demo");
+    let (mut admin, child) = publish_waiting_on_contacts(&t, &mapping, "killed").await;
+    let mut watcher = t.admin().await;
     kill_and_wait(child, &mut watcher).await;
     sqlx::query("ROLLBACK").execute(&mut admin).await.unwrap();
     assert_recovers(&t, &mapping).await;
@@ -258,17 +269,7 @@ async fn postgres_restarted_mid_run_fails_cleanly_and_the_next_run_is_exact() {
 
     // While publishing: the upsert waits on a lock on contacts, inside the
     // publish transaction (key map already written in it).
-    let mut admin = t.admin().await;
-    sqlx::query("BEGIN").execute(&mut admin).await.unwrap();
-    sqlx::query("LOCK TABLE contacts IN EXCLUSIVE MODE").execute(&mut admin).await.unwrap();
-    let child = t.spawn_run(&mapping, ORG_A, "publishing");
-    let mut watcher = t.admin().await;
-    wait_until(
-        &mut watcher,
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate' AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO \"public\".\"contacts\"%'",
-        "the publish to wait on contacts",
-    )
-    .await;
+    let (_admin, child) = publish_waiting_on_contacts(&t, &mapping, "publishing").await;
     t.cluster.restart_immediate();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
