@@ -308,51 +308,47 @@ async fn stage_all(
         state.widths.insert(entity.entity.clone(), header.len());
         events.entity_started(&entity.entity, &header)?;
         let mut unmapped = UnmappedColumns::new(entity, &header);
-        loop {
-            if options.cancel.load(Ordering::Relaxed) {
-                return Err(EngineError::Cancelled);
+        // Reading and mapping the next batch overlaps staging this one:
+        // while PostgreSQL takes a COPY, this process decodes and maps the
+        // next batch (one batch ahead at most, so memory stays flat).
+        let (ready, batches) = tokio::sync::mpsc::channel(1);
+        let produce = async {
+            let ready = ready;
+            let mut next_seq = seq;
+            loop {
+                if options.cancel.load(Ordering::Relaxed) {
+                    return Err(EngineError::Cancelled);
+                }
+                let batch = source
+                    .next_batch()
+                    .await
+                    .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
+                let Some(batch) = batch else { break };
+                let output = map_batch(entity, &batch, next_seq)?;
+                next_seq += batch.height() as u64;
+                if ready.send((batch, output, source.position())).await.is_err() {
+                    break;
+                }
             }
-            let batch = source
-                .next_batch()
-                .await
-                .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
-            let Some(batch) = batch else { break };
-            let counts = state.counts.entry(entity.entity.clone()).or_default();
-            counts.read += batch.height() as u64;
-            unmapped.observe(&batch);
-            let MapOutput { mapped, rejects: map_rejects, notes } = map_batch(entity, &batch, seq)?;
-            seq += batch.height() as u64;
-            state.tally.add(&entity.entity, notes);
-            let source_notes = batch.notes.iter().map(|n| MapNote {
-                column: n.column.clone(),
-                code: n.code,
-                example: n.example.clone(),
-            });
-            state.tally.add(&entity.entity, source_notes.collect());
-            for r in map_rejects {
-                counts.rejected += 1;
-                let row = rejected_row(entity, &batch, r.row, r.column, r.value, r.reason, r.message);
-                state.rejects.add(&row);
-                events.rejected(&row)?;
+            Ok(next_seq)
+        };
+        let consume = async {
+            // Owned here: when staging stops early, the reader's next send
+            // fails and it stops too.
+            let mut batches = batches;
+            while let Some((batch, output, position)) = batches.recv().await {
+                if options.cancel.load(Ordering::Relaxed) {
+                    return Err(EngineError::Cancelled);
+                }
+                stage_batch(entity, &batch, output, position, sink, events, state, &mut unmapped).await?;
+                // Past the budget the run cannot publish: stop reading.
+                check_budget(plan, &state.counts, false)?;
             }
-            for r in sink.stage(entity, &mapped).await? {
-                let source_row = mapped.source_rows.get(r.row).copied().unwrap_or(0);
-                let source_column = r.column.as_deref().and_then(|t| source_column_for(entity, t));
-                let value = source_column
-                    .as_deref()
-                    .and_then(|c| batch.text(c).ok())
-                    .and_then(|c| c.get(source_row))
-                    .map(str::to_string);
-                counts.rejected += 1;
-                let row =
-                    rejected_row(entity, &batch, source_row, source_column.or(r.column), value, r.reason, r.message);
-                state.rejects.add(&row);
-                events.rejected(&row)?;
-            }
-            events.progress(&entity.entity, counts, source.position());
-            // Past the budget the run cannot publish: stop reading.
-            check_budget(plan, &state.counts, false)?;
-        }
+            Ok(())
+        };
+        let (produced, consumed) = tokio::join!(produce, consume);
+        consumed?;
+        seq = produced?;
         state.sources.push(SourceInfo { name: entity.source.clone(), ..source.info() });
         state.warnings.extend(unmapped.into_warnings());
     }
@@ -360,6 +356,51 @@ async fn stage_all(
         return Err(EngineError::Cancelled);
     }
     check_budget(plan, &state.counts, true)
+}
+
+/// Counts, stages and reports one mapped batch.
+#[allow(clippy::too_many_arguments)]
+async fn stage_batch(
+    entity: &EntityPlan,
+    batch: &crate::batch::Batch,
+    output: MapOutput,
+    position: Option<(u64, u64)>,
+    sink: &mut dyn Sink,
+    events: &mut dyn RunEvents,
+    state: &mut RunState,
+    unmapped: &mut UnmappedColumns,
+) -> Result<(), EngineError> {
+    let counts = state.counts.entry(entity.entity.clone()).or_default();
+    counts.read += batch.height() as u64;
+    unmapped.observe(batch);
+    let MapOutput { mapped, rejects: map_rejects, notes } = output;
+    state.tally.add(&entity.entity, notes);
+    let source_notes =
+        batch.notes.iter().map(|n| MapNote { column: n.column.clone(), code: n.code, example: n.example.clone() });
+    state.tally.add(&entity.entity, source_notes.collect());
+    for r in map_rejects {
+        counts.rejected += 1;
+        let row = rejected_row(entity, batch, r.row, r.column, r.value, r.reason, r.message);
+        state.rejects.add(&row);
+        events.rejected(&row)?;
+    }
+    for r in sink.stage(entity, &mapped).await? {
+        let counts = state.counts.entry(entity.entity.clone()).or_default();
+        let source_row = mapped.source_rows.get(r.row).copied().unwrap_or(0);
+        let source_column = r.column.as_deref().and_then(|t| source_column_for(entity, t));
+        let value = source_column
+            .as_deref()
+            .and_then(|c| batch.text(c).ok())
+            .and_then(|c| c.get(source_row))
+            .map(str::to_string);
+        counts.rejected += 1;
+        let row = rejected_row(entity, batch, source_row, source_column.or(r.column), value, r.reason, r.message);
+        state.rejects.add(&row);
+        events.rejected(&row)?;
+    }
+    let counts = state.counts.entry(entity.entity.clone()).or_default();
+    events.progress(&entity.entity, counts, position);
+    Ok(())
 }
 
 fn check_budget(plan: &RunPlan, counts: &BTreeMap<String, EntityCounts>, all_read: bool) -> Result<(), EngineError> {
