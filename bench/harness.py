@@ -28,6 +28,14 @@ the migrate process's own CPU time, and each slow statement with its
 duration (appended to bench/RESULTS.md as well).
 
     python3 bench/harness.py --profile [--rows 1000000]
+
+With --all, it runs every case of the performance issue in turn, each
+appending its own table: the CSV at 100k, 1M (with a profile) and 10M
+rows, MySQL against pgloader (bench/mysql.sh), the workbook against pandas
+(bench/xlsx.py), and the transform and dedupe micro-cases (cargo bench,
+bench/dedupe.sh). It takes about an hour and a half on 2 cores.
+
+    python3 bench/harness.py --all
 """
 import argparse
 import datetime
@@ -217,7 +225,10 @@ def main():
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--paths", default="migrate,rls_sql,raw_copy,pgloader")
     ap.add_argument("--profile", action="store_true", help="one migrate run with a statement log")
+    ap.add_argument("--all", action="store_true", help="every case, one after another")
     args = ap.parse_args()
+    if args.all:
+        return every_case()
     paths = args.paths.split(",")
 
     os.chdir(ROOT)
@@ -276,6 +287,22 @@ def main():
                      f"(target ≥ 3×) and takes {median['migrate'] / base:.2f}× the hand-written RLS path's time "
                      f"(target ≤ 1.0×)." if base else "")
     publish(lines)
+
+
+def every_case():
+    me = [sys.executable, str(Path(__file__).resolve())]
+    for case in [
+        me + ["--rows", "100000"],
+        me + ["--rows", "1000000"],
+        me + ["--rows", "1000000", "--profile"],
+        me + ["--rows", "10000000", "--trials", "1", "--paths", "migrate,rls_sql,raw_copy"],
+        ["bash", str(ROOT / "bench/mysql.sh"), "1000000"],
+        [sys.executable, str(ROOT / "bench/xlsx.py"), "--rows", "100000"],
+        ["cargo", "bench", "-p", "migrate-engine", "--bench", "transforms"],
+        ["bash", str(ROOT / "bench/dedupe.sh"), "1000000"],
+    ]:
+        print("==>", " ".join(case[1:] if case[0] == sys.executable else case), file=sys.stderr, flush=True)
+        sh(case, cwd=ROOT)
 
 
 def profile(args, data, migrate):

@@ -191,3 +191,25 @@ fn a_column_the_data_does_not_settle_is_refused_with_evidence() {
     let out = migrate(&["run"], &mapping);
     assert_eq!(out.status.code(), Some(2), "run refuses it too");
 }
+
+#[test]
+fn an_oversized_or_deeply_nested_mapping_is_refused_with_a_clear_error() {
+    let (dir, mapping) = demo_copy();
+    // Deeply nested TOML: the parser's own limit, reported at its place.
+    let nested = dir.path().join("nested.toml");
+    std::fs::write(&nested, format!("a = {}{}\n", "[".repeat(5000), "]".repeat(5000))).unwrap();
+    let out = migrate(&["validate"], &nested);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("recursion") && stderr.contains("nested.toml:1:"), "{stderr}");
+    // 10 MB of columns: refused before it is read.
+    let mut text = std::fs::read_to_string(&mapping).unwrap();
+    while text.len() < 10_000_000 {
+        text.push_str(&format!("\"custom_fields.k{}\" = \"Notes\"\n", text.len()));
+    }
+    std::fs::write(&mapping, &text).unwrap();
+    let out = migrate(&["validate"], &mapping);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("a mapping file is at most 1048576 bytes (1 MiB)"), "{stderr}");
+}

@@ -66,8 +66,10 @@ pub(crate) async fn publish_entity(
     // 1. Duplicate source keys: report each dropped row with its survivor.
     // Only keys staged more than once are sorted (a hash aggregate finds
     // them), not every staged row.
-    let dups = sqlx::query(audited(format!(
-        "SELECT _source_key, _location, survivor FROM (
+    let dups = report_duplicates(
+        &mut *tx,
+        sqlx::query(audited(format!(
+            "SELECT _source_key, _location, survivor FROM (
              SELECT _source_key, _location,
                     first_value(_location) OVER w AS survivor,
                     row_number() OVER w AS rn
@@ -75,12 +77,13 @@ pub(crate) async fn publish_entity(
              WHERE _source_key IN (SELECT _source_key FROM {stage} GROUP BY _source_key HAVING count(*) > 1)
              WINDOW w AS (PARTITION BY _source_key ORDER BY _seq DESC)) d
          WHERE rn > 1 ORDER BY _source_key, _location"
-    )))
-    .fetch_all(&mut *tx)
-    .await
-    .context(format!("finding duplicate keys of {entity}"))?;
-    report_duplicates(events, entity, &dups)?;
-    if !dups.is_empty() {
+        ))),
+        events,
+        entity,
+        format!("finding duplicate keys of {entity}"),
+    )
+    .await?;
+    if dups > 0 {
         sqlx::query(audited(format!(
             "DELETE FROM {stage} s USING {stage} w WHERE w._source_key = s._source_key AND w._seq > s._seq"
         )))
@@ -376,7 +379,7 @@ pub(crate) async fn publish_entity(
     let to_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
     let entity = PublishedEntity {
         entity: entity.to_string(),
-        duplicates: dups.len() as u64 + deduped,
+        duplicates: dups + deduped,
         inserted: to_u64(inserted),
         updated: to_u64(updated),
         unchanged: to_u64(survivors - inserted - updated),
@@ -503,17 +506,20 @@ async fn dedupe(
     .execute(&mut *tx)
     .await
     .context(format!("grouping {entity} duplicates"))?;
-    let dropped = sqlx::query(
-        "SELECT _source_key, _location, survivor_location FROM _migrate_dedupe WHERE rank > 1 ORDER BY _seq",
+    let dropped = report_duplicates(
+        &mut *tx,
+        sqlx::query(
+            "SELECT _source_key, _location, survivor_location FROM _migrate_dedupe WHERE rank > 1 ORDER BY _seq",
+        ),
+        events,
+        entity,
+        format!("listing {entity} duplicates"),
     )
-    .fetch_all(&mut *tx)
-    .await
-    .context(format!("listing {entity} duplicates"))?;
-    if dropped.is_empty() {
+    .await?;
+    if dropped == 0 {
         sqlx::query("DROP TABLE _migrate_dedupe").execute(&mut *tx).await.context("dropping the dedupe table")?;
         return Ok(0);
     }
-    report_duplicates(events, entity, &dropped)?;
     if rule.fill_missing {
         for c in &staged.columns {
             let col = quote_ident(&staged_name(c));
@@ -540,12 +546,23 @@ async fn dedupe(
         .execute(&mut *tx)
         .await
         .context(format!("dropping {entity} duplicates"))?;
-    Ok(dropped.len() as u64)
+    Ok(dropped)
 }
 
 /// Rows of (source key, location, survivor's location), as dropped duplicates.
-fn report_duplicates(events: &mut dyn RunEvents, entity: &str, rows: &[sqlx::postgres::PgRow]) -> Result<(), PgError> {
-    for row in rows {
+/// Streams the rows of `query` (source key, location, survivor's location)
+/// to the duplicates file one at a time: a run with millions of duplicates
+/// holds none of them in memory. Returns how many there were.
+async fn report_duplicates(
+    tx: &mut PgConnection,
+    query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    events: &mut dyn RunEvents,
+    entity: &str,
+    context: String,
+) -> Result<u64, PgError> {
+    let mut rows = query.fetch(&mut *tx);
+    let mut count = 0;
+    while let Some(row) = rows.try_next().await.context(context.clone())? {
         events
             .duplicate(&DuplicateRow {
                 entity: entity.to_string(),
@@ -554,8 +571,9 @@ fn report_duplicates(events: &mut dyn RunEvents, entity: &str, rows: &[sqlx::pos
                 survivor_location: row.get(2),
             })
             .map_err(|e| PgError::Config(format!("writing duplicates: {e}")))?;
+        count += 1;
     }
-    Ok(())
+    Ok(count)
 }
 
 /// Rows an earlier run of this source system loaded into the entity whose
