@@ -59,16 +59,27 @@ async fn assert_recovers(t: &Target, mapping: &std::path::Path) {
     assert_eq!(t.admin_count("SELECT count(*) FROM migrate.runs WHERE status = 'succeeded'").await, 1);
 }
 
+/// Starts a run that stages everything and then waits for the org's
+/// publish lock, which the returned connection holds.
+async fn run_waiting_to_publish(
+    t: &Target,
+    mapping: &std::path::Path,
+    out: &str,
+) -> (PgConnection, std::process::Child) {
+    let mut holder = t.admin().await;
+    Target::hold_publish_lock(&mut holder, ORG_A).await;
+    let child = t.spawn_run(mapping, ORG_A, out);
+    let mut watcher = t.admin().await;
+    wait_until(&mut watcher, WAITING_TO_PUBLISH, "the run to wait for the publish lock").await;
+    (holder, child)
+}
+
 #[tokio::test]
 async fn killed_between_staging_and_publishing() {
     let t = Target::new().await;
     let mapping = t.demo("demo");
-    let mut admin = t.admin().await;
-    // Hold the org's publish lock: the run stages everything, then waits.
-    Target::hold_publish_lock(&mut admin, ORG_A).await;
-    let child = t.spawn_run(&mapping, ORG_A, "killed");
+    let (mut admin, child) = run_waiting_to_publish(&t, &mapping, "killed").await;
     let mut watcher = t.admin().await;
-    wait_until(&mut watcher, WAITING_TO_PUBLISH, "the run to wait for the publish lock").await;
     // Everything is staged at this point.
     let staged: i64 = {
         let table: String = sqlx::query_scalar(
@@ -254,11 +265,7 @@ async fn postgres_restarted_mid_run_fails_cleanly_and_the_next_run_is_exact() {
 
     // While staging: the run waits for the publish lock with its staging
     // filled (the same point as a slow load's middle).
-    let mut holder = t.admin().await;
-    Target::hold_publish_lock(&mut holder, ORG_A).await;
-    let child = t.spawn_run(&mapping, ORG_A, "staging");
-    let mut watcher = t.admin().await;
-    wait_until(&mut watcher, WAITING_TO_PUBLISH, "the run to wait for the publish lock").await;
+    let (_holder, child) = run_waiting_to_publish(&t, &mapping, "staging").await;
     t.cluster.restart_immediate();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
