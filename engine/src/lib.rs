@@ -24,7 +24,7 @@ mod sink;
 mod source;
 pub mod transform;
 
-pub use batch::{Batch, BatchError, MalformedRow, SourceNote, unique_header_names};
+pub use batch::{Batch, BatchError, MAX_BATCH_BYTES, MalformedRow, SourceNote, unique_header_names};
 pub use counts::EntityCounts;
 pub use error::EngineError;
 pub use events::{NoEvents, RunEvents};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::batch::{Batch, MalformedRow, SourceNote};
+use crate::batch::{Batch, MAX_BATCH_BYTES, MalformedRow, SourceNote};
 use crate::location::SourceLocation;
 use crate::reject::RejectReason;
 use crate::report::SourcePart;
@@ -96,6 +96,8 @@ pub struct PartWriter<'a> {
     batch_rows: usize,
     max_value_bytes: usize,
     chunk: PartChunk,
+    /// Text in `chunk`, sent when it reaches [`MAX_BATCH_BYTES`].
+    chunk_bytes: usize,
     rows: u64,
 }
 
@@ -112,7 +114,7 @@ impl<'a> PartWriter<'a> {
         tx.send(PartMsg::Columns(names.clone())).await.ok()?;
         let keys = key_columns.iter().filter_map(|k| names.iter().position(|n| n == k)).collect();
         let chunk = PartChunk::default();
-        Some(Self { tx, label, names, keys, batch_rows, max_value_bytes, chunk, rows: 0 })
+        Some(Self { tx, label, names, keys, batch_rows, max_value_bytes, chunk, chunk_bytes: 0, rows: 0 })
     }
 
     fn name(&self, column: usize) -> String {
@@ -167,10 +169,14 @@ impl<'a> PartWriter<'a> {
     /// it is full. `false` when the source was dropped.
     pub async fn push_at(&mut self, values: Vec<Option<String>>, location: SourceLocation) -> bool {
         self.rows += 1;
+        self.chunk_bytes += values.iter().flatten().map(String::len).sum::<usize>();
         self.chunk.locations.push(location);
         self.chunk.rows.push(values);
-        self.chunk.rows.len() < self.batch_rows
-            || self.tx.send(PartMsg::Chunk(std::mem::take(&mut self.chunk))).await.is_ok()
+        if self.chunk.rows.len() < self.batch_rows && self.chunk_bytes < MAX_BATCH_BYTES {
+            return true;
+        }
+        self.chunk_bytes = 0;
+        self.tx.send(PartMsg::Chunk(std::mem::take(&mut self.chunk))).await.is_ok()
     }
 
     /// Adds a row the reader could not make sense of: it is counted and

@@ -11,6 +11,7 @@ mod dialect;
 mod encoding;
 mod error;
 mod lines;
+mod records;
 mod source;
 
 pub use config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};

@@ -9,19 +9,20 @@ use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, Sou
 use sha2::Digest;
 
 use crate::config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
-use crate::dialect::{reader_builder, sniff_delimiter, sniff_header_row, sniff_quoting};
+use crate::dialect::{sniff_delimiter, sniff_header_row, sniff_quoting};
 use crate::encoding::{Detected, detect, looks_double_encoded};
 use crate::error::CsvError;
-use crate::lines::{HashState, Hashing, Lines, SharedHash};
+use crate::lines::{HashState, Hashing, SharedHash};
+use crate::records::{Record, Records};
 
 /// How much of the file encoding and dialect detection look at.
 const SAMPLE_BYTES: usize = 64 * 1024;
 
-type Decoded = Lines<DecodeReaderBytes<Hashing<BufReader<File>>, Vec<u8>>>;
+type Decoded = DecodeReaderBytes<Hashing<BufReader<File>>, Vec<u8>>;
 
 pub struct CsvSource {
     file: Arc<str>,
-    reader: csv::Reader<Decoded>,
+    reader: Records<Decoded>,
     header: Vec<String>,
     /// Indices of header columns kept (skip_columns removes some).
     kept: Vec<usize>,
@@ -150,21 +151,20 @@ impl CsvSource {
         let file = File::open(path).map_err(|source| CsvError::Open { path: path.to_path_buf(), source })?;
         let hash: SharedHash = Arc::new(Mutex::new(HashState::default()));
         let raw = Hashing { inner: BufReader::with_capacity(1 << 16, file), state: hash.clone() };
-        let mut reader = reader_builder(settled.delimiter, settled.quoting).from_reader(Lines::new(raw));
-        let mut record = csv::ByteRecord::new();
+        // Only where records start matters here: fields are kept a byte long.
+        let mut reader = Records::new(raw, settled.delimiter, settled.quoting, 1);
+        let mut record = Record::default();
         for _ in 0..=settled.skip {
-            if !reader.read_byte_record(&mut record).map_err(|e| read_error(&file_name, &e))? {
+            if !reader.read(&mut record).map_err(|e| read_error(&file_name, &e))? {
                 return Err(CsvError::NoHeader { file: file_name });
             }
         }
         let mut parts: Vec<Part> = Vec::new();
         let mut current: Option<Part> = None;
         let (mut data_start, mut header_breaks) = (None, 0);
-        while reader.read_byte_record(&mut record).map_err(|e| read_error(&file_name, &e))? {
-            let Some(p) = record.position() else { continue };
-            let byte = p.byte();
-            let breaks = reader.get_mut().breaks_before(byte);
-            let line = reader.get_mut().start_line(byte);
+        while reader.read(&mut record).map_err(|e| read_error(&file_name, &e))? {
+            let byte = record.position();
+            let (breaks, line) = (record.breaks_before(), record.line());
             if data_start.is_none() {
                 data_start = Some(byte);
                 header_breaks = breaks;
@@ -219,15 +219,15 @@ impl CsvSource {
             .bom_sniffing(true)
             .strip_bom(true)
             .build(raw);
-        let mut reader = reader_builder(delimiter, quoting).from_reader(Lines::new(decoded));
+        let mut reader = Records::new(decoded, delimiter, quoting, config.max_field_bytes);
 
-        let mut record = csv::ByteRecord::new();
+        let mut record = Record::default();
         for _ in 0..skip {
-            if !reader.read_byte_record(&mut record).map_err(|e| read_error(&file_name, &e))? {
+            if !reader.read(&mut record).map_err(|e| read_error(&file_name, &e))? {
                 break;
             }
         }
-        if !reader.read_byte_record(&mut record).map_err(|e| read_error(&file_name, &e))? {
+        if !reader.read(&mut record).map_err(|e| read_error(&file_name, &e))? {
             return Err(CsvError::NoHeader { file: file_name.to_string() });
         }
         let mut raw_names: Vec<String> = record
@@ -289,9 +289,10 @@ impl CsvSource {
         let mut locations = Vec::with_capacity(batch_size);
         let mut malformed = Vec::new();
         let mut notes = std::mem::take(&mut self.header_notes);
-        let mut record = csv::ByteRecord::new();
-        while rows.len() < batch_size {
-            let more = self.reader.read_byte_record(&mut record).map_err(|e| read_error(&self.file, &e))?;
+        let mut record = Record::default();
+        let mut bytes = 0usize;
+        while rows.len() < batch_size && bytes < migrate_engine::MAX_BATCH_BYTES {
+            let more = self.reader.read(&mut record).map_err(|e| read_error(&self.file, &e))?;
             if !more {
                 if let Ok(state) = self.hash.lock() {
                     self.done = Some((state.bytes, hex::encode(state.hasher.clone().finalize())));
@@ -299,15 +300,13 @@ impl CsvSource {
                 break;
             }
             let row_index = rows.len();
-            let line = match record.position() {
-                Some(p) => self.reader.get_mut().start_line(p.byte()).saturating_add_signed(self.options.line_offset),
-                None => 0,
-            };
+            let line = record.line().saturating_add_signed(self.options.line_offset);
             let problem = self.check_record(&record);
             let mut row = Vec::with_capacity(self.kept.len());
             let mut bad_bytes: Option<usize> = None;
             for &i in &self.kept {
                 let value = record.get(i).map(|raw| String::from_utf8_lossy(raw).into_owned());
+                bytes += value.as_ref().map_or(0, String::len);
                 if let Some(v) = &value {
                     let column = self.header_name(i);
                     if v.contains('\u{fffd}') {
@@ -374,7 +373,7 @@ impl CsvSource {
     }
 
     /// Why a record cannot be a row, if it cannot.
-    fn check_record(&self, record: &csv::ByteRecord) -> Option<(RejectReason, String)> {
+    fn check_record(&self, record: &Record) -> Option<(RejectReason, String)> {
         let width = self.header_width;
         // Empty fields past the header's end are trailing delimiters.
         let mut fields = record.len();
@@ -389,9 +388,19 @@ impl CsvSource {
             return Some((RejectReason::MalformedRow, format!("record has {fields} fields, the header has {width}")));
         }
         let max = self.options.max_field_bytes;
-        record.iter().position(|f| f.len() > max).map(|i| {
-            let len = record.get(i).map_or(0, <[u8]>::len);
-            (RejectReason::FieldTooLarge, format!("field {} is {len} bytes, more than max_field_bytes = {max}", i + 1))
+        if let Some(i) = (0..record.len()).find(|&i| record.size(i) > max) {
+            let len = record.size(i);
+            return Some((
+                RejectReason::FieldTooLarge,
+                format!("field {} is {len} bytes, more than max_field_bytes = {max}", i + 1),
+            ));
+        }
+        (!record.is_whole()).then(|| {
+            let len: usize = (0..record.len()).map(|i| record.size(i)).sum();
+            (
+                RejectReason::FieldTooLarge,
+                format!("the record's {fields} fields hold {len} bytes, more than it can hold"),
+            )
         })
     }
 }
@@ -405,9 +414,8 @@ pub fn sniff_preamble(source: &CsvSource) -> usize {
     sniff_header_row(&text, source.delimiter)
 }
 
-fn read_error(file: &str, e: &csv::Error) -> CsvError {
-    let line = e.position().map_or(0, |p| p.line());
-    CsvError::Read { file: file.to_string(), line, message: e.to_string() }
+fn read_error(file: &str, e: &std::io::Error) -> CsvError {
+    CsvError::Read { file: file.to_string(), line: 0, message: e.to_string() }
 }
 
 #[async_trait]

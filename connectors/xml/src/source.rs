@@ -249,12 +249,18 @@ impl XmlSource {
         if self.done.is_some() {
             return Ok(None);
         }
-        let mut rows = Vec::new();
+        let mut rows: Vec<Vec<Option<String>>> = Vec::new();
         let mut locations = Vec::new();
         let mut malformed = Vec::new();
         let mut buf = Vec::new();
         let mut current: Option<Record> = None;
-        while rows.len() < self.batch_size {
+        // Text in the batch's rows, counted as rows are added.
+        let (mut bytes, mut counted) = (0usize, 0usize);
+        while rows.len() < self.batch_size && bytes < migrate_engine::MAX_BATCH_BYTES {
+            for row in rows.get(counted..).unwrap_or_default() {
+                bytes += row.iter().flatten().map(String::len).sum::<usize>();
+            }
+            counted = rows.len();
             buf.clear();
             let read = self.reader.read_resolved_event_into(&mut buf);
             let (ns, event) = match read {
