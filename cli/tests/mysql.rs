@@ -138,3 +138,123 @@ async fn a_legacy_mysql_crm_lands_in_contacts_and_tasks() {
     assert_eq!(counts(entity(&r, "contacts")), [5, 0, 0, 2, 3, 0, 0, 3]);
     assert_eq!(counts(entity(&r, "tasks")), [5, 0, 0, 0, 5, 0, 0, 5]);
 }
+
+/// A source whose column types drifted from what the mapping was written
+/// for: every value still arrives as text, and each one the mapping cannot
+/// take rejects its row with the column and value; the run completes and
+/// the report adds up.
+#[tokio::test]
+async fn columns_of_unexpected_types_reject_their_rows_and_the_run_completes() {
+    let db = MariaDb::start();
+    db.sql(
+        "CREATE DATABASE drifted CHARACTER SET utf8mb4;
+         CREATE TABLE drifted.customers (
+           id INT PRIMARY KEY, first_name VARBINARY(40), last_name TEXT, email INT,
+           is_active BIT(1), signup_date DOUBLE, credit_limit POINT, last_login TIME, tier JSON,
+           tags SET('a','b'));
+         INSERT INTO drifted.customers VALUES
+           (1, 'Ada', 'Lovelace', NULL, b'1', NULL, NULL, NULL, '{\"level\": 1}', 'a,b'),
+           (2, 0xC328, 'Bytes', NULL, b'0', NULL, NULL, NULL, NULL, NULL),
+           (3, 'Carl', 'Int', 42, b'1', NULL, NULL, NULL, NULL, NULL),
+           (4, 'Dora', 'Double', NULL, b'1', 43831.5, NULL, NULL, NULL, NULL),
+           (5, 'Emil', 'Point', NULL, b'1', NULL, POINT(1, 2), NULL, NULL, NULL),
+           (6, 'Fay', 'Time', NULL, b'1', NULL, NULL, '838:59:59', NULL, NULL);",
+    );
+    let t = Target::new().await;
+    let dir = t.out_dir("drifted");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mapping = dir.join("mapping.toml");
+    std::fs::write(
+        &mapping,
+        r#"[migration]
+name = "drifted"
+source_system = "legacy-mysql"
+org_id = "${ORG_ID}"
+
+[sources.customers]
+kind = "mysql"
+url = "${LEGACY_MYSQL_URL}"
+table = "drifted.customers"
+# Names were kept in a binary column: without this they load as \x hex.
+decode = { first_name = "utf-8" }
+
+[contacts]
+from = "customers"
+key = ["id"]
+
+[contacts.columns]
+first_name = "first_name"
+last_name = "last_name"
+email = { from = "email", transform = ["email"] }
+status = { from = "is_active", transform = [{ map = { values = { "1" = "active", "0" = "inactive" } } }] }
+created_at = { from = "signup_date", transform = [{ date = { formats = ["iso"] } }] }
+"custom_fields.last_login" = { from = "last_login", transform = [{ date = { formats = ["iso"], timezone = "UTC" } }] }
+"custom_fields.credit_limit" = { from = "credit_limit", transform = [{ money = { currency = "USD" } }] }
+"custom_fields.tier" = "tier"
+"custom_fields.tags" = "tags"
+"#,
+    )
+    .unwrap();
+    let out = t
+        .migrate_as(LOADER)
+        .env("ORG_ID", ORG_A)
+        .env("LEGACY_MYSQL_URL", db.url("drifted"))
+        .arg("run")
+        .arg(&mapping)
+        .args(["--out", "drifted-out"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let r = report(&t.out_dir("drifted-out"));
+    migrate_testkit::check_report(&r);
+    // read, filtered, duplicates, rejected, loaded, inserted, updated, unchanged
+    assert_eq!(counts(entity(&r, "contacts")), [6, 0, 0, 4, 2, 2, 0, 0]);
+    let mut rejects: Vec<(String, String, String, String)> = Vec::new();
+    for reason in entity(&r, "contacts")["rejects_by_reason"].as_array().unwrap() {
+        for x in reason["examples"].as_array().unwrap() {
+            let field = |k: &str| x[k].as_str().unwrap().to_string();
+            rejects.push((
+                reason["reason"].as_str().unwrap().to_string(),
+                field("location"),
+                field("column"),
+                field("value"),
+            ));
+        }
+    }
+    rejects.sort();
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        rejects,
+        [
+            (
+                s("invalid_amount"),
+                s("drifted.customers[id=5]"),
+                s("credit_limit"),
+                s("\\x000000000101000000000000000000f03f0000000000000040")
+            ),
+            (s("invalid_date"), s("drifted.customers[id=4]"), s("signup_date"), s("43831.5")),
+            (s("invalid_date"), s("drifted.customers[id=6]"), s("last_login"), s("838:59:59")),
+            (s("invalid_email"), s("drifted.customers[id=3]"), s("email"), s("42")),
+        ]
+    );
+    let mut admin = t.admin().await;
+    let loaded: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT first_name, status, custom_fields->>'tier', custom_fields->>'tags' FROM contacts ORDER BY last_name",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let some = |x: &str| Some(x.to_string());
+    assert_eq!(
+        loaded,
+        [
+            (s("\u{fffd}("), s("inactive"), None, None),
+            (s("Ada"), s("active"), some("{\"level\": 1}"), some("[\"a\",\"b\"]")),
+        ]
+    );
+    let warning = &r["warnings"][0];
+    assert_eq!(
+        (warning["code"].as_str(), warning["column"].as_str(), warning["count"].as_u64()),
+        (Some("invalid_bytes_replaced"), Some("first_name"), Some(1))
+    );
+}

@@ -194,8 +194,14 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) 
             let mut rows = Rows { range, merged, tx: tx.clone() };
             let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| fail(e.to_string()))?;
             let mut current: Option<(u32, Vec<(u32, CellText)>)> = None;
-            while let Some(cell) = cells.next_cell().map_err(|e| fail(e.to_string()))? {
+            let cut = |row: Option<u32>, e: calamine::XlsxError| {
+                let after = row.map_or_else(|| "before its first row".to_string(), |r| format!("after row {}", r + 1));
+                fail(format!("sheet {sheet:?} cannot be read {after}: its XML is cut short or malformed ({e})"))
+            };
+            let mut last_row = None;
+            while let Some(cell) = cells.next_cell().map_err(|e| cut(last_row, e))? {
                 let (row, col) = cell.get_position();
+                last_row = Some(row);
                 let text = from_ref(cell.get_value());
                 if text == CellText::Empty {
                     continue;

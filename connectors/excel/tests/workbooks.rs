@@ -274,3 +274,52 @@ async fn the_header_is_found_below_title_rows_when_asked() {
     assert_eq!(source.columns(), ["ID", "Name", "Joined"]);
     assert_eq!(source.next_batch().await.unwrap().unwrap().height(), 3);
 }
+
+#[tokio::test]
+async fn a_truncated_workbook_or_a_cut_sheet_is_a_clear_error_naming_the_file() {
+    let whole = std::fs::read(fixture("customers.xlsx")).unwrap();
+    for keep in [0, 10, whole.len() / 2, whole.len() - 1] {
+        let cut = tempfile::Builder::new().suffix(".xlsx").tempfile().unwrap();
+        std::fs::write(cut.path(), &whole[..keep]).unwrap();
+        let c = ExcelSourceConfig::for_path(cut.path().display().to_string());
+        let result = match c.build(std::path::Path::new("/")) {
+            Err(e) => Err(e.to_string()),
+            Ok(mut source) => source.next_batch().await.map(|_| ()).map_err(|e| e.to_string()),
+        };
+        let err = result.expect_err("a cut workbook cannot be read");
+        let expected = format!("cannot open \"{}\": not a valid workbook: invalid Zip archive", cut.path().display());
+        assert!(err.starts_with(&expected), "{keep} bytes: {err}");
+    }
+    // A sheet whose XML stops in the middle of a row.
+    let cut_sheet = rewritten(
+        |xml| {
+            let at = xml.find("<row r=\"4\"").unwrap();
+            xml[..at + 20].to_string()
+        },
+        None,
+    );
+    let c = ExcelSourceConfig::for_path(cut_sheet.path().display().to_string());
+    let result = match c.build(std::path::Path::new("/")) {
+        Err(e) => Err(e.to_string()),
+        Ok(mut source) => {
+            let mut all = Ok(());
+            loop {
+                match source.next_batch().await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        all = Err(e.to_string());
+                        break;
+                    }
+                }
+            }
+            all
+        }
+    };
+    let expected = format!(
+        "{}: sheet \"Kunden\" cannot be read after row 3: its XML is cut short or malformed (Xml error: ",
+        cut_sheet.path().display()
+    );
+    let err = result.expect_err("a cut sheet cannot be read");
+    assert!(err.starts_with(&expected), "{err}");
+}

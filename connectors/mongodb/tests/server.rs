@@ -335,3 +335,30 @@ async fn a_read_picks_up_after_the_server_crashes_and_restarts_without_a_documen
     );
     assert_eq!(s.info().row_count, Some(3_000));
 }
+
+#[tokio::test]
+async fn documents_at_the_16_mib_limit_read_whole_in_batches_bounded_by_bytes() {
+    let server = MongoServer::start();
+    // A string as large as a document may hold with its _id and key.
+    let big = 16 * 1024 * 1024 - 1024;
+    let docs: Vec<Document> = (0..8_i64).map(|i| doc! { "_id": i, "notes": "n".repeat(big - i as usize) }).collect();
+    for d in &docs {
+        assert!(bson::RawDocumentBuf::try_from(d).unwrap().as_bytes().len() > 16 * 1024 * 1024 - 2048);
+    }
+    let client = mongodb::Client::with_uri_str(server.url("crm")).await.unwrap();
+    let collection = client.database("crm").collection::<Document>("huge");
+    for d in docs {
+        collection.insert_one(d).await.unwrap();
+    }
+    let c = config(serde_json::json!({ "url": server.url("crm"), "collection": "huge", "sample": 1 }), &["notes"]);
+    let (rows, batches) = read_source(&mut source(&c)).await;
+    let sizes: Vec<(i64, usize)> = values(&rows)
+        .iter()
+        .map(|r| (get(r, "_id").unwrap().parse().unwrap(), get(r, "notes").unwrap().len()))
+        .collect();
+    assert_eq!(sizes, (0..8).map(|i| (i, big - i as usize)).collect::<Vec<_>>(), "every document whole");
+    // 10,000 rows a batch by default, but a batch is sent once it holds
+    // 64 MiB of text: five of these documents, then the other three.
+    let heights: Vec<usize> = batches.iter().map(|b| b.height()).collect();
+    assert_eq!(heights, [5, 3]);
+}
