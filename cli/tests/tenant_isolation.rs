@@ -193,3 +193,59 @@ async fn values_that_look_like_sql_or_copy_control_load_as_exact_text() {
     }
     assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, values.len() as i64);
 }
+
+/// NUL bytes (PostgreSQL text cannot hold them) and bytes that are not
+/// UTF-8 in a file declared UTF-8: the first load without the NUL and are
+/// counted, the second reject their row naming line, field and encoding;
+/// nothing is lost and the report adds up.
+#[tokio::test]
+async fn nul_bytes_and_invalid_utf8_are_counted_and_the_report_adds_up() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("bytes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = b"id,name,email\n".to_vec();
+    csv.extend_from_slice(b"B1,Ada\0Lovelace,b1@example.com\n");
+    csv.extend_from_slice(b"B2,Caf\xe9 latin1,b2@example.com\n");
+    csv.extend_from_slice(b"B3,\0\0,b3@example.com\n");
+    csv.extend_from_slice(b"B4,Plain,b4@example.com\n");
+    std::fs::write(dir.join("people.csv"), csv).unwrap();
+    let mapping = dir.join("mapping.toml");
+    std::fs::write(
+        &mapping,
+        "[migration]\nname = \"bytes\"\norg_id = \"${ORG_ID}\"\nsource_system = \"bytes\"\n\n\
+         [sources.people]\nkind = \"csv\"\npath = \"people.csv\"\nencoding = \"utf-8\"\n\n\
+         [contacts]\nfrom = \"people\"\nkey = [\"id\"]\n\n[contacts.columns]\n\
+         last_name = \"name\"\nemail = \"email\"\n",
+    )
+    .unwrap();
+    let out = t.run(&mapping, ORG_A, "bytes");
+    assert_success(&out);
+    let r = report(&t.out_dir("bytes"));
+    migrate_testkit::check_report(&r);
+    // read, filtered, duplicates, rejected, loaded, inserted, updated, unchanged
+    assert_eq!(counts(entity(&r, "contacts")), [4, 0, 0, 1, 3, 3, 0, 0]);
+    let reject = &entity(&r, "contacts")["rejects_by_reason"][0];
+    assert_eq!(reject["reason"], "invalid_encoding");
+    assert!(reject["examples"][0]["location"].as_str().unwrap().ends_with("people.csv:3"), "{reject}");
+    assert!(
+        reject["examples"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("field 2 (name) has bytes that are not valid UTF-8"),
+        "{reject}"
+    );
+    let nul = r["warnings"].as_array().unwrap().iter().find(|w| w["code"] == "nul_removed").expect("a nul warning");
+    assert_eq!((nul["column"].as_str(), nul["count"].as_u64()), (Some("name"), Some(2)), "{nul}");
+    let mut admin = t.admin().await;
+    let names: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT email, last_name FROM contacts ORDER BY email").fetch_all(&mut admin).await.unwrap();
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        names,
+        [
+            (s("b1@example.com"), Some(s("AdaLovelace"))),
+            (s("b3@example.com"), Some(s(""))),
+            (s("b4@example.com"), Some(s("Plain")))
+        ]
+    );
+}
