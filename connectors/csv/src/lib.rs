@@ -11,10 +11,11 @@ mod dialect;
 mod encoding;
 mod error;
 mod lines;
-mod records;
+pub mod records;
 mod source;
 
 pub use config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
 pub use encoding::{Detected, detect};
 pub use error::CsvError;
-pub use source::{CsvSource, FileIndex, Part, Pinned, sniff_preamble};
+pub use records::{Record, Records};
+pub use source::{CsvSource, FileIndex, Part, Pinned, Sniffed, sniff, sniff_preamble};

@@ -49,6 +49,10 @@ impl Record {
         self.fields
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.fields == 0
+    }
+
     /// The kept bytes of field `i` (at most the reader's cap).
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         let end = *self.ends.get(i)?;

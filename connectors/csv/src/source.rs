@@ -62,8 +62,29 @@ struct Settled {
 
 fn settle(config: &CsvSourceConfig, path: &Path) -> Result<Settled, CsvError> {
     let sample = read_sample(path)?;
-    let detected = detect(&sample, config.encoding.as_deref())?;
-    let (text, _, _) = detected.encoding.decode(&sample);
+    settle_sample(config, &sample)
+}
+
+/// What the sniffers make of the start of a file (the first 64 KiB are
+/// what a source looks at): its encoding, delimiter, quoting and the records
+/// before its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sniffed {
+    pub encoding: Detected,
+    pub delimiter: u8,
+    pub quoting: Quoting,
+    pub skip_rows: usize,
+}
+
+/// Sniffs everything `config` leaves to detection from `sample`.
+pub fn sniff(config: &CsvSourceConfig, sample: &[u8]) -> Result<Sniffed, CsvError> {
+    let Settled { detected, delimiter, quoting, skip } = settle_sample(config, sample)?;
+    Ok(Sniffed { encoding: detected, delimiter, quoting, skip_rows: skip })
+}
+
+fn settle_sample(config: &CsvSourceConfig, sample: &[u8]) -> Result<Settled, CsvError> {
+    let detected = detect(sample, config.encoding.as_deref())?;
+    let (text, _, _) = detected.encoding.decode(sample);
     let delimiter = match config.delimiter_byte()? {
         Some(d) => d,
         None => sniff_delimiter(&text),

@@ -13,7 +13,9 @@ fuzz_target!(|data: &[u8]| {
             let spec = MoneySpec { locale, default_currency: default, ..MoneySpec::default() };
             if let Outcome::Value(v) = parse_money(text, &spec) {
                 let (amount, code) = split_money(&v).expect("AMOUNT CODE");
-                assert!(amount.parse::<f64>().is_ok() || amount.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-'));
+                assert!(
+                    amount.parse::<f64>().is_ok() || amount.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+                );
                 assert!(CURRENCIES.contains(&code), "{code}");
             }
         }
