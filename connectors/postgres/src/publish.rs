@@ -201,7 +201,14 @@ pub(crate) async fn publish_entity(
     // migrate.ordered_uuid). Two statements instead of one upsert: the
     // org's publish lock keeps other runs out, staging holds each key once,
     // and a plain insert skips the upsert's per-row conflict probe (19 s
-    // against 11 s a million new keys on the benchmark machine).
+    // against 11 s a million new keys on the benchmark machine). Both join
+    // the key map while writing it, so without nested loops (see
+    // `nested_loops`): for a key map analyzed while empty (a fresh org, or
+    // one whose first run was interrupted and rolled back) the planner
+    // picks a nested loop that rescans every key the statement has written
+    // so far, for each staged row: quadratic, still running after 12
+    // minutes at 1M rows.
+    nested_loops(tx, false).await?;
     sqlx::query(audited(format!(
         "UPDATE migrate.keys k SET last_run_id = $4 FROM {stage} s
           WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3 AND k.source_key = s._source_key"
@@ -249,6 +256,7 @@ pub(crate) async fn publish_entity(
         .context(format!("mapping {entity}'s dropped duplicates to their survivors"))?;
         sqlx::query("DROP TABLE _migrate_dedupe").execute(&mut *tx).await.context("dropping the dedupe table")?;
     }
+    nested_loops(tx, true).await?;
 
     // 3. The rows as they will be, beside the rows as they are.
     let cols: Vec<String> = staged.columns.iter().map(|c| quote_ident(&c.name)).collect();
