@@ -83,6 +83,17 @@ impl Quoting {
             Self::None => "none",
         }
     }
+
+    /// The parser's settings for this style (`Auto` reads as RFC 4180):
+    /// whether quotes are special, the escape byte, and whether a doubled
+    /// quote stands for one.
+    pub fn parser_options(self) -> (bool, Option<u8>, bool) {
+        match self {
+            Self::Auto | Self::Rfc4180 => (true, None, true),
+            Self::Backslash => (true, Some(b'\\'), false),
+            Self::None => (false, None, true),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -45,17 +45,15 @@ pub fn sniff_delimiter(sample: &str) -> u8 {
 
 /// A reader for `delimiter` and a quoting style (`Auto` reads as RFC 4180).
 pub fn reader_builder(delimiter: u8, quoting: Quoting) -> csv::ReaderBuilder {
+    let (quotes, escape, double_quote) = quoting.parser_options();
     let mut builder = csv::ReaderBuilder::new();
-    builder.delimiter(delimiter).has_headers(false).flexible(true);
-    match quoting {
-        Quoting::Auto | Quoting::Rfc4180 => {}
-        Quoting::Backslash => {
-            builder.escape(Some(b'\\')).double_quote(false);
-        }
-        Quoting::None => {
-            builder.quoting(false);
-        }
-    }
+    builder
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .quoting(quotes)
+        .escape(escape)
+        .double_quote(double_quote);
     builder
 }
 

@@ -143,17 +143,9 @@ struct Progress {
 
 impl<R: Read> Records<R> {
     pub fn new(inner: R, delimiter: u8, quoting: Quoting, keep_bytes: usize) -> Self {
+        let (quotes, escape, double_quote) = quoting.parser_options();
         let mut builder = csv_core::ReaderBuilder::new();
-        builder.delimiter(delimiter);
-        match quoting {
-            Quoting::Auto | Quoting::Rfc4180 => {}
-            Quoting::Backslash => {
-                builder.escape(Some(b'\\')).double_quote(false);
-            }
-            Quoting::None => {
-                builder.quoting(false);
-            }
-        }
+        builder.delimiter(delimiter).quoting(quotes).escape(escape).double_quote(double_quote);
         Self {
             inner,
             parser: builder.build(),

@@ -6,21 +6,19 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use migrate_csv::{CsvSourceConfig, Quoting, Record, Records, sniff};
+use migrate_csv::{CsvSourceConfig, Record, Records, sniff};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(sniffed) = sniff(&CsvSourceConfig::for_path("fuzz.csv"), data) else { return };
+    let (quotes, escape, double_quote) = sniffed.quoting.parser_options();
     let mut theirs = csv::ReaderBuilder::new();
-    theirs.delimiter(sniffed.delimiter).has_headers(false).flexible(true);
-    match sniffed.quoting {
-        Quoting::Auto | Quoting::Rfc4180 => {}
-        Quoting::Backslash => {
-            theirs.escape(Some(b'\\')).double_quote(false);
-        }
-        Quoting::None => {
-            theirs.quoting(false);
-        }
-    }
+    theirs
+        .delimiter(sniffed.delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .quoting(quotes)
+        .escape(escape)
+        .double_quote(double_quote);
     let mut theirs = theirs.from_reader(data);
     let mut whole = Records::new(data, sniffed.delimiter, sniffed.quoting, usize::MAX);
     let mut cut = Records::new(data, sniffed.delimiter, sniffed.quoting, 3);
