@@ -56,6 +56,9 @@ pub async fn run(path: &Path, collection: Option<&str>, json: bool) -> u8 {
         return exit::OK;
     }
     println!("header:    {} {}", if found.sheet.is_some() { "row" } else { "line" }, found.header_line);
+    if let Some(why) = &found.header_looks_like_data {
+        println!("warning:   the header looks like data ({}): {why}", migrate_engine::header::HEADER_LOOKS_LIKE_DATA);
+    }
     println!("sampled:   {} rows", found.rows_sampled);
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);

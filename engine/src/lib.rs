@@ -12,6 +12,7 @@ mod batch;
 mod counts;
 mod error;
 mod events;
+pub mod header;
 mod infer;
 mod location;
 mod map;
@@ -37,8 +38,8 @@ pub use plan::{
 };
 pub use reject::{RejectReason, RejectedRow};
 pub use report::{
-    ColumnCheck, EntityReport, ExistingSummary, Fingerprint, MappingInfo, MissingSummary, REPORT_SCHEMA_VERSION,
-    RejectExample, RejectSummary, RunReport, RunStatus, SourceInfo, SourcePart, Warning,
+    ColumnCheck, EntityReport, ExistingSummary, Fingerprint, HeaderInfo, MappingInfo, MissingSummary,
+    REPORT_SCHEMA_VERSION, RejectExample, RejectSummary, RunReport, RunStatus, SourceInfo, SourcePart, Warning,
 };
 pub use run::{OpenSource, RunMode, RunOptions, publish_staged, run};
 pub use sink::{

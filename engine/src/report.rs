@@ -94,6 +94,29 @@ pub struct SourceInfo {
     /// What a read split over several connections guarantees, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistency: Option<String>,
+    /// Files (CSV, Excel): the row read as column names, and what lies
+    /// above it. `read` counts data records only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<HeaderInfo>,
+}
+
+/// A file's header as the source read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderInfo {
+    /// False with `header = false`: no record was consumed as names.
+    pub consumed: bool,
+    /// The line (CSV) or sheet row (Excel, 1-based) read as the header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// Records (CSV) or rows (Excel) skipped above the header, or above
+    /// the first record with `header = false` (`skip_rows`).
+    pub skipped_above: u64,
+    /// The header's cells as the file has them.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Why the header looks like a data record (`header_looks_like_data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub looks_like_data: Option<String>,
 }
 
 /// One range of a split database read.

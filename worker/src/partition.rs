@@ -82,6 +82,7 @@ pub(crate) async fn split(
         encoding_confidence: None,
         delimiter: Some(index.pinned.delimiter.clone()),
         quoting: Some(index.pinned.quoting.as_str().to_string()),
+        header: Some(index.header.clone()),
         ..SourceInfo::default()
     };
     let run_id = Uuid::new_v4();

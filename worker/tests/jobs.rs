@@ -319,6 +319,72 @@ async fn a_large_upload_is_split_staged_by_two_workers_and_published_as_one_bala
 }
 
 #[tokio::test]
+async fn a_large_headerless_upload_is_split_with_no_record_taken_for_a_header() {
+    let stack = Stack::new().await;
+    // 6,000 records and no header row; every 1000th lacks its email
+    // (required): rejected with the line it is on in the whole file.
+    let mut csv = String::new();
+    let mut rejected_lines = Vec::new();
+    for i in 0..6_000u64 {
+        let email = if i % 1000 == 999 { String::new() } else { format!("p{i}@example.com") };
+        if email.is_empty() {
+            rejected_lines.push(i + 1);
+        }
+        csv.push_str(&format!("B{i:07},First{i},Last{i},{email}\n"));
+    }
+    let (_, mapping) = bulk_job(ORG_A, 0);
+    let mapping = mapping
+        .replace("path = \"people.csv\"", "path = \"people.csv\"\nheader = false")
+        .replace("key = [\"id\"]", "key = [\"column_1\"]")
+        .replace("first_name = \"first\"", "first_name = \"column_2\"")
+        .replace("last_name = \"last\"", "last_name = \"column_3\"")
+        .replace(
+            "email = { from = \"email\", transform = [\"trim\", \"lowercase\"] }",
+            "email = { from = \"column_4\", transform = [\"trim\", \"lowercase\"], required = true }",
+        );
+    let worker = stack.worker("w1", &[("PARTITION_BYTES", "40000")]);
+    stack.put(&format!("tenants/{ORG_A}/flat/people.csv"), csv.clone()).await;
+    stack.put(&format!("tenants/{ORG_A}/flat/mapping.toml"), mapping).await;
+
+    let notes = stack.notifications(1, Duration::from_secs(240)).await;
+    assert_eq!(notes.len(), 1, "{}", worker.log_text());
+    let note = &notes[0];
+    assert_eq!(note["state"], "succeeded", "{note}");
+    let counts = &note["summary"]["entities"][0];
+    assert_eq!(
+        (&counts["read"], &counts["rejected"], &counts["loaded"], &counts["balanced"]),
+        (&6_000.into(), &6.into(), &5_994.into(), &true.into())
+    );
+    let parts = stack.count("SELECT count(*) FROM migrate.job_partitions WHERE state = 'staged'").await;
+    assert!(parts >= 4, "{parts} partitions");
+    let mut conn = stack.admin().await;
+    let first: String = sqlx::query_scalar(
+        "SELECT c.first_name FROM contacts c JOIN migrate.keys k ON k.target_id = c.id WHERE k.source_key = 'B0000000'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(first, "First0", "the file's first record is a row, not a header");
+
+    let run_id = note["run_id"].as_str().unwrap().to_string();
+    let results = format!("tenants/{ORG_A}/flat/_results/{run_id}/");
+    let report: serde_json::Value =
+        serde_json::from_slice(&stack.get(&format!("{results}report.json")).await.unwrap()).unwrap();
+    migrate_testkit::check_report(&report);
+    assert_eq!(report["sources"][0]["header"]["consumed"], false);
+    assert_eq!(report["sources"][0]["row_count"], 6_000);
+    let mut lines = Vec::new();
+    for key in stack.keys(&format!("{results}partitions/")).await {
+        let text = String::from_utf8(stack.get(&key).await.unwrap()).unwrap();
+        for r in csv::Reader::from_reader(text.as_bytes()).records() {
+            lines.push(r.unwrap()[0].rsplit(':').next().unwrap().parse::<u64>().unwrap());
+        }
+    }
+    lines.sort_unstable();
+    assert_eq!(lines, rejected_lines);
+}
+
+#[tokio::test]
 async fn a_tenants_stored_mapping_runs_when_data_arrives_and_may_read_the_environment() {
     let stack = Stack::new().await;
     let _worker = stack.worker("w1", &[("ORG_ID", ORG_B)]);

@@ -30,6 +30,12 @@ pub struct CsvSourceConfig {
     /// after a preamble (title lines, export notes). Default 0.
     #[serde(default)]
     pub skip_rows: Option<SkipRows>,
+    /// Whether the first record after `skip_rows` names the columns.
+    /// Default true; `false` (a `bcp` dump, an export without column
+    /// names): every record is data and the columns are `column_1`,
+    /// `column_2`, …
+    #[serde(default = "default_header")]
+    pub header: bool,
     /// Quoting: `"auto"` (the default: sniffed from the first 64 KiB),
     /// `"rfc4180"` (`""` inside quotes), `"backslash"` (`\"`), or `"none"`
     /// (quotes are text: files with stray quotes).
@@ -104,6 +110,10 @@ pub enum Ragged {
     Pad,
 }
 
+fn default_header() -> bool {
+    true
+}
+
 fn default_batch_size() -> usize {
     10_000
 }
@@ -121,6 +131,7 @@ impl CsvSourceConfig {
             encoding: None,
             invalid_bytes: InvalidBytes::default(),
             skip_rows: None,
+            header: true,
             quoting: Quoting::default(),
             ragged: Ragged::default(),
             max_field_bytes: default_max_field_bytes(),

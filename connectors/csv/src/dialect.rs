@@ -94,6 +94,29 @@ pub fn sniff_quoting(sample: &str, delimiter: u8, skip: usize) -> Quoting {
     best.0
 }
 
+/// A record's fields as a batch row holds them.
+type Row = Vec<Option<String>>;
+
+/// The header record after `skip` records of `sample`, and the rows below
+/// it (at most `rows`; a last record cut by the sample's end left out).
+pub fn header_and_rows(
+    sample: &str,
+    delimiter: u8,
+    quoting: Quoting,
+    skip: usize,
+    rows: usize,
+) -> Option<(Vec<String>, Vec<Row>)> {
+    let mut reader = reader_builder(delimiter, quoting).from_reader(sample.as_bytes());
+    let mut records = reader.records().skip(skip).take(rows + 2).filter_map(Result::ok);
+    let header: Vec<String> =
+        records.next()?.iter().map(|f| f.trim_start_matches('\u{feff}').trim().to_string()).collect();
+    let mut below: Vec<Row> = records.map(|r| r.iter().map(|f| Some(f.to_string())).collect()).collect();
+    if below.len() > rows || (!below.is_empty() && !sample.ends_with(['\n', '\r'])) {
+        below.pop();
+    }
+    Some((header, below))
+}
+
 /// How many records come before the header: the header is the first record
 /// that has the modal number of fields, all of them named.
 pub fn sniff_header_row(sample: &str, delimiter: u8) -> usize {

@@ -9,7 +9,7 @@ use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, Sou
 use sha2::Digest;
 
 use crate::config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
-use crate::dialect::{sniff_delimiter, sniff_header_row, sniff_quoting};
+use crate::dialect::{header_and_rows, sniff_delimiter, sniff_header_row, sniff_quoting};
 use crate::encoding::{Detected, detect, looks_double_encoded};
 use crate::error::CsvError;
 use crate::lines::{HashState, Hashing, SharedHash};
@@ -40,6 +40,11 @@ pub struct CsvSource {
     header_notes: Vec<SourceNote>,
     /// The file's size, for progress.
     total_bytes: u64,
+    /// The header as read (what the report shows of it).
+    header_info: migrate_engine::HeaderInfo,
+    /// With `header = false`: the first record, read to learn the width and
+    /// delivered as the first row.
+    pending: Option<Record>,
 }
 
 fn read_sample(path: &Path) -> Result<Vec<u8>, CsvError> {
@@ -58,6 +63,8 @@ struct Settled {
     quoting: Quoting,
     /// Records before the header.
     skip: usize,
+    /// Why the header looks like a data record, judged on the sample.
+    header_looks_like_data: Option<String>,
 }
 
 fn settle(config: &CsvSourceConfig, path: &Path) -> Result<Settled, CsvError> {
@@ -78,7 +85,7 @@ pub struct Sniffed {
 
 /// Sniffs everything `config` leaves to detection from `sample`.
 pub fn sniff(config: &CsvSourceConfig, sample: &[u8]) -> Result<Sniffed, CsvError> {
-    let Settled { detected, delimiter, quoting, skip } = settle_sample(config, sample)?;
+    let Settled { detected, delimiter, quoting, skip, .. } = settle_sample(config, sample)?;
     Ok(Sniffed { encoding: detected, delimiter, quoting, skip_rows: skip })
 }
 
@@ -98,7 +105,13 @@ fn settle_sample(config: &CsvSourceConfig, sample: &[u8]) -> Result<Settled, Csv
         Quoting::Auto => sniff_quoting(&text, delimiter, skip),
         declared => declared,
     };
-    Ok(Settled { detected, delimiter, quoting, skip })
+    let header_looks_like_data = if config.header {
+        header_and_rows(&text, delimiter, quoting, skip, migrate_engine::header::HEADER_SAMPLE_ROWS)
+            .and_then(|(header, rows)| migrate_engine::header::header_looks_like_data(&header, &rows))
+    } else {
+        None
+    };
+    Ok(Settled { detected, delimiter, quoting, skip, header_looks_like_data })
 }
 
 /// A file's encoding and dialect written out, so that every part of a
@@ -149,6 +162,9 @@ pub struct FileIndex {
     pub header_breaks: u64,
     pub pinned: Pinned,
     pub parts: Vec<Part>,
+    /// The header as read from the whole file (each part reads it again).
+    #[serde(default)]
+    pub header: migrate_engine::HeaderInfo,
 }
 
 impl FileIndex {
@@ -175,11 +191,18 @@ impl CsvSource {
         // Only where records start matters here: fields are kept a byte long.
         let mut reader = Records::new(raw, settled.delimiter, settled.quoting, 1);
         let mut record = Record::default();
-        for _ in 0..=settled.skip {
+        for _ in 0..settled.skip + usize::from(config.header) {
             if !reader.read(&mut record).map_err(|e| read_error(&file_name, &e))? {
                 return Err(CsvError::NoHeader { file: file_name });
             }
         }
+        let header = migrate_engine::HeaderInfo {
+            consumed: config.header,
+            line: config.header.then(|| record.line()),
+            skipped_above: settled.skip as u64,
+            fields: Vec::new(),
+            looks_like_data: settled.header_looks_like_data.clone(),
+        };
         let mut parts: Vec<Part> = Vec::new();
         let mut current: Option<Part> = None;
         let (mut data_start, mut header_breaks) = (None, 0);
@@ -225,12 +248,13 @@ impl CsvSource {
                 skip_rows: settled.skip,
             },
             parts,
+            header,
         }))
     }
 
     pub(crate) fn open(config: &CsvSourceConfig, path: &Path) -> Result<Self, CsvError> {
         let file_name: Arc<str> = path.display().to_string().into();
-        let Settled { detected, delimiter, quoting, skip } = settle(config, path)?;
+        let Settled { detected, delimiter, quoting, skip, header_looks_like_data } = settle(config, path)?;
 
         let file = File::open(path).map_err(|source| CsvError::Open { path: path.to_path_buf(), source })?;
         let hash: SharedHash = Arc::new(Mutex::new(HashState::default()));
@@ -251,10 +275,22 @@ impl CsvSource {
         if !reader.read(&mut record).map_err(|e| read_error(&file_name, &e))? {
             return Err(CsvError::NoHeader { file: file_name.to_string() });
         }
-        let mut raw_names: Vec<String> = record
+        let fields: Vec<String> = record
             .iter()
             .map(|f| String::from_utf8_lossy(f).trim_start_matches('\u{feff}').trim().to_string())
             .collect();
+        let header_info = migrate_engine::HeaderInfo {
+            consumed: config.header,
+            line: config.header.then(|| record.line().saturating_add_signed(config.line_offset)),
+            skipped_above: skip as u64,
+            fields: if config.header { fields.clone() } else { Vec::new() },
+            looks_like_data: header_looks_like_data.clone(),
+        };
+        let (mut raw_names, pending) = if config.header {
+            (fields, None)
+        } else {
+            (migrate_engine::header::positional_names(record.len()), Some(record.clone()))
+        };
         if raw_names.iter().all(String::is_empty) {
             return Err(CsvError::NoHeader { file: file_name.to_string() });
         }
@@ -270,6 +306,14 @@ impl CsvSource {
             .into_iter()
             .map(|(column, why)| SourceNote { row: 0, column, code: "header_renamed", example: why })
             .collect();
+        if let Some(why) = header_looks_like_data {
+            header_notes.push(SourceNote {
+                row: 0,
+                column: String::new(),
+                code: migrate_engine::header::HEADER_LOOKS_LIKE_DATA,
+                example: why,
+            });
+        }
         if trailing > 0 {
             header_notes.push(SourceNote {
                 row: 0,
@@ -298,6 +342,8 @@ impl CsvSource {
             done: None,
             header_notes,
             total_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            header_info,
+            pending,
         })
     }
 
@@ -313,7 +359,13 @@ impl CsvSource {
         let mut record = Record::default();
         let mut bytes = 0usize;
         while rows.len() < batch_size && bytes < migrate_engine::MAX_BATCH_BYTES {
-            let more = self.reader.read(&mut record).map_err(|e| read_error(&self.file, &e))?;
+            let more = match self.pending.take() {
+                Some(first) => {
+                    record = first;
+                    true
+                }
+                None => self.reader.read(&mut record).map_err(|e| read_error(&self.file, &e))?,
+            };
             if !more {
                 if let Ok(state) = self.hash.lock() {
                     self.done = Some((state.bytes, hex::encode(state.hasher.clone().finalize())));
@@ -470,6 +522,7 @@ impl Source for CsvSource {
                 (self.delimiter as char).to_string()
             }),
             quoting: Some(self.quoting.as_str().to_string()),
+            header: Some(self.header_info.clone()),
             ..SourceInfo::default()
         }
     }

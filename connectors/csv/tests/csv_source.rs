@@ -129,3 +129,62 @@ fn options_are_checked_when_building() {
     c.encoding = Some("klingon".into());
     assert!(c.build(std::path::Path::new("/")).err().unwrap().to_string().contains("encoding \"klingon\" is unknown"));
 }
+
+/// A `bcp`-style dump: every line is a record, the first one included.
+const HEADERLESS: &[u8] = b"1001,2019-03-12,Smith,45.00\n1002,2019-03-13,Jones,12.50\n1003,2019-04-01,Brown,7.25\n";
+
+#[tokio::test]
+async fn header_false_reads_the_first_record_as_data_with_positional_column_names() {
+    let f = write(HEADERLESS);
+    let c = CsvSourceConfig { header: false, ..config(f.path(), 10) };
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    assert_eq!(source.columns(), ["column_1", "column_2", "column_3", "column_4"]);
+    let rows = read_all(&mut source).await;
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        rows[0].1,
+        ["1001", "2019-03-12", "Smith", "45.00"].map(|v| Some(v.to_string())).to_vec(),
+        "the first record is a row"
+    );
+    let header = source.info().header.unwrap();
+    assert!(!header.consumed);
+    assert_eq!((header.line, header.skipped_above, header.looks_like_data), (None, 0, None));
+    assert_eq!(source.info().row_count, Some(3));
+}
+
+#[tokio::test]
+async fn a_headerless_file_read_with_a_header_is_flagged_and_says_which_line_was_consumed() {
+    let f = write(HEADERLESS);
+    let mut source = config(f.path(), 10).build(std::path::Path::new("/")).unwrap();
+    assert_eq!(source.columns(), ["1001", "2019-03-12", "Smith", "45.00"]);
+    let first = source.next_batch().await.unwrap().unwrap();
+    assert_eq!(first.height(), 2);
+    let note = first.notes.iter().find(|n| n.code == "header_looks_like_data").expect("flagged");
+    assert!(note.example.starts_with("3 of the header's 4 named cells look like values"), "{}", note.example);
+    let header = source.info().header.unwrap();
+    assert!(header.consumed);
+    assert_eq!(header.line, Some(1));
+    assert_eq!(header.fields, ["1001", "2019-03-12", "Smith", "45.00"]);
+    assert_eq!(header.looks_like_data.as_deref(), Some(note.example.as_str()));
+}
+
+#[tokio::test]
+async fn header_false_after_skipped_title_lines_counts_what_it_skipped() {
+    let f = write(b"Export of 2024-02-01\nfrom LEGACY\n7,Ada\n8,Grace\n");
+    let c = CsvSourceConfig { header: false, skip_rows: Some(migrate_csv::SkipRows::Count(2)), ..config(f.path(), 10) };
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    assert_eq!(source.columns(), ["column_1", "column_2"]);
+    let rows = read_all(&mut source).await;
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(source.info().header.unwrap().skipped_above, 2);
+}
+
+#[tokio::test]
+async fn a_real_header_is_not_flagged() {
+    let f = write(b"id,name,joined,balance\n1001,Smith,2019-03-12,45.00\n1002,Jones,2019-03-13,12.50\n");
+    let mut source = config(f.path(), 10).build(std::path::Path::new("/")).unwrap();
+    let batch = source.next_batch().await.unwrap().unwrap();
+    assert!(batch.notes.iter().all(|n| n.code != "header_looks_like_data"));
+    let header = source.info().header.unwrap();
+    assert_eq!((header.line, header.looks_like_data), (Some(1), None));
+}

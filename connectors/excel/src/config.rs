@@ -20,6 +20,11 @@ pub struct ExcelSourceConfig {
     /// header is the first of the first 30 rows with the most cells.
     #[serde(default)]
     pub skip_rows: SkipRows,
+    /// Whether the first row with cells (after `skip_rows`) names the
+    /// columns. Default true; `false`: every row is data and the columns
+    /// are `column_1`, `column_2`, … (counted from the range's left edge).
+    #[serde(default = "default_header")]
+    pub header: bool,
     /// Only these cells, e.g. `"A5:H900"`: the header is the range's first
     /// row with cells, columns count from the range's left edge.
     #[serde(default)]
@@ -88,6 +93,10 @@ pub enum SheetRef {
     Name(String),
 }
 
+fn default_header() -> bool {
+    true
+}
+
 fn default_batch_size() -> usize {
     10_000
 }
@@ -106,6 +115,7 @@ impl ExcelSourceConfig {
             path: path.into(),
             sheet: None,
             skip_rows: SkipRows::Count(0),
+            header: true,
             range: None,
             merged: Merged::Empty,
             batch_size: default_batch_size(),

@@ -1,3 +1,4 @@
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -44,6 +45,10 @@ pub struct ExcelSource {
     header_notes: Vec<SourceNote>,
     read: u64,
     done: Option<(u64, String)>,
+    /// Rows read ahead of the batches (to judge the header, or to learn the
+    /// width of a sheet without one), delivered first.
+    pending: VecDeque<Msg>,
+    header_info: migrate_engine::HeaderInfo,
 }
 
 fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
@@ -60,6 +65,19 @@ fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
         bytes += n as u64;
     }
     Ok((bytes, hex::encode(hasher.finalize())))
+}
+
+/// A row's cells as values by column (0-based), empty cells and errors
+/// as `None`.
+fn row_values(cells: &[(u32, CellText)]) -> Vec<Option<String>> {
+    let width = cells.iter().map(|(c, _)| *c as usize + 1).max().unwrap_or(0);
+    let mut values = vec![None; width];
+    for (col, text) in cells {
+        if let (Some(slot), CellText::Value(v)) = (values.get_mut(*col as usize), text) {
+            *slot = Some(v.clone());
+        }
+    }
+    values
 }
 
 fn pick_sheet(names: &[String], wanted: Option<&SheetRef>, file: &str) -> Result<String, ExcelError> {
@@ -286,7 +304,7 @@ impl ExcelSource {
         };
         let header_cells = loop {
             match rx.recv() {
-                Ok(Msg::Row(r, cells)) if r as usize >= first_row => break cells,
+                Ok(Msg::Row(r, cells)) if r as usize >= first_row => break (r, cells),
                 Ok(Msg::Row(..)) => continue,
                 Ok(Msg::Failed(e)) => return Err(e),
                 _ => {
@@ -298,18 +316,61 @@ impl ExcelSource {
                 }
             }
         };
-        let width = header_cells.iter().map(|(c, _)| *c + 1).max().unwrap_or(0) as usize;
-        let mut raw = vec![String::new(); width];
-        for (col, text) in header_cells {
-            if let (Some(slot), CellText::Value(v)) = (raw.get_mut(col as usize), text) {
-                *slot = v.trim().to_string();
+        let (header_row, header_cells) = header_cells;
+        // Rows read ahead: the header is judged against them, and a sheet
+        // without one takes its width from them.
+        let mut pending: VecDeque<Msg> = VecDeque::new();
+        if !config.header {
+            pending.push_back(Msg::Row(header_row, header_cells.clone()));
+        }
+        while pending.len() <= migrate_engine::header::HEADER_SAMPLE_ROWS {
+            match rx.recv() {
+                Ok(Msg::Sheet(..)) => {}
+                Ok(row @ Msg::Row(..)) => pending.push_back(row),
+                Ok(last) => {
+                    pending.push_back(last);
+                    break;
+                }
+                Err(_) => break,
             }
         }
+        let sample: Vec<Vec<Option<String>>> = pending
+            .iter()
+            .filter_map(|m| match m {
+                Msg::Row(_, cells) => Some(row_values(cells)),
+                _ => None,
+            })
+            .collect();
+        let fields = row_values(&header_cells).into_iter().map(|v| v.unwrap_or_default().trim().to_string());
+        let fields: Vec<String> = fields.collect();
+        let looks_like_data =
+            if config.header { migrate_engine::header::header_looks_like_data(&fields, &sample) } else { None };
+        let skipped_above = first_row.saturating_sub(range.map_or(0, |r| r.top as usize)) as u64;
+        let raw = if config.header {
+            fields.clone()
+        } else {
+            migrate_engine::header::positional_names(sample.iter().map(Vec::len).max().unwrap_or(0))
+        };
+        let header_info = migrate_engine::HeaderInfo {
+            consumed: config.header,
+            line: config.header.then_some(u64::from(header_row) + 1),
+            skipped_above,
+            fields: if config.header { fields } else { Vec::new() },
+            looks_like_data: looks_like_data.clone(),
+        };
         let (header, changes) = migrate_engine::unique_header_names(raw);
-        let header_notes = changes
+        let mut header_notes: Vec<SourceNote> = changes
             .into_iter()
             .map(|(column, why)| SourceNote { row: 0, column, code: "header_renamed", example: why })
             .collect();
+        if let Some(why) = looks_like_data {
+            header_notes.push(SourceNote {
+                row: 0,
+                column: String::new(),
+                code: migrate_engine::header::HEADER_LOOKS_LIKE_DATA,
+                example: why,
+            });
+        }
         let first_column = column_letters(range.map_or(0, |r| r.left));
         Ok(Self {
             file,
@@ -323,6 +384,8 @@ impl ExcelSource {
             header_notes,
             read: 0,
             done: None,
+            pending,
+            header_info,
         })
     }
 
@@ -368,7 +431,11 @@ impl ExcelSource {
         let mut malformed = Vec::new();
         let mut notes = std::mem::take(&mut self.header_notes);
         while rows.len() < self.batch_size {
-            match self.rows.recv() {
+            let next = match self.pending.pop_front() {
+                Some(msg) => Ok(msg),
+                None => self.rows.recv(),
+            };
+            match next {
                 Ok(Msg::Row(r, cells)) => {
                     let index = rows.len();
                     let mut values: Vec<Option<String>> = vec![None; width];
@@ -447,6 +514,7 @@ impl Source for ExcelSource {
             size: self.done.as_ref().map(|d| d.0),
             sha256: self.done.as_ref().map(|d| d.1.clone()),
             row_count: Some(self.read),
+            header: Some(self.header_info.clone()),
             ..SourceInfo::default()
         }
     }

@@ -323,3 +323,38 @@ async fn a_truncated_workbook_or_a_cut_sheet_is_a_clear_error_naming_the_file() 
     let err = result.expect_err("a cut sheet cannot be read");
     assert!(err.starts_with(&expected), "{err}");
 }
+
+#[tokio::test]
+async fn header_false_reads_the_first_row_as_data_and_a_data_row_as_header_is_flagged() {
+    // Rows 4 to 6 of the Kunden sheet are data: read from row 4 on.
+    let c = ExcelSourceConfig { skip_rows: SkipRows::Count(3), header: false, ..config("customers.xlsx") };
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    assert_eq!(source.columns().len(), 9);
+    assert_eq!(source.columns().first().map(String::as_str), Some("column_1"));
+    assert_eq!(source.columns().last().map(String::as_str), Some("column_9"));
+    let batch = source.next_batch().await.unwrap().unwrap();
+    assert_eq!(batch.height(), 3, "row 4 is a row");
+    assert_eq!(row(&batch, 0).get(1).cloned().flatten().as_deref(), Some("Zoë Müller"));
+    let SourceLocation::Cell { cell, .. } = &batch.locations[0] else { panic!("not a cell") };
+    assert_eq!(cell, "A4");
+    let header = source.info().header.unwrap();
+    assert!(!header.consumed);
+    assert_eq!(header.skipped_above, 3);
+
+    // The same rows with the default header = true: row 4 becomes names.
+    let c = ExcelSourceConfig { skip_rows: SkipRows::Count(3), ..config("customers.xlsx") };
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    let batch = source.next_batch().await.unwrap().unwrap();
+    assert_eq!(batch.height(), 2);
+    let note = batch.notes.iter().find(|n| n.code == "header_looks_like_data").expect("flagged");
+    assert!(note.example.contains("set header = false"), "{}", note.example);
+    let header = source.info().header.unwrap();
+    assert_eq!(header.line, Some(4));
+    assert_eq!(header.fields.get(1).map(String::as_str), Some("Zoë Müller"));
+
+    // The real header (row 3) is not flagged.
+    let mut source = config("customers.xlsx").build(std::path::Path::new("/")).unwrap();
+    let batch = source.next_batch().await.unwrap().unwrap();
+    assert!(batch.notes.iter().all(|n| n.code != "header_looks_like_data"));
+    assert_eq!(source.info().header.unwrap().line, Some(3));
+}

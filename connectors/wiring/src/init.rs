@@ -452,6 +452,14 @@ pub fn propose(inspection: &Inspection, entity: &str, path: &str) -> Result<Prop
         toml_str(&source)
     );
     let _ = writeln!(m, "[sources.{}]", toml_key(&source));
+    if let Some(why) = &inspection.header_looks_like_data {
+        let _ = writeln!(m, "# warning ({}): {why}", migrate_engine::header::HEADER_LOOKS_LIKE_DATA);
+        let _ = writeln!(
+            m,
+            "# header = false  # if line/row {} is a record: the columns become column_1, column_2, …",
+            inspection.header_line
+        );
+    }
     match inspection.kind.as_str() {
         "csv" => {
             let _ = writeln!(m, "kind = \"csv\"\npath = {}", toml_str(path));

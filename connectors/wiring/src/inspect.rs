@@ -41,6 +41,10 @@ pub struct Inspection {
     pub paths: Vec<DocumentPath>,
     /// The line (CSV) or row (Excel) the header is on.
     pub header_line: u64,
+    /// Why the header looks like a data record (`header_looks_like_data`:
+    /// the file may have no header row; read it with `header = false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_looks_like_data: Option<String>,
     pub rows_sampled: u64,
     pub columns: Vec<ColumnProfile>,
 }
@@ -60,6 +64,7 @@ impl Inspection {
             repeated_paths: Vec::new(),
             paths: Vec::new(),
             header_line: 0,
+            header_looks_like_data: None,
             rows_sampled: 0,
             columns: Vec::new(),
         }
@@ -165,6 +170,7 @@ pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
         repeated_paths: Vec::new(),
         paths: Vec::new(),
         header_line,
+        header_looks_like_data: info.header.and_then(|h| h.looks_like_data),
         rows_sampled: rows as u64,
         columns: profiles,
     })
@@ -192,6 +198,7 @@ async fn inspect_excel(path: &Path) -> Result<Inspection, InspectError> {
         repeated_paths: Vec::new(),
         paths: Vec::new(),
         header_line: header_row as u64 + 1,
+        header_looks_like_data: source.info().header.and_then(|h| h.looks_like_data),
         rows_sampled: batch.as_ref().map_or(0, |b| b.height()) as u64,
         columns: profiles,
     })

@@ -16,6 +16,7 @@ h3 { font-size: 15px; margin: 18px 0 6px; }
 .verdict.ok { background: #ecfdf3; color: var(--ok); border: 1px solid #abefc6; }
 .verdict.bad { background: #fef3f2; color: var(--bad); border: 1px solid #fecdca; }
 .verdict .sub { display: block; font-size: 14px; font-weight: 400; margin-top: 4px; color: #344054; }
+.warn { background: #fffaeb; border: 1px solid #fedf89; border-radius: 8px; padding: 8px 12px; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background: #f9fafb; font-weight: 600; }
@@ -105,6 +106,9 @@ pub fn warning_text(code: &str) -> &'static str {
         "double_encoded_utf8" => "text that looks double-encoded (Ã© for é)",
         "excel_error_nulled" => "spreadsheet error cells (#N/A, #DIV/0! …) loaded as empty",
         "header_renamed" => "header names made unique or given to empty ones",
+        "header_looks_like_data" => {
+            "the row read as column names looks like a data record (set header = false if it is one)"
+        }
         "trailing_delimiter" => "lines ending with a delimiter",
         "nul_removed" => "NUL characters removed",
         "truncated" => "values shortened to the column's limit",
@@ -155,6 +159,16 @@ pub fn verdict(report: &RunReport) -> (bool, String, String) {
             breakdown,
         );
     }
+    if let Some(suspect) = suspect_header(report) {
+        return (
+            false,
+            format!(
+                "All {} data rows read are accounted for, but {suspect}: it may be a record that was not loaded{dry}.",
+                thousands(read)
+            ),
+            breakdown,
+        );
+    }
     if !differ.is_empty() {
         return (
             false,
@@ -169,6 +183,30 @@ pub fn verdict(report: &RunReport) -> (bool, String, String) {
         );
     }
     (true, format!("All {} source rows are accounted for{dry}.", thousands(read)), format!("{breakdown}."))
+}
+
+/// The first source whose header looks like a data record, in words.
+fn suspect_header(report: &RunReport) -> Option<String> {
+    report.sources.iter().find_map(|s| {
+        let h = s.header.as_ref()?;
+        h.looks_like_data.as_ref()?;
+        let at = h.line.map(|l| format!(" (line or row {l})")).unwrap_or_default();
+        Some(format!("the header of source {}{at} looks like data", s.name))
+    })
+}
+
+/// Where a file's header was, in words: `line 3, 2 records above`.
+fn header_text(h: &migrate_engine::HeaderInfo) -> String {
+    let above = match h.skipped_above {
+        0 => String::new(),
+        1 => ", 1 record skipped above it".to_string(),
+        n => format!(", {} records skipped above it", thousands(n)),
+    };
+    match (h.consumed, h.line) {
+        (true, Some(line)) => format!("line {line}{above}"),
+        (true, None) => format!("read{above}"),
+        (false, _) => format!("none (header = false){above}"),
+    }
 }
 
 fn bar(e: &EntityReport) -> Markup {
@@ -441,7 +479,7 @@ pub fn render_html(report: &RunReport) -> String {
                 }
                 h3 { "Source files" }
                 table #sources {
-                    thead { tr { th { "source" } th { "kind" } th { "location" } th.n { "rows" } th.n { "bytes" } th { "encoding" } th { "sha256" } } }
+                    thead { tr { th { "source" } th { "kind" } th { "location" } th.n { "rows" } th.n { "bytes" } th { "encoding" } th { "header" } th { "sha256" } } }
                     tbody {
                         @for s in &report.sources {
                             tr {
@@ -449,7 +487,18 @@ pub fn render_html(report: &RunReport) -> String {
                                 td.n { (s.row_count.map(thousands).unwrap_or_default()) }
                                 td.n { (s.size.map(thousands).unwrap_or_default()) }
                                 td { (s.encoding.as_deref().unwrap_or("")) @if let Some(d) = &s.delimiter { " · delimiter " span.code { (d) } } }
+                                td { @if let Some(h) = &s.header { (header_text(h)) } }
                                 td.code { (s.sha256.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+                @for s in &report.sources {
+                    @if let Some(h) = &s.header {
+                        @if let Some(why) = &h.looks_like_data {
+                            p.warn.header-suspect {
+                                "The header of source " (s.name) " looks like a data record: " (why) "."
+                                @if !h.fields.is_empty() { " It read: " span.code { (h.fields.join(" | ")) } }
                             }
                         }
                     }

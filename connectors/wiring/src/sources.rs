@@ -163,7 +163,16 @@ pub async fn check_sources(mapping: &Mapping, sources: &SourceSet) -> Vec<Diagno
     for block in &mapping.sources {
         match sources.open_prepared(&block.name).await {
             Ok(source) => {
-                out.extend(mapping.check_source_columns(&block.name, source.columns(), &source.offered_columns()))
+                out.extend(mapping.check_source_columns(&block.name, source.columns(), &source.offered_columns()));
+                if let Some(why) = source.info().header.and_then(|h| h.looks_like_data) {
+                    let mut d = at_block(
+                        mapping,
+                        &block.name,
+                        format!("the header of source `{}` looks like data", block.name),
+                    );
+                    d.severity = migrate_mappings::Severity::Warning;
+                    out.push(d.help(format!("{why} [{}]", migrate_engine::header::HEADER_LOOKS_LIKE_DATA)));
+                }
             }
             Err(e) => out.push(at_block(mapping, &block.name, e.to_string())),
         }
