@@ -105,6 +105,7 @@ fn plan() -> EntityPlan {
         on_missing: Default::default(),
         max_deleted: migrate_engine::DEFAULT_MAX_DELETED,
         similar: None,
+        double_encoded: Default::default(),
     }
 }
 

@@ -291,6 +291,7 @@ mod tests {
                 on_missing: Default::default(),
                 max_deleted: crate::plan::DEFAULT_MAX_DELETED,
                 similar: None,
+                double_encoded: Default::default(),
             }],
         }
     }

@@ -76,6 +76,15 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
         let input = input_values(&column.input, batch, &column.target)?;
         let from_source = !matches!(column.input, ColumnInput::Constant(_));
         let shown = column.input.describe().unwrap_or_else(|| column.target.clone());
+        let input = if from_source {
+            let (repaired, found) = repair_double_encoded(&input, plan.double_encoded);
+            notes.extend(
+                found.into_iter().map(|(row, code, example)| (row, MapNote { column: shown.clone(), code, example })),
+            );
+            repaired.unwrap_or(input)
+        } else {
+            input
+        };
         let raw_value = |row: usize| input.get(row).map(str::to_string);
         let mut current = input.clone();
         for transform in &column.transforms {
@@ -184,6 +193,42 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
             .collect(),
     };
     Ok(MapOutput { mapped, rejects: rejected.into_iter().flatten().collect(), notes })
+}
+
+/// A source column with its double-encoded values repaired (`None` when
+/// none was), and each value found: (row, code, example).
+fn repair_double_encoded(
+    input: &StringChunked,
+    mode: crate::transform::mojibake::DoubleEncoded,
+) -> (Option<StringChunked>, Vec<(usize, &'static str, String)>) {
+    use crate::transform::mojibake;
+    let mut found = Vec::new();
+    let mut fixed: Vec<(usize, String)> = Vec::new();
+    for (row, value) in input.iter().enumerate() {
+        let Some(v) = value else { continue };
+        if let Some((code, repaired)) = mojibake::check(v, mode) {
+            match repaired {
+                Some(new) => {
+                    found.push((row, code, format!("{v} → {new}")));
+                    fixed.push((row, new));
+                }
+                None => found.push((row, code, v.to_string())),
+            }
+        }
+    }
+    if fixed.is_empty() {
+        return (None, found);
+    }
+    let mut next = fixed.into_iter().peekable();
+    let values: Vec<Option<String>> = input
+        .iter()
+        .enumerate()
+        .map(|(row, v)| match next.peek() {
+            Some((r, _)) if *r == row => next.next().map(|(_, new)| new),
+            _ => v.map(str::to_string),
+        })
+        .collect();
+    (Some(StringChunked::from_iter_options(input.name().clone(), values.into_iter())), found)
 }
 
 fn present(v: Option<&str>) -> Option<&str> {

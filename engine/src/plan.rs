@@ -46,6 +46,9 @@ pub struct EntityPlan {
     /// Rows that look alike without being equal (Jaro-Winkler): flagged in
     /// the report, never merged.
     pub similar: Option<Similar>,
+    /// `[migration] double_encoded`: repair double-encoded UTF-8 in source
+    /// values (the default) or keep it as read.
+    pub double_encoded: crate::transform::mojibake::DoubleEncoded,
 }
 
 /// `similar = { on = ["first_name", "last_name", "company"], threshold = 0.92 }`.

@@ -15,7 +15,7 @@ pub mod records;
 mod source;
 
 pub use config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
-pub use encoding::{Detected, detect};
+pub use encoding::{Detected, detect, detect_file};
 pub use error::CsvError;
 pub use records::{Record, Records};
 pub use source::{CsvSource, FileIndex, Part, Pinned, Sniffed, sniff, sniff_preamble};

@@ -10,7 +10,7 @@ use sha2::Digest;
 
 use crate::config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
 use crate::dialect::{header_and_rows, sniff_delimiter, sniff_header_row, sniff_quoting};
-use crate::encoding::{Detected, detect, looks_double_encoded};
+use crate::encoding::{Detected, detect, detect_file};
 use crate::error::CsvError;
 use crate::lines::{HashState, Hashing, SharedHash};
 use crate::records::{Record, Records};
@@ -45,6 +45,9 @@ pub struct CsvSource {
     /// With `header = false`: the first record, read to learn the width and
     /// delivered as the first row.
     pending: Option<Record>,
+    /// The encoding the whole file reads as, when it is not the one
+    /// declared: found once, at the first row whose bytes do not decode.
+    likely_encoding: Option<Option<String>>,
 }
 
 fn read_sample(path: &Path) -> Result<Vec<u8>, CsvError> {
@@ -69,13 +72,14 @@ struct Settled {
 
 fn settle(config: &CsvSourceConfig, path: &Path) -> Result<Settled, CsvError> {
     let sample = read_sample(path)?;
-    settle_sample(config, &sample)
+    let detected = detect_file(path, &sample, config.encoding.as_deref())?;
+    settle_sample(config, &sample, detected)
 }
 
 /// What the sniffers make of the start of a file (the first 64 KiB are
 /// what a source looks at): its encoding, delimiter, quoting and the records
 /// before its header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sniffed {
     pub encoding: Detected,
     pub delimiter: u8,
@@ -85,12 +89,12 @@ pub struct Sniffed {
 
 /// Sniffs everything `config` leaves to detection from `sample`.
 pub fn sniff(config: &CsvSourceConfig, sample: &[u8]) -> Result<Sniffed, CsvError> {
-    let Settled { detected, delimiter, quoting, skip, .. } = settle_sample(config, sample)?;
+    let detected = detect(sample, config.encoding.as_deref())?;
+    let Settled { detected, delimiter, quoting, skip, .. } = settle_sample(config, sample, detected)?;
     Ok(Sniffed { encoding: detected, delimiter, quoting, skip_rows: skip })
 }
 
-fn settle_sample(config: &CsvSourceConfig, sample: &[u8]) -> Result<Settled, CsvError> {
-    let detected = detect(sample, config.encoding.as_deref())?;
+fn settle_sample(config: &CsvSourceConfig, sample: &[u8], detected: Detected) -> Result<Settled, CsvError> {
     let (text, _, _) = detected.encoding.decode(sample);
     let delimiter = match config.delimiter_byte()? {
         Some(d) => d,
@@ -344,6 +348,7 @@ impl CsvSource {
             total_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
             header_info,
             pending,
+            likely_encoding: None,
         })
     }
 
@@ -393,27 +398,27 @@ impl CsvSource {
                             });
                         }
                     }
-                    if looks_double_encoded(v) {
-                        notes.push(SourceNote {
-                            row: row_index,
-                            column,
-                            code: "double_encoded_utf8",
-                            example: v.clone(),
-                        });
-                    }
                 }
                 row.push(value);
             }
             let problem = problem.or_else(|| match (bad_bytes, self.options.invalid_bytes) {
-                (Some(i), InvalidBytes::Reject) => Some((
-                    RejectReason::InvalidEncoding,
-                    format!(
-                        "field {} ({}) has bytes that are not valid {} (set invalid_bytes = \"replace\" to keep the row)",
-                        i + 1,
-                        self.header_name(i),
-                        self.detected.encoding.name()
-                    ),
-                )),
+                (Some(i), InvalidBytes::Reject) => {
+                    let hint = match self.likely_encoding() {
+                        Some(name) => format!(
+                            "the whole file reads as {name}: set encoding = \"{name}\", or set invalid_bytes = \"replace\" to keep the row"
+                        ),
+                        None => "set invalid_bytes = \"replace\" to keep the row".to_string(),
+                    };
+                    Some((
+                        RejectReason::InvalidEncoding,
+                        format!(
+                            "field {} ({}) has bytes that are not valid {} ({hint})",
+                            i + 1,
+                            self.header_name(i),
+                            self.detected.encoding.name()
+                        ),
+                    ))
+                }
                 _ => None,
             });
             if let Some((reason, message)) = problem {
@@ -434,6 +439,18 @@ impl CsvSource {
         batch.malformed = malformed;
         batch.notes = notes;
         Ok(Some(batch))
+    }
+
+    /// The encoding the whole file reads as, if it is not the one this
+    /// source decodes with (a declared `utf-8` that is not).
+    fn likely_encoding(&mut self) -> Option<String> {
+        if self.likely_encoding.is_none() {
+            let path = Path::new(self.file.as_ref());
+            let found = read_sample(path).ok().and_then(|sample| detect_file(path, &sample, None).ok());
+            self.likely_encoding =
+                Some(found.filter(|d| d.encoding != self.detected.encoding).map(|d| d.encoding.name().to_lowercase()));
+        }
+        self.likely_encoding.clone().flatten()
     }
 
     fn header_name(&self, index: usize) -> String {

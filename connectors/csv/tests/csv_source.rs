@@ -188,3 +188,74 @@ async fn a_real_header_is_not_flagged() {
     let header = source.info().header.unwrap();
     assert_eq!((header.line, header.looks_like_data), (Some(1), None));
 }
+
+/// A Mac Roman export whose first non-ASCII byte sits past the first
+/// 64 KiB (about byte 86,000), as old Mac-era CRM exports do.
+fn late_mac_roman() -> (Vec<u8>, usize) {
+    let mut text = String::from("id,name,city\n");
+    let mut i = 0;
+    while text.len() < 86_000 {
+        text.push_str(&format!("{i},Person {i},Springfield\n"));
+        i += 1;
+    }
+    let first_accent = text.len() + format!("{i},").len() + 3;
+    for (j, (name, city)) in [("Café Müller", "Zürich"), ("Crème Brûlée", "Besançon"), ("Ñandú Peña", "España")]
+        .iter()
+        .cycle()
+        .take(13)
+        .enumerate()
+    {
+        text.push_str(&format!("{},{name},{city}\n", i + j));
+    }
+    let (bytes, _, unmappable) = encoding_rs::MACINTOSH.encode(&text);
+    assert!(!unmappable);
+    (bytes.into_owned(), first_accent)
+}
+
+#[tokio::test]
+async fn auto_encoding_reads_the_whole_file_before_it_believes_an_ascii_start() {
+    let (bytes, first_accent) = late_mac_roman();
+    let f = write(&bytes);
+    let mut source = config(f.path(), 100_000).build(std::path::Path::new("/")).unwrap();
+    let info = source.info();
+    assert_eq!(info.encoding.as_deref(), Some("macintosh"));
+    let how = info.encoding_confidence.unwrap();
+    assert!(how.starts_with("detected (statistical guess from the whole file"), "{how}");
+    assert!(how.contains(&format!("first byte that is not UTF-8 is at offset {first_accent}")), "{how}");
+    let rows = read_all(&mut source).await;
+    let last: Vec<_> = rows.iter().rev().take(13).map(|r| r.1[1].clone().unwrap()).collect();
+    assert!(last.iter().all(|n| ["Café Müller", "Crème Brûlée", "Ñandú Peña"].contains(&n.as_str())), "{last:?}");
+    assert_eq!(
+        rows.iter().rev().take(3).map(|r| r.1[2].clone().unwrap()).collect::<Vec<_>>(),
+        ["Zürich", "España", "Besançon"]
+    );
+
+    // Declared UTF-8, the same file: the rows that do not decode are
+    // rejected, and the reason names the encoding that fits.
+    let c = CsvSourceConfig { encoding: Some("utf-8".into()), ..config(f.path(), 100_000) };
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    let mut messages = Vec::new();
+    while let Some(batch) = source.next_batch().await.unwrap() {
+        messages.extend(batch.malformed.iter().map(|m| m.message.clone()));
+    }
+    assert_eq!(messages.len(), 13);
+    assert_eq!(
+        messages[0],
+        "field 2 (name) has bytes that are not valid UTF-8 (the whole file reads as macintosh: set encoding = \"macintosh\", or set invalid_bytes = \"replace\" to keep the row)"
+    );
+}
+
+#[tokio::test]
+async fn ascii_and_utf8_are_said_of_the_whole_file() {
+    let mut text = String::from("id,name\n");
+    for i in 0..8_000 {
+        text.push_str(&format!("{i},Person {i}\n"));
+    }
+    let ascii = write(text.as_bytes());
+    let info = config(ascii.path(), 10).build(std::path::Path::new("/")).unwrap().info();
+    assert_eq!(info.encoding_confidence.as_deref(), Some("ascii"));
+    text.push_str("8000,Zoë\n");
+    let utf8 = write(text.as_bytes());
+    let info = config(utf8.path(), 10).build(std::path::Path::new("/")).unwrap().info();
+    assert_eq!((info.encoding.as_deref(), info.encoding_confidence.as_deref()), (Some("utf-8"), Some("valid_utf8")));
+}

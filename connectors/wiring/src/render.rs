@@ -103,7 +103,8 @@ pub fn warning_text(code: &str) -> &'static str {
         "unmapped_value_defaulted" => "values not in the mapping's list, given the mapping's default",
         "unmapped_source_column" => "a source column with data that the mapping does not load",
         "invalid_bytes_replaced" => "bytes that were not text replaced by �",
-        "double_encoded_utf8" => "text that looks double-encoded (Ã© for é)",
+        "double_encoded_repaired" => "double-encoded text (Ã© for é) repaired: the examples show before → after",
+        "double_encoded_utf8" => "text that looks double-encoded (Ã© for é), loaded as read",
         "excel_error_nulled" => "spreadsheet error cells (#N/A, #DIV/0! …) loaded as empty",
         "header_renamed" => "header names made unique or given to empty ones",
         "header_looks_like_data" => {

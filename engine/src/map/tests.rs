@@ -29,6 +29,7 @@ fn plan(columns: Vec<ColumnPlan>) -> EntityPlan {
         on_missing: Default::default(),
         max_deleted: crate::plan::DEFAULT_MAX_DELETED,
         similar: None,
+        double_encoded: Default::default(),
     }
 }
 
@@ -203,4 +204,29 @@ fn transform_notes_count_only_rows_that_are_kept_and_nul_bytes_are_dropped() {
     );
     assert_eq!(out.rejects[1].value.as_deref(), Some("2020-02-30"));
     assert!(out.rejects[1].message.starts_with("date: \"2020-02-30\" matches none"), "{}", out.rejects[1].message);
+}
+
+#[test]
+fn double_encoded_source_values_are_repaired_and_counted_but_keys_are_not() {
+    use crate::transform::mojibake::DoubleEncoded;
+    let b = batch(
+        &["id", "name"],
+        &[&[Some("KÃ¶ln-1"), Some("CafÃ©")], &[Some("2"), Some("Café")], &[Some("3"), Some("Ãlvaro â€“ Ã")]],
+    );
+    let p = plan(vec![column("first_name", "name")]);
+    let out = map_batch(&p, &b, 0).unwrap();
+    let names: Vec<Option<&str>> = (0..3).map(|r| out.mapped.value("first_name", r)).collect();
+    assert_eq!(names, [Some("Café"), Some("Café"), Some("Ãlvaro – Ã")]);
+    assert_eq!(out.mapped.keys, ["KÃ¶ln-1", "2", "3"], "keys identify rows across runs: never repaired");
+    let notes: Vec<(&str, &str)> = out.notes.iter().map(|n| (n.code, n.example.as_str())).collect();
+    assert_eq!(
+        notes,
+        [("double_encoded_repaired", "CafÃ© → Café"), ("double_encoded_repaired", "Ãlvaro â€“ Ã → Ãlvaro – Ã")]
+    );
+
+    let keep = EntityPlan { double_encoded: DoubleEncoded::Keep, ..p };
+    let out = map_batch(&keep, &b, 0).unwrap();
+    assert_eq!(out.mapped.value("first_name", 0), Some("CafÃ©"));
+    let notes: Vec<(&str, &str)> = out.notes.iter().map(|n| (n.code, n.example.as_str())).collect();
+    assert_eq!(notes, [("double_encoded_utf8", "CafÃ©"), ("double_encoded_utf8", "Ãlvaro â€“ Ã")]);
 }

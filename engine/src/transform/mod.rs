@@ -10,6 +10,7 @@ mod contact;
 pub mod convert;
 pub mod date;
 mod json;
+pub mod mojibake;
 pub mod money;
 mod name;
 mod text;

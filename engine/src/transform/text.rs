@@ -2,9 +2,10 @@
 //! result is NULL.
 
 /// Strips leading and trailing whitespace, Unicode included (NBSP from
-/// spreadsheets, ideographic space).
+/// spreadsheets, ideographic space), and byte order marks (U+FEFF: a
+/// UTF-16 document pasted into a field keeps its own).
 pub fn trim(value: &str) -> Option<String> {
-    Some(value.trim().to_string())
+    Some(value.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}').to_string())
 }
 
 pub fn lowercase(value: &str) -> Option<String> {
@@ -48,6 +49,7 @@ mod tests {
                 ("  Ada ", Some("Ada")),
                 ("\u{a0}Ada\u{3000}", Some("Ada")),
                 ("\tA b\n", Some("A b")),
+                ("\u{feff}<?xml version=\"1.0\"?>\u{feff} ", Some("<?xml version=\"1.0\"?>")),
             ],
         );
     }

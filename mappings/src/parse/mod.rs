@@ -7,6 +7,7 @@ mod transforms;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use migrate_engine::transform::mojibake::DoubleEncoded;
 use migrate_engine::{
     ColumnPlan, DEFAULT_MAX_DELETED, Dedupe, EntityPlan, Keep, KeySpec, OnExisting, OnMissing, RejectBudget, RunPlan,
     Similar,
@@ -24,7 +25,7 @@ use document::{Checker, interpolate_tree};
 /// Source kinds a mapping may name. A closed list: one connector crate each.
 pub const SOURCE_KINDS: &[&str] = &["csv", "excel", "xml", "mysql", "mssql", "mongodb"];
 
-const MIGRATION_KEYS: &[&str] = &["name", "org_id", "source_system", "max_rejected"];
+const MIGRATION_KEYS: &[&str] = &["name", "org_id", "source_system", "max_rejected", "double_encoded"];
 const ENTITY_KEYS: &[&str] =
     &["from", "key", "on_existing", "on_missing", "max_deleted", "dedupe", "similar", "match_existing", "columns"];
 const ON_EXISTING: &[&str] = &["skip", "update", "fill_missing"];
@@ -140,8 +141,11 @@ pub fn parse_lenient(path: &str, text: &str, env: &dyn Fn(&str) -> Option<String
     }
     let (errors, warnings): (Vec<_>, Vec<_>) =
         checker.diags.into_iter().partition(|d| d.severity == crate::diagnostic::Severity::Error);
-    let (name, org_id, source_system, max_rejected) =
-        header.unwrap_or_else(|| (String::new(), uuid::Uuid::nil(), String::new(), None));
+    let (name, org_id, source_system, max_rejected, double_encoded) =
+        header.unwrap_or_else(|| (String::new(), uuid::Uuid::nil(), String::new(), None, Default::default()));
+    for e in &mut entities {
+        e.double_encoded = double_encoded;
+    }
     Ok(Mapping {
         path: path.to_string(),
         text: text.to_string(),
@@ -155,7 +159,7 @@ pub fn parse_lenient(path: &str, text: &str, env: &dyn Fn(&str) -> Option<String
     })
 }
 
-type Header = (String, uuid::Uuid, String, Option<RejectBudget>);
+type Header = (String, uuid::Uuid, String, Option<RejectBudget>, DoubleEncoded);
 
 fn migration_header(checker: &mut Checker, table: &DeTable) -> Option<Header> {
     for (key, _) in table {
@@ -182,7 +186,20 @@ fn migration_header(checker: &mut Checker, table: &DeTable) -> Option<Header> {
         None => Some(None),
         Some(v) => limit(checker, v, "max_rejected", "max_rejected = 100, or max_rejected = \"2.5%\"").map(Some),
     };
-    Some((name?.0, org_id?, source_system?.0, max_rejected?))
+    let double_encoded = match table.get("double_encoded").map(|v| (v.get_ref().as_str(), v.span())) {
+        None => Some(DoubleEncoded::Repair),
+        Some((Some("repair"), _)) => Some(DoubleEncoded::Repair),
+        Some((Some("keep"), _)) => Some(DoubleEncoded::Keep),
+        Some((_, span)) => {
+            checker.diags.push(
+                Diagnostic::error(span, "double_encoded is \"repair\" or \"keep\"")
+                    .label("expected \"repair\" or \"keep\"")
+                    .help("double_encoded = \"keep\" loads values such as `CafÃ©` as the source has them"),
+            );
+            None
+        }
+    };
+    Some((name?.0, org_id?, source_system?.0, max_rejected?, double_encoded?))
 }
 
 fn source_blocks(checker: &mut Checker, table: &DeTable) -> Vec<SourceBlock> {
@@ -352,6 +369,7 @@ fn entity(
         on_missing: on_missing?,
         max_deleted: max_deleted?,
         similar: similar?,
+        double_encoded: Default::default(),
     })
 }
 

@@ -451,3 +451,18 @@ fn links_can_be_recorded_in_entity_links_and_json_transforms_parse() {
         errors(&json_into_text)
     );
 }
+
+#[test]
+fn double_encoded_is_repair_by_default_keep_on_request_and_nothing_else() {
+    use migrate_engine::transform::mojibake::DoubleEncoded;
+    let m = parse("m.toml", GOOD, &env).unwrap();
+    assert_eq!(m.plan.entities[0].double_encoded, DoubleEncoded::Repair);
+    let keep = GOOD.replace("source_system = \"acme-crm\"", "source_system = \"acme-crm\"\ndouble_encoded = \"keep\"");
+    let m = parse("m.toml", &keep, &env).unwrap();
+    assert_eq!(m.plan.entities[0].double_encoded, DoubleEncoded::Keep);
+    let errs =
+        errors(&GOOD.replace("source_system = \"acme-crm\"", "source_system = \"acme-crm\"\ndouble_encoded = \"fix\""));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, "double_encoded is \"repair\" or \"keep\"");
+    assert_eq!(errs[0].1, (6, 18));
+}
