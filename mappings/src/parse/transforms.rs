@@ -293,8 +293,16 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>, def: &ColumnDef) ->
                     "first" => Some(NamePart::First),
                     "last" => Some(NamePart::Last),
                     "full" => Some(NamePart::Full),
+                    "middle" => Some(NamePart::Middle),
+                    "title" => Some(NamePart::Title),
+                    "suffix" => Some(NamePart::Suffix),
                     other => {
-                        checker.unknown_key(span, other, "name part", &["first", "last", "full"]);
+                        checker.unknown_key(
+                            span,
+                            other,
+                            "name part",
+                            &["first", "middle", "last", "title", "suffix", "full"],
+                        );
                         opts.ok = false;
                         None
                     }
