@@ -302,7 +302,7 @@ fn transforms_that_do_not_fit_are_errors_with_a_reason() {
             r#"phone = { from = "P", transform = [{ phone = { region = "usa" } }] }"#,
             "region \"usa\" is not a two-letter country code",
         ),
-        (r#"first_name = { from = "N", transform = [{ name = { part = "middle" } }] }"#, "unknown name part `middle`"),
+        (r#"first_name = { from = "N", transform = [{ name = { part = "second" } }] }"#, "unknown name part `second`"),
         (r#"email = { from = "E", transform = ["email", { trim = true }] }"#, "the options of `trim` are a table"),
     ];
     for (columns, expected) in cases {
