@@ -83,57 +83,40 @@ fn split(value: &str) -> Parts {
     let mut parts = Parts::default();
     let segments: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-    let (mut names, mut trailing) = match segments.as_slice() {
-        [] => (Vec::new(), Vec::new()),
-        [one] => (words(one), Vec::new()),
+    // `comma_last`: the last name written first ("Last, First").
+    let (mut names, comma_last, mut trailing) = match segments.as_slice() {
+        [] => (Vec::new(), None, Vec::new()),
+        [one] => (words(one), None, Vec::new()),
         // "Davis, Jr." and "Williams, Kristen MD": segments after the first
         // that are all suffixes end the name; otherwise "Last, First".
         [first, rest @ ..] if rest.iter().all(|s| words(s).iter().all(|w| is_suffix(w))) => {
-            (words(first), rest.iter().flat_map(|s| words(s)).collect())
+            (words(first), None, rest.iter().flat_map(|s| words(s)).collect())
         }
-        [last, first, rest @ ..] => {
-            let mut given = words(first);
-            given.extend(rest.iter().flat_map(|s| words(s)));
-            let mut out = given;
-            out.push(String::from("\u{0}"));
-            out.extend(words(last));
-            (out, Vec::new())
-        }
+        [last, rest @ ..] => (rest.iter().flat_map(|s| words(s)).collect(), Some(words(last)), Vec::new()),
     };
-    // "Last, First": the marker splits given names from the last name.
-    let marker = names.iter().position(|w| w == "\u{0}");
-    while names.len() > 1 && names.first().is_some_and(|w| is_title(w)) {
+    let keep = usize::from(comma_last.is_none());
+    while names.len() > keep && names.first().is_some_and(|w| is_title(w)) {
         parts.title.push(names.remove(0));
     }
-    match marker {
-        Some(_) => {
-            let at = names.iter().position(|w| w == "\u{0}").unwrap_or(names.len());
-            let mut last = names.split_off(at);
-            last.remove(0);
-            while names.len() > 1 && names.last().is_some_and(|w| is_suffix(w)) {
-                trailing.insert(0, names.pop().unwrap_or_default());
-            }
+    while names.len() > 1 && names.last().is_some_and(|w| is_suffix(w)) {
+        trailing.insert(0, names.pop().unwrap_or_default());
+    }
+    match (comma_last, names.len()) {
+        (Some(last), _) => {
             parts.given = names;
             parts.last = last;
         }
-        None => {
-            while names.len() > 1 && names.last().is_some_and(|w| is_suffix(w)) {
-                trailing.insert(0, names.pop().unwrap_or_default());
+        (None, 0) => {}
+        // One word: a first name, unless a title leads it ("Dr. Smith").
+        (None, 1) if parts.title.is_empty() => parts.given = names,
+        (None, 1) => parts.last = names,
+        (None, n) => {
+            let mut start = n - 1;
+            while start > 1 && names.get(start - 1).is_some_and(|w| PARTICLES.contains(&w.as_str())) {
+                start -= 1;
             }
-            match names.len() {
-                0 => {}
-                // One word: a first name, unless a title leads it ("Dr. Smith").
-                1 if parts.title.is_empty() => parts.given = names,
-                1 => parts.last = names,
-                _ => {
-                    let mut start = names.len() - 1;
-                    while start > 1 && names.get(start - 1).is_some_and(|w| PARTICLES.contains(&w.as_str())) {
-                        start -= 1;
-                    }
-                    parts.last = names.split_off(start);
-                    parts.given = names;
-                }
-            }
+            parts.last = names.split_off(start);
+            parts.given = names;
         }
     }
     // "Davis. Jr.": the stop before a suffix is punctuation, not the name's.
