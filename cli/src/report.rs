@@ -43,21 +43,36 @@ pub async fn report(path: &Path, html: Option<PathBuf>, format: Option<&str>, ve
         }
         match migrate_postgres::verify_run(&config, report.org_id, report.run_id, &recorded).await {
             Ok(fresh) => {
-                for (entity, checks) in fresh {
-                    let differ: Vec<&migrate_engine::ColumnCheck> = checks.iter().filter(|c| !c.matches).collect();
+                for v in fresh {
+                    let entity = &v.entity;
+                    if let Some((later, finished)) = v.superseded_by {
+                        let when = finished.map(|f| format!(", finished {}", f.format("%Y-%m-%d %H:%M:%S UTC")));
+                        println!(
+                            "{entity}: run {} was superseded by run {later}{}, which re-loaded its rows \
+                             ({} of them are still last written by run {}); checking run {later}",
+                            report.run_id,
+                            when.unwrap_or_default(),
+                            v.still_its_own,
+                            report.run_id
+                        );
+                    }
+                    let differ: Vec<&migrate_engine::ColumnCheck> = v.checks.iter().filter(|c| !c.matches).collect();
+                    let own = v.run_id == report.run_id;
+                    let whose = if own { "the run".to_string() } else { format!("run {}", v.run_id) };
+                    let loaded = if own { "loaded".to_string() } else { format!("run {} loaded", v.run_id) };
                     if differ.is_empty() {
-                        println!("{entity}: all {} columns match what the run loaded", checks.len());
+                        println!("{entity}: all {} columns match what {whose} loaded", v.checks.len());
                     } else {
                         code = exit::FAILED;
                         for c in &differ {
                             println!(
-                                "{entity}.{}: differs — loaded {} values (hash {}), the target now holds {} values (hash {})",
+                                "{entity}.{}: differs — {loaded} {} values (hash {}), the target now holds {} values (hash {})",
                                 c.column, c.published.non_null, c.published.hash, c.target.non_null, c.target.hash
                             );
                         }
                     }
-                    if let Some(e) = report.entities.iter_mut().find(|e| e.entity == entity) {
-                        e.fingerprints = checks;
+                    if let Some(e) = report.entities.iter_mut().find(|e| e.entity == *entity) {
+                        e.fingerprints = v.checks;
                     }
                 }
             }

@@ -61,6 +61,7 @@ async fn a_headerless_file_loads_every_record_with_header_false_and_is_flagged_w
     assert!(stdout.contains("All 4 source rows are accounted for."), "{stdout}");
     let r = report(&t.out_dir("with"));
     assert_eq!(counts(entity(&r, "contacts")), [4, 0, 0, 0, 4, 4, 0, 0]);
+    assert_eq!(entity(&r, "contacts")["rejects_by_reason"], serde_json::json!([]), "present when nothing was rejected");
     assert_eq!(r["sources"][0]["header"], serde_json::json!({"consumed": false, "skipped_above": 0, "fields": []}));
     assert!(r["warnings"].as_array().unwrap().iter().all(|w| w["code"] != "header_looks_like_data"));
     let mut conn = t.admin().await;

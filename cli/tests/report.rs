@@ -137,6 +137,39 @@ async fn a_value_changed_after_the_load_is_flagged_in_its_column_and_only_there(
 }
 
 #[tokio::test]
+async fn verifying_a_run_an_unchanged_rerun_superseded_checks_the_rerun_and_passes() {
+    let t = Target::new().await;
+    let mapping = t.demo("demo");
+    assert_success(&t.run(&mapping, ORG_A, "first"));
+    assert_success(&t.run(&mapping, ORG_A, "second"));
+    let second = report(&t.out_dir("second"));
+    assert_eq!(counts(entity(&second, "contacts"))[7], 274, "the re-run changed nothing");
+    let (first_id, second_id) = (report(&t.out_dir("first"))["run_id"].clone(), second["run_id"].clone());
+    let (first_id, second_id) = (first_id.as_str().unwrap().to_string(), second_id.as_str().unwrap().to_string());
+
+    let out =
+        t.migrate_as(LOADER).arg("report").arg(t.out_dir("first").join("report.json")).arg("--verify").output().unwrap();
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with(&format!("contacts: run {first_id} was superseded by run {second_id}, finished ")), "{stdout}");
+    assert!(
+        lines[0].ends_with(&format!(
+            "which re-loaded its rows (0 of them are still last written by run {first_id}); checking run {second_id}"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(lines[1], format!("contacts: all 8 columns match what run {second_id} loaded"));
+
+    // The latest run is its own: checked as before.
+    let out =
+        t.migrate_as(LOADER).arg("report").arg(t.out_dir("second").join("report.json")).arg("--verify").output().unwrap();
+    assert_success(&out);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "contacts: all 8 columns match what the run loaded");
+}
+
+#[tokio::test]
 async fn a_rejects_file_fixed_by_the_customer_loads_through_the_same_mapping() {
     let t = Target::new().await;
     let mapping = t.demo("demo");

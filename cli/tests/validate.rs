@@ -213,3 +213,83 @@ fn an_oversized_or_deeply_nested_mapping_is_refused_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("a mapping file is at most 1048576 bytes (1 MiB)"), "{stderr}");
 }
+
+/// A bank export as banks write them: a dozen lines of account details and
+/// notices (one with commas) above a `;` table whose amounts have decimal
+/// commas.
+const BANK: &str = "Umsatzanzeige;Datei erstellt am: 02.12.2026\n\
+\n\
+IBAN;DE00 1234 5678 9012 3456 78\n\
+Kontoname;Girokonto\n\
+Bank;Beispielbank\n\
+Kunde;Erika Mustermann\n\
+Zeitraum;01.11.2026 - 30.11.2026\n\
+Saldo;1.234,56;EUR\n\
+\n\
+In der CSV-Datei finden Sie alle Umsätze, Vormerkungen und Salden des Zeitraums, sortiert nach Datum.\n\
+Hinweis: Beträge mit Komma, Tausender mit Punkt\n\
+Sortierung;Datum absteigend\n\
+\n\
+Buchung;Valuta;Auftraggeber/Empfänger;Buchungstext;Verwendungszweck;Saldo;Währung;Betrag;Währung\n\
+28.11.2026;28.11.2026;Stadtwerke;Lastschrift;Abschlag 11/2026;1.234,56;EUR;-85,00;EUR\n\
+25.11.2026;25.11.2026;Arbeitgeber GmbH;Gehalt;Lohn November;1.319,56;EUR;2.400,00;EUR\n\
+20.11.2026;20.11.2026;Supermarkt;Kartenzahlung;Einkauf;-1.080,44;EUR;-42,10;EUR\n";
+
+const BANK_MAPPING: &str = r#"[migration]
+name = "bank"
+org_id = "${ORG_ID}"
+source_system = "bank"
+
+[sources.konto]
+kind = "csv"
+path = "umsaetze.csv"
+delimiter = "auto"
+skip_rows = "auto"
+
+[contacts]
+from = "konto"
+key = "$row_hash"
+
+[contacts.columns]
+company = "Auftraggeber/Empfänger"
+"custom_fields.booked" = { from = "Buchung", transform = [{ date = { formats = ["%d.%m.%Y"] } }] }
+"custom_fields.amount" = { from = "Betrag", transform = [{ money = { locale = "de", currency = "EUR" } }] }
+"custom_fields.purpose" = "Verwendungszweck"
+"#;
+
+#[test]
+fn a_bank_export_with_a_preamble_is_read_from_its_table_and_a_wrong_delimiter_shows_the_right_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("umsaetze.csv"), BANK).unwrap();
+    let mapping = dir.path().join("bank.toml");
+    std::fs::write(&mapping, BANK_MAPPING).unwrap();
+    let out = migrate(&["validate"], &mapping);
+    assert_success(&out);
+    let out = migrate(&["preview", "--rows", "3"], &mapping);
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("3 mapped, 0 rejected"), "{stdout}");
+    assert!(stdout.contains("Arbeitgeber GmbH") && stdout.contains("2400.00"), "{stdout}");
+
+    // Declared wrong: most mapped columns are missing, and validate says
+    // which reading would find them.
+    edit(&mapping, "delimiter = \"auto\"", "delimiter = \",\"");
+    let out = migrate(&["validate"], &mapping);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error: unknown source column `Auftraggeber/Empfänger` in source `konto`"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: 4 of the 4 columns the mapping names are not in the header of `konto` (delimiter \",\" on line 15): \
+             the delimiter or the header line was probably guessed wrong"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "delimiter \";\" takes line 14 as the header (Buchung, Valuta, Auftraggeber/Empfänger, Buchungstext, \
+             Verwendungszweck, Saldo, …): 4 of the 4 columns found"
+        ),
+        "{stderr}"
+    );
+}

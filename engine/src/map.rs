@@ -7,7 +7,7 @@ use polars::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::batch::{Batch, BatchError};
-use crate::plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, TargetType};
+use crate::plan::{ColumnInput, ColumnPlan, EntityPlan, KeySpec, OnInvalid, RAW_COLUMN, TargetType};
 use crate::reject::RejectReason;
 use crate::transform::convert::convert_column;
 use crate::transform::money::split_money;
@@ -72,6 +72,8 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
     // Each column plan: transformed values, then checked.
     let mut values: Vec<Vec<Option<String>>> = Vec::with_capacity(plan.columns.len());
     let mut notes: Vec<(usize, MapNote)> = Vec::new();
+    // (row, key, original text) for `on_invalid = "keep_raw"`.
+    let mut kept_raw: Vec<(usize, String, String)> = Vec::new();
     for column in &plan.columns {
         let input = input_values(&column.input, batch, &column.target)?;
         let from_source = !matches!(column.input, ColumnInput::Constant(_));
@@ -86,6 +88,9 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
             input
         };
         let raw_value = |row: usize| input.get(row).map(str::to_string);
+        // A bad value rejects its row, or, by `on_invalid`, is set aside
+        // here (its first failure) and the row loads without it.
+        let mut invalid: std::collections::BTreeMap<usize, (RejectReason, String)> = Default::default();
         let mut current = input.clone();
         for transform in &column.transforms {
             let out = match transform {
@@ -96,7 +101,15 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
                 _ => transform.apply(&current),
             };
             for note in out.notes {
-                notes.push((note.row, MapNote { column: shown.clone(), code: note.code, example: note.example }));
+                // NULL is not what a column with a default gets: the
+                // platform fills in its default (created_at: the load time).
+                let code = match note.code {
+                    "sentinel_date_nulled" if column.default.is_some() && column.json_key.is_none() => {
+                        "sentinel_date_defaulted"
+                    }
+                    code => code,
+                };
+                notes.push((note.row, MapNote { column: shown.clone(), code, example: note.example }));
             }
             let mut failures: Vec<(TransformFailure, &str)> =
                 out.failures.into_iter().map(|f| (f, transform.name())).collect();
@@ -109,6 +122,10 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
             }
             for (failure, step) in failures {
                 let message = format!("{step}: {}", failure.message);
+                if column.on_invalid != OnInvalid::Reject {
+                    invalid.entry(failure.row).or_insert((failure.reason, message));
+                    continue;
+                }
                 let rejection = MapRejection {
                     row: failure.row,
                     column: Some(shown.clone()),
@@ -134,8 +151,31 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
                 ));
                 v.retain(|c| c != '\0');
             }
-            let value = value.map(|v| target_form(column, kind, v));
-            if let Some(problem) = check_value(column, value.as_deref()) {
+            let mut value = value.map(|v| target_form(column, kind, v));
+            let mut problem = if invalid.contains_key(&row) { None } else { check_value(column, value.as_deref()) };
+            if let Some((reason, message)) = problem.take_if(|p| column.on_invalid != OnInvalid::Reject && p.0.is_invalid_value()) {
+                invalid.insert(row, (reason, message));
+            }
+            if let Some((reason, message)) = invalid.get(&row) {
+                value = None;
+                // Left empty, the column may not be allowed to be: the row
+                // then goes with the value's own reason.
+                match check_value(column, None) {
+                    Some(_) => problem = Some((*reason, format!("{message} (on_invalid cannot leave {} empty)", column.target))),
+                    None => {
+                        let raw = raw_value(row).unwrap_or_default();
+                        let code = match column.on_invalid {
+                            OnInvalid::KeepRaw => {
+                                kept_raw.push((row, raw_key(column), raw.clone()));
+                                "invalid_kept_raw"
+                            }
+                            _ => "invalid_nulled",
+                        };
+                        notes.push((row, MapNote { column: shown.clone(), code, example: format!("{raw} ({message})") }));
+                    }
+                }
+            }
+            if let Some(problem) = problem {
                 reject(
                     row,
                     MapRejection {
@@ -158,13 +198,18 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
         let parts: Vec<(&ColumnPlan, &Vec<Option<String>>)> =
             plan.columns.iter().zip(&values).filter(|(c, _)| c.target == target).collect();
         let column_values: Vec<Option<String>> = match parts.as_slice() {
-            [(plan_col, vals)] if plan_col.json_key.is_none() => (*vals).clone(),
+            [(plan_col, vals)] if plan_col.json_key.is_none() && target != RAW_COLUMN => (*vals).clone(),
             _ => (0..height)
                 .map(|row| {
                     let mut object = serde_json::Map::new();
                     for (plan_col, vals) in &parts {
                         if let (Some(key), Some(Some(v))) = (&plan_col.json_key, vals.get(row)) {
                             object.insert(key.clone(), json_value(plan_col, v));
+                        }
+                    }
+                    if target == RAW_COLUMN {
+                        for (_, key, raw) in kept_raw.iter().filter(|(r, _, _)| *r == row) {
+                            object.insert(key.clone(), serde_json::Value::String(raw.clone()));
                         }
                     }
                     Some(serde_json::Value::Object(object).to_string())
@@ -229,6 +274,12 @@ fn repair_double_encoded(
         })
         .collect();
     (Some(StringChunked::from_iter_options(input.name().clone(), values.into_iter())), found)
+}
+
+/// Where `keep_raw` keeps a column's original text: `custom_fields.phone_raw`
+/// (`custom_fields.region_raw` for `custom_fields.region`).
+fn raw_key(column: &ColumnPlan) -> String {
+    format!("{}_raw", column.json_key.as_deref().unwrap_or(&column.target))
 }
 
 fn present(v: Option<&str>) -> Option<&str> {

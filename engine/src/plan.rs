@@ -161,7 +161,36 @@ pub struct ColumnPlan {
     /// A link to another entity: the value is that entity's legacy key,
     /// resolved through the key map when the run publishes.
     pub link: Option<Link>,
+    /// What an invalid value (a transform that fails, a value too long or
+    /// not allowed) does to its row.
+    pub on_invalid: OnInvalid,
 }
+
+/// `on_invalid`: one bad value need not cost the whole row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnInvalid {
+    /// The row is rejected with the value's reason.
+    #[default]
+    Reject,
+    /// The value is left empty and the row loads (`invalid_nulled`).
+    Null,
+    /// The value is left empty and the original text is kept under
+    /// `custom_fields.<column>_raw` (`invalid_kept_raw`).
+    KeepRaw,
+}
+
+impl OnInvalid {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnInvalid::Reject => "reject",
+            OnInvalid::Null => "null",
+            OnInvalid::KeepRaw => "keep_raw",
+        }
+    }
+}
+
+/// The JSONB column `on_invalid = "keep_raw"` writes to.
+pub const RAW_COLUMN: &str = "custom_fields";
 
 /// Where a link column points, and what to do when its key is unknown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +229,7 @@ impl ColumnPlan {
             default: None,
             target_type: TargetType::Text,
             link: None,
+            on_invalid: OnInvalid::Reject,
         }
     }
 }
@@ -278,13 +308,17 @@ impl TargetType {
 
 impl EntityPlan {
     /// The distinct target columns the entity writes, in mapping order
-    /// (keys of a JSONB column collapse into that column).
+    /// (keys of a JSONB column collapse into that column), and
+    /// `custom_fields` last when a column keeps its invalid values raw.
     pub fn target_columns(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for c in &self.columns {
             if !out.contains(&c.target.as_str()) {
                 out.push(&c.target);
             }
+        }
+        if self.columns.iter().any(|c| c.on_invalid == OnInvalid::KeepRaw) && !out.contains(&RAW_COLUMN) {
+            out.push(RAW_COLUMN);
         }
         out
     }

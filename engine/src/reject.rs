@@ -46,6 +46,48 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, in the order the README lists them.
+    pub const ALL: [RejectReason; 21] = [
+        RejectReason::MissingKey,
+        RejectReason::RequiredMissing,
+        RejectReason::NotNull,
+        RejectReason::TooLong,
+        RejectReason::InvalidValue,
+        RejectReason::MalformedRow,
+        RejectReason::InvalidEncoding,
+        RejectReason::FieldTooLarge,
+        RejectReason::TransformFailed,
+        RejectReason::InvalidDate,
+        RejectReason::DateOutOfRange,
+        RejectReason::InvalidAmount,
+        RejectReason::UnknownCurrency,
+        RejectReason::InvalidEmail,
+        RejectReason::InvalidPhone,
+        RejectReason::InvalidBoolean,
+        RejectReason::UnmappedValue,
+        RejectReason::NoRate,
+        RejectReason::InvalidType,
+        RejectReason::ConstraintViolation,
+        RejectReason::OrphanReference,
+    ];
+
+    /// A value that is present but wrong for its column (`on_invalid`
+    /// applies), as opposed to one that is missing.
+    pub fn is_invalid_value(self) -> bool {
+        !matches!(
+            self,
+            RejectReason::MissingKey
+                | RejectReason::RequiredMissing
+                | RejectReason::NotNull
+                | RejectReason::MalformedRow
+                | RejectReason::InvalidEncoding
+                | RejectReason::FieldTooLarge
+                | RejectReason::InvalidType
+                | RejectReason::ConstraintViolation
+                | RejectReason::OrphanReference
+        )
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             RejectReason::MissingKey => "missing_key",
@@ -87,4 +129,17 @@ pub struct RejectedRow {
     pub message: String,
     /// Every field of the source row, in source column order.
     pub source_fields: Vec<Option<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RejectReason;
+
+    #[test]
+    fn every_reason_is_listed_once_with_its_own_code() {
+        let mut codes: Vec<&str> = RejectReason::ALL.iter().map(|r| r.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), RejectReason::ALL.len());
+    }
 }

@@ -140,8 +140,9 @@ pub struct EntityReport {
     pub target_count: Option<u64>,
     pub org_total: Option<u64>,
     pub balanced: bool,
-    /// Rejected rows by reason, with the first few of each.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Rejected rows by reason, with the first few of each; always written
+    /// (an empty list when nothing was rejected).
+    #[serde(default)]
     pub rejects_by_reason: Vec<RejectSummary>,
     /// Per target column: what this run published, measured in staging,
     /// against what the target holds for the same rows after the publish.

@@ -262,6 +262,7 @@ struct NoteTally {
 impl NoteTally {
     fn add(&mut self, entity: &str, notes: Vec<MapNote>) {
         for note in notes {
+            debug_assert!(crate::codes::warning_text(note.code).is_some(), "unlisted warning code {}", note.code);
             let (count, examples) = self.counts.entry((entity.to_string(), note.column, note.code)).or_default();
             *count += 1;
             if examples.len() < WARNING_EXAMPLES && !examples.contains(&note.example) {

@@ -181,3 +181,49 @@ impl Table {
         self.columns.iter().filter(|c| !c.managed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PLATFORM;
+
+    /// The README's list of what each entity can be given, written from the
+    /// schema model: a column added here must be added there.
+    fn columns_section() -> String {
+        let mut out = String::new();
+        for table in PLATFORM.iter().filter(|t| t.mappable) {
+            out.push_str(&format!("\n**`{}`**\n\n| column | type | rule |\n| --- | --- | --- |\n", table.name));
+            for c in table.mappable_columns() {
+                let ty = match c.max_chars {
+                    Some(n) => format!("text ≤ {n}"),
+                    None => c.ty.sql_name().to_string(),
+                };
+                let mut rule = Vec::new();
+                match (c.not_null, c.default) {
+                    (true, None) => rule.push("required".to_string()),
+                    (_, Some("now")) => rule.push("default: the load time".to_string()),
+                    (_, Some(d)) => rule.push(format!("default `{d}`")),
+                    (false, None) => {}
+                }
+                if let Some(allowed) = c.allowed {
+                    let list: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
+                    rule.push(format!("one of {}", list.join(", ")));
+                }
+                if let Some(to) = c.references {
+                    rule.push(format!("a link to `{to}`"));
+                }
+                if c.ty == migrate_engine::TargetType::Json {
+                    rule.push("JSON object: map keys as `custom_fields.NAME`".to_string());
+                }
+                out.push_str(&format!("| `{}` | {ty} | {} |\n", c.name, rule.join("; ")));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_readme_lists_every_entity_column_with_its_type_and_allowed_values() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap_or_default();
+        let expected = columns_section();
+        assert!(readme.contains(&expected), "README.md should contain, under \"The platform's tables\":\n{expected}");
+    }
+}

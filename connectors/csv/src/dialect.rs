@@ -7,37 +7,56 @@ use crate::config::Quoting;
 pub const CANDIDATES: &[u8] = b",;\t|";
 
 /// Field counts of the first records of `sample` split by `delimiter`
-/// (the last record, possibly cut by the sample's end, left out).
+/// (a last record cut by the sample's end left out).
 fn field_counts(sample: &str, delimiter: u8) -> Vec<usize> {
     let mut reader =
         csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(sample.as_bytes());
-    let mut counts: Vec<usize> = reader.byte_records().take(101).filter_map(Result::ok).map(|r| r.len()).collect();
-    if counts.len() > 1 {
+    let mut counts: Vec<usize> = reader.byte_records().take(500).filter_map(Result::ok).map(|r| r.len()).collect();
+    if counts.len() > 1 && !sample.ends_with(['\n', '\r']) {
         counts.pop();
     }
     counts
 }
 
-/// The most frequent field count and how many records have it.
-fn mode(counts: &[usize]) -> (usize, usize) {
-    let mut best = (0, 0);
-    for &c in counts {
-        let n = counts.iter().filter(|&&x| x == c).count();
-        if n > best.1 || (n == best.1 && c > best.0) {
-            best = (c, n);
+/// The run of consecutive records with the same field count (more than
+/// one) that holds the most fields in all (records × fields): where it
+/// starts, how many records, and the field count. Title lines and notices
+/// above a header differ in shape from the table below, and a preamble of
+/// `key;value` lines, however long, holds fewer fields than a few rows of a
+/// table; the table is the run. The earlier of two equal runs wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    pub start: usize,
+    pub records: usize,
+    pub fields: usize,
+}
+
+fn consistent_block(counts: &[usize]) -> Option<Block> {
+    let mut best: Option<Block> = None;
+    let mut at = 0;
+    while at < counts.len() {
+        let fields = counts[at];
+        let len = counts[at..].iter().take_while(|&&c| c == fields).count();
+        if fields > 1 && best.is_none_or(|b| len * fields > b.records * b.fields) {
+            best = Some(Block { start: at, records: len, fields });
         }
+        at += len;
     }
     best
 }
 
-/// The delimiter that splits the sample into the most consistent number of
-/// fields (more than one); `,` when none does.
+/// The delimiter whose consistent block (see [`Block`]) holds the most
+/// fields, then has the most records; `,` when none splits any record.
+/// Only that block counts, so a preamble of notices (one with commas in
+/// it) cannot outvote the table below it.
 pub fn sniff_delimiter(sample: &str) -> u8 {
     let mut best = (b',', 0usize, 0usize);
     for &d in CANDIDATES {
-        let (fields, records) = mode(&field_counts(sample, d));
-        if fields > 1 && (records > best.1 || (records == best.1 && fields > best.2)) {
-            best = (d, records, fields);
+        if let Some(b) = consistent_block(&field_counts(sample, d)) {
+            let cells = b.records * b.fields;
+            if cells > best.1 || (cells == best.1 && b.records > best.2) {
+                best = (d, cells, b.records);
+            }
         }
     }
     best.0
@@ -118,13 +137,55 @@ pub fn header_and_rows(
 }
 
 /// How many records come before the header: the header is the first record
-/// that has the modal number of fields, all of them named.
+/// of the longest consistent block (see [`Block`]) whose fields are all
+/// named, or the block's first record when none is.
 pub fn sniff_header_row(sample: &str, delimiter: u8) -> usize {
     let mut reader =
         csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(sample.as_bytes());
-    let records: Vec<csv::StringRecord> = reader.records().take(100).filter_map(Result::ok).collect();
-    let (fields, _) = mode(&records.iter().map(csv::StringRecord::len).collect::<Vec<_>>());
-    records.iter().position(|r| r.len() == fields && r.iter().all(|f| !f.trim().is_empty())).unwrap_or(0)
+    let records: Vec<csv::StringRecord> = reader.records().take(500).filter_map(Result::ok).collect();
+    let counts: Vec<usize> = records.iter().map(csv::StringRecord::len).collect();
+    let Some(block) = consistent_block(&counts) else { return 0 };
+    records
+        .iter()
+        .enumerate()
+        .skip(block.start)
+        .take(block.records)
+        .find(|(_, r)| r.iter().all(|f| !f.trim().is_empty()))
+        .map_or(block.start, |(i, _)| i)
+}
+
+/// One way to read a file: a delimiter, the record it would take as the
+/// header (after `skip` records, on `line`), and that header's names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub delimiter: u8,
+    pub skip: usize,
+    pub line: u64,
+    pub header: Vec<String>,
+}
+
+/// How each delimiter would read `sample`: for `validate` to show when the
+/// mapping's columns are mostly missing from the header it sniffed.
+pub fn candidates(sample: &str) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for &d in CANDIDATES {
+        let skip = sniff_header_row(sample, d);
+        let mut reader =
+            csv::ReaderBuilder::new().delimiter(d).has_headers(false).flexible(true).from_reader(sample.as_bytes());
+        let Some(Ok(record)) = reader.records().nth(skip) else { continue };
+        if record.len() < 2 {
+            continue;
+        }
+        // The line the record starts on, counted from the bytes. The
+        // reader's position is where it began to read, before the blank
+        // lines it skipped.
+        let mut byte = record.position().map_or(0, |p| p.byte() as usize);
+        byte += sample.as_bytes().iter().skip(byte).take_while(|b| matches!(b, b'\r' | b'\n')).count();
+        let line = 1 + sample.as_bytes().iter().take(byte).filter(|&&b| b == b'\n').count() as u64;
+        let header = record.iter().map(|f| f.trim_start_matches('\u{feff}').trim().to_string()).collect();
+        out.push(Candidate { delimiter: d, skip, line, header });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -170,5 +231,42 @@ mod tests {
         assert_eq!(d, b';');
         assert_eq!(sniff_header_row(sample, d), 2, "two preamble records (the blank line is no record)");
         assert_eq!(sniff_header_row("id,name\n1,Ada\n", b','), 0);
+    }
+
+    /// A bank export: more notice lines than data rows, one notice with
+    /// commas, amounts with decimal commas in every row.
+    const BANK: &str = "Umsatzanzeige;Datei erstellt am: 02.12.2026\n\
+        \n\
+        IBAN;DE00 1234 5678 9012 3456 78\n\
+        Kontoname;Girokonto\n\
+        Bank;Beispielbank\n\
+        Kunde;Erika Mustermann\n\
+        Zeitraum;01.11.2026 - 30.11.2026\n\
+        Saldo;1.234,56;EUR\n\
+        \n\
+        In der CSV-Datei finden Sie alle Umsätze, Vormerkungen und Salden des Zeitraums, sortiert nach Datum.\n\
+        Hinweis: Beträge mit Komma, Tausender mit Punkt\n\
+        Sortierung;Datum absteigend\n\
+        \n\
+        Buchung;Valuta;Auftraggeber/Empfänger;Buchungstext;Verwendungszweck;Saldo;Währung;Betrag;Währung\n\
+        28.11.2026;28.11.2026;Stadtwerke;Lastschrift;Abschlag 11/2026;1.234,56;EUR;-85,00;EUR\n\
+        25.11.2026;25.11.2026;Arbeitgeber GmbH;Gehalt;Lohn November;1.319,56;EUR;2.400,00;EUR\n\
+        20.11.2026;20.11.2026;Supermarkt;Kartenzahlung;Einkauf;-1.080,44;EUR;-42,10;EUR\n";
+
+    #[test]
+    fn a_preamble_with_commas_does_not_outvote_the_table_below_it() {
+        assert_eq!(sniff_delimiter(BANK) as char, ';');
+        let skip = sniff_header_row(BANK, b';');
+        assert_eq!(skip, 10, "ten records above the header (blank lines are none)");
+        let (header, rows) = header_and_rows(BANK, b';', Quoting::Rfc4180, skip, 10).unwrap();
+        assert_eq!(header[2], "Auftraggeber/Empfänger");
+        assert_eq!(rows.len(), 3);
+        // The old rule took the modal field count over the whole sample:
+        // the 1-field notices outnumber the rows, so `;` had no say.
+        let c = candidates(BANK);
+        let semicolon = c.iter().find(|c| c.delimiter == b';').unwrap();
+        assert_eq!((semicolon.line, semicolon.header.len()), (14, 9));
+        let comma = c.iter().find(|c| c.delimiter == b',').unwrap();
+        assert_eq!(comma.line, 15, "a data row: its amounts have commas");
     }
 }

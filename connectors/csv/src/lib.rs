@@ -18,4 +18,5 @@ pub use config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
 pub use encoding::{Detected, detect, detect_file};
 pub use error::CsvError;
 pub use records::{Record, Records};
-pub use source::{CsvSource, FileIndex, Part, Pinned, Sniffed, sniff, sniff_preamble};
+pub use dialect::Candidate;
+pub use source::{CsvSource, FileIndex, Part, Pinned, Sniffed, dialect_candidates, sniff, sniff_preamble};

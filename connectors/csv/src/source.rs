@@ -504,6 +504,14 @@ pub fn sniff_preamble(source: &CsvSource) -> usize {
     sniff_header_row(&text, source.delimiter)
 }
 
+/// How each candidate delimiter would read an opened source's file (its
+/// first 64 KiB, in the source's encoding): the header each would take.
+pub fn dialect_candidates(source: &CsvSource) -> Vec<crate::dialect::Candidate> {
+    let Ok(sample) = read_sample(Path::new(source.file.as_ref())) else { return Vec::new() };
+    let (text, _, _) = source.detected.encoding.decode(&sample);
+    crate::dialect::candidates(&text)
+}
+
 fn read_error(file: &str, e: &std::io::Error) -> CsvError {
     CsvError::Read { file: file.to_string(), line: 0, message: e.to_string() }
 }

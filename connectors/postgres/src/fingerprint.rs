@@ -148,35 +148,123 @@ pub(crate) fn compare(
         .collect()
 }
 
+/// One entity of `verify_run`: the checks, and which run they are of.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub entity: String,
+    /// The run whose rows were measured: the asked one, or the later run
+    /// that now holds its rows.
+    pub run_id: Uuid,
+    /// When the asked run's rows were re-loaded by a later run: that run's
+    /// id and when it finished; the checks are then that run's.
+    pub superseded_by: Option<(Uuid, Option<chrono::DateTime<chrono::Utc>>)>,
+    /// Rows of the asked run that no later run re-loaded.
+    pub still_its_own: u64,
+    pub checks: Vec<ColumnCheck>,
+}
+
 /// Measures again, now, what the target holds for the rows a finished run
-/// published, against the fingerprints its report recorded. Returns each
-/// entity's checks with the target side fresh.
+/// published, against the fingerprints its report recorded.
+///
+/// A later run of the same source system that read the same keys (an
+/// unchanged re-run, a fresh export) takes those rows over in the key map:
+/// the asked run then no longer names them, and comparing its fingerprints
+/// with nothing would claim every column differs. So when fewer of its
+/// rows are still its own than it published, the check is of the latest
+/// succeeded run of that source system that loaded the entity, against the
+/// fingerprints that run's own report (kept in the ledger) recorded.
 pub async fn verify_run(
     config: &crate::ConnectionConfig,
     org_id: Uuid,
     run_id: Uuid,
     entities: &[(String, Vec<ColumnCheck>)],
-) -> Result<Vec<(String, Vec<ColumnCheck>)>, PgError> {
+) -> Result<Vec<Verified>, PgError> {
     let mut conn = config.connect().await?;
     let mut tx = crate::sink::tenant_tx(&mut conn, org_id).await?;
     sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
-    let source_system: Option<String> =
-        sqlx::query_scalar("SELECT source_system FROM migrate.runs WHERE run_id = $1 AND status = 'succeeded'")
-            .bind(run_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .context("reading the run")?;
-    let source_system = source_system.ok_or_else(|| {
+    let run: Option<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT source_system, started_at FROM migrate.runs WHERE run_id = $1 AND status = 'succeeded'",
+    )
+    .bind(run_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .context("reading the run")?;
+    let (source_system, started_at) = run.ok_or_else(|| {
         PgError::Config(format!("run {run_id} of org {org_id} is not a succeeded run in this database"))
     })?;
     let mut out = Vec::new();
     for (entity, checks) in entities {
-        let columns: Vec<(String, Kind)> = checks.iter().map(|c| (c.column.clone(), Kind::parse(&c.kind))).collect();
-        let now =
-            measure(&mut tx, &target_rows(entity), &columns, Some((org_id, &source_system, entity, run_id))).await?;
-        let published = checks.iter().map(|c| c.published.clone()).collect();
-        out.push((entity.clone(), compare(&columns, published, now)));
+        let published_rows = checks.first().map_or(0, |c| c.published.rows);
+        let still: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT target_id) FROM migrate.keys
+              WHERE org_id = $1 AND source_system = $2 AND entity = $3 AND last_run_id = $4",
+        )
+        .bind(org_id)
+        .bind(&source_system)
+        .bind(entity)
+        .bind(run_id)
+        .fetch_one(&mut *tx)
+        .await
+        .context("counting the run's rows")?;
+        let still = u64::try_from(still).unwrap_or(0);
+        let later = if still < published_rows {
+            later_run(&mut tx, org_id, &source_system, entity, started_at, run_id).await?
+        } else {
+            None
+        };
+        let (measured_run, recorded, superseded_by) = match later {
+            Some((later_id, finished, later_checks)) => (later_id, later_checks, Some((later_id, finished))),
+            None => (run_id, checks.clone(), None),
+        };
+        let columns: Vec<(String, Kind)> =
+            recorded.iter().map(|c| (c.column.clone(), Kind::parse(&c.kind))).collect();
+        let now = measure(&mut tx, &target_rows(entity), &columns, Some((org_id, &source_system, entity, measured_run)))
+            .await?;
+        let published = recorded.iter().map(|c| c.published.clone()).collect();
+        out.push(Verified {
+            entity: entity.clone(),
+            run_id: measured_run,
+            superseded_by,
+            still_its_own: still,
+            checks: compare(&columns, published, now),
+        });
     }
     tx.rollback().await.context("ending the check")?;
     Ok(out)
+}
+
+/// The latest succeeded run of the source system after `started_at` that
+/// published `entity` with fingerprints: its id, when it finished, and the
+/// fingerprints its report recorded.
+async fn later_run(
+    tx: &mut PgConnection,
+    org_id: Uuid,
+    source_system: &str,
+    entity: &str,
+    started_at: chrono::DateTime<chrono::Utc>,
+    run_id: Uuid,
+) -> Result<Option<(Uuid, Option<chrono::DateTime<chrono::Utc>>, Vec<ColumnCheck>)>, PgError> {
+    let rows: Vec<(Uuid, Option<chrono::DateTime<chrono::Utc>>, Option<serde_json::Value>)> = sqlx::query_as(
+        "SELECT run_id, finished_at, report FROM migrate.runs
+          WHERE org_id = $1 AND source_system = $2 AND status = 'succeeded' AND $3 = ANY (entities)
+            AND started_at >= $4 AND run_id <> $5
+          ORDER BY started_at DESC",
+    )
+    .bind(org_id)
+    .bind(source_system)
+    .bind(entity)
+    .bind(started_at)
+    .bind(run_id)
+    .fetch_all(&mut *tx)
+    .await
+    .context("finding the run that re-loaded its rows")?;
+    for (id, finished, report) in rows {
+        let Some(report) = report.and_then(|r| serde_json::from_value::<migrate_engine::RunReport>(r).ok()) else {
+            continue;
+        };
+        if let Some(e) = report.entities.into_iter().find(|e| e.entity == entity && !e.fingerprints.is_empty()) {
+            return Ok(Some((id, finished, e.fingerprints)));
+        }
+    }
+    Ok(None)
 }

@@ -20,7 +20,7 @@ mod sink;
 
 pub use config::{ConnectionConfig, TENANT_ROLE};
 pub use error::{DbErrorKind, PgError, classify};
-pub use fingerprint::verify_run;
+pub use fingerprint::{Verified, verify_run};
 pub use ledger::{RunRecord, clean_stale_staging, list_runs, show_run};
 pub use quote::{quote_ident, quote_qualified};
 pub use rollback::{RollbackError, RolledBack, rollback_run};

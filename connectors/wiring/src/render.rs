@@ -94,30 +94,9 @@ pub fn how_to_fix(reason: &str) -> &'static str {
     }
 }
 
-/// What a warning code means, in a sentence.
+/// What a warning code means, in a sentence (empty for an unknown code).
 pub fn warning_text(code: &str) -> &'static str {
-    match code {
-        "sentinel_date_nulled" => "placeholder dates (00/00/0000, 1900-01-01 …) loaded as empty",
-        "dst_gap_shifted" => "times that do not exist in the time zone (clocks went forward) moved forward",
-        "dst_overlap_earliest" => "times that happen twice in the time zone (clocks went back): the earlier one taken",
-        "unmapped_value_defaulted" => "values not in the mapping's list, given the mapping's default",
-        "unmapped_source_column" => "a source column with data that the mapping does not load",
-        "invalid_bytes_replaced" => "bytes that were not text replaced by �",
-        "double_encoded_repaired" => "double-encoded text (Ã© for é) repaired: the examples show before → after",
-        "double_encoded_utf8" => "text that looks double-encoded (Ã© for é), loaded as read",
-        "excel_error_nulled" => "spreadsheet error cells (#N/A, #DIV/0! …) loaded as empty",
-        "header_renamed" => "header names made unique or given to empty ones",
-        "header_looks_like_data" => {
-            "the row read as column names looks like a data record (set header = false if it is one)"
-        }
-        "trailing_delimiter" => "lines ending with a delimiter",
-        "nul_removed" => "NUL characters removed",
-        "truncated" => "values shortened to the column's limit",
-        "fraction_truncated" => "times with a 7th fractional digit, cut to microseconds",
-        "orphan_unlinked" => "rows loaded without a link whose legacy key matched nothing",
-        "matched_existing" => "new rows matched to a row the organisation already had",
-        _ => "",
-    }
+    migrate_engine::codes::warning_text(code).unwrap_or("")
 }
 
 fn totals(report: &RunReport) -> (u64, u64, u64, u64, u64) {

@@ -164,6 +164,7 @@ pub async fn check_sources(mapping: &Mapping, sources: &SourceSet) -> Vec<Diagno
         match sources.open_prepared(&block.name).await {
             Ok(source) => {
                 out.extend(mapping.check_source_columns(&block.name, source.columns(), &source.offered_columns()));
+                out.extend(misread_hint(mapping, sources, &block.name, source.as_ref()));
                 if let Some(why) = source.info().header.and_then(|h| h.looks_like_data) {
                     let mut d = at_block(
                         mapping,
@@ -178,6 +179,66 @@ pub async fn check_sources(mapping: &Mapping, sources: &SourceSet) -> Vec<Diagno
         }
     }
     out
+}
+
+/// When more than half of the columns a mapping names from a CSV source
+/// are not in the header it read, the delimiter or the header line was
+/// probably guessed wrong: a warning that says so and shows how each other
+/// delimiter would read the file (its header's line and names, and how
+/// many of the mapping's columns it has).
+fn misread_hint(mapping: &Mapping, sources: &SourceSet, name: &str, source: &dyn Source) -> Option<Diagnostic> {
+    let mut named: Vec<&str> = mapping.source_refs.iter().filter(|r| r.source == name).map(|r| r.column.as_str()).collect();
+    named.sort_unstable();
+    named.dedup();
+    let header = source.columns();
+    let found = |h: &[String]| named.iter().filter(|c| h.iter().any(|x| x == *c)).count();
+    let missing = named.len() - found(header);
+    if named.len() < 2 || missing * 2 <= named.len() {
+        return None;
+    }
+    let Some(SourceConfig::Csv(config)) = sources.configs.iter().find(|(n, _)| n == name).map(|(_, c)| c) else {
+        return None;
+    };
+    let csv = config.build(&sources.base_dir).ok()?;
+    let info = source.info();
+    let used = info.delimiter.clone().unwrap_or_default();
+    let line = info.header.as_ref().and_then(|h| h.line).map_or(String::new(), |l| format!(" on line {l}"));
+    let mut others: Vec<(usize, migrate_csv::Candidate)> = migrate_csv::dialect_candidates(&csv)
+        .into_iter()
+        .filter(|c| (c.delimiter as char).to_string() != used || c.header.as_slice() != header)
+        .map(|c| (found(&c.header), c))
+        .collect();
+    others.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    let shown: Vec<String> = others
+        .iter()
+        .map(|(n, c)| {
+            let names: Vec<&str> = c.header.iter().take(6).map(String::as_str).collect();
+            let more = if c.header.len() > 6 { ", …" } else { "" };
+            format!(
+                "delimiter {:?} takes line {} as the header ({}{more}): {n} of the {} columns found",
+                (c.delimiter as char).to_string(),
+                c.line,
+                names.join(", "),
+                named.len()
+            )
+        })
+        .collect();
+    let mut d = at_block(
+        mapping,
+        name,
+        format!(
+            "{missing} of the {} columns the mapping names are not in the header of `{name}` (delimiter {used:?}{line}): \
+             the delimiter or the header line was probably guessed wrong",
+            named.len()
+        ),
+    );
+    d.severity = migrate_mappings::Severity::Warning;
+    let help = if shown.is_empty() {
+        "no other delimiter reads the file differently: check the column names, or set skip_rows".to_string()
+    } else {
+        format!("{}; set `delimiter` and `skip_rows` in [sources.{name}]", shown.join("; "))
+    };
+    Some(d.help(help))
 }
 
 /// The source columns a mapping's entities read from one source: a

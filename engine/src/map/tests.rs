@@ -230,3 +230,82 @@ fn double_encoded_source_values_are_repaired_and_counted_but_keys_are_not() {
     let notes: Vec<(&str, &str)> = out.notes.iter().map(|n| (n.code, n.example.as_str())).collect();
     assert_eq!(notes, [("double_encoded_utf8", "CafÃ©"), ("double_encoded_utf8", "Ãlvaro â€“ Ã")]);
 }
+
+#[test]
+fn on_invalid_nulls_or_keeps_raw_instead_of_rejecting_and_counts_each_use() {
+    use crate::plan::OnInvalid;
+    let email = |on_invalid| ColumnPlan { transforms: vec![Transform::Email], on_invalid, ..column("email", "mail") };
+    let kind = |on_invalid| ColumnPlan {
+        allowed: Some(vec!["client".into(), "lead".into()]),
+        on_invalid,
+        ..column("type", "kind")
+    };
+    let region = ColumnPlan {
+        json_key: Some("region".into()),
+        target_type: TargetType::Json,
+        max_chars: Some(3),
+        on_invalid: OnInvalid::KeepRaw,
+        ..column("custom_fields", "reg")
+    };
+    let b = batch(
+        &["id", "mail", "kind", "reg"],
+        &[
+            &[Some("1"), Some("a@b.example"), Some("client"), Some("NW")],
+            &[Some("2"), Some("not an address"), Some("prospect"), Some("North-West")],
+            &[Some("3"), Some("c@d.example"), Some("lead"), None],
+        ],
+    );
+
+    // The default: each bad value costs its row.
+    let out = map_batch(&plan(vec![email(OnInvalid::Reject), kind(OnInvalid::Reject)]), &b, 0).unwrap();
+    assert_eq!(out.mapped.keys, ["1", "3"]);
+    assert_eq!(out.rejects.iter().map(|r| r.reason).collect::<Vec<_>>(), [RejectReason::InvalidEmail]);
+
+    // null: the row loads without the value, and the report counts it.
+    let out = map_batch(&plan(vec![email(OnInvalid::Null), kind(OnInvalid::KeepRaw), region]), &b, 0).unwrap();
+    assert!(out.rejects.is_empty(), "{:?}", out.rejects);
+    assert_eq!(out.mapped.keys, ["1", "2", "3"]);
+    assert_eq!(out.mapped.value("email", 1), None);
+    assert_eq!(out.mapped.value("type", 1), None);
+    let custom: Vec<serde_json::Value> =
+        (0..3).map(|r| serde_json::from_str(out.mapped.value("custom_fields", r).unwrap()).unwrap()).collect();
+    assert_eq!(custom[0], serde_json::json!({ "region": "NW" }));
+    assert_eq!(custom[1], serde_json::json!({ "type_raw": "prospect", "region_raw": "North-West" }));
+    assert_eq!(custom[2], serde_json::json!({}));
+    let notes: Vec<(&str, &str, &str)> =
+        out.notes.iter().map(|n| (n.column.as_str(), n.code, n.example.as_str())).collect();
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    assert_eq!((notes[0].0, notes[0].1), ("mail", "invalid_nulled"));
+    assert!(notes[0].2.starts_with("not an address (email: "), "{}", notes[0].2);
+    assert_eq!((notes[1].0, notes[1].1), ("kind", "invalid_kept_raw"));
+    assert_eq!(notes[1].2, "prospect (\"prospect\" is not one of client, lead for type)");
+    assert_eq!((notes[2].0, notes[2].1), ("reg", "invalid_kept_raw"));
+
+    // A column that may not be empty still rejects, with the value's reason.
+    let required = ColumnPlan { required: true, ..email(OnInvalid::Null) };
+    let out = map_batch(&plan(vec![required]), &b, 0).unwrap();
+    assert_eq!(out.mapped.keys, ["1", "3"]);
+    assert_eq!(out.rejects[0].reason, RejectReason::InvalidEmail);
+    assert!(out.rejects[0].message.ends_with("(on_invalid cannot leave email empty)"), "{}", out.rejects[0].message);
+    assert!(out.notes.is_empty());
+}
+
+#[test]
+fn a_sentinel_date_in_a_column_with_a_default_is_counted_as_defaulted_not_nulled() {
+    use crate::transform::{DateOutput, DateSpec};
+    let date = || Transform::Date(Box::new(DateSpec { output: DateOutput::Timestamp, ..DateSpec::default() }));
+    let created = ColumnPlan {
+        transforms: vec![date()],
+        target_type: TargetType::Timestamp,
+        not_null: true,
+        default: Some("now".into()),
+        ..column("created_at", "c")
+    };
+    let completed = ColumnPlan { transforms: vec![date()], target_type: TargetType::Timestamp, ..column("completed_at", "d") };
+    let b = batch(&["id", "c", "d"], &[&[Some("1"), Some("0000-00-00"), Some("1900-01-01")]]);
+    let out = map_batch(&plan(vec![created, completed]), &b, 0).unwrap();
+    assert_eq!(out.mapped.keys, ["1"]);
+    assert_eq!(out.mapped.value("created_at", 0), None, "left to the default");
+    let notes: Vec<(&str, &str)> = out.notes.iter().map(|n| (n.column.as_str(), n.code)).collect();
+    assert_eq!(notes, [("c", "sentinel_date_defaulted"), ("d", "sentinel_date_nulled")]);
+}

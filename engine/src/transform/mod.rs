@@ -14,7 +14,7 @@ pub mod mojibake;
 pub mod money;
 mod name;
 mod text;
-mod value_map;
+pub(crate) mod value_map;
 
 use polars::prelude::*;
 

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use migrate_engine::{ColumnInput, ColumnPlan, Link, Orphans, TargetType};
+use migrate_engine::{ColumnInput, ColumnPlan, Link, OnInvalid, Orphans, RAW_COLUMN, TargetType};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -12,7 +12,8 @@ use crate::schema::{ColumnDef, Table};
 use crate::suggest::did_you_mean;
 
 const RULE_KEYS: &[&str] =
-    &["from", "join", "value", "coalesce", "when", "required", "transform", "orphans", "relation"];
+    &["from", "join", "value", "coalesce", "when", "required", "transform", "orphans", "relation", "on_invalid"];
+const ON_INVALID: &[&str] = &["reject", "null", "keep_raw"];
 const WHEN_KEYS: &[&str] = &["column", "equals", "then", "else"];
 
 /// Each column plan with the span of the source column it reads.
@@ -21,7 +22,8 @@ pub(super) fn column_plans(checker: &mut Checker, table: &Table, columns: &DeTab
     for (key, value) in columns {
         let name = key.get_ref().as_ref();
         let Some((def, json_key)) = target_column(checker, table, name, key.span()) else { continue };
-        if let Some(plan) = column_rule(checker, def, json_key, value) {
+        let has_raw = table.column(RAW_COLUMN).is_some();
+        if let Some(plan) = column_rule(checker, def, json_key, value, has_raw) {
             out.push(plan);
         }
     }
@@ -102,6 +104,7 @@ fn column_rule(
     def: &'static ColumnDef,
     json_key: Option<String>,
     value: &Spanned<DeValue>,
+    has_raw: bool,
 ) -> Option<(ColumnPlan, Range<usize>)> {
     let mut plan = ColumnPlan {
         target: def.name.to_string(),
@@ -115,6 +118,7 @@ fn column_rule(
         default: if json_key.is_some() { None } else { def.default.map(str::to_string) },
         target_type: def.ty,
         link: def.references.map(|to| Link { entity: to.to_string(), orphans: Orphans::Reject, relation: None }),
+        on_invalid: OnInvalid::Reject,
     };
     let span = value.span();
     match value.get_ref() {
@@ -194,6 +198,12 @@ fn column_rule(
                     None => ok = false,
                 }
             }
+            if let Some(o) = rule.get("on_invalid") {
+                match on_invalid(checker, &plan, o, has_raw) {
+                    Some(policy) => plan.on_invalid = policy,
+                    None => ok = false,
+                }
+            }
             ok.then_some((plan, input_span))
         }
         other => {
@@ -211,6 +221,42 @@ fn column_rule(
             None
         }
     }
+}
+
+/// `on_invalid = "reject" | "null" | "keep_raw"`, refused where it cannot
+/// work: a column that may not be empty, or `keep_raw` without a
+/// `custom_fields` column to keep the text in.
+fn on_invalid(checker: &mut Checker, plan: &ColumnPlan, o: &Spanned<DeValue>, has_raw: bool) -> Option<OnInvalid> {
+    let policy = match o.get_ref().as_str() {
+        Some("reject") => OnInvalid::Reject,
+        Some("null") => OnInvalid::Null,
+        Some("keep_raw") => OnInvalid::KeepRaw,
+        other => {
+            checker.unknown_key(o.span(), other.unwrap_or("?"), "on_invalid", ON_INVALID);
+            return None;
+        }
+    };
+    if policy == OnInvalid::Reject {
+        return Some(policy);
+    }
+    let cannot_be_empty = plan.required || (plan.not_null && plan.default.is_none() && plan.json_key.is_none());
+    if cannot_be_empty {
+        checker.diags.push(
+            Diagnostic::error(o.span(), format!("{} cannot be left empty, so an invalid value must reject its row", plan.target))
+                .label(format!("`on_invalid = \"{}\"` empties the value", policy.as_str()))
+                .help("remove on_invalid (or `required = true`) from this column"),
+        );
+        return None;
+    }
+    if policy == OnInvalid::KeepRaw && !has_raw {
+        checker.diags.push(
+            Diagnostic::error(o.span(), format!("this entity has no {RAW_COLUMN} column to keep the raw value in"))
+                .label("`keep_raw` writes custom_fields.<column>_raw")
+                .help("use on_invalid = \"null\" or \"reject\""),
+        );
+        return None;
+    }
+    Some(policy)
 }
 
 fn constant(value: &DeValue) -> Option<String> {

@@ -466,3 +466,37 @@ fn double_encoded_is_repair_by_default_keep_on_request_and_nothing_else() {
     assert_eq!(errs[0].0, "double_encoded is \"repair\" or \"keep\"");
     assert_eq!(errs[0].1, (6, 18));
 }
+
+#[test]
+fn on_invalid_parses_and_is_refused_where_it_cannot_work() {
+    use migrate_engine::OnInvalid;
+    let text = with_columns(
+        r#"phone = { from = "P", transform = [{ phone = { region = "US" } }], on_invalid = "keep_raw" }
+email = { from = "E", transform = ["email"], on_invalid = "null" }
+first_name = { from = "F", on_invalid = "reject" }"#,
+    );
+    let m = parse("m.toml", &text, &env).unwrap_or_else(|d| panic!("{:?}", d.items));
+    let policy = |t: &str| m.plan.entities[0].columns.iter().find(|c| c.target == t).unwrap().on_invalid;
+    assert_eq!(
+        (policy("phone"), policy("email"), policy("first_name")),
+        (OnInvalid::KeepRaw, OnInvalid::Null, OnInvalid::Reject)
+    );
+    assert!(m.plan.entities[0].target_columns().contains(&"custom_fields"), "keep_raw writes custom_fields");
+
+    let required = with_columns(r#"email = { from = "E", transform = ["email"], required = true, on_invalid = "null" }"#);
+    let errs = errors(&required);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, "email cannot be left empty, so an invalid value must reject its row");
+
+    let unknown = with_columns(r#"email = { from = "E", on_invalid = "skip" }"#);
+    assert!(errors(&unknown)[0].0.contains("skip"), "{:?}", errors(&unknown));
+
+    let no_custom_fields = format!(
+        "{GOOD}\n[task_columns]\nfrom = \"customers\"\nkey = [\"C\"]\n[task_columns.columns]\nboard_id = \"B\"\n\
+         name = \"N\"\nposition = {{ from = \"P\", on_invalid = \"keep_raw\" }}\n"
+    );
+    let errs = errors(&no_custom_fields);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, "this entity has no custom_fields column to keep the raw value in");
+    assert_eq!(errs[0].2.as_deref(), Some("use on_invalid = \"null\" or \"reject\""));
+}

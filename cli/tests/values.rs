@@ -1,0 +1,129 @@
+//! Values a CRM export gets wrong, through a mapping into PostgreSQL: a bad
+//! phone that need not cost its contact (`on_invalid`), and a placeholder
+//! date in `created_at`, which cannot be NULL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use support::*;
+
+const PEOPLE: &str = "\
+id,first,last,phone,since
+1,Ada,Lovelace,+1 541 754 3010,2019-03-04
+2,Grace,Hopper,call after 5,2020-05-06
+3,Alan,Turing,n/a,0000-00-00
+4,Kurt,Gödel,+1 (541) 754-3011,1900-01-01
+";
+
+fn mapping(on_invalid: &str) -> String {
+    format!(
+        r#"[migration]
+name = "crm"
+org_id = "${{ORG_ID}}"
+source_system = "crm"
+
+[sources.people]
+kind = "csv"
+path = "people.csv"
+
+[contacts]
+from = "people"
+key = "id"
+
+[contacts.columns]
+first_name = "first"
+last_name = "last"
+phone = {{ from = "phone", transform = [{{ phone = {{ region = "US" }} }}], on_invalid = "{on_invalid}" }}
+created_at = {{ from = "since", transform = [{{ date = {{ formats = ["%Y-%m-%d"] }} }}] }}
+"#
+    )
+}
+
+fn warning<'a>(r: &'a serde_json::Value, code: &str) -> &'a serde_json::Value {
+    r["warnings"].as_array().unwrap().iter().find(|w| w["code"] == code).unwrap_or_else(|| panic!("no {code} in {r}"))
+}
+
+#[tokio::test]
+async fn a_bad_phone_rejects_by_default_and_keep_raw_loads_the_contact_with_the_text_in_custom_fields() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("crm");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("people.csv"), PEOPLE).unwrap();
+
+    let reject = dir.join("reject.toml");
+    std::fs::write(&reject, mapping("reject")).unwrap();
+    assert_success(&t.run(&reject, ORG_A, "reject"));
+    let r = report(&t.out_dir("reject"));
+    assert_eq!(counts(entity(&r, "contacts")), [4, 0, 0, 2, 2, 2, 0, 0]);
+    let (_, rejects) = read_csv(&t.out_dir("reject").join("rejects/contacts.csv"));
+    let values: Vec<(&str, &str)> = rejects.iter().map(|r| (r[2].as_str(), r[3].as_str())).collect();
+    assert_eq!(values, [("call after 5", "invalid_phone"), ("n/a", "invalid_phone")]);
+
+    // The same export again with keep_raw: the two contacts load, their
+    // phones empty and the text kept; the two loaded before are unchanged.
+    let keep = dir.join("keep.toml");
+    std::fs::write(&keep, mapping("keep_raw")).unwrap();
+    assert_success(&t.run(&keep, ORG_A, "keep"));
+    let r = report(&t.out_dir("keep"));
+    assert_eq!(counts(entity(&r, "contacts")), [4, 0, 0, 0, 4, 2, 0, 2]);
+    assert_eq!(entity(&r, "contacts")["balanced"], true);
+    let kept = warning(&r, "invalid_kept_raw");
+    assert_eq!((kept["column"].as_str(), kept["count"].as_u64()), (Some("phone"), Some(2)));
+    let examples: Vec<&str> = kept["examples"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert_eq!(examples.len(), 2);
+    assert!(examples[0].starts_with("call after 5 (phone: "), "{examples:?}");
+    assert!(examples[1].starts_with("n/a (phone: "), "{examples:?}");
+
+    let mut conn = t.admin().await;
+    let rows: Vec<(String, Option<String>, serde_json::Value)> =
+        sqlx::query_as("SELECT first_name, phone, custom_fields FROM contacts ORDER BY first_name")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let expected = [
+        ("Ada", Some("+15417543010"), serde_json::json!({})),
+        ("Alan", None, serde_json::json!({ "phone_raw": "n/a" })),
+        ("Grace", None, serde_json::json!({ "phone_raw": "call after 5" })),
+        ("Kurt", Some("+15417543011"), serde_json::json!({})),
+    ];
+    assert_eq!(rows, expected.map(|(f, p, c)| (f.to_string(), p.map(str::to_string), c)));
+
+    // null: the same, without the text.
+    let null = dir.join("null.toml");
+    std::fs::write(&null, mapping("null")).unwrap();
+    let out = t.migrate_as("migrate_loader").args(["validate"]).arg(&null).env("ORG_ID", ORG_A).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_success(&t.run(&null, ORG_A, "null"));
+    let r = report(&t.out_dir("null"));
+    assert_eq!(counts(entity(&r, "contacts")), [4, 0, 0, 0, 4, 0, 0, 4]);
+    assert_eq!(warning(&r, "invalid_nulled")["count"], 2);
+}
+
+#[tokio::test]
+async fn a_placeholder_created_at_takes_the_load_time_and_the_report_says_so() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("crm");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("people.csv"), PEOPLE).unwrap();
+    let m = dir.join("m.toml");
+    std::fs::write(&m, mapping("null")).unwrap();
+    assert_success(&t.run(&m, ORG_A, "run"));
+    let r = report(&t.out_dir("run"));
+    assert_eq!(counts(entity(&r, "contacts")), [4, 0, 0, 0, 4, 4, 0, 0]);
+    let defaulted = warning(&r, "sentinel_date_defaulted");
+    assert_eq!((defaulted["column"].as_str(), defaulted["count"].as_u64()), (Some("since"), Some(2)));
+    assert_eq!(defaulted["examples"], serde_json::json!(["0000-00-00", "1900-01-01"]));
+    assert!(r["warnings"].as_array().unwrap().iter().all(|w| w["code"] != "sentinel_date_nulled"));
+
+    let mut conn = t.admin().await;
+    let today: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT first_name, created_at > now() - interval '1 hour' FROM contacts ORDER BY first_name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let expected = [("Ada", false), ("Alan", true), ("Grace", false), ("Kurt", true)];
+    assert_eq!(today, expected.map(|(f, b)| (f.to_string(), b)));
+    let html = std::fs::read_to_string(t.out_dir("run").join("report.html")).unwrap();
+    assert!(html.contains("new rows got the default, the load time"), "the HTML explains the warning");
+}
