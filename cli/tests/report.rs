@@ -147,13 +147,21 @@ async fn verifying_a_run_an_unchanged_rerun_superseded_checks_the_rerun_and_pass
     let (first_id, second_id) = (report(&t.out_dir("first"))["run_id"].clone(), second["run_id"].clone());
     let (first_id, second_id) = (first_id.as_str().unwrap().to_string(), second_id.as_str().unwrap().to_string());
 
-    let out =
-        t.migrate_as(LOADER).arg("report").arg(t.out_dir("first").join("report.json")).arg("--verify").output().unwrap();
+    let out = t
+        .migrate_as(LOADER)
+        .arg("report")
+        .arg(t.out_dir("first").join("report.json"))
+        .arg("--verify")
+        .output()
+        .unwrap();
     assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
-    assert!(lines[0].starts_with(&format!("contacts: run {first_id} was superseded by run {second_id}, finished ")), "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!("contacts: run {first_id} was superseded by run {second_id}, finished ")),
+        "{stdout}"
+    );
     assert!(
         lines[0].ends_with(&format!(
             "which re-loaded its rows (0 of them are still last written by run {first_id}); checking run {second_id}"
@@ -163,8 +171,13 @@ async fn verifying_a_run_an_unchanged_rerun_superseded_checks_the_rerun_and_pass
     assert_eq!(lines[1], format!("contacts: all 8 columns match what run {second_id} loaded"));
 
     // The latest run is its own: checked as before.
-    let out =
-        t.migrate_as(LOADER).arg("report").arg(t.out_dir("second").join("report.json")).arg("--verify").output().unwrap();
+    let out = t
+        .migrate_as(LOADER)
+        .arg("report")
+        .arg(t.out_dir("second").join("report.json"))
+        .arg("--verify")
+        .output()
+        .unwrap();
     assert_success(&out);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "contacts: all 8 columns match what the run loaded");
 }

@@ -259,17 +259,40 @@ company = "Auftraggeber/Empfänger"
 
 #[test]
 fn a_bank_export_with_a_preamble_is_read_from_its_table_and_a_wrong_delimiter_shows_the_right_one() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    assert!(readme.contains(BANK_MAPPING), "Cookbook 13 is this mapping");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("umsaetze.csv"), BANK).unwrap();
     let mapping = dir.path().join("bank.toml");
     std::fs::write(&mapping, BANK_MAPPING).unwrap();
     let out = migrate(&["validate"], &mapping);
     assert_success(&out);
-    let out = migrate(&["preview", "--rows", "3"], &mapping);
+    let out = migrate(&["preview", "--rows", "3", "--json"], &mapping);
     assert_success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("3 mapped, 0 rejected"), "{stdout}");
-    assert!(stdout.contains("Arbeitgeber GmbH") && stdout.contains("2400.00"), "{stdout}");
+    let preview: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &preview["entities"][0];
+    assert_eq!(e["rejected"], serde_json::json!([]));
+    let rows = e["rows"].as_array().unwrap();
+    let got: Vec<(String, String, serde_json::Value)> = rows
+        .iter()
+        .map(|r| {
+            let custom: serde_json::Value =
+                serde_json::from_str(r["values"]["custom_fields"].as_str().unwrap()).unwrap();
+            (r["location"].as_str().unwrap().to_string(), r["values"]["company"].as_str().unwrap().to_string(), custom)
+        })
+        .collect();
+    assert_eq!(got.len(), 3);
+    assert!(got[0].0.ends_with("/umsaetze.csv:15"), "the first row is on line 15: {}", got[0].0);
+    assert_eq!(got[0].1, "Stadtwerke");
+    assert_eq!(
+        got[1].2,
+        serde_json::json!({
+            "amount": { "amount": "2400.00", "currency": "EUR" },
+            "booked": "2026-11-25 00:00:00.000000+00",
+            "purpose": "Lohn November",
+        })
+    );
+    assert_eq!(got[2].2["amount"]["amount"], "-42.10");
 
     // Declared wrong: most mapped columns are missing, and validate says
     // which reading would find them.

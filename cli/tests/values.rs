@@ -116,12 +116,11 @@ async fn a_placeholder_created_at_takes_the_load_time_and_the_report_says_so() {
     assert!(r["warnings"].as_array().unwrap().iter().all(|w| w["code"] != "sentinel_date_nulled"));
 
     let mut conn = t.admin().await;
-    let today: Vec<(String, bool)> = sqlx::query_as(
-        "SELECT first_name, created_at > now() - interval '1 hour' FROM contacts ORDER BY first_name",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
+    let today: Vec<(String, bool)> =
+        sqlx::query_as("SELECT first_name, created_at > now() - interval '1 hour' FROM contacts ORDER BY first_name")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
     let expected = [("Ada", false), ("Alan", true), ("Grace", false), ("Kurt", true)];
     assert_eq!(today, expected.map(|(f, b)| (f.to_string(), b)));
     let html = std::fs::read_to_string(t.out_dir("run").join("report.html")).unwrap();

@@ -31,10 +31,7 @@ pub const WARNINGS: &[(&str, &str)] = &[
     (REPAIRED, "double-encoded text (Ã© for é) repaired: the examples show before → after"),
     ("double_encoded_utf8", "text that looks double-encoded (Ã© for é), loaded as read"),
     ("header_renamed", "header names made unique or given to empty ones"),
-    (
-        HEADER_LOOKS_LIKE_DATA,
-        "the row read as column names looks like a data record (set header = false if it is one)",
-    ),
+    (HEADER_LOOKS_LIKE_DATA, "the row read as column names looks like a data record (set header = false if it is one)"),
     ("trailing_delimiter", "lines ending with a delimiter (the empty last field is not a column)"),
     ("excel_error_nulled", "spreadsheet error cells (#N/A, #DIV/0! …) loaded as empty"),
     ("fraction_truncated", "times with a 7th fractional digit, cut to microseconds"),
@@ -117,7 +114,11 @@ mod tests {
             let text = std::fs::read_to_string(&file).unwrap_or_default();
             for code in emitted_literals(&text) {
                 seen += 1;
-                assert!(super::warning_text(&code).is_some(), "{} emits `{code}`, which WARNINGS does not list", file.display());
+                assert!(
+                    super::warning_text(&code).is_some(),
+                    "{} emits `{code}`, which WARNINGS does not list",
+                    file.display()
+                );
             }
         }
         assert!(seen >= 10, "the scan found the notes the sources emit: {seen}");

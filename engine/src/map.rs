@@ -153,7 +153,9 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
             }
             let mut value = value.map(|v| target_form(column, kind, v));
             let mut problem = if invalid.contains_key(&row) { None } else { check_value(column, value.as_deref()) };
-            if let Some((reason, message)) = problem.take_if(|p| column.on_invalid != OnInvalid::Reject && p.0.is_invalid_value()) {
+            if let Some((reason, message)) =
+                problem.take_if(|p| column.on_invalid != OnInvalid::Reject && p.0.is_invalid_value())
+            {
                 invalid.insert(row, (reason, message));
             }
             if let Some((reason, message)) = invalid.get(&row) {
@@ -161,7 +163,10 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
                 // Left empty, the column may not be allowed to be: the row
                 // then goes with the value's own reason.
                 match check_value(column, None) {
-                    Some(_) => problem = Some((*reason, format!("{message} (on_invalid cannot leave {} empty)", column.target))),
+                    Some(_) => {
+                        problem =
+                            Some((*reason, format!("{message} (on_invalid cannot leave {} empty)", column.target)))
+                    }
                     None => {
                         let raw = raw_value(row).unwrap_or_default();
                         let code = match column.on_invalid {
@@ -171,7 +176,10 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
                             }
                             _ => "invalid_nulled",
                         };
-                        notes.push((row, MapNote { column: shown.clone(), code, example: format!("{raw} ({message})") }));
+                        notes.push((
+                            row,
+                            MapNote { column: shown.clone(), code, example: format!("{raw} ({message})") },
+                        ));
                     }
                 }
             }

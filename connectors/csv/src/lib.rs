@@ -15,8 +15,8 @@ pub mod records;
 mod source;
 
 pub use config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
+pub use dialect::Candidate;
 pub use encoding::{Detected, detect, detect_file};
 pub use error::CsvError;
 pub use records::{Record, Records};
-pub use dialect::Candidate;
 pub use source::{CsvSource, FileIndex, Part, Pinned, Sniffed, dialect_candidates, sniff, sniff_preamble};

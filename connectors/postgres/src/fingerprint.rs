@@ -182,13 +182,12 @@ pub async fn verify_run(
     let mut conn = config.connect().await?;
     let mut tx = crate::sink::tenant_tx(&mut conn, org_id).await?;
     sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
-    let run: Option<(String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-        "SELECT source_system, started_at FROM migrate.runs WHERE run_id = $1 AND status = 'succeeded'",
-    )
-    .bind(run_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .context("reading the run")?;
+    let run: Option<(String, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT source_system, started_at FROM migrate.runs WHERE run_id = $1 AND status = 'succeeded'")
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("reading the run")?;
     let (source_system, started_at) = run.ok_or_else(|| {
         PgError::Config(format!("run {run_id} of org {org_id} is not a succeeded run in this database"))
     })?;
@@ -216,10 +215,10 @@ pub async fn verify_run(
             Some((later_id, finished, later_checks)) => (later_id, later_checks, Some((later_id, finished))),
             None => (run_id, checks.clone(), None),
         };
-        let columns: Vec<(String, Kind)> =
-            recorded.iter().map(|c| (c.column.clone(), Kind::parse(&c.kind))).collect();
-        let now = measure(&mut tx, &target_rows(entity), &columns, Some((org_id, &source_system, entity, measured_run)))
-            .await?;
+        let columns: Vec<(String, Kind)> = recorded.iter().map(|c| (c.column.clone(), Kind::parse(&c.kind))).collect();
+        let now =
+            measure(&mut tx, &target_rows(entity), &columns, Some((org_id, &source_system, entity, measured_run)))
+                .await?;
         let published = recorded.iter().map(|c| c.published.clone()).collect();
         out.push(Verified {
             entity: entity.clone(),

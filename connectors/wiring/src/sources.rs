@@ -187,7 +187,8 @@ pub async fn check_sources(mapping: &Mapping, sources: &SourceSet) -> Vec<Diagno
 /// delimiter would read the file (its header's line and names, and how
 /// many of the mapping's columns it has).
 fn misread_hint(mapping: &Mapping, sources: &SourceSet, name: &str, source: &dyn Source) -> Option<Diagnostic> {
-    let mut named: Vec<&str> = mapping.source_refs.iter().filter(|r| r.source == name).map(|r| r.column.as_str()).collect();
+    let mut named: Vec<&str> =
+        mapping.source_refs.iter().filter(|r| r.source == name).map(|r| r.column.as_str()).collect();
     named.sort_unstable();
     named.dedup();
     let header = source.columns();

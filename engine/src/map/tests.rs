@@ -301,7 +301,8 @@ fn a_sentinel_date_in_a_column_with_a_default_is_counted_as_defaulted_not_nulled
         default: Some("now".into()),
         ..column("created_at", "c")
     };
-    let completed = ColumnPlan { transforms: vec![date()], target_type: TargetType::Timestamp, ..column("completed_at", "d") };
+    let completed =
+        ColumnPlan { transforms: vec![date()], target_type: TargetType::Timestamp, ..column("completed_at", "d") };
     let b = batch(&["id", "c", "d"], &[&[Some("1"), Some("0000-00-00"), Some("1900-01-01")]]);
     let out = map_batch(&plan(vec![created, completed]), &b, 0).unwrap();
     assert_eq!(out.mapped.keys, ["1"]);

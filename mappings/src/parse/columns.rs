@@ -242,9 +242,12 @@ fn on_invalid(checker: &mut Checker, plan: &ColumnPlan, o: &Spanned<DeValue>, ha
     let cannot_be_empty = plan.required || (plan.not_null && plan.default.is_none() && plan.json_key.is_none());
     if cannot_be_empty {
         checker.diags.push(
-            Diagnostic::error(o.span(), format!("{} cannot be left empty, so an invalid value must reject its row", plan.target))
-                .label(format!("`on_invalid = \"{}\"` empties the value", policy.as_str()))
-                .help("remove on_invalid (or `required = true`) from this column"),
+            Diagnostic::error(
+                o.span(),
+                format!("{} cannot be left empty, so an invalid value must reject its row", plan.target),
+            )
+            .label(format!("`on_invalid = \"{}\"` empties the value", policy.as_str()))
+            .help("remove on_invalid (or `required = true`) from this column"),
         );
         return None;
     }

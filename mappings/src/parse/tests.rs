@@ -483,7 +483,8 @@ first_name = { from = "F", on_invalid = "reject" }"#,
     );
     assert!(m.plan.entities[0].target_columns().contains(&"custom_fields"), "keep_raw writes custom_fields");
 
-    let required = with_columns(r#"email = { from = "E", transform = ["email"], required = true, on_invalid = "null" }"#);
+    let required =
+        with_columns(r#"email = { from = "E", transform = ["email"], required = true, on_invalid = "null" }"#);
     let errs = errors(&required);
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert_eq!(errs[0].0, "email cannot be left empty, so an invalid value must reject its row");
