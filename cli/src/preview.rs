@@ -52,6 +52,7 @@ pub async fn run(path: &Path, rows: usize, json_out: bool) -> u8 {
         let mut mapped_rows: Vec<serde_json::Value> = Vec::new();
         let mut rejected: Vec<serde_json::Value> = Vec::new();
         let mut read = 0usize;
+        let mut filtered = 0usize;
         while read < rows {
             let batch = match source.next_batch().await {
                 Ok(Some(b)) => b,
@@ -69,6 +70,9 @@ pub async fn run(path: &Path, rows: usize, json_out: bool) -> u8 {
                 }
             };
             let take = (rows - read).min(batch.height());
+            let mapped_here = output.mapped.source_rows.iter().filter(|r| **r < take).count();
+            let rejected_here = output.rejects.iter().filter(|r| r.row < take).count();
+            filtered += take - mapped_here - rejected_here;
             for i in 0..output.mapped.height() {
                 if output.mapped.source_rows.get(i).is_some_and(|r| *r < take) {
                     let values: serde_json::Map<String, serde_json::Value> = columns
@@ -94,7 +98,7 @@ pub async fn run(path: &Path, rows: usize, json_out: bool) -> u8 {
             read += take;
         }
         out.push(json!({ "entity": entity.entity, "source": entity.source, "read": read, "columns": columns,
-                         "rows": mapped_rows, "rejected": rejected }));
+                         "rows": mapped_rows, "rejected": rejected, "filtered": filtered }));
     }
     if json_out {
         let doc = json!({ "mapping": mapping.plan.name, "decisions": decisions, "entities": out });
@@ -107,8 +111,12 @@ pub async fn run(path: &Path, rows: usize, json_out: bool) -> u8 {
     for e in &out {
         let rows = e["rows"].as_array().cloned().unwrap_or_default();
         let rejected = e["rejected"].as_array().cloned().unwrap_or_default();
+        let filtered = match e["filtered"].as_u64().unwrap_or(0) {
+            0 => String::new(),
+            n => format!(", {n} filtered by the mapping"),
+        };
         println!(
-            "{} from {}: the first {} source rows → {} mapped, {} rejected (nothing written)",
+            "{} from {}: the first {} source rows → {} mapped, {} rejected{filtered} (nothing written)",
             e["entity"].as_str().unwrap_or(""),
             e["source"].as_str().unwrap_or(""),
             e["read"],

@@ -202,6 +202,44 @@ fn paths(i: &serde_json::Value) -> Vec<PathRow> {
 }
 
 #[tokio::test]
+async fn a_mapping_filter_on_a_mongodb_source_counts_the_documents_it_leaves_out() {
+    let server = MongoServer::start();
+    load_fixture(&server).await;
+    let t = Target::new().await;
+    let text = std::fs::read_to_string(workspace().join("fixtures/mongodb/legacy_crm.toml")).unwrap();
+    let text = text.replacen(
+        "[contacts]\nfrom = \"customers\"\nkey = [\"_id\"]\n",
+        "[contacts]\nfrom = \"customers\"\nkey = [\"_id\"]\nfilter = { column = \"active\", equals = \"true\" }\n",
+        1,
+    );
+    assert!(text.contains("filter = {"), "the fixture's [contacts] block moved");
+    let mapping = t.work.path().join("filtered.toml");
+    std::fs::write(&mapping, text).unwrap();
+    let out = t
+        .migrate_as(LOADER)
+        .env("ORG_ID", ORG_A)
+        .env("LEGACY_MONGO_URL", server.url("legacy_crm"))
+        .arg("run")
+        .arg(&mapping)
+        .args(["--out", "filtered"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let r = report(&t.out_dir("filtered"));
+    migrate_testkit::check_report(&r);
+    // The inactive customer (whose e-mail was also invalid) is filtered,
+    // not rejected; the report still adds up.
+    assert_eq!(counts(entity(&r, "contacts")), [5, 1, 0, 0, 4, 4, 0, 0]);
+    assert_eq!(entity(&r, "contacts")["balanced"], true);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 filtered by the mapping"), "{stdout}");
+    let mut admin = t.admin().await;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT last_name FROM contacts ORDER BY last_name").fetch_all(&mut admin).await.unwrap();
+    assert_eq!(names, ["Hopper", "Lovelace", "Müller", "Turing"]);
+}
+
+#[tokio::test]
 async fn inspect_shows_each_paths_types_for_a_collection_and_its_export_and_init_starts_a_mapping() {
     let server = MongoServer::start();
     load_fixture(&server).await;

@@ -106,6 +106,7 @@ fn plan() -> EntityPlan {
         max_deleted: migrate_engine::DEFAULT_MAX_DELETED,
         similar: None,
         double_encoded: Default::default(),
+        filter: Vec::new(),
     }
 }
 

@@ -292,6 +292,7 @@ mod tests {
                 max_deleted: crate::plan::DEFAULT_MAX_DELETED,
                 similar: None,
                 double_encoded: Default::default(),
+                filter: Vec::new(),
             }],
         }
     }

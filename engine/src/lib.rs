@@ -34,8 +34,8 @@ pub use infer::{Decision, apply_decisions, infer, load_rates};
 pub use location::SourceLocation;
 pub use map::{MapNote, MapOutput, MapRejection, MappedBatch, map_batch};
 pub use plan::{
-    ColumnInput, ColumnPlan, DEFAULT_MAX_DELETED, Dedupe, EntityPlan, Keep, KeySpec, Link, OnExisting, OnInvalid,
-    OnMissing, Orphans, RAW_COLUMN, RejectBudget, RunPlan, Similar, TargetType,
+    ColumnInput, ColumnPlan, Condition, DEFAULT_MAX_DELETED, Dedupe, EntityPlan, Keep, KeySpec, Link, OnExisting,
+    OnInvalid, OnMissing, Orphans, RAW_COLUMN, RejectBudget, RunPlan, Similar, TargetType, Test,
 };
 pub use reject::{RejectReason, RejectedRow};
 pub use report::{

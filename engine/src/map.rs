@@ -52,8 +52,30 @@ pub struct MapRejection {
 /// Maps a batch; `first_seq` numbers the rows in run order.
 pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<MapOutput, BatchError> {
     let height = batch.height();
+    // The mapping's `filter` first: a row it leaves out is neither mapped
+    // nor rejected, only counted. A malformed row is rejected whatever its
+    // fields say: they may not be the columns they claim to be.
+    let mut filtered = vec![false; height];
+    for condition in &plan.filter {
+        let values = batch.text(&condition.column)?;
+        for (row, value) in values.iter().enumerate() {
+            if !condition.holds(value)
+                && let Some(f) = filtered.get_mut(row)
+            {
+                *f = true;
+            }
+        }
+    }
+    for m in &batch.malformed {
+        if let Some(f) = filtered.get_mut(m.row) {
+            *f = false;
+        }
+    }
     let mut rejected: Vec<Option<MapRejection>> = vec![None; height];
     let mut reject = |row: usize, r: MapRejection| {
+        if filtered.get(row).copied().unwrap_or(false) {
+            return;
+        }
         if let Some(slot) = rejected.get_mut(row)
             && slot.is_none()
         {
@@ -228,7 +250,9 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
     }
     let full = DataFrame::new(height, columns)?;
 
-    let keep: Vec<usize> = (0..height).filter(|r| rejected.get(*r).is_some_and(Option::is_none)).collect();
+    let keep: Vec<usize> = (0..height)
+        .filter(|r| rejected.get(*r).is_some_and(Option::is_none) && !filtered.get(*r).copied().unwrap_or(false))
+        .collect();
     let idx = IdxCa::from_vec("idx".into(), keep.iter().map(|&r| r as IdxSize).collect());
     let frame = full.take(&idx)?;
     let notes = notes.into_iter().filter(|(row, _)| keep.binary_search(row).is_ok()).map(|(_, n)| n).collect();
@@ -245,7 +269,8 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
             .filter_map(|(row, _)| keys.get(row).filter(|k| !k.is_empty()).map(|k| (first_seq + row as u64, k.clone())))
             .collect(),
     };
-    Ok(MapOutput { mapped, rejects: rejected.into_iter().flatten().collect(), notes })
+    let filtered = filtered.iter().filter(|f| **f).count() as u64;
+    Ok(MapOutput { mapped, rejects: rejected.into_iter().flatten().collect(), notes, filtered })
 }
 
 /// A source column with its double-encoded values repaired (`None` when
@@ -316,9 +341,10 @@ pub(crate) fn input_values(input: &ColumnInput, batch: &Batch, name: &str) -> Re
         }
         ColumnInput::When { column, equals, then, otherwise } => {
             let col = batch.text(column)?;
+            // An empty or missing field is "": `equals = ""` matches it.
             col.iter()
-                .map(|v| match v.map(str::trim) {
-                    Some(v) if equals.iter().any(|e| e == v) => Some(then.as_str()),
+                .map(|v| match v.map_or("", str::trim) {
+                    v if equals.iter().any(|e| e.trim() == v) => Some(then.as_str()),
                     _ => otherwise.as_deref(),
                 })
                 .collect()
@@ -334,6 +360,8 @@ pub struct MapOutput {
     pub mapped: MappedBatch,
     pub rejects: Vec<MapRejection>,
     pub notes: Vec<MapNote>,
+    /// Rows the entity's `filter` left out.
+    pub filtered: u64,
 }
 
 /// One counted event: a sentinel date nulled, a value truncated.

@@ -49,6 +49,39 @@ pub struct EntityPlan {
     /// `[migration] double_encoded`: repair double-encoded UTF-8 in source
     /// values (the default) or keep it as read.
     pub double_encoded: crate::transform::mojibake::DoubleEncoded,
+    /// `filter`: a row loads only when every condition holds; the others
+    /// are counted as `filtered`.
+    pub filter: Vec<Condition>,
+}
+
+/// One condition of an entity's `filter`, on a source column's value,
+/// trimmed; an empty or missing field is `""`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub column: String,
+    pub test: Test,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Test {
+    /// The value is one of these.
+    Equals(Vec<String>),
+    /// The value is none of these.
+    NotEquals(Vec<String>),
+    /// The value is empty (`true`) or not (`false`).
+    IsEmpty(bool),
+}
+
+impl Condition {
+    /// Whether a field (as read, `None` when missing) passes.
+    pub fn holds(&self, value: Option<&str>) -> bool {
+        let v = value.map_or("", str::trim);
+        match &self.test {
+            Test::Equals(list) => list.iter().any(|e| e.trim() == v),
+            Test::NotEquals(list) => !list.iter().any(|e| e.trim() == v),
+            Test::IsEmpty(empty) => v.is_empty() == *empty,
+        }
+    }
 }
 
 /// `similar = { on = ["first_name", "last_name", "company"], threshold = 0.92 }`.
@@ -334,6 +367,11 @@ impl EntityPlan {
                 if !out.contains(&s) {
                     out.push(s);
                 }
+            }
+        }
+        for c in &self.filter {
+            if !out.contains(&c.column.as_str()) {
+                out.push(&c.column);
             }
         }
         out

@@ -374,7 +374,8 @@ async fn stage_batch(
     let counts = state.counts.entry(entity.entity.clone()).or_default();
     counts.read += batch.height() as u64;
     unmapped.observe(batch);
-    let MapOutput { mapped, rejects: map_rejects, notes } = output;
+    let MapOutput { mapped, rejects: map_rejects, notes, filtered } = output;
+    counts.filtered += filtered;
     state.tally.add(&entity.entity, notes);
     let source_notes =
         batch.notes.iter().map(|n| MapNote { column: n.column.clone(), code: n.code, example: n.example.clone() });

@@ -30,6 +30,7 @@ fn plan(columns: Vec<ColumnPlan>) -> EntityPlan {
         max_deleted: crate::plan::DEFAULT_MAX_DELETED,
         similar: None,
         double_encoded: Default::default(),
+        filter: Vec::new(),
     }
 }
 
@@ -309,4 +310,40 @@ fn a_sentinel_date_in_a_column_with_a_default_is_counted_as_defaulted_not_nulled
     assert_eq!(out.mapped.value("created_at", 0), None, "left to the default");
     let notes: Vec<(&str, &str)> = out.notes.iter().map(|n| (n.column.as_str(), n.code)).collect();
     assert_eq!(notes, [("c", "sentinel_date_defaulted"), ("d", "sentinel_date_nulled")]);
+}
+
+#[test]
+fn a_filter_leaves_rows_out_uncounted_as_rejects_and_an_empty_field_equals_the_empty_string() {
+    use crate::plan::{Condition, Test};
+    let kind = ColumnPlan {
+        input: ColumnInput::When {
+            column: "closed".into(),
+            equals: vec!["".into()],
+            then: "open".into(),
+            otherwise: Some("done".into()),
+        },
+        ..column("status", "")
+    };
+    let email = ColumnPlan { transforms: vec![Transform::Email], ..column("email", "mail") };
+    let mut p = plan(vec![kind, email]);
+    p.filter = vec![
+        Condition { column: "state".into(), test: Test::NotEquals(vec!["deleted".into(), "test".into()]) },
+        Condition { column: "mail".into(), test: Test::IsEmpty(false) },
+    ];
+    let b = batch(
+        &["id", "state", "closed", "mail"],
+        &[
+            &[Some("1"), Some("live"), None, Some("a@b.example")],
+            &[Some("2"), Some(" deleted "), None, Some("not an address")],
+            &[Some("3"), Some("live"), Some("2024-01-02"), Some("c@d.example")],
+            &[Some("4"), None, Some(" "), None],
+            &[Some("5"), Some("live"), None, Some("bad")],
+        ],
+    );
+    let out = map_batch(&p, &b, 0).unwrap();
+    assert_eq!(out.mapped.keys, ["1", "3"]);
+    assert_eq!(out.filtered, 2, "row 2 (deleted, its bad address never looked at) and row 4 (no mail)");
+    assert_eq!(out.rejects.iter().map(|r| r.row).collect::<Vec<_>>(), [4]);
+    assert_eq!(out.mapped.value("status", 0), Some("open"), "a missing field equals \"\"");
+    assert_eq!(out.mapped.value("status", 1), Some("done"));
 }

@@ -9,8 +9,8 @@ use std::ops::Range;
 
 use migrate_engine::transform::mojibake::DoubleEncoded;
 use migrate_engine::{
-    ColumnPlan, DEFAULT_MAX_DELETED, Dedupe, EntityPlan, Keep, KeySpec, OnExisting, OnMissing, RejectBudget, RunPlan,
-    Similar,
+    ColumnPlan, Condition, DEFAULT_MAX_DELETED, Dedupe, EntityPlan, Keep, KeySpec, OnExisting, OnMissing, RejectBudget,
+    RunPlan, Similar, Test,
 };
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -26,10 +26,21 @@ use document::{Checker, interpolate_tree};
 pub const SOURCE_KINDS: &[&str] = &["csv", "excel", "xml", "mysql", "mssql", "mongodb"];
 
 const MIGRATION_KEYS: &[&str] = &["name", "org_id", "source_system", "max_rejected", "double_encoded"];
-const ENTITY_KEYS: &[&str] =
-    &["from", "key", "on_existing", "on_missing", "max_deleted", "dedupe", "similar", "match_existing", "columns"];
+const ENTITY_KEYS: &[&str] = &[
+    "from",
+    "key",
+    "filter",
+    "on_existing",
+    "on_missing",
+    "max_deleted",
+    "dedupe",
+    "similar",
+    "match_existing",
+    "columns",
+];
 const ON_EXISTING: &[&str] = &["skip", "update", "fill_missing"];
 pub(crate) const ROW_HASH: &str = "$row_hash";
+const FILTER_KEYS: &[&str] = &["column", "equals", "not_equals", "is_empty"];
 
 /// A checked mapping: the engine plan plus what later checks and the
 /// connectors need (source blocks, where each source column is named).
@@ -346,6 +357,18 @@ fn entity(
         }
         plans.push(plan);
     }
+    let filter = match table.get("filter") {
+        None => Some(Vec::new()),
+        Some(v) => filter_rule(checker, v),
+    };
+    if let (Some(conditions), Some(v)) = (&filter, table.get("filter")) {
+        source_refs.extend(conditions.iter().map(|c| SourceColumnRef {
+            entity: entity.clone(),
+            source: source.clone(),
+            column: c.column.clone(),
+            span: v.span(),
+        }));
+    }
     let dedupe = match table.get("dedupe") {
         None => Some(None),
         Some(v) => dedupe_rule(checker, &plans, v).map(Some),
@@ -370,7 +393,92 @@ fn entity(
         max_deleted: max_deleted?,
         similar: similar?,
         double_encoded: Default::default(),
+        filter: filter?,
     })
+}
+
+/// `filter = { column = "Status", not_equals = ["deleted"] }`, or a list of
+/// such conditions, all of which must hold: `equals`, `not_equals` (a
+/// string or a list) or `is_empty` (a boolean).
+fn filter_rule(checker: &mut Checker, value: &Spanned<DeValue<'_>>) -> Option<Vec<Condition>> {
+    let example = "filter = { column = \"Status\", not_equals = [\"deleted\", \"test\"] }";
+    let items: Vec<&Spanned<DeValue<'_>>> = match value.get_ref() {
+        DeValue::Table(_) => vec![value],
+        DeValue::Array(list) if !list.is_empty() => list.iter().collect(),
+        _ => {
+            checker.diags.push(
+                Diagnostic::error(value.span(), "filter is a condition or a list of conditions")
+                    .label("expected { column = …, equals = … }")
+                    .help(example),
+            );
+            return None;
+        }
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let Some(t) = item.get_ref().as_table() else {
+            checker.diags.push(
+                Diagnostic::error(item.span(), "a filter condition is a table").label("not a table").help(example),
+            );
+            ok = false;
+            continue;
+        };
+        for (k, _) in t {
+            if !FILTER_KEYS.contains(&k.get_ref().as_ref()) {
+                checker.unknown_key(k.span(), k.get_ref(), "filter key", FILTER_KEYS);
+                ok = false;
+            }
+        }
+        let column = checker.required_str(t, "column", "filter", item.span()).map(|c| c.0);
+        let list = |v: &Spanned<DeValue<'_>>| match v.get_ref() {
+            DeValue::String(s) => Some(vec![s.to_string()]),
+            DeValue::Array(a) => a.iter().map(|i| i.get_ref().as_str().map(str::to_string)).collect(),
+            _ => None,
+        };
+        let tests: Vec<(&str, Option<Test>)> = ["equals", "not_equals", "is_empty"]
+            .iter()
+            .filter_map(|k| t.get(*k).map(|v| (*k, v)))
+            .map(|(k, v)| {
+                let test = match k {
+                    "equals" => list(v).map(Test::Equals),
+                    "not_equals" => list(v).map(Test::NotEquals),
+                    _ => v.get_ref().as_bool().map(Test::IsEmpty),
+                };
+                if test.is_none() {
+                    let want = if k == "is_empty" { "true or false" } else { "a string or a list of strings" };
+                    checker
+                        .diags
+                        .push(Diagnostic::error(v.span(), format!("`{k}` is {want}")).label("unexpected value"));
+                }
+                (k, test)
+            })
+            .collect();
+        match (column, tests.as_slice()) {
+            (Some(column), [(_, Some(test))]) => out.push(Condition { column, test: test.clone() }),
+            (_, [(_, None)]) | (None, _) => ok = false,
+            (Some(_), []) => {
+                checker.diags.push(
+                    Diagnostic::error(item.span(), "a filter condition needs `equals`, `not_equals` or `is_empty`")
+                        .label("no test")
+                        .help(example),
+                );
+                ok = false;
+            }
+            (Some(_), _) => {
+                checker.diags.push(
+                    Diagnostic::error(
+                        item.span(),
+                        "a filter condition takes one test; list several conditions instead",
+                    )
+                    .label("more than one of equals, not_equals, is_empty")
+                    .help("filter = [{ column = \"A\", equals = \"x\" }, { column = \"B\", is_empty = false }]"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 /// `dedupe = { on = [...], keep = "first" | "last" | "most_complete",

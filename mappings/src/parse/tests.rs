@@ -501,3 +501,38 @@ first_name = { from = "F", on_invalid = "reject" }"#,
     assert_eq!(errs[0].0, "this entity has no custom_fields column to keep the raw value in");
     assert_eq!(errs[0].2.as_deref(), Some("use on_invalid = \"null\" or \"reject\""));
 }
+
+#[test]
+fn a_filter_is_a_condition_or_a_list_and_its_columns_are_source_columns() {
+    use migrate_engine::{Condition, Test};
+    let one = GOOD.replace(
+        "key = [\"CustomerID\"]",
+        "key = [\"CustomerID\"]\nfilter = { column = \"Status\", not_equals = [\"deleted\"] }",
+    );
+    let m = parse("m.toml", &one, &env).unwrap_or_else(|d| panic!("{:?}", d.items));
+    assert_eq!(
+        m.plan.entities[0].filter,
+        [Condition { column: "Status".into(), test: Test::NotEquals(vec!["deleted".into()]) }]
+    );
+    assert!(m.plan.entities[0].source_columns().contains(&"Status"));
+    assert!(m.source_refs.iter().any(|r| r.column == "Status"), "validate checks it against the header");
+
+    let list = GOOD.replace(
+        "key = [\"CustomerID\"]",
+        "key = [\"CustomerID\"]\nfilter = [{ column = \"Type\", equals = \"C\" }, { column = \"Mail\", is_empty = false }]",
+    );
+    let m = parse("m.toml", &list, &env).unwrap_or_else(|d| panic!("{:?}", d.items));
+    assert_eq!(m.plan.entities[0].filter.len(), 2);
+    assert_eq!(m.plan.entities[0].filter[1].test, Test::IsEmpty(false));
+
+    let two_tests = GOOD.replace(
+        "key = [\"CustomerID\"]",
+        "key = [\"CustomerID\"]\nfilter = { column = \"T\", equals = \"a\", is_empty = true }",
+    );
+    assert_eq!(errors(&two_tests)[0].0, "a filter condition takes one test; list several conditions instead");
+    let none = GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\nfilter = { column = \"T\" }");
+    assert_eq!(errors(&none)[0].0, "a filter condition needs `equals`, `not_equals` or `is_empty`");
+    let typo =
+        GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\nfilter = { column = \"T\", equal = \"a\" }");
+    assert_eq!(errors(&typo)[0].0, "unknown filter key `equal`");
+}
