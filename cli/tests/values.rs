@@ -126,3 +126,67 @@ async fn a_placeholder_created_at_takes_the_load_time_and_the_report_says_so() {
     let html = std::fs::read_to_string(t.out_dir("run").join("report.html")).unwrap();
     assert!(html.contains("new rows got the default, the load time"), "the HTML explains the warning");
 }
+
+#[tokio::test]
+async fn templates_stripped_prefixes_packed_lists_and_locale_numbers_land_in_postgres_exactly() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("farm");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("orders.csv"),
+        "ref,buyer,qty,unit,county,tags,acres\n\
+         ORD-1,Fa. Hof Meyer,5,t,Kent,\"organic, , export\",\"1,644\"\n\
+         ORD-2,Bolt Ltd,3,,Essex,,12.5\n",
+    )
+    .unwrap();
+    let mapping = dir.join("m.toml");
+    std::fs::write(
+        &mapping,
+        r#"[migration]
+name = "farm"
+org_id = "${ORG_ID}"
+source_system = "farm"
+
+[sources.orders]
+kind = "csv"
+path = "orders.csv"
+
+[contacts]
+from = "orders"
+key = "ref"
+
+[contacts.columns]
+company = { from = "buyer", transform = [{ strip_prefix = ["Fa. ", "Firma "] }] }
+"custom_fields.shipment" = { template = "{qty} {unit} to {county}" }
+"custom_fields.tags" = { from = "tags", transform = [{ split = "," }] }
+"custom_fields.acres" = { from = "acres", transform = ["number"] }
+"custom_fields.ref" = { from = "ref", transform = [{ strip_prefix = "ORD-" }] }
+"#,
+    )
+    .unwrap();
+    assert_success(&t.run(&mapping, ORG_A, "run"));
+    let r = report(&t.out_dir("run"));
+    assert_eq!(counts(entity(&r, "contacts")), [2, 0, 0, 0, 2, 2, 0, 0]);
+    let mut conn = t.admin().await;
+    let rows: Vec<(String, serde_json::Value)> =
+        sqlx::query_as("SELECT company, custom_fields FROM contacts ORDER BY company")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("Bolt Ltd".to_string(), serde_json::json!({ "shipment": "3 to Essex", "acres": 12.5, "ref": "2" })),
+            (
+                "Hof Meyer".to_string(),
+                serde_json::json!({ "shipment": "5 t to Kent", "tags": ["organic", "export"], "acres": 1644, "ref": "1" })
+            ),
+        ]
+    );
+    let acres: Vec<String> =
+        sqlx::query_scalar("SELECT jsonb_typeof(custom_fields->'acres') FROM contacts ORDER BY company")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(acres, ["number", "number"], "numbers, not strings, so the platform can sum them");
+}

@@ -35,7 +35,7 @@ pub use location::SourceLocation;
 pub use map::{MapNote, MapOutput, MapRejection, MappedBatch, map_batch};
 pub use plan::{
     ColumnInput, ColumnPlan, Condition, DEFAULT_MAX_DELETED, Dedupe, EntityPlan, Keep, KeySpec, Link, OnExisting,
-    OnInvalid, OnMissing, Orphans, RAW_COLUMN, RejectBudget, RunPlan, Similar, TargetType, Test,
+    OnInvalid, OnMissing, Orphans, RAW_COLUMN, RejectBudget, RunPlan, Similar, TargetType, TemplatePart, Test,
 };
 pub use reject::{RejectReason, RejectedRow};
 pub use report::{

@@ -335,6 +335,35 @@ pub(crate) fn input_values(input: &ColumnInput, batch: &Batch, name: &str) -> Re
                 })
                 .collect()
         }
+        ColumnInput::Template(parts) => {
+            let cols: Vec<(usize, &StringChunked)> = parts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| match p {
+                    crate::plan::TemplatePart::Column(c) => Some(batch.text(c).map(|col| (i, col))),
+                    crate::plan::TemplatePart::Text(_) => None,
+                })
+                .collect::<Result<_, _>>()?;
+            (0..height)
+                .map(|row| {
+                    let mut any = false;
+                    let mut out = String::new();
+                    for (i, part) in parts.iter().enumerate() {
+                        match part {
+                            crate::plan::TemplatePart::Text(t) => out.push_str(t),
+                            crate::plan::TemplatePart::Column(_) => {
+                                let value = cols.iter().find(|(at, _)| *at == i).and_then(|(_, c)| present(c.get(row)));
+                                if let Some(v) = value {
+                                    any = true;
+                                    out.push_str(v.trim());
+                                }
+                            }
+                        }
+                    }
+                    any.then(|| out.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" "))
+                })
+                .collect()
+        }
         ColumnInput::Coalesce(names) => {
             let cols = columns(names)?;
             (0..height).map(|row| cols.iter().find_map(|c| present(c.get(row)))).collect()
@@ -401,10 +430,25 @@ fn json_value(column: &ColumnPlan, value: &str) -> serde_json::Value {
         }),
         (ValueKind::Money, [amount, currency]) => serde_json::json!({ "amount": amount, "currency": currency }),
         (ValueKind::Boolean, _) => serde_json::Value::Bool(value == "true"),
+        (ValueKind::Number, _) => json_number(value),
         (ValueKind::Json, _) => {
             serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()))
         }
         _ => serde_json::Value::String(value.to_string()),
+    }
+}
+
+/// An exact decimal as a JSON number when one holds it exactly (an integer,
+/// or a decimal whose shortest float form is the same digits), else as a
+/// string: exactness over type.
+fn json_number(value: &str) -> serde_json::Value {
+    if let Ok(i) = value.parse::<i64>() {
+        return serde_json::Value::from(i);
+    }
+    let trimmed = if value.contains('.') { value.trim_end_matches('0').trim_end_matches('.') } else { value };
+    match value.parse::<f64>().ok().filter(|f| f.is_finite() && f.to_string() == trimmed) {
+        Some(f) => serde_json::Value::from(f),
+        None => serde_json::Value::String(value.to_string()),
     }
 }
 

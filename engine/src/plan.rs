@@ -279,6 +279,10 @@ pub enum ColumnInput {
     },
     /// The first non-empty of several source columns.
     Coalesce(Vec<String>),
+    /// `template = "{Qty} {Unit} to {County}"`: literal text with source
+    /// columns in braces (trimmed; an empty one gives nothing, and runs of
+    /// spaces left by it collapse); NULL when every column is empty.
+    Template(Vec<TemplatePart>),
     /// `then` where `column` (trimmed) equals one of `equals`, else
     /// `otherwise` (NULL when none).
     When {
@@ -289,10 +293,65 @@ pub enum ColumnInput {
     },
 }
 
+/// A piece of a template: literal text or a source column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplatePart {
+    Text(String),
+    Column(String),
+}
+
+impl TemplatePart {
+    /// `"{a} to {b}"` → column a, text " to ", column b; `{{` and `}}` are
+    /// literal braces. `Err` says what is wrong.
+    pub fn parse(template: &str) -> Result<Vec<TemplatePart>, String> {
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut chars = template.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    text.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    text.push('}');
+                }
+                '{' => {
+                    let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                    if name.trim().is_empty() {
+                        return Err("an empty `{}`: name a source column inside the braces".to_string());
+                    }
+                    if !text.is_empty() {
+                        parts.push(TemplatePart::Text(std::mem::take(&mut text)));
+                    }
+                    parts.push(TemplatePart::Column(name));
+                }
+                '}' => return Err("a `}` without its `{` (write `}}` for a brace)".to_string()),
+                c => text.push(c),
+            }
+        }
+        if !text.is_empty() {
+            parts.push(TemplatePart::Text(text));
+        }
+        if !parts.iter().any(|p| matches!(p, TemplatePart::Column(_))) {
+            return Err("the template names no source column: write it as `{Column}`".to_string());
+        }
+        Ok(parts)
+    }
+}
+
 impl ColumnInput {
     /// The source columns it reads, in order.
     pub fn source_columns(&self) -> Vec<&str> {
         match self {
+            ColumnInput::Template(parts) => parts
+                .iter()
+                .filter_map(|p| match p {
+                    TemplatePart::Column(c) => Some(c.as_str()),
+                    TemplatePart::Text(_) => None,
+                })
+                .collect(),
             ColumnInput::Source(s) => vec![s],
             ColumnInput::Constant(_) => vec![],
             ColumnInput::Concat { columns, .. } | ColumnInput::Coalesce(columns) => {

@@ -347,3 +347,88 @@ fn a_filter_leaves_rows_out_uncounted_as_rejects_and_an_empty_field_equals_the_e
     assert_eq!(out.mapped.value("status", 0), Some("open"), "a missing field equals \"\"");
     assert_eq!(out.mapped.value("status", 1), Some("done"));
 }
+
+#[test]
+fn templates_strip_split_and_locale_numbers_fill_custom_fields_exactly() {
+    use crate::plan::TemplatePart;
+    use crate::transform::Locale;
+    let json = |key: &str, input: ColumnInput, transforms: Vec<Transform>| ColumnPlan {
+        json_key: Some(key.into()),
+        target_type: TargetType::Json,
+        input,
+        transforms,
+        ..column("custom_fields", "")
+    };
+    let src = |c: &str| ColumnInput::Source(c.into());
+    let p = plan(vec![
+        json("shipment", ColumnInput::Template(TemplatePart::parse("{qty} {unit} to {county}").unwrap()), vec![]),
+        json("tags", src("tags"), vec![Transform::Split(",".into())]),
+        json("visits", src("visits"), vec![Transform::Number(Locale::En)]),
+        json("balance", src("balance"), vec![Transform::Number(Locale::De)]),
+        ColumnPlan {
+            transforms: vec![
+                Transform::StripPrefix(vec!["CUST-".into(), "#".into()]),
+                Transform::StripSuffix(vec![" (old)".into()]),
+            ],
+            ..column("company", "ref")
+        },
+    ]);
+    let b = batch(
+        &["id", "qty", "unit", "county", "tags", "visits", "balance", "ref"],
+        &[
+            &[
+                Some("1"),
+                Some("5"),
+                Some("t"),
+                Some("Kent"),
+                Some("vip, , uk ,"),
+                Some("1,644"),
+                Some("-1.234,50"),
+                Some("CUST-Acme (old)"),
+            ],
+            &[Some("2"), Some("3"), None, Some(" Essex "), Some(""), Some("12.5"), Some("0,10"), Some("#Bolt")],
+            &[Some("3"), None, None, None, None, None, None, Some("CUST-")],
+        ],
+    );
+    let out = map_batch(&p, &b, 0).unwrap();
+    assert!(out.rejects.is_empty(), "{:?}", out.rejects);
+    let custom: Vec<serde_json::Value> =
+        (0..3).map(|r| serde_json::from_str(out.mapped.value("custom_fields", r).unwrap()).unwrap()).collect();
+    assert_eq!(
+        custom[0],
+        serde_json::json!({ "shipment": "5 t to Kent", "tags": ["vip", "uk"], "visits": 1644, "balance": -1234.5 })
+    );
+    assert_eq!(custom[1], serde_json::json!({ "shipment": "3 to Essex", "visits": 12.5, "balance": 0.1 }));
+    assert_eq!(custom[2], serde_json::json!({}));
+    let companies: Vec<Option<&str>> = (0..3).map(|r| out.mapped.value("company", r)).collect();
+    assert_eq!(companies, [Some("Acme"), Some("Bolt"), None]);
+
+    let bad = batch(
+        &["id", "qty", "unit", "county", "tags", "visits", "balance", "ref"],
+        &[&[Some("4"), None, None, None, None, Some("1.644,5"), None, None]],
+    );
+    let out = map_batch(&p, &bad, 0).unwrap();
+    assert_eq!(out.rejects.len(), 1);
+    assert_eq!(out.rejects[0].reason, RejectReason::InvalidAmount);
+    assert_eq!(out.rejects[0].message, "number: \"1.644,5\" is not a number in the en locale");
+}
+
+#[test]
+fn a_template_names_columns_in_braces_and_says_what_is_wrong() {
+    use crate::plan::TemplatePart;
+    assert_eq!(
+        TemplatePart::parse("{a} {{x}} {b}").unwrap(),
+        [TemplatePart::Column("a".into()), TemplatePart::Text(" {x} ".into()), TemplatePart::Column("b".into())]
+    );
+    assert!(TemplatePart::parse("no columns").unwrap_err().contains("names no source column"));
+    assert!(TemplatePart::parse("{}").unwrap_err().contains("empty `{}`"));
+    assert!(TemplatePart::parse("a } b {c}").unwrap_err().contains("without its `{`"));
+}
+
+#[test]
+fn json_numbers_are_exact_or_strings() {
+    assert_eq!(super::json_number("1644"), serde_json::json!(1644));
+    assert_eq!(super::json_number("-12.50"), serde_json::json!(-12.5));
+    assert_eq!(super::json_number("0.1"), serde_json::json!(0.1));
+    assert_eq!(super::json_number("12345678901234567890.123"), serde_json::json!("12345678901234567890.123"));
+}

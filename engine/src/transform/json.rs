@@ -21,6 +21,14 @@ pub fn parse_json(value: &str) -> Outcome {
     }
 }
 
+/// A packed list split on `separator` into a JSON array of its trimmed,
+/// non-empty items; NULL when it has none.
+pub fn split(value: &str, separator: &str) -> Outcome {
+    let items: Vec<Value> =
+        value.split(separator).map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_string())).collect();
+    if items.is_empty() { Outcome::Null } else { Outcome::Value(Value::Array(items).to_string()) }
+}
+
 /// A JSON array's elements joined by `separator` (strings without their
 /// quotes, nulls left out, nested arrays and objects as JSON); anything
 /// that is not an array stays as it is. An empty array is NULL.

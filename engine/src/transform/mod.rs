@@ -24,8 +24,8 @@ pub use chrono_tz::Tz;
 pub use contact::{PhoneSpec, normalize_email, normalize_phone};
 pub use convert::{Conversion, RatesTable};
 pub use date::{DateFormat, DateOutput, DateSpec, DayOrder};
-pub use json::{join, parse_json};
-pub use money::{Locale, MoneySpec, parse_money};
+pub use json::{join, parse_json, split};
+pub use money::{Locale, MoneySpec, parse_money, parse_number};
 pub use name::{NamePart, NameSpec, name_part};
 pub use text::{collapse_spaces, lowercase, null_if, trim, uppercase};
 pub use value_map::ValueMap;
@@ -43,6 +43,9 @@ pub enum ValueKind {
     Boolean,
     /// A JSON value, kept as JSON in a JSONB key.
     Json,
+    /// An exact decimal number (`1644`, `-12.50`): a JSON number in a JSONB
+    /// key, the value of a numeric or integer column.
+    Number,
 }
 
 impl ValueKind {
@@ -54,6 +57,7 @@ impl ValueKind {
             ValueKind::Money => "an amount with a currency",
             ValueKind::Boolean => "a boolean",
             ValueKind::Json => "JSON",
+            ValueKind::Number => "a number",
         }
     }
 }
@@ -79,6 +83,16 @@ pub enum Transform {
     Json,
     /// A JSON array's elements joined by the separator.
     Join(String),
+    /// The first of these prefixes the value starts with, removed.
+    StripPrefix(Vec<String>),
+    /// The first of these suffixes the value ends with, removed.
+    StripSuffix(Vec<String>),
+    /// A packed list (`"a, b, c"`) split on the separator into a JSON array
+    /// of its trimmed, non-empty items.
+    Split(String),
+    /// A number written in a locale (`1,644`, `1.234,56`) as an exact
+    /// decimal.
+    Number(Locale),
 }
 
 /// One value's fate in a transform.
@@ -136,6 +150,10 @@ impl Transform {
         "truncate",
         "json",
         "join",
+        "strip_prefix",
+        "strip_suffix",
+        "split",
+        "number",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -155,6 +173,10 @@ impl Transform {
             Transform::Truncate(_) => "truncate",
             Transform::Json => "json",
             Transform::Join(_) => "join",
+            Transform::StripPrefix(_) => "strip_prefix",
+            Transform::StripSuffix(_) => "strip_suffix",
+            Transform::Split(_) => "split",
+            Transform::Number(_) => "number",
         }
     }
 
@@ -171,7 +193,8 @@ impl Transform {
             },
             Transform::Money(_) => ValueKind::Money,
             Transform::Boolean(_) => ValueKind::Boolean,
-            Transform::Json => ValueKind::Json,
+            Transform::Json | Transform::Split(_) => ValueKind::Json,
+            Transform::Number(_) => ValueKind::Number,
             _ => ValueKind::Text,
         }
     }
@@ -195,6 +218,16 @@ impl Transform {
             Transform::Truncate(max) => map_values(column, |v| truncate(v, *max)),
             Transform::Json => map_values(column, parse_json),
             Transform::Join(separator) => map_values(column, |v| join(v, separator)),
+            Transform::StripPrefix(prefixes) => map_values(column, |v| {
+                let v = prefixes.iter().find_map(|p| v.strip_prefix(p.as_str())).unwrap_or(v);
+                text_outcome(Some(v.to_string()).filter(|v| !v.is_empty()))
+            }),
+            Transform::StripSuffix(suffixes) => map_values(column, |v| {
+                let v = suffixes.iter().find_map(|p| v.strip_suffix(p.as_str())).unwrap_or(v);
+                text_outcome(Some(v.to_string()).filter(|v| !v.is_empty()))
+            }),
+            Transform::Split(separator) => map_values(column, |v| split(v, separator)),
+            Transform::Number(locale) => map_values(column, |v| parse_number(v, *locale)),
         }
     }
 }
@@ -315,6 +348,10 @@ mod tests {
             Transform::Truncate(1),
             Transform::Json,
             Transform::Join(", ".into()),
+            Transform::StripPrefix(vec!["x".into()]),
+            Transform::StripSuffix(vec!["x".into()]),
+            Transform::Split(",".into()),
+            Transform::Number(Locale::En),
         ];
         assert_eq!(all.len(), Transform::NAMES.len());
         for t in all {

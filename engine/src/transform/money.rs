@@ -228,6 +228,39 @@ pub fn parse_money(raw: &str, spec: &MoneySpec) -> Outcome {
     Outcome::Value(format!("{amount} {code}"))
 }
 
+/// A number in `locale` (`1,644`, `-1.234,56`, `(12.00)`) as an exact
+/// decimal in PostgreSQL's form (`1644`, `-1234.56`, `-12.00`).
+pub fn parse_number(raw: &str, locale: Locale) -> Outcome {
+    let mut s = raw.trim();
+    if s.is_empty() {
+        return Outcome::Null;
+    }
+    let mut negative = false;
+    if let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+        negative = true;
+        s = inner.trim();
+    }
+    if let Some(rest) = s.strip_prefix('-').or_else(|| s.strip_suffix('-')) {
+        if negative {
+            return fail(format!("{raw:?} is negative twice"));
+        }
+        negative = true;
+        s = rest.trim();
+    } else if let Some(rest) = s.strip_prefix('+') {
+        s = rest.trim();
+    }
+    let Some(number) = normalize_number(s, locale) else {
+        return fail(format!("{raw:?} is not a number in the {} locale", locale.name()));
+    };
+    let Ok(mut n) = Decimal::from_str(&number) else {
+        return fail(format!("{raw:?} has more digits than an exact number can hold"));
+    };
+    if negative {
+        n.set_sign_negative(true);
+    }
+    Outcome::Value(n.to_string())
+}
+
 /// Digits with grouping checked (threes after the first group) and the
 /// locale's decimal mark turned into `.`; `None` when it does not read.
 fn normalize_number(s: &str, locale: Locale) -> Option<String> {

@@ -11,8 +11,19 @@ use crate::diagnostic::Diagnostic;
 use crate::schema::{ColumnDef, Table};
 use crate::suggest::did_you_mean;
 
-const RULE_KEYS: &[&str] =
-    &["from", "join", "value", "coalesce", "when", "required", "transform", "orphans", "relation", "on_invalid"];
+const RULE_KEYS: &[&str] = &[
+    "from",
+    "join",
+    "template",
+    "value",
+    "coalesce",
+    "when",
+    "required",
+    "transform",
+    "orphans",
+    "relation",
+    "on_invalid",
+];
 const ON_INVALID: &[&str] = &["reject", "null", "keep_raw"];
 const WHEN_KEYS: &[&str] = &["column", "equals", "then", "else"];
 
@@ -296,8 +307,10 @@ fn rule_input(
     rule: &DeTable,
     span: &Range<usize>,
 ) -> Option<(ColumnInput, Range<usize>)> {
-    let given: Vec<(&str, &Spanned<DeValue>)> =
-        ["from", "value", "coalesce", "when"].iter().filter_map(|k| rule.get(*k).map(|v| (*k, v))).collect();
+    let given: Vec<(&str, &Spanned<DeValue>)> = ["from", "template", "value", "coalesce", "when"]
+        .iter()
+        .filter_map(|k| rule.get(*k).map(|v| (*k, v)))
+        .collect();
     let (key, v) = match given.as_slice() {
         [one] => *one,
         [] => {
@@ -313,7 +326,9 @@ fn rule_input(
             checker.diags.push(
                 Diagnostic::error(
                     v.span(),
-                    format!("a column takes one of from, value, coalesce and when; this has `{first}` and `{second}`"),
+                    format!(
+                        "a column takes one of from, template, value, coalesce and when; this has `{first}` and `{second}`"
+                    ),
                 )
                 .label("remove one"),
             );
@@ -383,6 +398,19 @@ fn rule_input(
             ColumnInput::Constant(c)
         }
         "coalesce" => ColumnInput::Coalesce(names(checker, v, "coalesce")?),
+        "template" => {
+            let parsed = match v.get_ref().as_str() {
+                Some(t) => migrate_engine::TemplatePart::parse(t),
+                None => Err("`template` is a string: \"{Qty} {Unit} to {County}\"".to_string()),
+            };
+            match parsed {
+                Ok(parts) => ColumnInput::Template(parts),
+                Err(why) => {
+                    checker.diags.push(Diagnostic::error(v.span(), why).label("in this template"));
+                    return None;
+                }
+            }
+        }
         _ => when_input(checker, def, v)?,
     };
     Some((input, v.span()))

@@ -92,7 +92,7 @@ fn structural_mistakes() {
         (GOOD.replace("first_name = \"FirstName\"", "id = \"FirstName\""), "contacts.id is set by the platform"),
         (
             GOOD.replace("first_name = \"FirstName\"", "first_name = { from = \"A\", value = \"b\" }"),
-            "a column takes one of from, value, coalesce and when; this has `from` and `value`",
+            "a column takes one of from, template, value, coalesce and when; this has `from` and `value`",
         ),
         (
             GOOD.replace("first_name = \"FirstName\"", "custom_fields = \"X\""),
@@ -535,4 +535,45 @@ fn a_filter_is_a_condition_or_a_list_and_its_columns_are_source_columns() {
     let typo =
         GOOD.replace("key = [\"CustomerID\"]", "key = [\"CustomerID\"]\nfilter = { column = \"T\", equal = \"a\" }");
     assert_eq!(errors(&typo)[0].0, "unknown filter key `equal`");
+}
+
+#[test]
+fn templates_strip_split_and_number_parse_and_are_checked() {
+    use migrate_engine::TemplatePart;
+    use migrate_engine::transform::Locale;
+    let text = with_columns(
+        r#"company = { template = "{Name} ({City})", transform = [{ strip_prefix = ["Fa. ", "Firma "] }, { strip_suffix = " GmbH" }] }
+"custom_fields.tags" = { from = "Tags", transform = [{ split = ";" }] }
+"custom_fields.visits" = { from = "Visits", transform = [{ number = { locale = "de" } }] }
+"custom_fields.count" = { from = "Count", transform = ["number"] }"#,
+    );
+    let m = parse("m.toml", &text, &env).unwrap_or_else(|d| panic!("{:?}", d.items));
+    let e = &m.plan.entities[0];
+    assert_eq!(
+        e.columns[0].input,
+        ColumnInput::Template(vec![
+            TemplatePart::Column("Name".into()),
+            TemplatePart::Text(" (".into()),
+            TemplatePart::Column("City".into()),
+            TemplatePart::Text(")".into()),
+        ])
+    );
+    assert_eq!(
+        e.columns[0].transforms,
+        [Transform::StripPrefix(vec!["Fa. ".into(), "Firma ".into()]), Transform::StripSuffix(vec![" GmbH".into()])]
+    );
+    assert_eq!(e.columns[1].transforms, [Transform::Split(";".into())]);
+    assert_eq!(e.columns[2].transforms, [Transform::Number(Locale::De)]);
+    assert_eq!(e.columns[3].transforms, [Transform::Number(Locale::En)]);
+    assert!(m.source_refs.iter().any(|r| r.column == "City"), "template columns are checked against the header");
+
+    let errs = errors(&with_columns(r#"company = { template = "Acme" }"#));
+    assert_eq!(errs[0].0, "the template names no source column: write it as `{Column}`");
+    let errs = errors(&with_columns(r#"company = { from = "T", transform = [{ split = "," }] }"#));
+    assert!(errs[0].0.contains("this gives JSON, which does not fit company"), "{errs:?}");
+    let errs = errors(&with_columns(r#"first_name = { from = "N", transform = ["number"] }"#));
+    assert!(errs[0].0.contains("this gives a number, which does not fit first_name"), "{errs:?}");
+    let errs =
+        errors(&with_columns(r#""custom_fields.n" = { from = "N", transform = [{ number = { locale = "xx" } }] }"#));
+    assert!(errs[0].0.contains("unknown locale `xx`"), "{errs:?}");
 }

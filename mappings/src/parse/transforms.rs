@@ -74,6 +74,7 @@ fn fits(kind: ValueKind, def: &ColumnDef) -> bool {
             | (ValueKind::Timestamp, TargetType::Timestamp)
             | (ValueKind::Money, TargetType::Numeric)
             | (ValueKind::Boolean, TargetType::Boolean)
+            | (ValueKind::Number, TargetType::Numeric | TargetType::Integer | TargetType::BigInt)
     )
 }
 
@@ -169,8 +170,12 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>, def: &ColumnDef) ->
     };
     let table = match args.map(|a| (a.get_ref(), a.span())) {
         Some((DeValue::Table(t), _)) => Some(t),
-        Some((DeValue::Array(_), _)) if name == "null_if" => None,
-        Some((DeValue::String(_), _)) if name == "join" => None,
+        Some((DeValue::Array(_), _)) if matches!(name.as_str(), "null_if" | "strip_prefix" | "strip_suffix") => None,
+        Some((DeValue::String(_), _))
+            if matches!(name.as_str(), "join" | "split" | "strip_prefix" | "strip_suffix") =>
+        {
+            None
+        }
         Some((_, span)) => {
             checker.diags.push(
                 Diagnostic::error(span, format!("the options of `{name}` are a table"))
@@ -227,6 +232,51 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>, def: &ColumnDef) ->
                 None
             }
         },
+        "strip_prefix" | "strip_suffix" => {
+            let values = args.and_then(|v| match v.get_ref() {
+                DeValue::String(s) if !s.is_empty() => Some(vec![s.to_string()]),
+                DeValue::Array(a) if !a.is_empty() => a
+                    .iter()
+                    .map(|i| i.get_ref().as_str().filter(|s| !s.is_empty()).map(str::to_string))
+                    .collect::<Option<Vec<_>>>(),
+                _ => None,
+            });
+            match values {
+                Some(v) if name == "strip_prefix" => Some(Transform::StripPrefix(v)),
+                Some(v) => Some(Transform::StripSuffix(v)),
+                None => {
+                    checker.diags.push(
+                        Diagnostic::error(opts.span, format!("{name} takes the text to remove, or a list of them"))
+                            .label("expected a non-empty string or list")
+                            .help(format!("{{ {name} = \"ID-\" }} or {{ {name} = [\"ID-\", \"#\"] }}")),
+                    );
+                    None
+                }
+            }
+        }
+        "split" => match args.and_then(|v| v.get_ref().as_str()).filter(|s| !s.is_empty()) {
+            Some(separator) => Some(Transform::Split(separator.to_string())),
+            None => {
+                checker.diags.push(
+                    Diagnostic::error(opts.span, "split takes the separator")
+                        .label("expected a non-empty string")
+                        .help("{ split = \",\" }: \"a, b, c\" becomes [\"a\", \"b\", \"c\"]"),
+                );
+                None
+            }
+        },
+        "number" => {
+            let locale = match opts.str(checker, "locale") {
+                None => Some(Locale::En),
+                Some((l, span)) => Locale::parse(&l).or_else(|| {
+                    checker.unknown_key(span, &l, "locale", Locale::NAMES);
+                    opts.ok = false;
+                    None
+                }),
+            };
+            let ok = opts.finish(checker, &["locale"]);
+            locale.filter(|_| ok).map(Transform::Number)
+        }
         "date" => date_transform(checker, opts, def),
         "money" => {
             let mut infer_locale = false;
