@@ -57,6 +57,89 @@ pub struct DateSpec {
     /// Dates outside [min, max] are rejected.
     pub min: NaiveDate,
     pub max: NaiveDate,
+    /// `zone_abbreviations = { CST = "America/Chicago" }`: what a trailing
+    /// abbreviation means, for the ambiguous ones (and over the built-in
+    /// meaning of any other).
+    pub zone_abbreviations: Vec<(String, Tz)>,
+}
+
+/// Abbreviations a trailing word of a date may be, each one fixed offset
+/// from UTC (minutes) whatever the date: `EST` is −05:00 in July too.
+pub const ZONE_ABBREVIATIONS: &[(&str, i32, &str)] = &[
+    ("UTC", 0, "Coordinated Universal Time"),
+    ("GMT", 0, "Greenwich Mean Time"),
+    ("WET", 0, "Western European Time"),
+    ("WEST", 60, "Western European Summer Time"),
+    ("CET", 60, "Central European Time"),
+    ("MET", 60, "Middle European Time"),
+    ("CEST", 120, "Central European Summer Time"),
+    ("MEST", 120, "Middle European Summer Time"),
+    ("EET", 120, "Eastern European Time"),
+    ("EEST", 180, "Eastern European Summer Time"),
+    ("MSK", 180, "Moscow Time"),
+    ("HKT", 480, "Hong Kong Time"),
+    ("SGT", 480, "Singapore Time"),
+    ("AWST", 480, "Australian Western Standard Time"),
+    ("JST", 540, "Japan Standard Time"),
+    ("KST", 540, "Korea Standard Time"),
+    ("ACST", 570, "Australian Central Standard Time"),
+    ("ACDT", 630, "Australian Central Daylight Time"),
+    ("AEST", 600, "Australian Eastern Standard Time"),
+    ("AEDT", 660, "Australian Eastern Daylight Time"),
+    ("NZST", 720, "New Zealand Standard Time"),
+    ("NZDT", 780, "New Zealand Daylight Time"),
+    ("NST", -210, "Newfoundland Standard Time"),
+    ("NDT", -150, "Newfoundland Daylight Time"),
+    ("ADT", -180, "Atlantic Daylight Time"),
+    ("EST", -300, "Eastern Standard Time (North America)"),
+    ("EDT", -240, "Eastern Daylight Time (North America)"),
+    ("CDT", -300, "Central Daylight Time (North America)"),
+    ("MST", -420, "Mountain Standard Time (North America)"),
+    ("MDT", -360, "Mountain Daylight Time (North America)"),
+    ("PST", -480, "Pacific Standard Time (North America)"),
+    ("PDT", -420, "Pacific Daylight Time (North America)"),
+    ("AKST", -540, "Alaska Standard Time"),
+    ("AKDT", -480, "Alaska Daylight Time"),
+    ("HST", -600, "Hawaii Standard Time"),
+];
+
+/// Abbreviations that name more than one offset: refused until the
+/// mapping's `zone_abbreviations` says which zone is meant.
+pub const AMBIGUOUS_ABBREVIATIONS: &[(&str, &str)] = &[
+    ("CST", "US Central −06:00, China +08:00 or Cuba −05:00"),
+    ("IST", "India +05:30, Ireland +01:00 or Israel +02:00"),
+    ("BST", "British Summer Time +01:00 or Bangladesh +06:00"),
+    ("AST", "Atlantic −04:00 or Arabia +03:00"),
+];
+
+/// Where a wall-clock time is: the spec's zone, a fixed offset (seconds
+/// east of UTC), or a zone a trailing abbreviation named.
+#[derive(Clone, Copy)]
+enum Zone {
+    Spec,
+    Fixed(i64),
+    Named(Tz),
+}
+
+/// A value's trailing zone abbreviation (`10:00 EST`), split off, with what
+/// it means; `Err` for an ambiguous one the mapping did not settle.
+fn abbreviation<'v>(value: &'v str, spec: &DateSpec) -> Option<Result<(&'v str, Zone), String>> {
+    let (rest, word) = value.rsplit_once(' ')?;
+    if !(2..=5).contains(&word.len()) || !word.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let rest = rest.trim_end();
+    if let Some((_, tz)) = spec.zone_abbreviations.iter().find(|(a, _)| a == word) {
+        return Some(Ok((rest, Zone::Named(*tz))));
+    }
+    if let Some((_, minutes, _)) = ZONE_ABBREVIATIONS.iter().find(|(a, _, _)| *a == word) {
+        return Some(Ok((rest, Zone::Fixed(i64::from(*minutes) * 60))));
+    }
+    let (_, meanings) = AMBIGUOUS_ABBREVIATIONS.iter().find(|(a, _)| *a == word)?;
+    Some(Err(format!(
+        "{value:?}: {word} is ambiguous ({meanings}); say which zone it means with \
+         zone_abbreviations = {{ {word} = \"America/Chicago\" }} (an IANA zone)"
+    )))
 }
 
 /// Legacy systems' ways of writing "no date".
@@ -144,6 +227,7 @@ impl Default for DateSpec {
             pivot: 50,
             min: NaiveDate::MIN.max(NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN)),
             max: NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX),
+            zone_abbreviations: Vec::new(),
         }
     }
 }
@@ -247,20 +331,54 @@ pub fn parse_date(raw: &str, spec: &DateSpec) -> Outcome {
     if spec.sentinels.iter().any(|s| s == value) {
         return Outcome::NullNoted(NOTE_SENTINEL);
     }
+    let (value, zone) = match abbreviation(value, spec) {
+        Some(Ok((rest, zone))) => (rest, zone),
+        Some(Err(message)) => return Outcome::Failed(RejectReason::InvalidDate, message),
+        None => (value, Zone::Spec),
+    };
     let read = spec.formats.iter().find_map(|f| match f {
         DateFormat::Pattern(p) => read_pattern(value, p, spec.pivot),
         other => read_number(value, other),
     });
     let Some(read) = read else {
         let tried: Vec<&str> = spec.formats.iter().map(DateFormat::describe).collect();
+        // `255:10:10` is an elapsed time (a spreadsheet's [h]:mm:ss cell).
+        let hint = if super::duration_millis(value).is_some()
+            && value.contains(':')
+            && !value.contains(['-', '/', '.', ' '])
+        {
+            " (it reads as a duration: use the duration transform)"
+        } else {
+            ""
+        };
         return Outcome::Failed(
             RejectReason::InvalidDate,
-            format!("{value:?} matches none of the formats tried: {}", tried.join(", ")),
+            format!("{value:?} matches none of the formats tried: {}{hint}", tried.join(", ")),
         );
     };
     let mut note = None;
+    let (tz, fixed) = match zone {
+        Zone::Named(tz) => (tz, None),
+        Zone::Fixed(offset) => (spec.timezone, Some(offset)),
+        Zone::Spec => (spec.timezone, None),
+    };
     let instant = match read {
+        Read::Instant(_) if !matches!(zone, Zone::Spec) => {
+            return Outcome::Failed(
+                RejectReason::InvalidDate,
+                format!("{raw:?} has both an offset and a zone abbreviation", raw = raw.trim()),
+            );
+        }
         Read::Instant(i) => i,
+        Read::Local(naive) if fixed.is_some() => {
+            if spec.output == DateOutput::Date {
+                return in_range(naive.date(), spec).map_or_else(
+                    || Outcome::Value(naive.date().format("%Y-%m-%d").to_string()),
+                    |message| Outcome::Failed(RejectReason::DateOutOfRange, format!("{value:?}: {message}")),
+                );
+            }
+            (naive - Duration::seconds(fixed.unwrap_or(0))).and_utc()
+        }
         Read::Local(naive) => {
             // Midnight of a sentinel date (SQL Server's 1900-01-01 00:00:00).
             if naive.time() == NaiveTime::MIN && spec.sentinel_dates.contains(&naive.date()) {
@@ -272,7 +390,7 @@ pub fn parse_date(raw: &str, spec: &DateSpec) -> Outcome {
                     |message| Outcome::Failed(RejectReason::DateOutOfRange, format!("{value:?}: {message}")),
                 );
             }
-            match spec.timezone.from_local_datetime(&naive) {
+            match tz.from_local_datetime(&naive) {
                 LocalResult::Single(t) => t.with_timezone(&Utc),
                 LocalResult::Ambiguous(earliest, _) => {
                     note = Some(NOTE_DST_OVERLAP);
@@ -282,11 +400,11 @@ pub fn parse_date(raw: &str, spec: &DateSpec) -> Outcome {
                     // A wall-clock time the clocks skipped: read it with the
                     // offset in force before the gap, as PostgreSQL does
                     // (02:30 on a 02:00→03:00 night is 03:30 after).
-                    let before = spec.timezone.from_local_datetime(&(naive - Duration::hours(6))).earliest();
+                    let before = tz.from_local_datetime(&(naive - Duration::hours(6))).earliest();
                     let Some(before) = before else {
                         return Outcome::Failed(
                             RejectReason::InvalidDate,
-                            format!("{value:?} does not exist in {}", spec.timezone.name()),
+                            format!("{value:?} does not exist in {}", tz.name()),
                         );
                     };
                     note = Some(NOTE_DST_GAP);

@@ -9,6 +9,7 @@ mod boolean;
 mod contact;
 pub mod convert;
 pub mod date;
+mod duration;
 mod json;
 pub mod mojibake;
 pub mod money;
@@ -24,6 +25,7 @@ pub use chrono_tz::Tz;
 pub use contact::{PhoneSpec, normalize_email, normalize_phone};
 pub use convert::{Conversion, RatesTable};
 pub use date::{DateFormat, DateOutput, DateSpec, DayOrder};
+pub use duration::{DurationOutput, duration_millis, parse_duration};
 pub use json::{join, parse_json, split};
 pub use money::{Locale, MoneySpec, parse_money, parse_number};
 pub use name::{NamePart, NameSpec, name_part};
@@ -93,6 +95,8 @@ pub enum Transform {
     /// A number written in a locale (`1,644`, `1.234,56`) as an exact
     /// decimal.
     Number(Locale),
+    /// An elapsed time (`255:10:10`, `PT36H30M`) as seconds or ISO 8601.
+    Duration(DurationOutput),
 }
 
 /// One value's fate in a transform.
@@ -154,6 +158,7 @@ impl Transform {
         "strip_suffix",
         "split",
         "number",
+        "duration",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -177,6 +182,7 @@ impl Transform {
             Transform::StripSuffix(_) => "strip_suffix",
             Transform::Split(_) => "split",
             Transform::Number(_) => "number",
+            Transform::Duration(_) => "duration",
         }
     }
 
@@ -194,7 +200,7 @@ impl Transform {
             Transform::Money(_) => ValueKind::Money,
             Transform::Boolean(_) => ValueKind::Boolean,
             Transform::Json | Transform::Split(_) => ValueKind::Json,
-            Transform::Number(_) => ValueKind::Number,
+            Transform::Number(_) | Transform::Duration(DurationOutput::Seconds) => ValueKind::Number,
             _ => ValueKind::Text,
         }
     }
@@ -228,6 +234,7 @@ impl Transform {
             }),
             Transform::Split(separator) => map_values(column, |v| split(v, separator)),
             Transform::Number(locale) => map_values(column, |v| parse_number(v, *locale)),
+            Transform::Duration(output) => map_values(column, |v| parse_duration(v, *output)),
         }
     }
 }
@@ -352,6 +359,7 @@ mod tests {
             Transform::StripSuffix(vec!["x".into()]),
             Transform::Split(",".into()),
             Transform::Number(Locale::En),
+            Transform::Duration(DurationOutput::Seconds),
         ];
         assert_eq!(all.len(), Transform::NAMES.len());
         for t in all {

@@ -577,3 +577,18 @@ fn templates_strip_split_and_number_parse_and_are_checked() {
         errors(&with_columns(r#""custom_fields.n" = { from = "N", transform = [{ number = { locale = "xx" } }] }"#));
     assert!(errs[0].0.contains("unknown locale `xx`"), "{errs:?}");
 }
+
+#[test]
+fn zone_abbreviations_name_iana_zones() {
+    let text = with_columns(
+        r#"created_at = { from = "C", transform = [{ date = { formats = ["us"], zone_abbreviations = { CST = "America/Chicago", IST = "Asia/Kolkata" } } }] }"#,
+    );
+    let m = parse("m.toml", &text, &env).unwrap_or_else(|d| panic!("{:?}", d.items));
+    let Transform::Date(spec) = &m.plan.entities[0].columns[0].transforms[0] else { panic!("a date") };
+    let names: Vec<(&str, &str)> = spec.zone_abbreviations.iter().map(|(a, z)| (a.as_str(), z.name())).collect();
+    assert_eq!(names, [("CST", "America/Chicago"), ("IST", "Asia/Kolkata")]);
+    let bad = with_columns(
+        r#"created_at = { from = "C", transform = [{ date = { zone_abbreviations = { CST = "Chicago" } } }] }"#,
+    );
+    assert_eq!(errors(&bad)[0].0, "CST must name an IANA time zone");
+}

@@ -5,8 +5,8 @@
 use std::ops::Range;
 
 use migrate_engine::transform::{
-    BooleanSpec, Conversion, DateFormat, DateOutput, DateSpec, DayOrder, Locale, MoneySpec, NamePart, NameSpec,
-    PhoneSpec, ValueKind, ValueMap, date, money,
+    BooleanSpec, Conversion, DateFormat, DateOutput, DateSpec, DayOrder, DurationOutput, Locale, MoneySpec, NamePart,
+    NameSpec, PhoneSpec, ValueKind, ValueMap, date, money,
 };
 use migrate_engine::{TargetType, Transform};
 use toml::Spanned;
@@ -277,6 +277,20 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>, def: &ColumnDef) ->
             let ok = opts.finish(checker, &["locale"]);
             locale.filter(|_| ok).map(Transform::Number)
         }
+        "duration" => {
+            let output = match opts.str(checker, "as") {
+                None => Some(DurationOutput::Seconds),
+                Some((o, _)) if o == "seconds" => Some(DurationOutput::Seconds),
+                Some((o, _)) if o == "iso" => Some(DurationOutput::Iso),
+                Some((o, span)) => {
+                    checker.unknown_key(span, &o, "duration output", &["seconds", "iso"]);
+                    opts.ok = false;
+                    None
+                }
+            };
+            let ok = opts.finish(checker, &["as"]);
+            output.filter(|_| ok).map(Transform::Duration)
+        }
         "date" => date_transform(checker, opts, def),
         "money" => {
             let mut infer_locale = false;
@@ -471,6 +485,39 @@ fn date_transform(checker: &mut Checker, mut opts: Options, def: &ColumnDef) -> 
         }
     }
     spec.timezone_column = opts.str(checker, "timezone_column").map(|c| c.0);
+    if let Some(v) = opts.get("zone_abbreviations") {
+        match v.get_ref().as_table() {
+            Some(t) => {
+                for (k, zone) in t {
+                    let abbr = k.get_ref().to_string();
+                    let parsed = zone.get_ref().as_str().and_then(|z| z.parse::<migrate_engine::transform::Tz>().ok());
+                    if !(2..=5).contains(&abbr.len()) || !abbr.bytes().all(|b| b.is_ascii_uppercase()) {
+                        opts.bad(
+                            checker,
+                            k.span(),
+                            format!("{abbr:?} is not a zone abbreviation"),
+                            "2 to 5 capital letters: CST, IST, BST",
+                        );
+                    } else if let Some(tz) = parsed {
+                        spec.zone_abbreviations.push((abbr, tz));
+                    } else {
+                        opts.bad(
+                            checker,
+                            zone.span(),
+                            format!("{abbr} must name an IANA time zone"),
+                            "e.g. CST = \"America/Chicago\"",
+                        );
+                    }
+                }
+            }
+            None => opts.bad(
+                checker,
+                v.span(),
+                "zone_abbreviations is a table".to_string(),
+                "zone_abbreviations = { CST = \"America/Chicago\" }",
+            ),
+        }
+    }
     if let Some((kind, span)) = opts.str(checker, "as") {
         match kind.as_str() {
             "date" => spec.output = DateOutput::Date,
@@ -507,7 +554,18 @@ fn date_transform(checker: &mut Checker, mut opts: Options, def: &ColumnDef) -> 
     }
     let ok = opts.finish(
         checker,
-        &["formats", "order", "timezone", "timezone_column", "as", "sentinels", "pivot", "min", "max"],
+        &[
+            "formats",
+            "order",
+            "timezone",
+            "timezone_column",
+            "zone_abbreviations",
+            "as",
+            "sentinels",
+            "pivot",
+            "min",
+            "max",
+        ],
     );
     ok.then(|| Transform::Date(Box::new(spec)))
 }

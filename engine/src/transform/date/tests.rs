@@ -181,3 +181,58 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn zone_abbreviations_are_fixed_offsets_and_ambiguous_ones_need_the_mapping() {
+    let spec = DateSpec {
+        formats: DateFormat::preset("us").unwrap(),
+        timezone: "Europe/Berlin".parse().unwrap(),
+        ..DateSpec::default()
+    };
+    let cases = [
+        ("03/10/2019 10:00 EST", "2019-03-10 15:00:00.000000+00"),
+        ("07/01/2019 10:00 EST", "2019-07-01 15:00:00.000000+00"),
+        ("07/01/2019 10:00 EDT", "2019-07-01 14:00:00.000000+00"),
+        ("07/01/2019 10:00 PDT", "2019-07-01 17:00:00.000000+00"),
+        ("01/15/2020 08:30 CET", "2020-01-15 07:30:00.000000+00"),
+        ("01/15/2020 08:30 NST", "2020-01-15 12:00:00.000000+00"),
+        ("01/15/2020 08:30 GMT", "2020-01-15 08:30:00.000000+00"),
+        // No abbreviation: the column's zone.
+        ("01/15/2020 08:30", "2020-01-15 07:30:00.000000+00"),
+    ];
+    for (raw, expected) in cases {
+        assert_eq!(parse_date(raw, &spec), Outcome::Value(expected.into()), "{raw}");
+    }
+    let Outcome::Failed(reason, message) = parse_date("01/15/2020 08:30 CST", &spec) else {
+        panic!("CST is ambiguous")
+    };
+    assert_eq!(reason, RejectReason::InvalidDate);
+    assert_eq!(
+        message,
+        "\"01/15/2020 08:30 CST\": CST is ambiguous (US Central −06:00, China +08:00 or Cuba −05:00); say which zone \
+         it means with zone_abbreviations = { CST = \"America/Chicago\" } (an IANA zone)"
+    );
+    // Settled by the mapping: the zone's own rules, daylight time included.
+    let chicago =
+        DateSpec { zone_abbreviations: vec![("CST".into(), "America/Chicago".parse().unwrap())], ..spec.clone() };
+    assert_eq!(parse_date("01/15/2020 08:30 CST", &chicago), Outcome::Value("2020-01-15 14:30:00.000000+00".into()));
+    assert_eq!(parse_date("07/15/2020 08:30 CST", &chicago), Outcome::Value("2020-07-15 13:30:00.000000+00".into()));
+    // An unknown capital word is not taken for a zone.
+    assert!(matches!(parse_date("01/15/2020 08:30 XYZ", &spec), Outcome::Failed(RejectReason::InvalidDate, _)));
+    let iso = DateSpec::default();
+    assert!(matches!(
+        parse_date("2020-01-15T08:30:00+02:00 EST", &iso),
+        Outcome::Failed(RejectReason::InvalidDate, m) if m.contains("both an offset and a zone abbreviation")
+    ));
+    let as_date = DateSpec { output: DateOutput::Date, ..spec };
+    assert_eq!(parse_date("01/15/2020 23:30 PST", &as_date), Outcome::Value("2020-01-15".into()));
+}
+
+#[test]
+fn the_readme_lists_every_zone_abbreviation() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap_or_default();
+    let all = ZONE_ABBREVIATIONS.iter().map(|(a, _, _)| *a).chain(AMBIGUOUS_ABBREVIATIONS.iter().map(|(a, _)| *a));
+    let missing: Vec<&str> = all.filter(|a| !readme.contains(&format!("`{a}`"))).collect();
+    assert!(readme.contains("zone_abbreviations"), "README.md not read");
+    assert!(missing.is_empty(), "{missing:?}");
+}
