@@ -385,6 +385,84 @@ async fn a_large_headerless_upload_is_split_with_no_record_taken_for_a_header() 
 }
 
 #[tokio::test]
+async fn a_bcp_dump_with_multi_character_terminators_is_split_on_its_record_terminators() {
+    let stack = Stack::new().await;
+    // `bcp … -c -t "+|" -r "&|\r\n"`: 6,000 records, every 7th with a line
+    // break inside a field (a cut at a line would split that record), every
+    // 1000th without its email (required): rejected with its line.
+    let mut dump = String::new();
+    let mut rejected_lines = Vec::new();
+    let mut line = 1u64;
+    for i in 0..6_000u64 {
+        let email = if i % 1000 == 999 { String::new() } else { format!("p{i}@example.com") };
+        if email.is_empty() {
+            rejected_lines.push(line);
+        }
+        let last = if i % 7 == 3 { format!("Last{i}\r\n(second line)") } else { format!("Last{i}") };
+        line += 1 + u64::from(i % 7 == 3);
+        dump.push_str(&format!("B{i:07}+|First{i}+|{last}+|{email}&|\r\n"));
+    }
+    let (_, mapping) = bulk_job(ORG_A, 0);
+    let mapping = mapping
+        .replace(
+            "path = \"people.csv\"",
+            "path = \"people.csv\"\nheader = false\nfield_terminator = \"+|\"\nrecord_terminator = \"&|\\r\\n\"",
+        )
+        .replace("key = [\"id\"]", "key = [\"column_1\"]")
+        .replace("first_name = \"first\"", "first_name = \"column_2\"")
+        .replace("last_name = \"last\"", "last_name = \"column_3\"")
+        .replace(
+            "email = { from = \"email\", transform = [\"trim\", \"lowercase\"] }",
+            "email = { from = \"column_4\", transform = [\"trim\", \"lowercase\"], required = true }",
+        );
+    assert!(mapping.contains("record_terminator"), "{mapping}");
+    let worker = stack.worker("w1", &[("PARTITION_BYTES", "40000")]);
+    stack.put(&format!("tenants/{ORG_A}/bcp/people.csv"), dump).await;
+    stack.put(&format!("tenants/{ORG_A}/bcp/mapping.toml"), mapping).await;
+
+    let notes = stack.notifications(1, Duration::from_secs(240)).await;
+    assert_eq!(notes.len(), 1, "{}", worker.log_text());
+    let note = &notes[0];
+    assert_eq!(note["state"], "succeeded", "{note}");
+    let counts = &note["summary"]["entities"][0];
+    assert_eq!(
+        (&counts["read"], &counts["rejected"], &counts["loaded"], &counts["balanced"]),
+        (&6_000.into(), &6.into(), &5_994.into(), &true.into())
+    );
+    let parts = stack.count("SELECT count(*) FROM migrate.job_partitions WHERE state = 'staged'").await;
+    assert!(parts >= 4, "{parts} partitions");
+    let mut conn = stack.admin().await;
+    let kept: (String, String) = sqlx::query_as(
+        "SELECT c.first_name, c.last_name FROM contacts c JOIN migrate.keys k ON k.target_id = c.id
+          WHERE k.source_key = 'B0000003'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(kept, ("First3".to_string(), "Last3\r\n(second line)".to_string()), "a field keeps its line break");
+    let broken =
+        stack.count("SELECT count(*) FROM contacts WHERE last_name LIKE '%&|%' OR first_name LIKE '%+|%'").await;
+    assert_eq!(broken, 0, "no terminator inside a value: every part began at a record");
+
+    let run_id = note["run_id"].as_str().unwrap().to_string();
+    let results = format!("tenants/{ORG_A}/bcp/_results/{run_id}/");
+    let report: serde_json::Value =
+        serde_json::from_slice(&stack.get(&format!("{results}report.json")).await.unwrap()).unwrap();
+    migrate_testkit::check_report(&report);
+    assert_eq!(report["sources"][0]["delimiter"], "+|");
+    assert_eq!(report["sources"][0]["quoting"], "none");
+    let mut lines = Vec::new();
+    for key in stack.keys(&format!("{results}partitions/")).await {
+        let text = String::from_utf8(stack.get(&key).await.unwrap()).unwrap();
+        for r in csv::Reader::from_reader(text.as_bytes()).records() {
+            lines.push(r.unwrap()[0].rsplit(':').next().unwrap().parse::<u64>().unwrap());
+        }
+    }
+    lines.sort_unstable();
+    assert_eq!(lines, rejected_lines);
+}
+
+#[tokio::test]
 async fn a_tenants_stored_mapping_runs_when_data_arrives_and_may_read_the_environment() {
     let stack = Stack::new().await;
     let _worker = stack.worker("w1", &[("ORG_ID", ORG_B)]);

@@ -55,11 +55,34 @@ pub struct CsvSourceConfig {
     /// underscore columns of a rejects file fed back in.
     #[serde(default)]
     pub skip_columns: Option<String>,
+    /// A field terminator of one or more characters (`"+|"`, `"|~|"`): the
+    /// file is read by terminators, as `bcp -t` writes it, with no quoting.
+    #[serde(default)]
+    pub field_terminator: Option<String>,
+    /// The record terminator that goes with it (`"&|\r\n"`, `bcp -r`);
+    /// default a line break (`\n` or `\r\n`).
+    #[serde(default)]
+    pub record_terminator: Option<String>,
     /// Added to every row's line: a partition of a larger file (its header
     /// and a slice of its records) numbers its lines as the whole file
     /// does. Never read from a mapping.
     #[serde(skip)]
     pub line_offset: i64,
+}
+
+/// How a terminator-delimited file splits: the field terminator, and the
+/// record terminators (tried in order, the longest first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terminators {
+    pub field: Vec<u8>,
+    pub records: Vec<Vec<u8>>,
+}
+
+impl Terminators {
+    /// The field terminator as the report shows it (`+|`, `\t` for a tab).
+    pub fn shown(&self) -> String {
+        String::from_utf8_lossy(&self.field).escape_debug().to_string()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -137,6 +160,8 @@ impl CsvSourceConfig {
             max_field_bytes: default_max_field_bytes(),
             batch_size: default_batch_size(),
             skip_columns: None,
+            field_terminator: None,
+            record_terminator: None,
             line_offset: 0,
         }
     }
@@ -157,9 +182,40 @@ impl CsvSourceConfig {
         }
     }
 
+    /// The terminators of a terminator-delimited file; `None` for a
+    /// delimited one.
+    pub fn terminators(&self) -> Result<Option<Terminators>, CsvError> {
+        let bad = |why: &str| Err(CsvError::Terminator(why.to_string()));
+        let field = match (&self.field_terminator, &self.record_terminator) {
+            (None, None) => return Ok(None),
+            (None, Some(_)) => return bad("record_terminator needs a field_terminator too"),
+            (Some(f), _) => f,
+        };
+        if self.delimiter_byte()?.is_some() {
+            return bad("field_terminator replaces delimiter: remove one of them");
+        }
+        if !matches!(self.quoting, Quoting::Auto | Quoting::None) {
+            return bad("a terminator-delimited file has no quoting: remove quoting or set it to \"none\"");
+        }
+        let records: Vec<Vec<u8>> = match &self.record_terminator {
+            Some(r) => vec![r.as_bytes().to_vec()],
+            None => vec![b"\r\n".to_vec(), b"\n".to_vec()],
+        };
+        for t in std::iter::once(field.as_bytes()).chain(records.iter().map(Vec::as_slice)) {
+            if t.is_empty() || !t.is_ascii() {
+                return bad("terminators are one or more ASCII characters");
+            }
+        }
+        if records.iter().any(|r| r.as_slice() == field.as_bytes()) {
+            return bad("the field and record terminators must differ");
+        }
+        Ok(Some(Terminators { field: field.as_bytes().to_vec(), records }))
+    }
+
     /// Checks the options and opens the file. `base_dir` is the mapping
     /// file's folder.
     pub fn build(&self, base_dir: &Path) -> Result<CsvSource, CsvError> {
+        self.terminators()?;
         if self.batch_size == 0 {
             return Err(CsvError::BatchSize);
         }

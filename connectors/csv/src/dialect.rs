@@ -142,8 +142,14 @@ pub fn header_and_rows(
 pub fn sniff_header_row(sample: &str, delimiter: u8) -> usize {
     let mut reader =
         csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(sample.as_bytes());
-    let records: Vec<csv::StringRecord> = reader.records().take(500).filter_map(Result::ok).collect();
-    let counts: Vec<usize> = records.iter().map(csv::StringRecord::len).collect();
+    let records: Vec<Vec<String>> =
+        reader.records().take(500).filter_map(Result::ok).map(|r| r.iter().map(str::to_string).collect()).collect();
+    header_row(&records)
+}
+
+/// [`sniff_header_row`] over records already split.
+pub fn header_row(records: &[Vec<String>]) -> usize {
+    let counts: Vec<usize> = records.iter().map(Vec::len).collect();
     let Some(block) = consistent_block(&counts) else { return 0 };
     records
         .iter()

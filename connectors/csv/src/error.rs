@@ -24,6 +24,8 @@ pub enum CsvError {
         "encoding {0:?} is unknown (e.g. \"auto\", \"utf-8\", \"utf-16le\", \"windows-1252\", \"latin-1\", \"mac-roman\", \"shift_jis\")"
     )]
     Encoding(String),
+    #[error("terminators: {0}")]
+    Terminator(String),
     #[error("batch_size must be at least 1")]
     BatchSize,
     #[error("skip_columns {0:?} must be a prefix pattern ending in `*`, like \"_*\"")]

@@ -14,7 +14,7 @@ mod lines;
 pub mod records;
 mod source;
 
-pub use config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
+pub use config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows, Terminators};
 pub use dialect::Candidate;
 pub use encoding::{Detected, detect, detect_file};
 pub use error::CsvError;

@@ -109,6 +109,9 @@ impl Record {
 pub struct Records<R> {
     inner: R,
     parser: csv_core::Reader,
+    /// Set for a terminator-delimited file: the terminators, each with
+    /// whether it ends a record, the longest first.
+    terminators: Option<Vec<(Vec<u8>, bool)>>,
     keep_bytes: usize,
     input: Box<[u8]>,
     start: usize,
@@ -149,6 +152,7 @@ impl<R: Read> Records<R> {
         Self {
             inner,
             parser: builder.build(),
+            terminators: None,
             keep_bytes: keep_bytes.max(1),
             input: vec![0; INPUT_BYTES].into_boxed_slice(),
             start: 0,
@@ -161,9 +165,142 @@ impl<R: Read> Records<R> {
         }
     }
 
+    /// A reader of a terminator-delimited file (`bcp -t "+|" -r "&|\r\n"`):
+    /// records end at a record terminator, fields at the field terminator,
+    /// nothing is quoted. A record with no byte in it (two record
+    /// terminators in a row) is skipped, as blank lines are.
+    pub fn terminated(inner: R, terminators: &crate::config::Terminators, keep_bytes: usize) -> Self {
+        let mut list: Vec<(Vec<u8>, bool)> = std::iter::once((terminators.field.clone(), false))
+            .chain(terminators.records.iter().map(|r| (r.clone(), true)))
+            .collect();
+        list.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
+        Self { terminators: Some(list), ..Self::new(inner, b',', Quoting::None, keep_bytes) }
+    }
+
+    /// Reads more input, keeping the unread bytes: `false` at the end.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        self.input.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        let n = loop {
+            match self.inner.read(&mut self.input[self.end..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        self.end += n;
+        self.eof = n == 0;
+        Ok(n > 0)
+    }
+
+    /// Counts the line breaks of consumed bytes.
+    fn count(&mut self, bytes: std::ops::Range<usize>) {
+        for i in bytes {
+            let b = self.input.get(i).copied().unwrap_or(0);
+            if b == b'\r' || (b == b'\n' && !self.after_cr) {
+                self.breaks += 1;
+            }
+            self.after_cr = b == b'\r';
+        }
+    }
+
+    /// Adds `len` bytes at `from` of the input to the record's last field,
+    /// within the caps.
+    fn push_bytes(&self, record: &mut Record, field_size: &mut usize, from: usize, len: usize) {
+        let kept = *field_size;
+        *field_size += len;
+        if record.ends.len() >= RECORD_KEEP_FIELDS || record.data.len() >= RECORD_KEEP_BYTES {
+            return;
+        }
+        let room = self.keep_bytes.saturating_sub(kept).min(RECORD_KEEP_BYTES - record.data.len());
+        let take = len.min(room);
+        record.data.extend_from_slice(self.input.get(from..from + take).unwrap_or_default());
+    }
+
+    fn end_field(record: &mut Record, field_size: &mut usize) {
+        record.fields += 1;
+        if record.ends.len() < RECORD_KEEP_FIELDS {
+            record.ends.push(record.data.len());
+            record.sizes.push(*field_size);
+        }
+        *field_size = 0;
+    }
+
+    fn read_terminated(&mut self, record: &mut Record) -> std::io::Result<bool> {
+        let terminators = self.terminators.clone().unwrap_or_default();
+        let longest = terminators.first().map_or(1, |(t, _)| t.len());
+        let firsts: Vec<u8> = terminators.iter().filter_map(|(t, _)| t.first().copied()).collect();
+        record.data.clear();
+        record.clear(self.consumed, self.breaks);
+        if self.after_cr && self.input.get(self.start) == Some(&b'\n') {
+            record.line = self.breaks;
+        }
+        let mut field_size = 0usize;
+        // Whether the record has a byte yet (an empty one is skipped).
+        let mut started = false;
+        loop {
+            if self.end - self.start < longest && !self.eof {
+                self.fill()?;
+                continue;
+            }
+            if self.start == self.end {
+                if started {
+                    Self::end_field(record, &mut field_size);
+                    return Ok(true);
+                }
+                return Ok(false);
+            }
+            // Bytes up to the next possible terminator are field text.
+            let window = self.input.get(self.start..self.end).unwrap_or_default();
+            let run = window.iter().position(|b| firsts.contains(b)).unwrap_or(window.len());
+            if run > 0 {
+                // No terminator begins with any of these bytes.
+                started = true;
+                self.push_bytes(record, &mut field_size, self.start, run);
+                self.count(self.start..self.start + run);
+                self.start += run;
+                self.consumed += run as u64;
+                continue;
+            }
+            let window = self.input.get(self.start..self.end).unwrap_or_default();
+            let hit = terminators.iter().find(|(t, _)| window.starts_with(t)).map(|(t, ends)| (t.len(), *ends));
+            match hit {
+                Some((len, ends_record)) => {
+                    self.count(self.start..self.start + len);
+                    self.start += len;
+                    self.consumed += len as u64;
+                    if ends_record && !started {
+                        // Nothing in it: skip, as blank lines are.
+                        record.clear(self.consumed, self.breaks);
+                        continue;
+                    }
+                    started = true;
+                    Self::end_field(record, &mut field_size);
+                    if ends_record {
+                        return Ok(true);
+                    }
+                }
+                None => {
+                    started = true;
+                    self.push_bytes(record, &mut field_size, self.start, 1);
+                    self.count(self.start..self.start + 1);
+                    self.start += 1;
+                    self.consumed += 1;
+                }
+            }
+        }
+    }
+
     /// Reads the next record into `record`; `false` at the end of the text.
     pub fn read(&mut self, record: &mut Record) -> std::io::Result<bool> {
         use csv_core::ReadRecordResult as R;
+        if self.terminators.is_some() {
+            return self.read_terminated(record);
+        }
         record.clear(self.consumed, self.breaks);
         let mut ends = [0usize; 64];
         let mut p = Progress { written: 0, field_start: 0, kept_start: 0, filled: 0, leading: true, first: true };
@@ -260,6 +397,48 @@ impl<R: Read> Records<R> {
     }
 }
 
+/// The reference reading of a terminator-delimited text, whole in
+/// memory: at each byte the longest terminator that matches there ends a
+/// field or a record; records with no byte are skipped. Tests and the fuzz
+/// target hold the streaming reader to it.
+pub fn split_terminated(text: &[u8], terminators: &crate::config::Terminators) -> Vec<(Vec<Vec<u8>>, u64)> {
+    let mut list: Vec<(&[u8], bool)> = std::iter::once((terminators.field.as_slice(), false))
+        .chain(terminators.records.iter().map(|r| (r.as_slice(), true)))
+        .collect();
+    list.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
+    let mut out = Vec::new();
+    let (mut fields, mut field) = (Vec::new(), Vec::new());
+    let (mut at, mut start, mut started) = (0, 0u64, false);
+    while at < text.len() {
+        match list.iter().find(|(t, _)| text[at..].starts_with(t)) {
+            Some((t, true)) => {
+                at += t.len();
+                if started {
+                    fields.push(std::mem::take(&mut field));
+                    out.push((std::mem::take(&mut fields), start));
+                }
+                started = false;
+                start = at as u64;
+            }
+            Some((t, false)) => {
+                at += t.len();
+                started = true;
+                fields.push(std::mem::take(&mut field));
+            }
+            None => {
+                started = true;
+                field.push(text[at]);
+                at += 1;
+            }
+        }
+    }
+    if started {
+        fields.push(field);
+        out.push((fields, start));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +522,114 @@ mod tests {
         assert_eq!(records[0].len(), RECORD_KEEP_FIELDS + 11);
         assert_eq!(records[0].iter().count(), RECORD_KEEP_FIELDS);
         assert!(!records[0].is_whole());
+    }
+}
+
+#[cfg(test)]
+mod terminated {
+    use super::*;
+    use crate::config::Terminators;
+
+    /// Hands out its text a few bytes at a time, so terminators fall across
+    /// reads.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 = self.1 % 3 + 1;
+            let n = self.1.min(self.0.len()).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn read_all(text: &[u8], t: &Terminators, keep: usize) -> Vec<Record> {
+        let mut records = Records::terminated(Trickle(text, 0), t, keep);
+        let mut out = Vec::new();
+        let mut record = Record::default();
+        while records.read(&mut record).unwrap() {
+            out.push(record.clone());
+        }
+        out
+    }
+
+    fn bcp() -> Terminators {
+        Terminators { field: b"+|".to_vec(), records: vec![b"&|\r\n".to_vec()] }
+    }
+
+    #[test]
+    fn multi_character_terminators_split_fields_and_records() {
+        let text = b"1+|Ada+|a+b|c&|\r\n2+|Line\r\nbreak+|&|\r\n&|\r\n3+|+|last";
+        let records = read_all(text, &bcp(), 1 << 20);
+        let got: Vec<Vec<String>> =
+            records.iter().map(|r| r.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()).collect();
+        assert_eq!(got, [vec!["1", "Ada", "a+b|c"], vec!["2", "Line\r\nbreak", ""], vec!["3", "", "last"]]);
+        assert_eq!(records.iter().map(Record::line).collect::<Vec<_>>(), [1, 2, 5]);
+        assert_eq!(records.iter().map(Record::position).collect::<Vec<_>>(), [0, 17, 41]);
+    }
+
+    #[test]
+    fn the_streaming_reader_agrees_with_the_reference_on_every_cut() {
+        let cases: Vec<(&[u8], Terminators)> = vec![
+            (b"a+|b&|\r\nc+|d&|\r\n", bcp()),
+            (b"+|&|\r\n+|+|&|&|\r\n&&||++", bcp()),
+            (b"x|y|\ny|z|\n", Terminators { field: b"|".to_vec(), records: vec![b"|\n".to_vec()] }),
+            (
+                b"a\tb\r\nc\td\ne\r",
+                Terminators { field: b"\t".to_vec(), records: vec![b"\r\n".to_vec(), b"\n".to_vec()] },
+            ),
+            (b"ab~~cd~~~~ef~~~", Terminators { field: b"~".to_vec(), records: vec![b"~~".to_vec()] }),
+        ];
+        for (text, t) in cases {
+            let expected = split_terminated(text, &t);
+            let got: Vec<(Vec<Vec<u8>>, u64)> = read_all(text, &t, 1 << 20)
+                .iter()
+                .map(|r| (r.iter().map(<[u8]>::to_vec).collect(), r.position()))
+                .collect();
+            assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
+    fn random_texts_read_as_the_reference_reads_them() {
+        // Texts made of terminator bytes and a letter, so terminators
+        // overlap, repeat and fall across the trickled reads.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"+|&\r\na";
+        let sets = [
+            bcp(),
+            Terminators { field: b"|".to_vec(), records: vec![b"|\r\n".to_vec()] },
+            Terminators { field: b"+|".to_vec(), records: vec![b"\r\n".to_vec(), b"\n".to_vec()] },
+            Terminators { field: b"&".to_vec(), records: vec![b"&&".to_vec()] },
+        ];
+        for _ in 0..3000 {
+            let len = (next() % 40) as usize;
+            let text: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            let t = &sets[(next() % sets.len() as u64) as usize];
+            let expected = split_terminated(&text, t);
+            let got: Vec<(Vec<Vec<u8>>, u64)> = read_all(&text, t, 1 << 20)
+                .iter()
+                .map(|r| (r.iter().map(<[u8]>::to_vec).collect(), r.position()))
+                .collect();
+            assert_eq!(got, expected, "{:?} with {:?}", String::from_utf8_lossy(&text), t);
+        }
+    }
+
+    #[test]
+    fn a_huge_field_costs_its_cap() {
+        let big = "x".repeat(200_000);
+        let text = format!("1+|{big}&|\r\n2+|b&|\r\n");
+        let records = read_all(text.as_bytes(), &bcp(), 16);
+        assert_eq!(records.len(), 2);
+        assert_eq!((records[0].size(1), records[0].get(1).unwrap().len()), (200_000, 16));
+        assert!(!records[0].is_whole());
+        assert!(records[1].is_whole());
     }
 }

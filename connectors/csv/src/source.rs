@@ -8,7 +8,7 @@ use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
 use migrate_engine::{Batch, MalformedRow, RejectReason, Source, SourceError, SourceInfo, SourceLocation, SourceNote};
 use sha2::Digest;
 
-use crate::config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows};
+use crate::config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows, Terminators};
 use crate::dialect::{header_and_rows, sniff_delimiter, sniff_header_row, sniff_quoting};
 use crate::encoding::{Detected, detect, detect_file};
 use crate::error::CsvError;
@@ -32,6 +32,7 @@ pub struct CsvSource {
     detected: Detected,
     delimiter: u8,
     quoting: Quoting,
+    terminators: Option<Terminators>,
     hash: SharedHash,
     rows: u64,
     /// Size and checksum, once read to the end.
@@ -64,6 +65,9 @@ struct Settled {
     detected: Detected,
     delimiter: u8,
     quoting: Quoting,
+    /// A terminator-delimited file's terminators (delimiter and quoting
+    /// then unused).
+    terminators: Option<Terminators>,
     /// Records before the header.
     skip: usize,
     /// Why the header looks like a data record, judged on the sample.
@@ -94,8 +98,58 @@ pub fn sniff(config: &CsvSourceConfig, sample: &[u8]) -> Result<Sniffed, CsvErro
     Ok(Sniffed { encoding: detected, delimiter, quoting, skip_rows: skip })
 }
 
+/// The first records of a sample of a terminator-delimited file (a last
+/// one cut by the sample's end left out).
+fn terminated_sample(text: &str, terminators: &Terminators, rows: usize) -> Vec<Vec<String>> {
+    let mut reader = Records::terminated(text.as_bytes(), terminators, 1 << 20);
+    let mut record = Record::default();
+    let mut out = Vec::new();
+    while out.len() < rows && reader.read(&mut record).unwrap_or(false) {
+        out.push(record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect());
+    }
+    if out.len() > 1 && !terminators.records.iter().any(|r| text.as_bytes().ends_with(r)) {
+        out.pop();
+    }
+    out
+}
+
+fn settle_terminated(config: &CsvSourceConfig, text: &str, detected: Detected, terminators: Terminators) -> Settled {
+    let rows = terminated_sample(text, &terminators, 500);
+    let skip = match config.skip_rows {
+        None => 0,
+        Some(SkipRows::Count(n)) => n,
+        Some(SkipRows::Auto(_)) => crate::dialect::header_row(&rows),
+    };
+    let header_looks_like_data = if config.header {
+        rows.get(skip).and_then(|header| {
+            let header: Vec<String> = header.iter().map(|f| f.trim().to_string()).collect();
+            let below: Vec<Vec<Option<String>>> = rows
+                .iter()
+                .skip(skip + 1)
+                .take(migrate_engine::header::HEADER_SAMPLE_ROWS)
+                .map(|r| r.iter().map(|f| Some(f.clone())).collect())
+                .collect();
+            migrate_engine::header::header_looks_like_data(&header, &below)
+        })
+    } else {
+        None
+    };
+    let delimiter = terminators.field.first().copied().unwrap_or(b',');
+    Settled {
+        detected,
+        delimiter,
+        quoting: Quoting::None,
+        terminators: Some(terminators),
+        skip,
+        header_looks_like_data,
+    }
+}
+
 fn settle_sample(config: &CsvSourceConfig, sample: &[u8], detected: Detected) -> Result<Settled, CsvError> {
     let (text, _, _) = detected.encoding.decode(sample);
+    if let Some(terminators) = config.terminators()? {
+        return Ok(settle_terminated(config, &text, detected, terminators));
+    }
     let delimiter = match config.delimiter_byte()? {
         Some(d) => d,
         None => sniff_delimiter(&text),
@@ -115,7 +169,21 @@ fn settle_sample(config: &CsvSourceConfig, sample: &[u8], detected: Detected) ->
     } else {
         None
     };
-    Ok(Settled { detected, delimiter, quoting, skip, header_looks_like_data })
+    Ok(Settled { detected, delimiter, quoting, terminators: None, skip, header_looks_like_data })
+}
+
+/// A record reader for a settled file: by terminators or by delimiter.
+fn records<R: Read>(
+    inner: R,
+    delimiter: u8,
+    quoting: Quoting,
+    terminators: Option<&Terminators>,
+    keep: usize,
+) -> Records<R> {
+    match terminators {
+        Some(t) => Records::terminated(inner, t, keep),
+        None => Records::new(inner, delimiter, quoting, keep),
+    }
 }
 
 /// A file's encoding and dialect written out, so that every part of a
@@ -131,9 +199,12 @@ pub struct Pinned {
 impl Pinned {
     /// `config` with this encoding and dialect declared.
     pub fn apply(&self, config: &CsvSourceConfig) -> CsvSourceConfig {
+        // A terminator-delimited file keeps its terminators (the config's).
+        let delimiter =
+            if config.field_terminator.is_some() { config.delimiter.clone() } else { Some(self.delimiter.clone()) };
         CsvSourceConfig {
             encoding: Some(self.encoding.clone()),
-            delimiter: Some(self.delimiter.clone()),
+            delimiter,
             quoting: self.quoting,
             skip_rows: Some(SkipRows::Count(self.skip_rows)),
             ..config.clone()
@@ -193,7 +264,7 @@ impl CsvSource {
         let hash: SharedHash = Arc::new(Mutex::new(HashState::default()));
         let raw = Hashing { inner: BufReader::with_capacity(1 << 16, file), state: hash.clone() };
         // Only where records start matters here: fields are kept a byte long.
-        let mut reader = Records::new(raw, settled.delimiter, settled.quoting, 1);
+        let mut reader = records(raw, settled.delimiter, settled.quoting, settled.terminators.as_ref(), 1);
         let mut record = Record::default();
         for _ in 0..settled.skip + usize::from(config.header) {
             if !reader.read(&mut record).map_err(|e| read_error(&file_name, &e))? {
@@ -238,8 +309,11 @@ impl CsvSource {
             last.end = size;
             parts.push(last);
         }
-        let delimiter =
-            if settled.delimiter == b'\t' { "tab".to_string() } else { (settled.delimiter as char).to_string() };
+        let delimiter = match &settled.terminators {
+            Some(t) => t.shown(),
+            None if settled.delimiter == b'\t' => "tab".to_string(),
+            None => (settled.delimiter as char).to_string(),
+        };
         Ok(Some(FileIndex {
             size,
             sha256: hex::encode(state.hasher.clone().finalize()),
@@ -258,7 +332,7 @@ impl CsvSource {
 
     pub(crate) fn open(config: &CsvSourceConfig, path: &Path) -> Result<Self, CsvError> {
         let file_name: Arc<str> = path.display().to_string().into();
-        let Settled { detected, delimiter, quoting, skip, header_looks_like_data } = settle(config, path)?;
+        let Settled { detected, delimiter, quoting, terminators, skip, header_looks_like_data } = settle(config, path)?;
 
         let file = File::open(path).map_err(|source| CsvError::Open { path: path.to_path_buf(), source })?;
         let hash: SharedHash = Arc::new(Mutex::new(HashState::default()));
@@ -268,7 +342,7 @@ impl CsvSource {
             .bom_sniffing(true)
             .strip_bom(true)
             .build(raw);
-        let mut reader = Records::new(decoded, delimiter, quoting, config.max_field_bytes);
+        let mut reader = records(decoded, delimiter, quoting, terminators.as_ref(), config.max_field_bytes);
 
         let mut record = Record::default();
         for _ in 0..skip {
@@ -341,6 +415,7 @@ impl CsvSource {
             detected,
             delimiter,
             quoting,
+            terminators,
             hash,
             rows: 0,
             done: None,
@@ -507,6 +582,9 @@ pub fn sniff_preamble(source: &CsvSource) -> usize {
 /// How each candidate delimiter would read an opened source's file (its
 /// first 64 KiB, in the source's encoding): the header each would take.
 pub fn dialect_candidates(source: &CsvSource) -> Vec<crate::dialect::Candidate> {
+    if source.terminators.is_some() {
+        return Vec::new();
+    }
     let Ok(sample) = read_sample(Path::new(source.file.as_ref())) else { return Vec::new() };
     let (text, _, _) = source.detected.encoding.decode(&sample);
     crate::dialect::candidates(&text)
@@ -541,10 +619,10 @@ impl Source for CsvSource {
             row_count: Some(self.rows),
             encoding: Some(self.detected.encoding.name().to_lowercase()),
             encoding_confidence: Some(self.detected.how.to_string()),
-            delimiter: Some(if self.delimiter == b'\t' {
-                "tab".to_string()
-            } else {
-                (self.delimiter as char).to_string()
+            delimiter: Some(match &self.terminators {
+                Some(t) => t.shown(),
+                None if self.delimiter == b'\t' => "tab".to_string(),
+                None => (self.delimiter as char).to_string(),
             }),
             quoting: Some(self.quoting.as_str().to_string()),
             header: Some(self.header_info.clone()),

@@ -259,3 +259,66 @@ async fn ascii_and_utf8_are_said_of_the_whole_file() {
     let info = config(utf8.path(), 10).build(std::path::Path::new("/")).unwrap().info();
     assert_eq!((info.encoding.as_deref(), info.encoding_confidence.as_deref()), (Some("utf-8"), Some("valid_utf8")));
 }
+
+#[tokio::test]
+async fn a_bcp_dump_with_multi_character_terminators_reads_exactly_and_bad_settings_are_refused() {
+    let f = write(b"id+|name+|note&|\r\n1+|Ada+|a, \"quoted\" note&|\r\n2+|Grace+|two\r\nlines&|\r\n3+|Alan+|&|\r\n");
+    let bcp = CsvSourceConfig {
+        field_terminator: Some("+|".into()),
+        record_terminator: Some("&|\r\n".into()),
+        ..config(f.path(), 10)
+    };
+    let mut source = bcp.build(std::path::Path::new("/")).unwrap();
+    assert_eq!(source.columns(), ["id", "name", "note"]);
+    let rows = read_all(&mut source).await;
+    let some = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
+    assert_eq!(
+        rows,
+        [
+            (2, some(&["1", "Ada", "a, \"quoted\" note"])),
+            (3, some(&["2", "Grace", "two\r\nlines"])),
+            (5, some(&["3", "Alan", ""])),
+        ]
+    );
+    let info = source.info();
+    assert_eq!((info.delimiter.as_deref(), info.quoting.as_deref()), (Some("+|"), Some("none")));
+    assert_eq!(info.row_count, Some(3));
+
+    // The default record terminator is a line break, either kind.
+    let f = write(b"1+|a\r\n2+|b\n3+|c");
+    let lines = CsvSourceConfig { field_terminator: Some("+|".into()), header: false, ..config(f.path(), 10) };
+    let rows = read_all(&mut lines.build(std::path::Path::new("/")).unwrap()).await;
+    assert_eq!(
+        rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+        [some(&["1", "a"]), some(&["2", "b"]), some(&["3", "c"])]
+    );
+
+    for (config, message) in [
+        (
+            CsvSourceConfig { record_terminator: Some("&|".into()), ..config(f.path(), 10) },
+            "terminators: record_terminator needs a field_terminator too",
+        ),
+        (
+            CsvSourceConfig {
+                field_terminator: Some("+|".into()),
+                delimiter: Some(";".into()),
+                ..config(f.path(), 10)
+            },
+            "terminators: field_terminator replaces delimiter: remove one of them",
+        ),
+        (
+            CsvSourceConfig {
+                field_terminator: Some("+|".into()),
+                quoting: migrate_csv::Quoting::Rfc4180,
+                ..config(f.path(), 10)
+            },
+            "terminators: a terminator-delimited file has no quoting: remove quoting or set it to \"none\"",
+        ),
+        (
+            CsvSourceConfig { field_terminator: Some("§".into()), ..config(f.path(), 10) },
+            "terminators: terminators are one or more ASCII characters",
+        ),
+    ] {
+        assert_eq!(config.build(std::path::Path::new("/")).err().map(|e| e.to_string()).as_deref(), Some(message));
+    }
+}
