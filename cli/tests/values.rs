@@ -190,3 +190,59 @@ company = { from = "buyer", transform = [{ strip_prefix = ["Fa. ", "Firma "] }] 
             .unwrap();
     assert_eq!(acres, ["number", "number"], "numbers, not strings, so the platform can sum them");
 }
+
+#[tokio::test]
+async fn zone_abbreviations_load_as_their_offsets_and_an_ambiguous_one_is_rejected_until_the_mapping_names_it() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("tz");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("calls.csv"),
+        "id,subject,at\n1,Kickoff,03/10/2019 10:00 EST\n2,Review,07/01/2019 10:00 CEST\n3,Wrap-up,07/01/2019 10:00 CST\n",
+    )
+    .unwrap();
+    let mapping = |zones: &str| {
+        format!(
+            r#"[migration]
+name = "tz"
+org_id = "${{ORG_ID}}"
+source_system = "tz"
+
+[sources.calls]
+kind = "csv"
+path = "calls.csv"
+
+[tasks]
+from = "calls"
+key = "id"
+
+[tasks.columns]
+title = "subject"
+completed_at = {{ from = "at", transform = [{{ date = {{ formats = ["us"], timezone = "Europe/London"{zones} }} }}] }}
+"#
+        )
+    };
+    let plain = dir.join("plain.toml");
+    std::fs::write(&plain, mapping("")).unwrap();
+    assert_success(&t.run(&plain, ORG_A, "plain"));
+    let r = report(&t.out_dir("plain"));
+    assert_eq!(counts(entity(&r, "tasks")), [3, 0, 0, 1, 2, 2, 0, 0]);
+    let (_, rejects) = read_csv(&t.out_dir("plain").join("rejects/tasks.csv"));
+    assert_eq!((rejects[0][2].as_str(), rejects[0][3].as_str()), ("07/01/2019 10:00 CST", "invalid_date"));
+    assert!(rejects[0][4].contains("CST is ambiguous"), "{:?}", rejects[0]);
+
+    let settled = dir.join("settled.toml");
+    std::fs::write(&settled, mapping(", zone_abbreviations = { CST = \"America/Chicago\" }")).unwrap();
+    assert_success(&t.run(&settled, ORG_A, "settled"));
+    let r = report(&t.out_dir("settled"));
+    assert_eq!(counts(entity(&r, "tasks")), [3, 0, 0, 0, 3, 1, 0, 2]);
+    let mut conn = t.admin().await;
+    let times: Vec<(String, String)> = sqlx::query_as(
+        "SELECT title, to_char(completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM tasks ORDER BY title",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let expected = [("Kickoff", "2019-03-10 15:00"), ("Review", "2019-07-01 08:00"), ("Wrap-up", "2019-07-01 15:00")];
+    assert_eq!(times, expected.map(|(a, b)| (a.to_string(), b.to_string())));
+}
