@@ -17,12 +17,29 @@ use crate::service::Shared;
 pub enum JobError {
     /// Stopped at shutdown (or the lease was lost): not an attempt.
     Cancelled,
-    /// The attempt failed, with a message for the ledger.
+    /// The attempt failed, with a message for the ledger; another attempt
+    /// may succeed (S3 or the database unreachable, a source not there yet).
     Failed(String),
+    /// The job's own input is wrong (its mapping, its keys, its size, a
+    /// reject budget its data exceeds): no attempt can succeed, so the job
+    /// fails at once.
+    Permanent(String),
 }
 
 pub fn fail(e: impl std::fmt::Display) -> JobError {
     JobError::Failed(e.to_string())
+}
+
+/// A failure that retrying cannot fix.
+pub fn permanent(e: impl std::fmt::Display) -> JobError {
+    JobError::Permanent(e.to_string())
+}
+
+/// Whether a run's error comes from the job's input rather than from the
+/// systems the run uses: the same input would fail the same way again.
+pub fn run_error_is_permanent(e: &migrate_engine::EngineError) -> bool {
+    use migrate_engine::EngineError as E;
+    matches!(e, E::RejectBudgetExceeded { .. } | E::UnknownSourceColumn { .. } | E::Inference { .. })
 }
 
 /// A relative key below the job prefix, as a path that stays inside the
@@ -58,7 +75,7 @@ pub async fn download(shared: &Shared, bucket: &str, prefix: &str, dir: &Path) -
             }
             total = total.saturating_add(u64::try_from(object.size().unwrap_or(0)).unwrap_or(0));
             if total > shared.config.max_job_bytes {
-                return Err(fail(format!(
+                return Err(permanent(format!(
                     "the job's files add up to more than MAX_JOB_BYTES = {}",
                     shared.config.max_job_bytes
                 )));
@@ -69,7 +86,7 @@ pub async fn download(shared: &Shared, bucket: &str, prefix: &str, dir: &Path) -
     for key in &keys {
         let relative = key.strip_prefix(prefix).unwrap_or_default();
         let Some(target) = local_path(dir, relative) else {
-            return Err(fail(format!("object key {key:?} is not a plain relative path")));
+            return Err(permanent(format!("object key {key:?} is not a plain relative path")));
         };
         if let Some(parent) = target.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(fail)?;
@@ -183,30 +200,30 @@ pub fn load_job_mapping(
             Some(String::new())
         }
     };
-    let mapping = load_mapping(&mapping_path(root, stored), &lookup).map_err(|e| fail(place(e.to_string())))?;
+    let mapping = load_mapping(&mapping_path(root, stored), &lookup).map_err(|e| permanent(place(e.to_string())))?;
     if let Some(name) = asked.into_inner().first() {
-        return Err(fail(format!(
+        return Err(permanent(format!(
             "{shown}{MAPPING_FILE} uses ${{{name}}}: a mapping uploaded with the data cannot read the worker's environment (store the mapping as {}{org}.toml to use variables)",
             shared.config.mappings_prefix
         )));
     }
     if mapping.plan.org_id != org {
-        return Err(fail(format!(
+        return Err(permanent(format!(
             "the mapping is for org {} but was uploaded under tenants/{org}/: refused, nothing loaded",
             mapping.plan.org_id
         )));
     }
-    let configured = SourceSet::configure(&mapping).map_err(|d| fail(place(d.render(false))))?;
+    let configured = SourceSet::configure(&mapping).map_err(|d| permanent(place(d.render(false))))?;
     // An uploaded mapping must not make the worker connect anywhere.
     if !stored && let Some(name) = configured.databases().first() {
-        return Err(fail(format!(
+        return Err(permanent(format!(
             "source {name} of {shown}{MAPPING_FILE} reads a database: only a stored mapping ({}{org}.toml) may",
             shared.config.mappings_prefix
         )));
     }
     for (name, path) in configured.files() {
         if !inside(root, &path) {
-            return Err(fail(format!(
+            return Err(permanent(format!(
                 "source {name} reads {}, outside the job's upload prefix {shown}: refused",
                 path.display()
             )));

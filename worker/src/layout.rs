@@ -40,7 +40,8 @@ pub fn classify(key: &str) -> Trigger {
     let Ok(org_id) = Uuid::parse_str(org) else {
         return Trigger::Ignore(format!("{org:?} is not an org id (a UUID)"));
     };
-    if job.is_empty() || rest.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+    // The job's own segment too: `tenants/ORG/../mapping.toml` is no job.
+    if std::iter::once(&job).chain(rest).any(|p| p.is_empty() || *p == "." || *p == "..") {
         return Trigger::Ignore("empty or relative path segment".into());
     }
     if rest.first() == Some(&RESULTS_DIR) {
@@ -76,6 +77,9 @@ mod tests {
             format!("tenants/{org}/mapping.toml"),
             "tenants/acme/job/mapping.toml".to_string(),
             format!("{prefix}../x"),
+            format!("tenants/{org}/../mapping.toml"),
+            format!("tenants/{org}/./mapping.toml"),
+            format!("tenants/{org}//mapping.toml"),
             "uploads/x.csv".to_string(),
         ] {
             assert!(matches!(classify(&ignored), Trigger::Ignore(_)), "{ignored}");

@@ -224,7 +224,8 @@ async fn stage_part(
     let shown = job.shown();
     let (mapping, mut sources) = mapping_in(shared, job, root).await?;
     if !mapping.errors.is_empty() {
-        return Err(fail(place(root, &shown, &mapping.diagnostics(mapping.errors.clone()).render(false))));
+        let message = place(root, &shown, &mapping.diagnostics(mapping.errors.clone()).render(false));
+        return Err(crate::files::permanent(message));
     }
     let index = &plan_of_split.index;
     let (start, end) = (claimed.byte_start as u64, claimed.byte_end as u64);
@@ -261,7 +262,14 @@ async fn stage_part(
     let report = match result {
         Ok(report) => report,
         Err((_, migrate_engine::EngineError::Cancelled)) => return Err(JobError::Cancelled),
-        Err((_, e)) => return Err(fail(place(root, &shown, &e.to_string()))),
+        Err((_, e)) => {
+            let message = place(root, &shown, &e.to_string());
+            return Err(if crate::files::run_error_is_permanent(&e) {
+                crate::files::permanent(message)
+            } else {
+                fail(message)
+            });
+        }
     };
     // This partition's rejects, beside the run's results.
     let partial = format!("{}{RESULTS_DIR}/{}/partitions/{:04}/", job.prefix, plan_of_split.run_id, claimed.part);
@@ -345,7 +353,10 @@ async fn publish_run(shared: &Shared, job: &JobInfo, row: &ledger::JobRow) -> Re
     let mut report = match result {
         Ok(report) => report,
         Err((_, migrate_engine::EngineError::Cancelled)) => return Err(JobError::Cancelled),
-        Err((_, e)) => return Err(fail(e.to_string())),
+        Err((_, e)) => {
+            let permanent = crate::files::run_error_is_permanent(&e);
+            return Err(if permanent { crate::files::permanent(e) } else { fail(e) });
+        }
     };
     locate_report(&mut report, shared, job, root);
     write_report(&out_dir, &report).map_err(fail)?;
@@ -370,7 +381,7 @@ pub(crate) async fn abandon_run(shared: &Shared, job: &JobInfo) {
         sink.attach(split.run_id, &mapping.plan, 0..0).await.map_err(fail)?;
         sink.abandon(migrate_engine::RunStatus::Failed, "a partition failed for good").await.map_err(fail)
     };
-    if let Err(JobError::Failed(e)) = abandoned.await {
+    if let Err(JobError::Failed(e) | JobError::Permanent(e)) = abandoned.await {
         warn!(error = %shared.redactor.clean(&e), "could not abandon the split run; `migrate runs clean` drops its staging");
     }
 }

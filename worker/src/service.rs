@@ -352,16 +352,25 @@ pub(crate) async fn settle_attempt(
             }
             Handled::Retry(Duration::ZERO)
         }
-        Err(JobError::Failed(message)) => {
+        Err(error @ (JobError::Failed(_) | JobError::Permanent(_))) => {
+            let (message, is_permanent) = match error {
+                JobError::Permanent(m) => (m, true),
+                JobError::Failed(m) => (m, false),
+                JobError::Cancelled => (String::new(), false),
+            };
             let message = shared.redactor.clean(&message);
             shared.metrics.job_ended("failed_attempt", seconds, &[]);
-            if attempts >= config.max_attempts {
-                error!(error = %message, "failed for good");
+            if is_permanent || attempts >= config.max_attempts {
+                error!(error = %message, permanent = is_permanent, "failed for good");
                 if let Lease::Part(..) = lease {
                     let _ = release(shared, lease, Some(&message), true).await;
                 }
                 crate::partition::abandon_run(shared, job).await;
-                let error = format!("{message} (after {attempts} attempts)");
+                let error = if is_permanent {
+                    format!("{message} (not retried: the upload itself must change)")
+                } else {
+                    format!("{message} (after {attempts} attempts)")
+                };
                 if let Lease::Part(_, part) = lease {
                     let error = format!("partition {part}: {error}");
                     let summary = serde_json::json!({ "status": "failed", "error": error });
@@ -371,7 +380,9 @@ pub(crate) async fn settle_attempt(
                 } else {
                     end_job(shared, job, attempts, failed(None, error)).await;
                 }
-                Handled::DeadLetter
+                // The dead-letter queue is for what the operator must look
+                // at; a customer's bad upload is told to the customer.
+                if is_permanent { Handled::Done } else { Handled::DeadLetter }
             } else {
                 warn!(error = %message, "attempt failed: will retry");
                 if let Err(e) = release(shared, lease, Some(&message), false).await {
@@ -567,7 +578,11 @@ async fn execute(shared: &Shared, job: &JobInfo) -> Result<Executed, JobError> {
     let (mapping, _) = load_job_mapping(shared, &root, &shown, job.org, job.stored)?;
     let (sources, diagnostics) = check_mapping(&mapping).await;
     let Some(sources) = sources else {
-        return Err(fail(place(&root, &shown, &diagnostics.render(false))));
+        // An uploaded mapping comes last, after its data: what it names is
+        // there or never will be. A stored mapping's job starts at any
+        // upload, perhaps before the other files: it may be retried.
+        let message = place(&root, &shown, &diagnostics.render(false));
+        return Err(if job.stored { fail(message) } else { crate::files::permanent(message) });
     };
     if crate::partition::split(shared, job, &root, &mapping, &sources).await? {
         return Ok(Executed::Split);
@@ -591,9 +606,13 @@ async fn execute(shared: &Shared, job: &JobInfo) -> Result<Executed, JobError> {
         None => {
             Ok(Executed::Finished(Outcome { state: "succeeded", run_id: Some(run_id), error: None, summary, rows }))
         }
-        // A run that ended with a report (a reject budget exceeded, a
-        // database error mid-run) is retried: nothing of it was published.
-        Some(e) => Err(fail(format!("run {run_id}: {}", place(&root, &shown, &e.to_string())))),
+        // A run that ended with a report is retried when the systems it
+        // uses failed it (a database error mid-run): nothing of it was
+        // published. One its input failed (a reject budget exceeded) is not.
+        Some(e) => {
+            let message = format!("run {run_id}: {}", place(&root, &shown, &e.to_string()));
+            Err(if crate::files::run_error_is_permanent(&e) { crate::files::permanent(message) } else { fail(message) })
+        }
     }
 }
 

@@ -88,25 +88,83 @@ async fn an_upload_becomes_one_run_with_its_results_in_s3_even_when_the_event_re
 }
 
 #[tokio::test]
-async fn a_poison_upload_fails_after_its_attempts_and_is_dead_lettered_while_other_jobs_run() {
+async fn a_job_that_keeps_failing_is_retried_then_dead_lettered_while_other_jobs_run() {
     let stack = Stack::new().await;
     let _worker = stack.worker("w1", &[]);
-    stack.upload_job(ORG_A, "broken", Some("[migration\nname = ")).await;
+    // A stored mapping's job starts at any upload, so a file it reads may
+    // still be on its way: that failure is retried, then dead-lettered.
+    let stored = demo_mapping(ORG_B).replace("path = \"customers.csv\"", "path = \"missing.csv\"");
+    stack.put(&format!("mappings/{ORG_B}.toml"), stored).await;
+    stack.put(&format!("tenants/{ORG_B}/waiting/other.csv"), "id\n1\n").await;
     stack.upload_job(ORG_A, "good", None).await;
     let mut notes = stack.notifications(2, MINUTE).await;
     notes.sort_by_key(|n| n["key"].as_str().unwrap_or_default().to_string());
     assert_eq!(notes.len(), 2);
-    assert_eq!(notes[0]["key"], format!("tenants/{ORG_A}/broken/mapping.toml"));
-    assert_eq!(notes[0]["state"], "failed");
-    assert_eq!(notes[0]["attempts"], 2);
-    let error = notes[0]["summary"]["error"].as_str().unwrap();
-    assert!(error.contains(&format!("s3://{BUCKET}/tenants/{ORG_A}/broken/mapping.toml")), "{error}");
-    assert_eq!(notes[1]["state"], "succeeded");
+    let (good, waiting) = if notes[0]["key"].as_str().unwrap().contains("/good/") {
+        (&notes[0], &notes[1])
+    } else {
+        (&notes[1], &notes[0])
+    };
+    assert_eq!(waiting["key"], format!("tenants/{ORG_B}/waiting/other.csv"));
+    assert_eq!(waiting["state"], "failed");
+    assert_eq!(waiting["attempts"], 2);
+    let error = waiting["summary"]["error"].as_str().unwrap();
+    assert!(error.contains("missing.csv") && error.ends_with("(after 2 attempts)"), "{error}");
+    assert_eq!(good["state"], "succeeded");
     let dead = stack.dead_letters(Duration::from_secs(10)).await;
     assert_eq!(dead.len(), 1);
-    assert!(dead[0].contains("broken"), "{}", dead[0]);
+    assert!(dead[0].contains("waiting"), "{}", dead[0]);
     assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs WHERE state = 'failed' AND attempts = 2").await, 1);
     assert_eq!(stack.contacts(ORG_A).await, 274);
+}
+
+#[tokio::test]
+async fn a_permanent_error_fails_its_job_on_the_first_attempt_without_a_dead_letter() {
+    let stack = Stack::new().await;
+    // Retries every 30 s, three attempts: a retried job would take a minute.
+    let _worker = stack.worker("w1", &[("MAX_ATTEMPTS", "3"), ("RETRY_DELAY_SECS", "30")]);
+    let demo = demo_mapping(ORG_A);
+    let cases = [
+        ("toml", "[migration\nname = ".to_string(), "mapping.toml"),
+        ("other-org", demo_mapping(ORG_B), "refused, nothing loaded"),
+        ("column", demo.replace("from = \"FirstName\"", "from = \"Vorname\""), "unknown source column `Vorname`"),
+        (
+            "budget",
+            demo.replace("source_system = ", "max_rejected = 0\nsource_system = "),
+            "rejected, more than max_rejected = 0",
+        ),
+    ];
+    for (job, mapping, _) in &cases {
+        stack.upload_job(ORG_A, job, Some(mapping)).await;
+    }
+    let started = std::time::Instant::now();
+    let notes = stack.notifications(cases.len(), MINUTE).await;
+    assert_eq!(notes.len(), cases.len());
+    assert!(started.elapsed() < Duration::from_secs(30), "no job waited for a retry: {:?}", started.elapsed());
+    for (job, _, expected) in &cases {
+        let note = notes.iter().find(|n| n["key"] == format!("tenants/{ORG_A}/{job}/mapping.toml")).unwrap();
+        assert_eq!((&note["state"], &note["attempts"]), (&"failed".into(), &1.into()), "{note}");
+        let error = note["summary"]["error"].as_str().unwrap();
+        assert!(error.contains(expected), "{job}: {error}");
+        assert!(error.ends_with("(not retried: the upload itself must change)"), "{job}: {error}");
+    }
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs WHERE state = 'failed' AND attempts = 1").await, 4);
+    assert!(stack.dead_letters(Duration::from_secs(3)).await.is_empty(), "a customer's mistake is no operator's");
+    assert_eq!(stack.contacts(ORG_A).await, 0);
+}
+
+#[tokio::test]
+async fn a_key_with_a_dot_segment_is_no_job() {
+    let stack = Stack::new().await;
+    let worker = stack.worker("w1", &[]);
+    stack.put(&format!("tenants/{ORG_A}/../mapping.toml"), demo_mapping(ORG_A)).await;
+    stack.put(&format!("tenants/{ORG_A}/./mapping.toml"), demo_mapping(ORG_A)).await;
+    stack.upload_job(ORG_A, "real", None).await;
+    let notes = stack.notifications(1, MINUTE).await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["key"], format!("tenants/{ORG_A}/real/mapping.toml"));
+    assert!(stack.notifications(1, Duration::from_secs(3)).await.is_empty(), "{}", worker.log_text());
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs").await, 1);
 }
 
 #[tokio::test]
