@@ -8,7 +8,10 @@ pub struct Upload {
     pub bucket: String,
     /// Decoded: S3 form-encodes keys in events (`+` for a space).
     pub key: String,
-    /// The version id when the bucket is versioned, else the ETag.
+    /// What tells this upload from another of the same key: the version id
+    /// when the bucket is versioned, else the ETag with the event's
+    /// sequencer (S3 gives each PUT of a key its own; a redelivered event
+    /// keeps it), or its time when there is no sequencer.
     pub version: String,
     pub size: u64,
 }
@@ -25,6 +28,8 @@ struct Envelope {
 struct Record {
     #[serde(rename = "eventName", default)]
     event_name: String,
+    #[serde(rename = "eventTime", default)]
+    event_time: Option<String>,
     s3: S3Entity,
 }
 
@@ -48,6 +53,8 @@ struct Object {
     etag: Option<String>,
     #[serde(rename = "versionId", default)]
     version_id: Option<String>,
+    #[serde(default)]
+    sequencer: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -79,12 +86,19 @@ pub fn parse(body: &str) -> Result<Vec<Upload>, EventError> {
         if !r.event_name.starts_with("ObjectCreated:") {
             continue;
         }
-        let version =
-            r.s3.object
-                .version_id
-                .filter(|v| !v.is_empty() && v != "null")
-                .or(r.s3.object.etag.map(|e| e.trim_matches('"').to_string()))
-                .unwrap_or_default();
+        // Without versioning, the same content uploaded again (a mapping
+        // re-sent with corrected data) has the same ETag: the sequencer
+        // (or the event's time) makes it a new upload.
+        let object = &r.s3.object;
+        let put = object.sequencer.clone().or(r.event_time.clone()).filter(|p| !p.is_empty());
+        let etag = object.etag.as_deref().map(|e| e.trim_matches('"').to_string());
+        let version = match object.version_id.clone().filter(|v| !v.is_empty() && v != "null") {
+            Some(v) => v,
+            None => match (etag, put) {
+                (Some(e), Some(p)) => format!("{e}@{p}"),
+                (e, p) => e.or(p).unwrap_or_default(),
+            },
+        };
         out.push(Upload {
             bucket: r.s3.bucket.name,
             key: decode_key(&r.s3.object.key)?,
@@ -128,6 +142,21 @@ mod tests {
             }
         );
         assert_eq!(uploads[1].version, "v7");
+        // The same content put twice: two uploads; one event delivered twice: one.
+        let put = |sequencer: &str| {
+            format!(
+                r#"{{"Records":[{{"eventName":"ObjectCreated:Put","eventTime":"2026-12-02T10:00:00.000Z",
+                "s3":{{"bucket":{{"name":"b"}},"object":{{"key":"k","eTag":"abc","sequencer":"{sequencer}"}}}}}}]}}"#
+            )
+        };
+        let (first, again, second) =
+            (parse(&put("0A1")).unwrap(), parse(&put("0A1")).unwrap(), parse(&put("0B2")).unwrap());
+        assert_eq!(first[0].version, "abc@0A1");
+        assert_eq!(first, again);
+        assert_ne!(first[0].version, second[0].version);
+        let timed = r#"{"Records":[{"eventName":"ObjectCreated:Put","eventTime":"2026-12-02T10:00:00.123Z",
+            "s3":{"bucket":{"name":"b"},"object":{"key":"k","eTag":"abc"}}}]}"#;
+        assert_eq!(parse(timed).unwrap()[0].version, "abc@2026-12-02T10:00:00.123Z");
         assert_eq!(parse(r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}"#).unwrap(), vec![]);
         assert!(matches!(parse("hello"), Err(EventError::NotAnEvent(_))));
     }

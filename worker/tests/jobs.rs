@@ -154,6 +154,32 @@ async fn a_permanent_error_fails_its_job_on_the_first_attempt_without_a_dead_let
 }
 
 #[tokio::test]
+async fn the_same_mapping_uploaded_again_with_corrected_data_runs_again() {
+    let stack = Stack::new().await;
+    let _worker = stack.worker("w1", &[]);
+    stack.upload_job(ORG_A, "crm", None).await;
+    let first = stack.notifications(1, MINUTE).await;
+    assert_eq!(first[0]["state"], "succeeded", "{}", first[0]);
+    assert_eq!(first[0]["summary"]["entities"][0]["inserted"], 274);
+
+    // The customer fixes one name and sends the same mapping.toml again.
+    let csv = std::fs::read_to_string(workspace().join("fixtures/demo/customers.csv")).unwrap();
+    let line = csv.lines().nth(1).unwrap().to_string();
+    let first_name = line.split(',').nth(1).unwrap().to_string();
+    assert!(!first_name.is_empty(), "{line}");
+    let fixed = csv.replacen(&line, &line.replacen(&first_name, "Corrected", 1), 1);
+    stack.put(&format!("tenants/{ORG_A}/crm/customers.csv"), fixed).await;
+    stack.put(&format!("tenants/{ORG_A}/crm/mapping.toml"), demo_mapping(ORG_A)).await;
+    let second = stack.notifications(1, MINUTE).await;
+    assert_eq!(second.len(), 1, "the re-upload is a job of its own");
+    assert_eq!(second[0]["state"], "succeeded", "{}", second[0]);
+    assert_ne!(second[0]["job_id"], first[0]["job_id"]);
+    let e = &second[0]["summary"]["entities"][0];
+    assert_eq!((&e["inserted"], &e["updated"]), (&0.into(), &1.into()), "{e}");
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs WHERE state = 'succeeded'").await, 2);
+}
+
+#[tokio::test]
 async fn a_key_with_a_dot_segment_is_no_job() {
     let stack = Stack::new().await;
     let worker = stack.worker("w1", &[]);
