@@ -223,6 +223,7 @@ async fn stage_part(
     let root = dir.path();
     let shown = job.shown();
     let (mapping, mut sources) = mapping_in(shared, job, root).await?;
+    sources.show_paths_as(root, &shown);
     if !mapping.errors.is_empty() {
         let message = place(root, &shown, &mapping.diagnostics(mapping.errors.clone()).render(false));
         return Err(crate::files::permanent(message));

@@ -577,13 +577,15 @@ async fn execute(shared: &Shared, job: &JobInfo) -> Result<Executed, JobError> {
     }
     let (mapping, _) = load_job_mapping(shared, &root, &shown, job.org, job.stored)?;
     let (sources, diagnostics) = check_mapping(&mapping).await;
-    let Some(sources) = sources else {
+    let Some(mut sources) = sources else {
         // An uploaded mapping comes last, after its data: what it names is
         // there or never will be. A stored mapping's job starts at any
         // upload, perhaps before the other files: it may be retried.
         let message = place(&root, &shown, &diagnostics.render(false));
         return Err(if job.stored { fail(message) } else { crate::files::permanent(message) });
     };
+    // Rows are located by the S3 key they came from, not the worker's folder.
+    sources.show_paths_as(&root, &shown);
     if crate::partition::split(shared, job, &root, &mapping, &sources).await? {
         return Ok(Executed::Split);
     }
@@ -623,6 +625,12 @@ pub(crate) fn locate_report(report: &mut RunReport, shared: &Shared, job: &JobIn
         format!("s3://{}/{}", job.bucket, crate::files::mapping_key(shared, &job.prefix, job.org, job.stored));
     for s in &mut report.sources {
         s.location = place(root, shown, &s.location);
+    }
+    for e in &mut report.entities {
+        for example in e.rejects_by_reason.iter_mut().flat_map(|r| r.examples.iter_mut()) {
+            example.location = place(root, shown, &example.location);
+            example.message = place(root, shown, &example.message);
+        }
     }
     if let Some(e) = &mut report.error {
         *e = shared.redactor.clean(&place(root, shown, e));

@@ -48,11 +48,28 @@ async fn an_upload_becomes_one_run_with_its_results_in_s3_even_when_the_event_re
     assert_eq!(report["sources"][0]["location"], format!("s3://{BUCKET}/tenants/{ORG_A}/crm-2024/customers.csv"));
     let rejects = String::from_utf8(stack.get(&format!("{results}rejects/contacts.csv")).await.unwrap()).unwrap();
     assert_eq!(rejects.lines().count(), 19, "a header and 18 rejected rows");
+    // Rejects are located by the S3 key, not the worker's folder.
+    let file = format!("s3://{BUCKET}/tenants/{ORG_A}/crm-2024/customers.csv:");
+    let located: Vec<String> =
+        csv::Reader::from_reader(rejects.as_bytes()).records().map(|r| r.unwrap()[0].to_string()).collect();
+    assert!(located.iter().all(|l| l.starts_with(&file)), "{located:?}");
+    let examples = report["entities"][0]["rejects_by_reason"].as_array().unwrap();
+    assert!(
+        examples
+            .iter()
+            .flat_map(|r| r["examples"].as_array().unwrap())
+            .all(|e| e["location"].as_str().unwrap().starts_with(&file))
+    );
+    assert!(!rejects.contains("migrate-job-") && !report.to_string().contains("migrate-job-"));
 
-    // The same event again (SQS redelivers; S3 may send two for one
-    // upload): no second run.
+    // The same event again (SQS redelivers at least once): no second run.
+    // A redelivery is the same message: the same ETag and event time.
+    let version: String =
+        sqlx::query_scalar("SELECT version FROM migrate.jobs").fetch_one(&mut stack.admin().await).await.unwrap();
+    let (_, event_time) = version.split_once('@').unwrap();
     let body = serde_json::json!({"Records": [{
         "eventName": "ObjectCreated:Put",
+        "eventTime": event_time,
         "s3": {"bucket": {"name": BUCKET}, "object": {
             "key": format!("tenants/{ORG_A}/crm-2024/mapping.toml"),
             "eTag": stack.s3.head_object().bucket(BUCKET).key(format!("tenants/{ORG_A}/crm-2024/mapping.toml"))
@@ -461,7 +478,9 @@ async fn a_large_headerless_upload_is_split_with_no_record_taken_for_a_header() 
     for key in stack.keys(&format!("{results}partitions/")).await {
         let text = String::from_utf8(stack.get(&key).await.unwrap()).unwrap();
         for r in csv::Reader::from_reader(text.as_bytes()).records() {
-            lines.push(r.unwrap()[0].rsplit(':').next().unwrap().parse::<u64>().unwrap());
+            let location = r.unwrap()[0].to_string();
+            assert!(location.starts_with(&format!("s3://{BUCKET}/tenants/{ORG_A}/flat/people.csv:")), "{location}");
+            lines.push(location.rsplit(':').next().unwrap().parse::<u64>().unwrap());
         }
     }
     lines.sort_unstable();

@@ -1,4 +1,5 @@
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use migrate_csv::{CsvSource, CsvSourceConfig, FileIndex, Pinned};
 use migrate_engine::{Source, SourceError};
@@ -26,6 +27,9 @@ enum SourceConfig {
 pub struct SourceSet {
     base_dir: PathBuf,
     configs: Vec<(String, SourceConfig)>,
+    /// (local folder with its `/`, what to show instead): see
+    /// [`SourceSet::show_paths_as`].
+    relocate: Option<(String, String)>,
 }
 
 impl SourceSet {
@@ -68,7 +72,11 @@ impl SourceSet {
                 Err(d) => errors.extend(d.items),
             }
         }
-        if errors.is_empty() { Ok(Self { base_dir, configs }) } else { Err(mapping.diagnostics(errors)) }
+        if errors.is_empty() {
+            Ok(Self { base_dir, configs, relocate: None })
+        } else {
+            Err(mapping.diagnostics(errors))
+        }
     }
 
     /// Each file source's file, resolved against the mapping's folder (not
@@ -134,8 +142,27 @@ impl SourceSet {
         Ok(source)
     }
 
+    /// Every location and message the sources give that names a file under
+    /// `local` names it under `shown` instead: a worker's job folder is
+    /// shown as the S3 prefix its files came from, in rejects, duplicates,
+    /// the report and notifications alike.
+    pub fn show_paths_as(&mut self, local: &Path, shown: &str) {
+        self.relocate = Some((format!("{}/", local.display()), shown.to_string()));
+    }
+
     /// Opens a source by name, for the run loop.
     pub fn open(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
+        let opened = self.open_here(name);
+        match &self.relocate {
+            None => opened,
+            Some((local, shown)) => match opened {
+                Ok(inner) => Ok(Box::new(Relocated::new(inner, local, shown))),
+                Err(e) => Err(SourceError::new(e.message.replace(local.as_str(), shown))),
+            },
+        }
+    }
+
+    fn open_here(&self, name: &str) -> Result<Box<dyn Source>, SourceError> {
         let Some((_, config)) = self.configs.iter().find(|(n, _)| n == name) else {
             return Err(SourceError::new(format!("no source named {name}")));
         };
@@ -153,6 +180,91 @@ impl SourceSet {
             SourceConfig::Mssql(c) => Ok(Box::new(c.build())),
             SourceConfig::Mongo(c) => Ok(Box::new(c.build(&self.base_dir))),
         }
+    }
+}
+
+/// A source whose file locations are shown under another name.
+struct Relocated {
+    inner: Box<dyn Source>,
+    local: String,
+    shown: String,
+    /// The last file name rewritten, and what it became: every row of a
+    /// batch shares one.
+    last: Option<(Arc<str>, Arc<str>)>,
+}
+
+impl Relocated {
+    fn new(inner: Box<dyn Source>, local: &str, shown: &str) -> Self {
+        Self { inner, local: local.to_string(), shown: shown.to_string(), last: None }
+    }
+
+    fn text(&self, text: &str) -> String {
+        text.replace(self.local.as_str(), &self.shown)
+    }
+
+    fn file(&mut self, file: &Arc<str>) -> Arc<str> {
+        if let Some((from, to)) = &self.last
+            && Arc::ptr_eq(from, file)
+        {
+            return to.clone();
+        }
+        let to: Arc<str> = self.text(file).into();
+        self.last = Some((file.clone(), to.clone()));
+        to
+    }
+
+    fn error(&self, e: SourceError) -> SourceError {
+        SourceError { message: self.text(&e.message), cause: e.cause }
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for Relocated {
+    fn columns(&self) -> &[String] {
+        self.inner.columns()
+    }
+
+    fn offered_columns(&self) -> Vec<String> {
+        self.inner.offered_columns()
+    }
+
+    async fn prepare(&mut self) -> Result<(), SourceError> {
+        let result = self.inner.prepare().await;
+        result.map_err(|e| self.error(e))
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<migrate_engine::Batch>, SourceError> {
+        use migrate_engine::SourceLocation as L;
+        let batch = match self.inner.next_batch().await {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(self.error(e)),
+        };
+        let mut batch = batch;
+        let locations = std::mem::take(&mut batch.locations);
+        batch.locations = locations
+            .into_iter()
+            .map(|l| match l {
+                L::Line { file, line } => L::Line { file: self.file(&file), line },
+                L::Cell { file, sheet, cell } => L::Cell { file: self.file(&file), sheet, cell },
+                L::Key { table, key } => L::Key { table: self.file(&table), key },
+                L::Described(text) => L::Described(self.file(&text)),
+            })
+            .collect();
+        for m in &mut batch.malformed {
+            m.message = self.text(&m.message);
+        }
+        Ok(Some(batch))
+    }
+
+    fn info(&self) -> migrate_engine::SourceInfo {
+        let mut info = self.inner.info();
+        info.location = self.text(&info.location);
+        info
+    }
+
+    fn position(&self) -> Option<(u64, u64)> {
+        self.inner.position()
     }
 }
 
