@@ -168,6 +168,15 @@ pub async fn publish_staged(
         }
     }
     state.warnings = warnings.into_values().collect();
+    // What the publish finds (duplicate keys, dedupe, orphans) is listed in
+    // the run's own files; its rows carry no source fields (the partitions
+    // have them).
+    for entity in &plan.entities {
+        if let Err(e) = events.entity_started(&entity.entity, &[]) {
+            let report = state.into_report(plan, options, started_at, RunStatus::Failed, &[], None);
+            return Err((report, EngineError::Output(e)));
+        }
+    }
     let attached = sink.attach(options.run_id, plan, 0..0).await.map_err(EngineError::from);
     let outcome = match attached {
         Ok(()) => sink.publish(true, options.cancel, events).await.map_err(|e| match e {

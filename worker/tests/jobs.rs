@@ -405,6 +405,14 @@ async fn a_large_upload_is_split_staged_by_two_workers_and_published_as_one_bala
     assert_eq!(report["entities"][0]["balanced"], true);
     assert_eq!(report["sources"][0]["size"], csv.len() as u64);
     assert_eq!(report["sources"][0]["row_count"], 20_000);
+    // The duplicates the publish found, each with the row that survived.
+    let duplicates = String::from_utf8(stack.get(&format!("{results}duplicates/contacts.csv")).await.unwrap()).unwrap();
+    let dup_rows: Vec<csv::StringRecord> =
+        csv::Reader::from_reader(duplicates.as_bytes()).records().map(Result::unwrap).collect();
+    assert_eq!(dup_rows.len(), 9, "{duplicates}");
+    let file = format!("s3://{BUCKET}/tenants/{ORG_A}/big/people.csv:");
+    assert!(dup_rows.iter().all(|r| r[0].starts_with(&file) && r[1].starts_with(&file)), "{duplicates}");
+    assert_eq!(&dup_rows[0][2], "B0000000");
     // Each partition's rejects, with the lines of the whole file.
     let mut lines = Vec::new();
     for key in stack.keys(&format!("{results}partitions/")).await {
