@@ -246,3 +246,62 @@ completed_at = {{ from = "at", transform = [{{ date = {{ formats = ["us"], timez
     let expected = [("Kickoff", "2019-03-10 15:00"), ("Review", "2019-07-01 08:00"), ("Wrap-up", "2019-07-01 15:00")];
     assert_eq!(times, expected.map(|(a, b)| (a.to_string(), b.to_string())));
 }
+
+#[tokio::test]
+async fn a_formula_in_a_rejected_row_is_written_as_text_and_comes_back_exactly_when_fed_back() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("f");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("people.csv"),
+        "id,first,email,balance\n1,\"=HYPERLINK(\"\"http://x.example\"\",\"\"y\"\")\",not-an-address,-12.50\n2,Ada,ada@x.example,3\n",
+    )
+    .unwrap();
+    let mapping = |path: &str| {
+        format!(
+            r#"[migration]
+name = "f"
+org_id = "${{ORG_ID}}"
+source_system = "f"
+
+[sources.people]
+kind = "csv"
+path = "{path}"
+skip_columns = "_*"
+
+[contacts]
+from = "people"
+key = "id"
+
+[contacts.columns]
+first_name = "first"
+email = {{ from = "email", transform = ["email"] }}
+"custom_fields.balance" = "balance"
+"#
+        )
+    };
+    let first = dir.join("first.toml");
+    std::fs::write(&first, mapping("people.csv")).unwrap();
+    assert_success(&t.run(&first, ORG_A, "first"));
+    let rejects = t.out_dir("first").join("rejects/contacts.csv");
+    let (header, rows) = read_csv(&rejects);
+    assert_eq!(&header[5..], ["id", "first", "email", "balance"]);
+    assert_eq!(rows[0][6], "'=HYPERLINK(\"http://x.example\",\"y\")", "a spreadsheet shows it as text");
+    assert_eq!(rows[0][8], "'-12.50");
+
+    // The customer corrects the address in a text editor and sends it back.
+    let fixed = std::fs::read_to_string(&rejects).unwrap().replace("not-an-address", "zoe@x.example");
+    std::fs::write(dir.join("fixed.csv"), fixed).unwrap();
+    let again = dir.join("again.toml");
+    std::fs::write(&again, mapping("fixed.csv")).unwrap();
+    assert_success(&t.run(&again, ORG_A, "again"));
+    assert_eq!(counts(entity(&report(&t.out_dir("again")), "contacts")), [1, 0, 0, 0, 1, 1, 0, 0]);
+    let mut conn = t.admin().await;
+    let (name, custom): (String, serde_json::Value) =
+        sqlx::query_as("SELECT first_name, custom_fields FROM contacts WHERE email = 'zoe@x.example'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(name, "=HYPERLINK(\"http://x.example\",\"y\")");
+    assert_eq!(custom["balance"], "-12.50");
+}

@@ -10,6 +10,7 @@ mod config;
 mod dialect;
 mod encoding;
 mod error;
+mod formula;
 mod lines;
 pub mod records;
 mod source;
@@ -18,5 +19,6 @@ pub use config::{CsvSourceConfig, InvalidBytes, Quoting, Ragged, SkipRows, Termi
 pub use dialect::Candidate;
 pub use encoding::{Detected, detect, detect_file};
 pub use error::CsvError;
+pub use formula::{REJECTS_COLUMNS, escape_formula, unescape_formula};
 pub use records::{Record, Records};
 pub use source::{CsvSource, FileIndex, Part, Pinned, Sniffed, dialect_candidates, sniff, sniff_preamble};

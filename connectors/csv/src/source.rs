@@ -49,6 +49,9 @@ pub struct CsvSource {
     /// The encoding the whole file reads as, when it is not the one
     /// declared: found once, at the first row whose bytes do not decode.
     likely_encoding: Option<Option<String>>,
+    /// A rejects file of an earlier run fed back: its cells carry the
+    /// formula escape, undone as they are read.
+    rejects_file: bool,
 }
 
 fn read_sample(path: &Path) -> Result<Vec<u8>, CsvError> {
@@ -400,6 +403,8 @@ impl CsvSource {
                 example: format!("the header ends with {trailing} empty field(s); empty trailing fields are dropped"),
             });
         }
+        let rejects_file = names.len() >= crate::formula::REJECTS_COLUMNS.len()
+            && names.iter().zip(crate::formula::REJECTS_COLUMNS).all(|(n, r)| n == r);
         let prefix = config.skip_columns.as_deref().map(|p| p.trim_end_matches('*'));
         let kept: Vec<usize> = (0..names.len())
             .filter(|&i| prefix.is_none_or(|p| !names.get(i).is_some_and(|n| n.starts_with(p))))
@@ -424,6 +429,7 @@ impl CsvSource {
             header_info,
             pending,
             likely_encoding: None,
+            rejects_file,
         })
     }
 
@@ -458,7 +464,15 @@ impl CsvSource {
             let mut row = Vec::with_capacity(self.kept.len());
             let mut bad_bytes: Option<usize> = None;
             for &i in &self.kept {
-                let value = record.get(i).map(|raw| String::from_utf8_lossy(raw).into_owned());
+                let mut value = record.get(i).map(|raw| String::from_utf8_lossy(raw).into_owned());
+                if self.rejects_file
+                    && let Some(v) = value.as_mut()
+                {
+                    let plain = crate::formula::unescape_formula(v);
+                    if plain.len() != v.len() {
+                        *v = plain.to_string();
+                    }
+                }
                 bytes += value.as_ref().map_or(0, String::len);
                 if let Some(v) = &value {
                     let column = self.header_name(i);

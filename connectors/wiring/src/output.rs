@@ -118,13 +118,17 @@ impl RunEvents for OutputDir {
             row.message.clone(),
         ];
         record.extend(row.source_fields.iter().map(|v| v.clone().unwrap_or_default()));
-        w.write_record(&record).map_err(std::io::Error::other)
+        w.write_record(record.iter().map(|v| migrate_csv::escape_formula(v).into_owned()))
+            .map_err(std::io::Error::other)
     }
 
     fn duplicate(&mut self, row: &DuplicateRow) -> std::io::Result<()> {
         let Some(w) = self.duplicates.get_mut(&row.entity) else { return Ok(()) };
-        w.write_record([&row.location, &row.survivor_location, &row.source_key.replace('\u{1f}', "|")])
-            .map_err(std::io::Error::other)
+        let key = row.source_key.replace('\u{1f}', "|");
+        w.write_record(
+            [&row.location, &row.survivor_location, &key].map(|v| migrate_csv::escape_formula(v).into_owned()),
+        )
+        .map_err(std::io::Error::other)
     }
 
     fn missing(&mut self, row: &MissingRow) -> std::io::Result<()> {
