@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use aws_sdk_sqs::types::Message;
 use migrate_connectors::{OutputDir, RunRequest, check_mapping, run_mapping, write_report};
 use migrate_engine::{EngineError, RunReport};
@@ -40,12 +39,12 @@ pub struct Shared {
 
 impl Shared {
     pub async fn connect(config: WorkerConfig, redactor: Redactor) -> anyhow::Result<Arc<Self>> {
+        // Connected on first use: a database that is down when the worker
+        // starts is waited for (see `run`), and `/readyz` says why.
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(config.db.options.clone())
-            .await
-            .with_context(|| format!("connecting to {}", config.db.display))?;
+            .connect_lazy_with(config.db.options.clone());
         let http = https_client();
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(http)
@@ -69,18 +68,46 @@ impl Shared {
         }))
     }
 
+    /// The database answers, in one plain sentence when it does not.
+    pub async fn database_ready(&self) -> Result<(), String> {
+        use sqlx::Connection;
+        let said = |why: String| {
+            self.redactor.clean(&format!("the database {} does not answer: {why}", self.config.db.display))
+        };
+        // An idle connection of the pool, else a fresh one: a pool's own
+        // acquire retries for its whole timeout and hides the reason.
+        let result = match self.pool.try_acquire() {
+            Some(mut conn) => sqlx::query("SELECT 1").execute(&mut *conn).await.map(|_| ()),
+            None => match tokio::time::timeout(
+                Duration::from_secs(5),
+                sqlx::PgConnection::connect_with(&self.config.db.options),
+            )
+            .await
+            {
+                Ok(Ok(conn)) => conn.close().await,
+                Ok(Err(e)) => Err(e),
+                Err(_) => return Err(said("no answer within 5 s".to_string())),
+            },
+        };
+        result.map_err(|e| said(plain_db(&e)))
+    }
+
     /// The database and the queue answer.
     pub async fn ready(&self) -> Result<(), String> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.redactor.clean(&format!("database: {e}")))?;
-        self.sqs
-            .get_queue_attributes()
-            .queue_url(&self.config.queue_url)
-            .send()
-            .await
-            .map_err(|e| self.redactor.clean(&format!("queue: {}", aws_sdk_sqs::error::DisplayErrorContext(e))))?;
+        self.database_ready().await?;
+        self.sqs.get_queue_attributes().queue_url(&self.config.queue_url).send().await.map_err(|e| {
+            use aws_sdk_sqs::error::ProvideErrorMetadata;
+            let why = match &e {
+                aws_sdk_sqs::error::SdkError::DispatchFailure(_) => "it cannot be reached".to_string(),
+                aws_sdk_sqs::error::SdkError::TimeoutError(_) => "it timed out".to_string(),
+                other => match (other.code(), other.message()) {
+                    (Some(code), Some(message)) => format!("{code}: {message}"),
+                    (Some(code), None) => code.to_string(),
+                    _ => "it gave no reason".to_string(),
+                },
+            };
+            self.redactor.clean(&format!("the queue QUEUE_URL = {} does not answer: {why}", self.config.queue_url))
+        })?;
         Ok(())
     }
 
@@ -98,11 +125,43 @@ pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
         .build_https()
 }
 
+/// A database error as one short clause (no driver dump).
+fn plain_db(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::PoolTimedOut => "no connection within 10 s".to_string(),
+        sqlx::Error::Database(d) => d.message().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Waits, with backoff up to 30 s, until the database answers; `false` when
+/// SIGTERM came first. Jobs need the ledger: none is taken before.
+async fn wait_for_database(shared: &Shared, stop: &mut watch::Receiver<bool>) -> bool {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match shared.database_ready().await {
+            Ok(()) => return true,
+            Err(why) => {
+                warn!(error = %why, retry_secs = delay.as_secs(), "waiting for the database");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.wait_for(|s| *s) => return false,
+                }
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
 /// Takes messages until SIGTERM.
 pub async fn run(shared: Arc<Shared>) {
     let mut stop = shared.stopping.subscribe();
     loop {
         if *stop.borrow() {
+            break;
+        }
+        if !wait_for_database(&shared, &mut stop).await {
             break;
         }
         let receive = shared

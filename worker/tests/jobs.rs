@@ -197,6 +197,45 @@ async fn the_same_mapping_uploaded_again_with_corrected_data_runs_again() {
 }
 
 #[tokio::test]
+async fn a_worker_started_before_its_database_waits_for_it_and_says_why_it_is_not_ready() {
+    let stack = Stack::new().await;
+    stack.cluster.stop();
+    let worker = stack.worker("w1", &[]);
+    assert_eq!(worker.http("/livez"), (200, "ok\n".to_string()), "alive, though not ready");
+    let (status, body) = worker.http("/readyz");
+    assert_eq!(status, 503);
+    assert!(body.starts_with("not ready: the database ") && body.contains(" does not answer: "), "{body}");
+    assert_eq!(body.lines().count(), 1, "one plain sentence: {body}");
+    assert!(!body.contains(SECRET));
+    stack.upload_job(ORG_A, "early", None).await;
+
+    stack.cluster.start_again();
+    let deadline = std::time::Instant::now() + MINUTE;
+    while worker.http("/readyz").0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "never ready: {}", worker.log_text());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let notes = stack.notifications(1, MINUTE).await;
+    assert_eq!(notes.len(), 1, "{}", worker.log_text());
+    assert_eq!(notes[0]["state"], "succeeded", "the upload waited for the database: {}", notes[0]);
+    assert!(worker.log_text().contains("waiting for the database"));
+}
+
+#[tokio::test]
+async fn a_bad_queue_url_is_one_plain_sentence_on_readyz() {
+    let stack = Stack::new().await;
+    let worker = stack.worker("w1", &[("QUEUE_URL", &format!("{}/123456789012/no-such-queue", stack.moto.endpoint()))]);
+    let (status, body) = worker.http("/readyz");
+    assert_eq!(status, 503);
+    assert!(
+        body.starts_with("not ready: the queue QUEUE_URL = ") && body.contains("no-such-queue does not answer: "),
+        "{body}"
+    );
+    assert_eq!(body.lines().count(), 1, "{body}");
+    assert!(!body.contains("request_id") && !body.contains("headers"), "no SDK dump: {body}");
+}
+
+#[tokio::test]
 async fn a_key_with_a_dot_segment_is_no_job() {
     let stack = Stack::new().await;
     let worker = stack.worker("w1", &[]);
