@@ -172,13 +172,17 @@ pub async fn run(shared: Arc<Shared>) {
             .wait_time_seconds(shared.config.poll_wait_secs)
             .visibility_timeout(Shared::secs(shared.config.lease))
             .send();
-        let received = tokio::select! {
-            r = receive => r,
-            _ = stop.wait_for(|s| *s) => break,
-        };
+        // A poll under way is let finish (at most POLL_WAIT_SECS), even at
+        // SIGTERM: dropped, the queue may still have handed it a message,
+        // hidden then for the whole lease with no one to run it.
+        let received = receive.await;
         match received {
             Ok(out) => {
                 for message in out.messages() {
+                    if *stop.borrow() {
+                        hand_back(&shared, message).await;
+                        continue;
+                    }
                     handle_message(&shared, message).await;
                 }
             }
@@ -275,6 +279,24 @@ async fn handle_message(shared: &Shared, message: &Message) {
             }
         }
         _ => delete(shared, receipt).await,
+    }
+}
+
+/// A message received but not started, at shutdown: visible again at once
+/// for another worker.
+async fn hand_back(shared: &Shared, message: &Message) {
+    let Some(receipt) = message.receipt_handle() else { return };
+    let result = shared
+        .sqs
+        .change_message_visibility()
+        .queue_url(&shared.config.queue_url)
+        .receipt_handle(receipt)
+        .visibility_timeout(0)
+        .send()
+        .await;
+    match result {
+        Ok(_) => info!("shutting down: a message received but not started is visible again"),
+        Err(e) => warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not hand a message back"),
     }
 }
 

@@ -236,6 +236,30 @@ async fn a_bad_queue_url_is_one_plain_sentence_on_readyz() {
 }
 
 #[tokio::test]
+async fn a_message_received_at_sigterm_is_handed_back_at_once_not_after_the_lease() {
+    let stack = Stack::new().await;
+    let csv = std::fs::read(workspace().join("fixtures/demo/customers.csv")).unwrap();
+    let settings = [("POLL_WAIT_SECS", "20"), ("JOB_LEASE_SECS", "60")];
+    let mut first = stack.worker("w1", &settings);
+    stack.put(&format!("tenants/{ORG_A}/late/customers.csv"), csv).await;
+    stack.drained(MINUTE).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // SIGTERM while w1 long-polls; the job's mapping arrives in that poll.
+    let status = std::process::Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    stack.put(&format!("tenants/{ORG_A}/late/mapping.toml"), demo_mapping(ORG_A)).await;
+    assert!(first.terminate(Duration::from_secs(40)).success());
+    assert!(first.log_text().contains("a message received but not started is visible again"), "{}", first.log_text());
+
+    let started = std::time::Instant::now();
+    let _second = stack.worker("w2", &settings);
+    let notes = stack.notifications(1, MINUTE).await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!((&notes[0]["state"], &notes[0]["attempts"]), (&"succeeded".into(), &1.into()), "{}", notes[0]);
+    assert!(started.elapsed() < Duration::from_secs(40), "not hidden for the 60 s lease: {:?}", started.elapsed());
+}
+
+#[tokio::test]
 async fn a_key_with_a_dot_segment_is_no_job() {
     let stack = Stack::new().await;
     let worker = stack.worker("w1", &[]);
