@@ -18,6 +18,12 @@ struct Inner {
     duration_sum: f64,
     duration_count: u64,
     messages: u64,
+    /// Attempts that failed and were retried or gave up.
+    failed_attempts: u64,
+    /// Partitions of split jobs this process staged, and jobs it split: the
+    /// steps of a job, not jobs (its rows count once, when it ends).
+    partitions_staged: u64,
+    splits: u64,
 }
 
 impl Metrics {
@@ -27,6 +33,28 @@ impl Metrics {
         }
     }
 
+    /// An attempt failed (the job may be retried).
+    pub fn attempt_failed(&self) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.failed_attempts += 1;
+        }
+    }
+
+    /// A job was split into partitions: it ends later, once published.
+    pub fn job_split(&self) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.splits += 1;
+        }
+    }
+
+    /// A partition of a split job was staged.
+    pub fn partition_staged(&self) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.partitions_staged += 1;
+        }
+    }
+
+    /// A job ended (succeeded or failed for good), with its rows.
     pub fn job_ended(&self, outcome: &str, seconds: f64, rows: &[(&str, u64)]) {
         if let Ok(mut m) = self.inner.lock() {
             *m.jobs.entry(outcome.to_string()).or_default() += 1;
@@ -51,7 +79,21 @@ impl Metrics {
         for (k, v) in &m.jobs {
             let _ = writeln!(out, "migrate_worker_jobs_total{{outcome=\"{k}\"}} {v}");
         }
-        let _ = writeln!(out, "# HELP migrate_worker_rows_total Source rows of this process's runs, by outcome.");
+        let _ =
+            writeln!(out, "# HELP migrate_worker_failed_attempts_total Attempts that failed (retried or given up).");
+        let _ = writeln!(out, "# TYPE migrate_worker_failed_attempts_total counter");
+        let _ = writeln!(out, "migrate_worker_failed_attempts_total {}", m.failed_attempts);
+        let _ = writeln!(out, "# HELP migrate_worker_splits_total Jobs this process split into partitions.");
+        let _ = writeln!(out, "# TYPE migrate_worker_splits_total counter");
+        let _ = writeln!(out, "migrate_worker_splits_total {}", m.splits);
+        let _ = writeln!(
+            out,
+            "# HELP migrate_worker_partitions_staged_total Partitions of split jobs this process staged."
+        );
+        let _ = writeln!(out, "# TYPE migrate_worker_partitions_staged_total counter");
+        let _ = writeln!(out, "migrate_worker_partitions_staged_total {}", m.partitions_staged);
+        let _ =
+            writeln!(out, "# HELP migrate_worker_rows_total Source rows of the jobs this process ended, by outcome.");
         let _ = writeln!(out, "# TYPE migrate_worker_rows_total counter");
         for (k, v) in &m.rows {
             let _ = writeln!(out, "migrate_worker_rows_total{{outcome=\"{k}\"}} {v}");
@@ -81,6 +123,10 @@ mod tests {
         m.message();
         m.job_ended("succeeded", 1.5, &[("loaded", 10), ("rejected", 2)]);
         m.job_ended("failed", 0.5, &[]);
+        m.attempt_failed();
+        m.job_split();
+        m.partition_staged();
+        m.partition_staged();
         let text = m.render(Some(&[("succeeded".to_string(), 4)]));
         for line in [
             "migrate_worker_messages_total 1",
@@ -91,6 +137,9 @@ mod tests {
             "migrate_worker_job_duration_seconds_sum 2",
             "migrate_worker_job_duration_seconds_count 2",
             "migrate_jobs{state=\"succeeded\"} 4",
+            "migrate_worker_failed_attempts_total 1",
+            "migrate_worker_splits_total 1",
+            "migrate_worker_partitions_staged_total 2",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
         }

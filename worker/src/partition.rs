@@ -181,8 +181,7 @@ pub(crate) async fn stage(shared: &Shared, job_id: Uuid, part: i32, receipt: &st
         match result {
             Ok(report) => {
                 let json = serde_json::to_value(&report).unwrap_or_default();
-                let rows = [("read", report.entities.iter().map(|e| e.counts.read).sum::<u64>())];
-                shared.metrics.job_ended("partition_staged", seconds, &rows);
+                shared.metrics.partition_staged();
                 match ledger::part_staged(&shared.pool, job_id, part, &config.worker_id, &json).await {
                     Ok(true) => {
                         info!("last partition staged: publish enqueued");

@@ -422,7 +422,7 @@ pub(crate) async fn settle_attempt(
             Handled::Done
         }
         Ok(Executed::Split) => {
-            shared.metrics.job_ended("split", seconds, &[]);
+            shared.metrics.job_split();
             info!("job split into partitions");
             Handled::Done
         }
@@ -440,9 +440,10 @@ pub(crate) async fn settle_attempt(
                 JobError::Cancelled => (String::new(), false),
             };
             let message = shared.redactor.clean(&message);
-            shared.metrics.job_ended("failed_attempt", seconds, &[]);
+            shared.metrics.attempt_failed();
             if is_permanent || attempts >= config.max_attempts {
                 error!(error = %message, permanent = is_permanent, "failed for good");
+                shared.metrics.job_ended("failed", seconds, &[]);
                 if let Lease::Part(..) = lease {
                     let _ = release(shared, lease, Some(&message), true).await;
                 }

@@ -457,6 +457,21 @@ async fn a_large_upload_is_split_staged_by_two_workers_and_published_as_one_bala
     assert_eq!(stack.count("SELECT count(*) FROM migrate.runs WHERE status = 'succeeded'").await, 1);
     let staged_by = |w: &support::Worker| w.log_text().lines().filter(|l| l.contains("staged")).count() as i64;
     assert_eq!(staged_by(&a) + staged_by(&b), parts);
+    // Metrics count the job once and its rows once, whichever worker
+    // staged or published what.
+    let metric = |name: &str| -> i64 {
+        [&a, &b]
+            .iter()
+            .map(|w| {
+                let (_, text) = w.http("/metrics");
+                text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).map_or(0, |v| v.parse::<i64>().unwrap())
+            })
+            .sum()
+    };
+    assert_eq!(metric("migrate_worker_jobs_total{outcome=\"succeeded\"}"), 1);
+    assert_eq!(metric("migrate_worker_rows_total{outcome=\"read\"}"), 20_000);
+    assert_eq!(metric("migrate_worker_partitions_staged_total"), parts);
+    assert_eq!(metric("migrate_worker_splits_total"), 1);
 
     // One report for the whole run, describing the whole file.
     let run_id = note["run_id"].as_str().unwrap().to_string();
