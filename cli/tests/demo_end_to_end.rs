@@ -75,10 +75,11 @@ async fn the_demo_loads_with_exact_counts_and_accounts_for_every_row() {
     assert_eq!(warnings.len(), 3, "{warnings:?}");
     assert_eq!(warning("unmapped_source_column")["column"], "LegacyFlag");
     assert_eq!(warning("unmapped_source_column")["count"], flagged);
-    // Legacy "no date" values are NULL, counted, never silent.
-    assert_eq!(warning("sentinel_date_nulled")["column"], "Created");
-    assert_eq!(warning("sentinel_date_nulled")["count"], 4);
-    assert_eq!(warning("sentinel_date_nulled")["examples"], serde_json::json!(["00/00/0000", "01/01/1900 00:00"]));
+    // Legacy "no date" values are counted, never silent: into created_at,
+    // which cannot be NULL, the platform's default (the load time).
+    assert_eq!(warning("sentinel_date_defaulted")["column"], "Created");
+    assert_eq!(warning("sentinel_date_defaulted")["count"], 4);
+    assert_eq!(warning("sentinel_date_defaulted")["examples"], serde_json::json!(["00/00/0000", "01/01/1900 00:00"]));
     // A New York wall-clock time that the clocks skipped.
     assert_eq!(warning("dst_gap_shifted")["count"], 1);
 

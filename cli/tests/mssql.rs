@@ -74,7 +74,7 @@ async fn a_legacy_sql_server_erp_lands_in_contacts() {
     let source = &r["sources"][0];
     assert_eq!(source["kind"], "mssql");
     assert!(source["location"].as_str().unwrap().contains("password=***"), "{source}");
-    let sentinel = r["warnings"].as_array().unwrap().iter().find(|w| w["code"] == "sentinel_date_nulled").unwrap();
+    let sentinel = r["warnings"].as_array().unwrap().iter().find(|w| w["code"] == "sentinel_date_defaulted").unwrap();
     assert_eq!((sentinel["column"].as_str(), sentinel["count"].as_u64()), (Some("Opened"), Some(1)));
 
     let mut admin = t.admin().await;

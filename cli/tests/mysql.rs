@@ -65,7 +65,7 @@ async fn a_legacy_mysql_crm_lands_in_contacts_and_tasks() {
         })
         .collect();
     for expected in [
-        ("contacts", "signup_date", "sentinel_date_nulled", 1),
+        ("contacts", "signup_date", "sentinel_date_defaulted", 1),
         ("contacts", "last_login", "sentinel_date_nulled", 1),
         ("tasks", "due", "sentinel_date_nulled", 1),
         // Customer 3 was rejected, customer 99 never existed.
