@@ -54,6 +54,8 @@ pub struct WorkerConfig {
     pub worker_id: String,
     /// `POLL_WAIT_SECS` (default 20): SQS long-poll wait.
     pub poll_wait_secs: i32,
+    /// The most an uploaded mapping's source limits may be.
+    pub ceilings: migrate_connectors::Ceilings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +101,17 @@ impl WorkerConfig {
             work_dir: env("WORK_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
             worker_id: env("WORKER_ID").unwrap_or_else(|| format!("{host}-{}", std::process::id())),
             poll_wait_secs: number(env, "POLL_WAIT_SECS", 20i32)?.clamp(0, 20),
+            ceilings: {
+                let d = migrate_connectors::Ceilings::default();
+                migrate_connectors::Ceilings {
+                    unpacked_bytes: number(env, "MAX_UNPACKED_BYTES", d.unpacked_bytes)?,
+                    whole_file_bytes: number(env, "MAX_WHOLE_FILE_BYTES", d.whole_file_bytes)?,
+                    field_bytes: number(env, "MAX_FIELD_BYTES", d.field_bytes)?,
+                    document_bytes: number(env, "MAX_DOCUMENT_BYTES", d.document_bytes)?,
+                    depth: number(env, "MAX_DEPTH", d.depth)?,
+                    batch_rows: number(env, "MAX_BATCH_ROWS", d.batch_rows)?,
+                }
+            },
         })
     }
 }

@@ -221,6 +221,13 @@ pub fn load_job_mapping(
             shared.config.mappings_prefix
         )));
     }
+    // An upload may lower the limits the operator set, never raise them.
+    if !stored {
+        let above = configured.above_ceilings(&shared.config.ceilings);
+        if !above.is_empty() {
+            return Err(permanent(format!("{shown}{MAPPING_FILE}: {}: refused", above.join("; "))));
+        }
+    }
     for (name, path) in configured.files() {
         if !inside(root, &path) {
             return Err(permanent(format!(

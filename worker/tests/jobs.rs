@@ -150,6 +150,11 @@ async fn a_permanent_error_fails_its_job_on_the_first_attempt_without_a_dead_let
             demo.replace("source_system = ", "max_rejected = 0\nsource_system = "),
             "rejected, more than max_rejected = 0",
         ),
+        (
+            "raised-limit",
+            demo.replace("path = \"customers.csv\"", "path = \"customers.csv\"\nmax_field_bytes = 1073741824"),
+            "source customers sets max_field_bytes = 1073741824, above the worker's ceiling MAX_FIELD_BYTES = 1048576",
+        ),
     ];
     for (job, mapping, _) in &cases {
         stack.upload_job(ORG_A, job, Some(mapping)).await;
@@ -165,7 +170,7 @@ async fn a_permanent_error_fails_its_job_on_the_first_attempt_without_a_dead_let
         assert!(error.contains(expected), "{job}: {error}");
         assert!(error.ends_with("(not retried: the upload itself must change)"), "{job}: {error}");
     }
-    assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs WHERE state = 'failed' AND attempts = 1").await, 4);
+    assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs WHERE state = 'failed' AND attempts = 1").await, 5);
     assert!(stack.dead_letters(Duration::from_secs(3)).await.is_empty(), "a customer's mistake is no operator's");
     assert_eq!(stack.contacts(ORG_A).await, 0);
 }

@@ -16,4 +16,4 @@ pub use inspect::{ColumnProfile, DocumentPath, InspectError, Inspection, inspect
 pub use load::{LoadError, load_mapping};
 pub use output::{OutputDir, Progress, write_report};
 pub use render::{how_to_fix, render_html, render_markdown, thousands, verdict};
-pub use sources::{SourceSet, check_sources};
+pub use sources::{Ceilings, SourceSet, check_sources};

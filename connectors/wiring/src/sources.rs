@@ -183,6 +183,92 @@ impl SourceSet {
     }
 }
 
+/// The most an uploaded mapping's source options may ask for: an
+/// operator's settings (the worker's `MAX_*` variables), defaulting to the
+/// connectors' own defaults, so an upload can lower a limit, never raise it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ceilings {
+    /// Bytes a workbook's zip parts may unpack to (`max_unpacked_bytes`).
+    pub unpacked_bytes: u64,
+    /// Bytes of an xlsb, xls or ods, read whole (`max_whole_file_bytes`).
+    pub whole_file_bytes: u64,
+    /// Bytes of one field (`max_field_bytes` of CSV and XML).
+    pub field_bytes: usize,
+    /// Bytes of one document of a MongoDB export (`max_document_bytes`).
+    pub document_bytes: usize,
+    /// Nesting of an XML export (`max_depth`).
+    pub depth: usize,
+    /// Rows of one batch (`batch_size`, `batch_rows`), and documents read
+    /// to learn an export's paths (`sample`).
+    pub batch_rows: usize,
+}
+
+impl Default for Ceilings {
+    fn default() -> Self {
+        Self {
+            unpacked_bytes: 2 << 30,
+            whole_file_bytes: 100 << 20,
+            field_bytes: 1 << 20,
+            document_bytes: 48 << 20,
+            depth: 256,
+            batch_rows: 10_000,
+        }
+    }
+}
+
+impl SourceSet {
+    /// Each source option above its ceiling, as a sentence.
+    pub fn above_ceilings(&self, c: &Ceilings) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut check = |source: &str, option: &str, value: u64, ceiling: u64, setting: &str| {
+            if value > ceiling {
+                out.push(format!(
+                    "source {source} sets {option} = {value}, above the worker's ceiling {setting} = {ceiling}"
+                ));
+            }
+        };
+        let rows = c.batch_rows as u64;
+        for (name, config) in &self.configs {
+            match config {
+                SourceConfig::Csv(x) => {
+                    check(name, "max_field_bytes", x.max_field_bytes as u64, c.field_bytes as u64, "MAX_FIELD_BYTES");
+                    check(name, "batch_size", x.batch_size as u64, rows, "MAX_BATCH_ROWS");
+                }
+                SourceConfig::Excel(x) => {
+                    check(name, "max_unpacked_bytes", x.max_unpacked_bytes, c.unpacked_bytes, "MAX_UNPACKED_BYTES");
+                    check(
+                        name,
+                        "max_whole_file_bytes",
+                        x.max_whole_file_bytes,
+                        c.whole_file_bytes,
+                        "MAX_WHOLE_FILE_BYTES",
+                    );
+                    check(name, "batch_size", x.batch_size as u64, rows, "MAX_BATCH_ROWS");
+                }
+                SourceConfig::Xml(x) => {
+                    check(name, "max_field_bytes", x.max_field_bytes as u64, c.field_bytes as u64, "MAX_FIELD_BYTES");
+                    check(name, "max_depth", x.max_depth as u64, c.depth as u64, "MAX_DEPTH");
+                    check(name, "batch_size", x.batch_size as u64, rows, "MAX_BATCH_ROWS");
+                }
+                SourceConfig::Mongo(x) => {
+                    check(
+                        name,
+                        "max_document_bytes",
+                        x.max_document_bytes as u64,
+                        c.document_bytes as u64,
+                        "MAX_DOCUMENT_BYTES",
+                    );
+                    check(name, "batch_rows", x.batch_rows as u64, rows, "MAX_BATCH_ROWS");
+                    check(name, "sample", x.sample as u64, rows, "MAX_BATCH_ROWS");
+                }
+                // Database sources are refused in uploads altogether.
+                SourceConfig::Mysql(_) | SourceConfig::Mssql(_) => {}
+            }
+        }
+        out
+    }
+}
+
 /// A source whose file locations are shown under another name.
 struct Relocated {
     inner: Box<dyn Source>,
