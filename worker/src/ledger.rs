@@ -16,6 +16,9 @@ use crate::event::Upload;
 pub struct Claimed {
     pub job_id: Uuid,
     pub attempts: i32,
+    /// The worker whose lease on the running job expired: it died (or
+    /// lost the database) during the attempt before this one.
+    pub died: Option<String>,
 }
 
 /// Why a job could not be claimed.
@@ -64,13 +67,21 @@ pub async fn claim(
     .bind(prefix)
     .execute(pool)
     .await?;
-    let claimed: Option<(Uuid, i32)> = sqlx::query_as(
-        "UPDATE migrate.jobs
+    let claimed: Option<(Uuid, i32, Option<String>)> = sqlx::query_as(
+        "WITH before AS (
+             SELECT job_id, CASE WHEN state = 'running' THEN lease_owner END AS died
+               FROM migrate.jobs
+              WHERE bucket = $1 AND object_key = $2 AND version = $3
+                AND (state = 'queued' OR (state = 'running' AND lease_until < now()))
+                FOR UPDATE)
+         UPDATE migrate.jobs j
             SET state = 'running', attempts = attempts + 1, lease_owner = $4,
-                lease_until = now() + make_interval(secs => $5), updated_at = now()
-          WHERE bucket = $1 AND object_key = $2 AND version = $3
-            AND (state = 'queued' OR (state = 'running' AND lease_until < now()))
-          RETURNING job_id, attempts",
+                lease_until = now() + make_interval(secs => $5), updated_at = now(),
+                last_error = CASE WHEN before.died IS NULL THEN j.last_error
+                                  ELSE 'the worker processing it (' || before.died || ') died (attempt ' || j.attempts || ')' END
+           FROM before
+          WHERE j.job_id = before.job_id
+          RETURNING j.job_id, j.attempts, before.died",
     )
     .bind(&upload.bucket)
     .bind(&upload.key)
@@ -79,8 +90,8 @@ pub async fn claim(
     .bind(secs(lease))
     .fetch_optional(pool)
     .await?;
-    if let Some((job_id, attempts)) = claimed {
-        return Ok(Ok(Claimed { job_id, attempts }));
+    if let Some((job_id, attempts, died)) = claimed {
+        return Ok(Ok(Claimed { job_id, attempts, died }));
     }
     let row: Option<(String, Option<f64>)> = sqlx::query_as(
         "SELECT state, EXTRACT(EPOCH FROM (lease_until - now()))::float8
@@ -397,7 +408,7 @@ pub async fn claim_publish(
     .fetch_optional(pool)
     .await?;
     if let Some((job_id, attempts)) = claimed {
-        return Ok(Ok(Claimed { job_id, attempts }));
+        return Ok(Ok(Claimed { job_id, attempts, died: None }));
     }
     let row: Option<(String, Option<f64>)> = sqlx::query_as(
         "SELECT state, EXTRACT(EPOCH FROM (lease_until - now()))::float8 FROM migrate.jobs WHERE job_id = $1",

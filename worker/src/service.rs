@@ -395,8 +395,20 @@ pub(crate) enum Executed {
 
 async fn run_claimed(shared: &Shared, job: &JobInfo, receipt: &str, claimed: Claimed) -> Handled {
     let config = &shared.config;
+    // A worker that dies on a job (out of memory on a hostile upload) leaves
+    // its lease to expire: the next claim says so, and counts it.
+    let died = claimed
+        .died
+        .as_ref()
+        .map(|w| format!("the worker processing it ({w}) died (attempt {})", claimed.attempts - 1));
+    if let Some(why) = &died {
+        warn!(error = %why, "taking over a job whose worker died");
+    }
     if claimed.attempts > config.max_attempts {
-        let error = format!("gave up after {} attempts", config.max_attempts);
+        let error = match &died {
+            Some(why) => format!("{why}; gave up after {} attempts", config.max_attempts),
+            None => format!("gave up after {} attempts", config.max_attempts),
+        };
         end_job(shared, job, claimed.attempts, failed(None, error)).await;
         return Handled::DeadLetter;
     }

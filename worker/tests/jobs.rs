@@ -355,6 +355,27 @@ async fn a_killed_worker_loses_its_job_to_another_after_the_lease_with_exact_row
 }
 
 #[tokio::test]
+async fn a_job_whose_worker_died_on_its_last_attempt_fails_saying_so() {
+    let stack = Stack::new().await;
+    let (csv, mapping) = bulk_job(ORG_A, 150_000);
+    let settings = [("MAX_ATTEMPTS", "1")];
+    let mut first = stack.worker("w1", &settings);
+    stack.put(&format!("tenants/{ORG_A}/doomed/people.csv"), csv).await;
+    stack.put(&format!("tenants/{ORG_A}/doomed/mapping.toml"), mapping).await;
+    stack.wait_for_job("state = 'running'", MINUTE).await;
+    // As a worker killed by the kernel for its memory would end.
+    first.kill();
+
+    let _second = stack.worker("w2", &settings);
+    let notes = stack.notifications(1, Duration::from_secs(120)).await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!((&notes[0]["state"], &notes[0]["attempts"]), (&"failed".into(), &2.into()), "{}", notes[0]);
+    let error = notes[0]["summary"]["error"].as_str().unwrap();
+    assert_eq!(error, "the worker processing it (w1) died (attempt 1); gave up after 1 attempts");
+    assert_eq!(stack.contacts(ORG_A).await, 0, "nothing of the dead worker's run was published");
+}
+
+#[tokio::test]
 async fn sigterm_mid_job_exits_cleanly_and_the_job_completes_later() {
     let stack = Stack::new().await;
     let (csv, mapping) = bulk_job(ORG_A, 150_000);
