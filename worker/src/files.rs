@@ -24,6 +24,10 @@ pub enum JobError {
     /// reject budget its data exceeds): no attempt can succeed, so the job
     /// fails at once.
     Permanent(String),
+    /// A run that ended with a report but published nothing: `error` is
+    /// `Failed` or `Permanent`; its results are at `run_id` when they were
+    /// written (the job's last attempt).
+    Run { run_id: Option<Uuid>, error: Box<JobError> },
 }
 
 pub fn fail(e: impl std::fmt::Display) -> JobError {

@@ -413,7 +413,8 @@ async fn run_claimed(shared: &Shared, job: &JobInfo, receipt: &str, claimed: Cla
         return Handled::DeadLetter;
     }
     info!(key = %job.key, "job claimed");
-    let result = with_heartbeat(shared, Lease::Job(job.job_id), receipt, execute(shared, job)).await;
+    let last = claimed.attempts >= config.max_attempts;
+    let result = with_heartbeat(shared, Lease::Job(job.job_id), receipt, execute(shared, job, last)).await;
     settle_attempt(shared, job, claimed.attempts, result, Lease::Job(job.job_id)).await
 }
 
@@ -445,11 +446,15 @@ pub(crate) async fn settle_attempt(
             }
             Handled::Retry(Duration::ZERO)
         }
-        Err(error @ (JobError::Failed(_) | JobError::Permanent(_))) => {
+        Err(error @ (JobError::Failed(_) | JobError::Permanent(_) | JobError::Run { .. })) => {
+            let (run_id, error) = match error {
+                JobError::Run { run_id, error } => (run_id, *error),
+                other => (None, other),
+            };
             let (message, is_permanent) = match error {
                 JobError::Permanent(m) => (m, true),
                 JobError::Failed(m) => (m, false),
-                JobError::Cancelled => (String::new(), false),
+                JobError::Cancelled | JobError::Run { .. } => (String::new(), false),
             };
             let message = shared.redactor.clean(&message);
             shared.metrics.attempt_failed();
@@ -472,7 +477,7 @@ pub(crate) async fn settle_attempt(
                         notify(shared, job, attempts, &failed(None, error)).await;
                     }
                 } else {
-                    end_job(shared, job, attempts, failed(None, error)).await;
+                    end_job(shared, job, attempts, failed(run_id, error)).await;
                 }
                 // The dead-letter queue is for what the operator must look
                 // at; a customer's bad upload is told to the customer.
@@ -656,7 +661,7 @@ pub(crate) fn place(root: &std::path::Path, shown: &str, text: &str) -> String {
 /// Downloads the job's files, loads and checks its mapping as untrusted
 /// input, and runs it, split into partitions when its one CSV is large;
 /// puts the results back.
-async fn execute(shared: &Shared, job: &JobInfo) -> Result<Executed, JobError> {
+async fn execute(shared: &Shared, job: &JobInfo, last_attempt: bool) -> Result<Executed, JobError> {
     let config = &shared.config;
     let bucket = &job.bucket;
     std::fs::create_dir_all(&config.work_dir).map_err(fail)?;
@@ -695,8 +700,14 @@ async fn execute(shared: &Shared, job: &JobInfo) -> Result<Executed, JobError> {
     output.close().map_err(fail)?;
     locate_report(&mut report, shared, job, &root);
     write_report(&out_dir, &report).map_err(fail)?;
-    let results = format!("{}{RESULTS_DIR}/{run_id}/", job.prefix);
-    upload_results(shared, bucket, &results, &out_dir, "").await?;
+    // A job's results are written once: by the attempt that succeeds, or
+    // by the one that fails for good (not by each attempt that is retried).
+    let permanent = error.as_ref().is_some_and(crate::files::run_error_is_permanent);
+    let written = error.is_none() || permanent || last_attempt;
+    if written {
+        let results = format!("{}{RESULTS_DIR}/{run_id}/", job.prefix);
+        upload_results(shared, bucket, &results, &out_dir, "").await?;
+    }
     let (summary, rows) = summary(&report);
     match error {
         None => {
@@ -707,7 +718,8 @@ async fn execute(shared: &Shared, job: &JobInfo) -> Result<Executed, JobError> {
         // published. One its input failed (a reject budget exceeded) is not.
         Some(e) => {
             let message = format!("run {run_id}: {}", place(&root, &shown, &e.to_string()));
-            Err(if crate::files::run_error_is_permanent(&e) { crate::files::permanent(message) } else { fail(message) })
+            let error = if permanent { crate::files::permanent(message) } else { fail(message) };
+            Err(JobError::Run { run_id: written.then_some(run_id), error: Box::new(error) })
         }
     }
 }

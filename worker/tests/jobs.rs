@@ -171,6 +171,23 @@ async fn a_permanent_error_fails_its_job_on_the_first_attempt_without_a_dead_let
         assert!(error.ends_with("(not retried: the upload itself must change)"), "{job}: {error}");
     }
     assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs WHERE state = 'failed' AND attempts = 1").await, 5);
+    // The run that exceeded its budget wrote its results once, and the
+    // notification points at them.
+    let budget = notes.iter().find(|n| n["key"] == format!("tenants/{ORG_A}/budget/mapping.toml")).unwrap();
+    let run_id = budget["run_id"].as_str().expect("the failed run's id");
+    let results = format!("tenants/{ORG_A}/budget/_results/{run_id}/");
+    assert_eq!(budget["results"], format!("s3://{BUCKET}/{results}"));
+    let report: serde_json::Value =
+        serde_json::from_slice(&stack.get(&format!("{results}report.json")).await.unwrap()).unwrap();
+    assert_eq!(report["status"], "failed");
+    assert_eq!(report["entities"][0]["rejected"], 18);
+    let folders: std::collections::BTreeSet<String> = stack
+        .keys(&format!("tenants/{ORG_A}/budget/_results/"))
+        .await
+        .iter()
+        .filter_map(|k| k.split('/').nth(4).map(str::to_string))
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
     assert!(stack.dead_letters(Duration::from_secs(3)).await.is_empty(), "a customer's mistake is no operator's");
     assert_eq!(stack.contacts(ORG_A).await, 0);
 }
