@@ -13,3 +13,4 @@ pub mod metrics;
 mod partition;
 pub mod redact;
 pub mod service;
+pub mod usage;

@@ -13,6 +13,26 @@ fn env(name: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    use std::io::IsTerminal;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("--help" | "-h" | "help") => {
+            print!("{}", migrate_worker::usage::usage());
+            return std::process::ExitCode::SUCCESS;
+        }
+        Some("--version" | "-V") => {
+            println!("migrate-worker {}", env!("CARGO_PKG_VERSION"));
+            return std::process::ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("migrate-worker: unknown argument {other:?}; it takes none (see migrate-worker --help)");
+            return std::process::ExitCode::from(2);
+        }
+    }
+    // JSON logs are for when it runs; on a terminal a bad setting is one
+    // plain sentence.
+    let terminal = std::io::stderr().is_terminal();
     tracing_subscriber::fmt()
         .json()
         .with_current_span(true)
@@ -27,7 +47,12 @@ async fn main() -> std::process::ExitCode {
     let config = match WorkerConfig::from_env(&env) {
         Ok(c) => c,
         Err(e) => {
-            error!(error = %redactor.clean(&e.to_string()), "bad configuration");
+            let why = redactor.clean(&e.0);
+            if terminal {
+                eprintln!("migrate-worker: {why} (see migrate-worker --help)");
+            } else {
+                error!(error = %why, "bad configuration");
+            }
             return std::process::ExitCode::from(2);
         }
     };

@@ -722,3 +722,35 @@ async fn a_tenants_stored_mapping_runs_when_data_arrives_and_may_read_the_enviro
     stack.drained(MINUTE).await;
     assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs").await, 1);
 }
+
+#[test]
+fn help_and_version_print_and_exit_and_a_bad_setting_is_one_sentence_on_a_terminal() {
+    let bin = env!("CARGO_BIN_EXE_migrate-worker");
+    let help = std::process::Command::new(bin).arg("--help").env_clear().output().unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for needle in
+        ["QUEUE_URL", "[required]", "JOB_LEASE_SECS", "[60]", "/readyz", "Exit codes: 0", "MAX_UNPACKED_BYTES"]
+    {
+        assert!(text.contains(needle), "{needle} not in\n{text}");
+    }
+    let version = std::process::Command::new(bin).arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("migrate-worker {}", env!("CARGO_PKG_VERSION"))
+    );
+    let bad = std::process::Command::new(bin).arg("--queue").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown argument \"--queue\""));
+
+    // No terminal: a JSON log line. On a terminal (script gives it one): a sentence.
+    let logged = std::process::Command::new(bin).env_clear().output().unwrap();
+    assert_eq!(logged.status.code(), Some(2));
+    let line: serde_json::Value = serde_json::from_slice(logged.stderr.trim_ascii()).unwrap();
+    assert_eq!(line["fields"]["error"], "QUEUE_URL is not set");
+    let tty =
+        std::process::Command::new("script").args(["-qec", &format!("env -i {bin}"), "/dev/null"]).output().unwrap();
+    assert_eq!(tty.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&tty.stdout);
+    assert_eq!(said.trim(), "migrate-worker: QUEUE_URL is not set (see migrate-worker --help)");
+}
