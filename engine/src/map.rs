@@ -94,8 +94,8 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
     // Each column plan: transformed values, then checked.
     let mut values: Vec<Vec<Option<String>>> = Vec::with_capacity(plan.columns.len());
     let mut notes: Vec<(usize, MapNote)> = Vec::new();
-    // (row, key, original text) for `on_invalid = "keep_raw"`.
-    let mut kept_raw: Vec<(usize, String, String)> = Vec::new();
+    // Per row, (key, original text) for `on_invalid = "keep_raw"`.
+    let mut kept_raw: std::collections::BTreeMap<usize, Vec<(String, String)>> = Default::default();
     for column in &plan.columns {
         let input = input_values(&column.input, batch, &column.target)?;
         let from_source = !matches!(column.input, ColumnInput::Constant(_));
@@ -193,7 +193,7 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
                         let raw = raw_value(row).unwrap_or_default();
                         let code = match column.on_invalid {
                             OnInvalid::KeepRaw => {
-                                kept_raw.push((row, raw_key(column), raw.clone()));
+                                kept_raw.entry(row).or_default().push((raw_key(column), raw.clone()));
                                 "invalid_kept_raw"
                             }
                             _ => "invalid_nulled",
@@ -238,7 +238,7 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
                         }
                     }
                     if target == RAW_COLUMN {
-                        for (_, key, raw) in kept_raw.iter().filter(|(r, _, _)| *r == row) {
+                        for (key, raw) in kept_raw.get(&row).into_iter().flatten() {
                             object.insert(key.clone(), serde_json::Value::String(raw.clone()));
                         }
                     }

@@ -74,9 +74,14 @@ impl Shared {
         let said = |why: String| {
             self.redactor.clean(&format!("the database {} does not answer: {why}", self.config.db.display))
         };
-        // An idle connection of the pool, else a fresh one: a pool's own
-        // acquire retries for its whole timeout and hides the reason.
-        let result = match self.pool.try_acquire() {
+        // A connection of the pool (kept between checks), else, when the
+        // pool cannot get one within a second (its acquire retries for its
+        // whole timeout and hides the reason), a fresh one that says why.
+        let pooled = match self.pool.try_acquire() {
+            Some(conn) => Some(conn),
+            None => tokio::time::timeout(Duration::from_secs(1), self.pool.acquire()).await.ok().and_then(Result::ok),
+        };
+        let result = match pooled {
             Some(mut conn) => sqlx::query("SELECT 1").execute(&mut *conn).await.map(|_| ()),
             None => match tokio::time::timeout(
                 Duration::from_secs(5),

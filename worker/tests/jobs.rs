@@ -240,7 +240,7 @@ async fn a_worker_started_before_its_database_waits_for_it_and_says_why_it_is_no
     let notes = stack.notifications(1, MINUTE).await;
     assert_eq!(notes.len(), 1, "{}", worker.log_text());
     assert_eq!(notes[0]["state"], "succeeded", "the upload waited for the database: {}", notes[0]);
-    assert!(worker.log_text().contains("waiting for the database"));
+    assert!(worker.log_text().contains("waiting for the database"), "{}", worker.log_text());
 }
 
 #[tokio::test]

@@ -172,23 +172,10 @@ pub fn parse_money(raw: &str, spec: &MoneySpec) -> Outcome {
     // `-$1,234.56`, `$-1,234.56`, `(€12.00)`, `123.45-`, `USD 1,234`.
     loop {
         let before = s;
-        if let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
-            if negative {
-                return fail(format!("{raw:?} is negative twice"));
-            }
-            negative = true;
-            s = inner.trim();
-        }
-        if let Some(rest) = s.strip_prefix('-').or_else(|| s.strip_suffix('-')) {
-            if negative {
-                return fail(format!("{raw:?} is negative twice"));
-            }
-            negative = true;
-            s = rest.trim();
-        }
-        if let Some(rest) = s.strip_prefix('+') {
-            s = rest.trim();
-        }
+        let Some(rest) = take_signs(s, &mut negative) else {
+            return fail(format!("{raw:?} is negative twice"));
+        };
+        s = rest;
         if currency.is_none() {
             match take_currency(s, spec) {
                 Ok(Some((rest, code))) => {
@@ -228,27 +215,40 @@ pub fn parse_money(raw: &str, spec: &MoneySpec) -> Outcome {
     Outcome::Value(format!("{amount} {code}"))
 }
 
+/// One pass over the signs around a number: brackets, a leading or
+/// trailing `-`, a leading `+`; `None` when it is negative twice.
+fn take_signs<'a>(mut s: &'a str, negative: &mut bool) -> Option<&'a str> {
+    if let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+        if *negative {
+            return None;
+        }
+        *negative = true;
+        s = inner.trim();
+    }
+    if let Some(rest) = s.strip_prefix('-').or_else(|| s.strip_suffix('-')) {
+        if *negative {
+            return None;
+        }
+        *negative = true;
+        s = rest.trim();
+    }
+    if let Some(rest) = s.strip_prefix('+') {
+        s = rest.trim();
+    }
+    Some(s)
+}
+
 /// A number in `locale` (`1,644`, `-1.234,56`, `(12.00)`) as an exact
 /// decimal in PostgreSQL's form (`1644`, `-1234.56`, `-12.00`).
 pub fn parse_number(raw: &str, locale: Locale) -> Outcome {
-    let mut s = raw.trim();
+    let s = raw.trim();
     if s.is_empty() {
         return Outcome::Null;
     }
     let mut negative = false;
-    if let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
-        negative = true;
-        s = inner.trim();
-    }
-    if let Some(rest) = s.strip_prefix('-').or_else(|| s.strip_suffix('-')) {
-        if negative {
-            return fail(format!("{raw:?} is negative twice"));
-        }
-        negative = true;
-        s = rest.trim();
-    } else if let Some(rest) = s.strip_prefix('+') {
-        s = rest.trim();
-    }
+    let Some(s) = take_signs(s, &mut negative) else {
+        return fail(format!("{raw:?} is negative twice"));
+    };
     let Some(number) = normalize_number(s, locale) else {
         return fail(format!("{raw:?} is not a number in the {} locale", locale.name()));
     };
