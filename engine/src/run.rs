@@ -322,6 +322,7 @@ async fn stage_all(
         // while PostgreSQL takes a COPY, this process decodes and maps the
         // next batch (one batch ahead at most, so memory stays flat).
         let (ready, batches) = tokio::sync::mpsc::channel(1);
+        let shared = std::sync::Arc::new(entity.clone());
         let produce = async {
             let ready = ready;
             let mut next_seq = seq;
@@ -334,7 +335,10 @@ async fn stage_all(
                     .await
                     .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
                 let Some(batch) = batch else { break };
-                let output = map_batch(entity, &batch, next_seq)?;
+                // Mapped on a blocking thread: staging the previous batch
+                // (encoding it, sending it) goes on meanwhile on the
+                // runtime's, so the two use both cores.
+                let (batch, output) = map_on_thread(&shared, batch, next_seq).await?;
                 next_seq += batch.height() as u64;
                 if ready.send((batch, output, source.position())).await.is_err() {
                     break;
@@ -366,6 +370,27 @@ async fn stage_all(
         return Err(EngineError::Cancelled);
     }
     check_budget(plan, &state.counts, true)
+}
+
+/// Maps `batch` on a thread of the blocking pool and hands it back with
+/// its output.
+async fn map_on_thread(
+    entity: &std::sync::Arc<EntityPlan>,
+    batch: crate::batch::Batch,
+    first_seq: u64,
+) -> Result<(crate::batch::Batch, MapOutput), EngineError> {
+    let entity = std::sync::Arc::clone(entity);
+    let (batch, output) = tokio::task::spawn_blocking(move || {
+        let output = map_batch(&entity, &batch, first_seq);
+        (batch, output)
+    })
+    .await
+    .map_err(|e| match e.try_into_panic() {
+        // A panic while mapping is the same panic it was on this thread.
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(_) => EngineError::Cancelled,
+    })?;
+    Ok((batch, output?))
 }
 
 /// Counts, stages and reports one mapped batch.
