@@ -106,10 +106,11 @@ async fn a_value_changed_after_the_load_is_flagged_in_its_column_and_only_there(
     let mut admin = t.admin().await;
     for check in &checks {
         let column = check["column"].as_str().unwrap();
-        let exact: String = sqlx::query_scalar(&format!(
+        // `column` is one of the report's own eight column names.
+        let exact: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT coalesce(sum(hashtextextended(\"{column}\"::text, 0)::numeric), 0)::text FROM contacts
               WHERE org_id = $1"
-        ))
+        )))
         .bind(uuid::Uuid::parse_str(ORG_A).unwrap())
         .fetch_one(&mut admin)
         .await
