@@ -18,14 +18,14 @@ fn source_path(source: &Path, out: Option<&Path>) -> String {
 }
 
 pub async fn run(source: &Path, entity: &str, out: Option<&Path>) -> u8 {
-    let inspection = match migrate_connectors::inspect(source).await {
+    let inspection = match migrate_app::inspect(source).await {
         Ok(i) => i,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::USAGE;
         }
     };
-    let proposal = match migrate_connectors::propose(&inspection, entity, &source_path(source, out)) {
+    let proposal = match migrate_app::propose(&inspection, entity, &source_path(source, out)) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -34,6 +34,31 @@ pub async fn run(source: &Path, entity: &str, out: Option<&Path>) -> u8 {
     };
     for (column, header, score) in &proposal.matches {
         eprintln!("{entity}.{column} ← {header:?} (score {score:.2})");
+    }
+    for (column, header, values) in &proposal.unmatched_values {
+        let shown: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+        let why = if values.is_empty() {
+            "has too many distinct values to map".to_string()
+        } else {
+            format!("holds {} (none of {column}'s allowed values)", shown.join(", "))
+        };
+        eprintln!(
+            "{entity}.{column}: {header:?} {why}: kept in custom_fields, with a map to fill in (see the mapping's comments)"
+        );
+    }
+    // The proposal, previewed on the rows inspect sampled, as if saved
+    // where it goes (printed: in the current folder).
+    let at = out.map_or_else(|| PathBuf::from("mapping.toml"), Path::to_path_buf);
+    match migrate_app::check_proposal(&proposal.mapping, &at, inspection.rows_sampled as usize).await {
+        Ok(c) => {
+            let rejected: usize = c.rejected.iter().map(|r| r.2).sum();
+            let filtered = if c.filtered > 0 { format!(", {} filtered", c.filtered) } else { String::new() };
+            eprintln!("preview on the {} sampled rows: {} mapped, {rejected} rejected{filtered}", c.read, c.mapped);
+            for (column, reason, n, value, message) in &c.rejected {
+                eprintln!("  {reason} ×{n} in {column}, e.g. {value:?}: {message}");
+            }
+        }
+        Err(e) => eprintln!("preview on the sampled rows failed: {e}"),
     }
     match out {
         None => print!("{}", proposal.mapping),

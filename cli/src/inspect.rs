@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use migrate_connectors::{InspectError, Inspection, inspect, inspect_collection};
+use migrate_app::{InspectError, Inspection, inspect, inspect_collection};
 
 use crate::exit;
 

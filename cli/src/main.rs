@@ -28,6 +28,29 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print each stage's start and its row counts on stderr, instead of
+    /// the progress bars. RUST_LOG=debug adds the SQL statements the
+    /// publish runs (without their values, which are bound or COPYed).
+    #[arg(long, short, global = true)]
+    verbose: bool,
+}
+
+/// `RUST_LOG` when set (an env-filter: `debug`, `migrate_postgres=debug`),
+/// else with `--verbose` migrate's own steps at info; else nothing.
+fn init_logging(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::new(v),
+        _ if verbose => EnvFilter::new("migrate=info,migrate_engine=info,migrate_postgres=info,migrate_app=info"),
+        _ => return,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .with_timer(tracing_subscriber::fmt::time::uptime())
+        .init();
 }
 
 #[derive(Subcommand)]
@@ -194,6 +217,7 @@ fn main() -> ExitCode {
         );
     }));
     let cli = Cli::parse();
+    init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -206,6 +230,8 @@ fn main() -> ExitCode {
             Command::Schema { action: SchemaAction::Apply } => schema::apply().await,
             Command::Validate { mapping } => validate::validate(&mapping).await,
             Command::Run { mapping, out, dry_run, quiet, max_rejects } => {
+                // The log lines take the progress bars' place.
+                let quiet = quiet || cli.verbose;
                 run::run(&mapping, run::RunArgs { out, dry_run, quiet, max_rejects }).await
             }
             Command::Inspect { file, collection, json } => inspect::run(&file, collection.as_deref(), json).await,

@@ -1,5 +1,5 @@
-//! The progress display of `migrate run`: a bar per entity (bytes of the
-//! source file with rows/s and an ETA, or a spinner when the source cannot
+//! The progress display of `migrate run`: a bar per entity (how far the
+//! source is, with rows/s and an ETA, or a spinner when the source cannot
 //! say how far it is), then a spinner while publishing. Drawn on stderr,
 //! only on a terminal and without `--quiet`.
 
@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use migrate_connectors::Progress;
+use migrate_app::Progress;
 
 #[derive(Default)]
 struct State {
@@ -34,8 +34,7 @@ impl Bars {
 
     fn bar(&self, len: Option<u64>) -> ProgressBar {
         let bar = match len {
-            Some(n) => ProgressBar::new(n)
-                .with_style(style("{prefix:>12} [{bar:30}] {percent:>3}% {msg} · {binary_bytes_per_sec} · ETA {eta}")),
+            Some(n) => ProgressBar::new(n).with_style(style("{prefix:>12} [{bar:30}] {percent:>3}% {msg} · ETA {eta}")),
             None => ProgressBar::new_spinner().with_style(style("{prefix:>12} {spinner} {msg}")),
         };
         if !self.shown {

@@ -83,14 +83,14 @@ pub async fn report(path: &Path, html: Option<PathBuf>, format: Option<&str>, ve
         }
     }
     if let Some(out) = &html {
-        if let Err(e) = std::fs::write(out, migrate_connectors::render_html(&report)) {
+        if let Err(e) = std::fs::write(out, migrate_app::render_html(&report)) {
             eprintln!("error: cannot write {}: {e}", out.display());
             return exit::FAILED;
         }
         println!("html: {}", out.display());
     }
     match format {
-        Some("md") => print!("{}", migrate_connectors::render_markdown(&report)),
+        Some("md") => print!("{}", migrate_app::render_markdown(&report)),
         Some(_) => println!("{}", summary::table(&report)),
         None if html.is_none() && !verify => println!("{}", summary::table(&report)),
         None => {}

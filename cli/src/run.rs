@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use migrate_connectors::{OutputDir, RunRequest, run_mapping, write_report};
+use migrate_app::{OutputDir, RunRequest, run_mapping, write_report};
 use migrate_engine::EngineError;
 use migrate_postgres::ConnectionConfig;
 

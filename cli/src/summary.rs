@@ -32,6 +32,35 @@ pub fn table(report: &RunReport) -> String {
             if e.balanced { "yes".to_string() } else { "NO".to_string() },
         ]);
     }
-    let (_, headline, detail) = migrate_connectors::verdict(report);
-    format!("run {} {}\n{t}\n{headline} {detail}", report.run_id, report.status.as_str())
+    let (_, headline, detail) = migrate_app::verdict(report);
+    format!("run {} {}\n{t}\n{}{headline} {detail}", report.run_id, report.status.as_str(), warnings(report))
+}
+
+/// At most this many warnings are listed; the report holds them all.
+const SHOWN_WARNINGS: usize = 10;
+
+/// The report's warnings under the table, one line each (code, count,
+/// where, meaning), the largest counts first; empty when there are none.
+fn warnings(report: &RunReport) -> String {
+    if report.warnings.is_empty() {
+        return String::new();
+    }
+    let mut sorted: Vec<_> = report.warnings.iter().collect();
+    sorted.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
+    let mut out = format!("warnings ({}):\n", report.warnings.len());
+    for w in sorted.iter().take(SHOWN_WARNINGS) {
+        let at = match &w.column {
+            Some(c) => format!("{}.{c}", w.entity),
+            None => w.entity.clone(),
+        };
+        out.push_str(&format!("  {} ×{} in {at}", w.code, w.count));
+        if let Some(meaning) = migrate_engine::codes::warning_text(&w.code) {
+            out.push_str(&format!(": {meaning}"));
+        }
+        out.push('\n');
+    }
+    if sorted.len() > SHOWN_WARNINGS {
+        out.push_str(&format!("  … and {} more in the report\n", sorted.len() - SHOWN_WARNINGS));
+    }
+    out
 }

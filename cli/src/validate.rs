@@ -1,7 +1,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use migrate_connectors::{LoadError, SourceSet, check_mapping, load_mapping};
+use migrate_app::{LoadError, SourceSet, check_mapping, load_mapping};
 use migrate_mappings::{Diagnostics, Mapping};
 
 use crate::{env, exit};

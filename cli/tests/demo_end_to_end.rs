@@ -82,6 +82,27 @@ async fn the_demo_loads_with_exact_counts_and_accounts_for_every_row() {
     assert_eq!(warning("sentinel_date_defaulted")["examples"], serde_json::json!(["00/00/0000", "01/01/1900 00:00"]));
     // A New York wall-clock time that the clocks skipped.
     assert_eq!(warning("dst_gap_shifted")["count"], 1);
+    // The terminal summary lists the same warnings under its table, the
+    // largest counts first, each with its code, count, column and meaning.
+    let listed: Vec<&str> = stdout.lines().skip_while(|l| !l.starts_with("warnings (")).take(4).collect();
+    let meaning = |code: &str| migrate_engine::codes::warning_text(code).unwrap();
+    assert_eq!(
+        listed,
+        [
+            "warnings (3):".to_string(),
+            format!(
+                "  unmapped_source_column ×{flagged} in contacts.LegacyFlag: {}",
+                meaning("unmapped_source_column")
+            ),
+            format!("  sentinel_date_defaulted ×4 in contacts.Created: {}", meaning("sentinel_date_defaulted")),
+            format!(
+                "  dst_gap_shifted ×1 in contacts.{}: {}",
+                warning("dst_gap_shifted")["column"].as_str().unwrap(),
+                meaning("dst_gap_shifted")
+            ),
+        ],
+        "{stdout}"
+    );
 
     // Every rejected row: its line, the column, the value, the reason code,
     // then the original fields.

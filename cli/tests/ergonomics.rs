@@ -64,3 +64,60 @@ fn every_subcommand_has_help_with_an_example_and_completions_and_a_man_page_exis
     let bad = migrate(&["run"], &[]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `--verbose` replaces the progress bars with a line per stage and its
+/// counts; `RUST_LOG=debug` adds the statements the publish runs, whose
+/// values are bound or COPYed and so never appear.
+#[tokio::test]
+async fn verbose_prints_each_stage_with_its_counts_and_debug_adds_the_sql_without_values() {
+    let t = Target::new().await;
+    let mapping = t.demo("demo");
+    let out = t
+        .migrate_as(LOADER)
+        .env("ORG_ID", ORG_A)
+        .env_remove("RUST_LOG")
+        .args(["run", "--verbose"])
+        .arg(&mapping)
+        .args(["--out", "verbose"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for line in [
+        "staging contacts: reading source customers",
+        "staged contacts: 302 read, 0 filtered, 18 rejected, 284 staged in ",
+        "publishing 1 entity",
+        "publish contacts: 10 duplicate source keys dropped (",
+        "publish contacts: key map written (",
+        "publish contacts: 274 inserted, 0 updated, 0 unchanged (",
+        "publish contacts: 274 in target through the key map, 274 in the org (",
+    ] {
+        assert!(stderr.contains(line), "{line:?} not in:\n{stderr}");
+    }
+    assert!(!stderr.contains("INSERT INTO"), "no SQL without RUST_LOG=debug:\n{stderr}");
+    let starts: Vec<usize> = ["staging contacts", "staged contacts", "publishing", "publish contacts: 274 inserted"]
+        .iter()
+        .map(|l| stderr.find(l).unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] < w[1]), "stages in order:\n{stderr}");
+
+    // A second run at debug: the same stages, plus the publish's statements.
+    let out = t
+        .migrate_as(LOADER)
+        .env("ORG_ID", ORG_A)
+        .env("RUST_LOG", "debug")
+        .arg("run")
+        .arg(&mapping)
+        .args(["--out", "debug"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("publish contacts: 0 inserted, 0 updated, 274 unchanged ("), "{stderr}");
+    assert!(stderr.contains("UPDATE migrate.keys k SET last_run_id = $4"), "{stderr}");
+    assert!(stderr.contains("INSERT INTO migrate.keys"), "{stderr}");
+    // Values from the file and the org never appear in a statement.
+    for value in ["Anita.Berners-Lee1@Example.COM", "anita.berners-lee1@example.com", "Berners-Lee", ORG_A] {
+        assert!(!stderr.contains(value), "{value} in the log:\n{stderr}");
+    }
+}

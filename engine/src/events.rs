@@ -24,7 +24,7 @@ pub trait RunEvents: Send {
         Ok(())
     }
     /// After each batch: the entity's counts so far, and the source's
-    /// position (bytes read, of how many) when it knows it.
+    /// position (see `Source::position`) when it knows it.
     fn progress(&mut self, _entity: &str, _counts: &EntityCounts, _position: Option<(u64, u64)>) {}
     /// Every row is staged; the publish begins.
     fn publishing(&mut self) {}

@@ -94,6 +94,12 @@ pub async fn run(
     let outcome = match outcome {
         Ok(()) => {
             events.publishing();
+            let n = plan.entities.len();
+            tracing::info!(
+                "publishing {n} {}{}",
+                if n == 1 { "entity" } else { "entities" },
+                if options.dry_run { " (a dry run: rolled back at the end)" } else { "" }
+            );
             sink.publish(!options.dry_run, options.cancel, events).await.map_err(|e| match e {
                 SinkError::Cancelled => EngineError::Cancelled,
                 other => EngineError::from(other),
@@ -310,6 +316,8 @@ async fn stage_all(
         }
     };
     for entity in &plan.entities {
+        let started = std::time::Instant::now();
+        tracing::info!("staging {}: reading source {}", entity.entity, entity.source);
         let mut source = open_source(&entity.source)
             .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
         source.prepare().await.map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
@@ -365,6 +373,17 @@ async fn stage_all(
         seq = produced?;
         state.sources.push(SourceInfo { name: entity.source.clone(), ..source.info() });
         state.warnings.extend(unmapped.into_warnings());
+        let c = state.counts.get(&entity.entity).copied().unwrap_or_default();
+        let staged = c.read.saturating_sub(c.filtered + c.rejected);
+        tracing::info!(
+            "staged {}: {} read, {} filtered, {} rejected, {} staged in {:.1} s",
+            entity.entity,
+            c.read,
+            c.filtered,
+            c.rejected,
+            staged,
+            started.elapsed().as_secs_f64()
+        );
     }
     if options.cancel.load(Ordering::Relaxed) {
         return Err(EngineError::Cancelled);

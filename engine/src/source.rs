@@ -40,8 +40,9 @@ pub trait Source: Send {
     /// the source has been read to the end.
     fn info(&self) -> SourceInfo;
 
-    /// How far the source has read, in bytes of how many, when it knows
-    /// (a file): the progress bar's percentage and ETA.
+    /// How far the source has read, of how much there is, when it knows:
+    /// bytes of a CSV, XML or export file, rows of an Excel sheet. The
+    /// progress bar's percentage and ETA (a spinner without it).
     fn position(&self) -> Option<(u64, u64)> {
         None
     }

@@ -55,7 +55,7 @@ pub struct WorkerConfig {
     /// `POLL_WAIT_SECS` (default 20): SQS long-poll wait.
     pub poll_wait_secs: i32,
     /// The most an uploaded mapping's source limits may be.
-    pub ceilings: migrate_connectors::Ceilings,
+    pub ceilings: migrate_app::Ceilings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,8 +102,8 @@ impl WorkerConfig {
             worker_id: env("WORKER_ID").unwrap_or_else(|| format!("{host}-{}", std::process::id())),
             poll_wait_secs: number(env, "POLL_WAIT_SECS", 20i32)?.clamp(0, 20),
             ceilings: {
-                let d = migrate_connectors::Ceilings::default();
-                migrate_connectors::Ceilings {
+                let d = migrate_app::Ceilings::default();
+                migrate_app::Ceilings {
                     unpacked_bytes: number(env, "MAX_UNPACKED_BYTES", d.unpacked_bytes)?,
                     whole_file_bytes: number(env, "MAX_WHOLE_FILE_BYTES", d.whole_file_bytes)?,
                     field_bytes: number(env, "MAX_FIELD_BYTES", d.field_bytes)?,

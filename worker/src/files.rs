@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::path::{Component, Path, PathBuf};
 
-use migrate_connectors::{SourceSet, load_mapping};
+use migrate_app::{SourceSet, load_mapping};
 use migrate_mappings::Mapping;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;

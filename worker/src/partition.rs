@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use migrate_connectors::{OutputDir, SourceSet, write_report};
+use migrate_app::{OutputDir, SourceSet, write_report};
 use migrate_csv::FileIndex;
 use migrate_engine::{Decision, RunMode, RunOptions, RunReport, Sink, SourceInfo};
 use migrate_mappings::Mapping;

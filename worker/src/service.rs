@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::Message;
-use migrate_connectors::{OutputDir, RunRequest, check_mapping, run_mapping, write_report};
+use migrate_app::{OutputDir, RunRequest, check_mapping, run_mapping, write_report};
 use migrate_engine::{EngineError, RunReport};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -74,12 +74,17 @@ impl Shared {
         let said = |why: String| {
             self.redactor.clean(&format!("the database {} does not answer: {why}", self.config.db.display))
         };
-        // A connection of the pool (kept between checks), else, when the
-        // pool cannot get one within a second (its acquire retries for its
-        // whole timeout and hides the reason), a fresh one that says why.
+        // An idle connection of the pool; while the pool has none at all,
+        // one it opens and keeps (within a second: its acquire retries for
+        // its whole timeout and hides the reason). When every pooled
+        // connection is busy with a job, a fresh one, closed after: a check
+        // never grows the pool.
         let pooled = match self.pool.try_acquire() {
             Some(conn) => Some(conn),
-            None => tokio::time::timeout(Duration::from_secs(1), self.pool.acquire()).await.ok().and_then(Result::ok),
+            None if self.pool.size() == 0 => {
+                tokio::time::timeout(Duration::from_secs(1), self.pool.acquire()).await.ok().and_then(Result::ok)
+            }
+            None => None,
         };
         let result = match pooled {
             Some(mut conn) => sqlx::query("SELECT 1").execute(&mut *conn).await.map(|_| ()),

@@ -3,6 +3,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use async_trait::async_trait;
@@ -49,7 +50,16 @@ pub struct ExcelSource {
     /// width of a sheet without one), delivered first.
     pending: VecDeque<Msg>,
     header_info: migrate_engine::HeaderInfo,
+    /// The sheet's last row (0-based) once the reader knows it, else
+    /// `UNKNOWN_EXTENT`; and the header's row and the last row delivered:
+    /// the progress bar's rows done, of how many.
+    extent: Arc<AtomicU32>,
+    header_row: u32,
+    at_row: u32,
 }
+
+/// The sheet does not declare its size (no `<dimension>`).
+const UNKNOWN_EXTENT: u32 = u32::MAX;
 
 fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     let mut reader = BufReader::new(File::open(path)?);
@@ -136,12 +146,20 @@ fn check_zip(path: &Path, max_total: u64) -> Result<(), ExcelError> {
 /// counted from its left edge) and fills merged regions on request.
 struct Rows {
     range: Option<CellRange>,
+    /// Where the reader tells the source the sheet's last row.
+    extent: Arc<AtomicU32>,
     /// Merged regions with the value of their top-left cell, once read.
     merged: Vec<(Dimensions, Option<CellText>)>,
     tx: SyncSender<Msg>,
 }
 
 impl Rows {
+    /// The sheet's last row, within the range when there is one.
+    fn tell_extent(&self, last_row: u32) {
+        let last = self.range.map_or(last_row, |r| last_row.min(r.bottom));
+        self.extent.store(last, Ordering::Relaxed);
+    }
+
     /// False when the receiver is gone or the range is passed.
     fn send(&mut self, row: u32, mut cells: Vec<(u32, CellText)>) -> bool {
         for (region, value) in &mut self.merged {
@@ -181,7 +199,7 @@ impl Rows {
 }
 
 /// Reads the sheet on its own thread, sending rows as they complete.
-fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) {
+fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>, extent: Arc<AtomicU32>) {
     let file = path.display().to_string();
     let fail = |message: String| ExcelError::Read { file: file.clone(), message };
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
@@ -209,8 +227,13 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) 
                     .collect(),
                 Merged::Empty => Vec::new(),
             };
-            let mut rows = Rows { range, merged, tx: tx.clone() };
+            let mut rows = Rows { range, merged, extent: extent.clone(), tx: tx.clone() };
             let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| fail(e.to_string()))?;
+            // The size the sheet declares (a writer may leave it out).
+            let declared = cells.dimensions();
+            if declared.end.0 > 0 {
+                rows.tell_extent(declared.end.0);
+            }
             let mut current: Option<(u32, Vec<(u32, CellText)>)> = None;
             let cut = |row: Option<u32>, e: calamine::XlsxError| {
                 let after = row.map_or_else(|| "before its first row".to_string(), |r| format!("after row {}", r + 1));
@@ -260,7 +283,10 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>) 
             }
             let used = book.worksheet_range(&sheet).map_err(|e| fail(e.to_string()))?;
             let (top, left) = used.start().unwrap_or((0, 0));
-            let mut rows = Rows { range, merged: Vec::new(), tx: tx.clone() };
+            let mut rows = Rows { range, merged: Vec::new(), extent: extent.clone(), tx: tx.clone() };
+            if let Some((bottom, _)) = used.end() {
+                rows.tell_extent(bottom);
+            }
             for (i, row) in used.rows().enumerate() {
                 let cells: Vec<(u32, CellText)> = row
                     .iter()
@@ -286,9 +312,11 @@ impl ExcelSource {
         let file: Arc<str> = path.display().to_string().into();
         let (tx, rx) = sync_channel(CHANNEL_ROWS);
         let (thread_path, thread_config) = (path.to_path_buf(), config.clone());
+        let extent = Arc::new(AtomicU32::new(UNKNOWN_EXTENT));
+        let thread_extent = extent.clone();
         std::thread::Builder::new()
             .name("migrate-excel".into())
-            .spawn(move || read_workbook(thread_path, thread_config, tx))
+            .spawn(move || read_workbook(thread_path, thread_config, tx, thread_extent))
             .map_err(|e| ExcelError::Open { path: path.to_path_buf(), message: e.to_string() })?;
         let (sheet, sheets): (Arc<str>, Vec<String>) = match rx.recv() {
             Ok(Msg::Sheet(s, all)) => (s.into(), all),
@@ -386,6 +414,9 @@ impl ExcelSource {
             done: None,
             pending,
             header_info,
+            extent,
+            header_row,
+            at_row: header_row,
         })
     }
 
@@ -406,7 +437,7 @@ impl ExcelSource {
         let (thread_path, thread_config) = (path.to_path_buf(), config.clone());
         std::thread::Builder::new()
             .name("migrate-excel-probe".into())
-            .spawn(move || read_workbook(thread_path, thread_config, tx))
+            .spawn(move || read_workbook(thread_path, thread_config, tx, Arc::new(AtomicU32::new(UNKNOWN_EXTENT))))
             .map_err(|e| ExcelError::Open { path: path.to_path_buf(), message: e.to_string() })?;
         let mut rows: Vec<(u32, usize)> = Vec::new();
         while rows.len() < 30 {
@@ -437,6 +468,7 @@ impl ExcelSource {
             };
             match next {
                 Ok(Msg::Row(r, cells)) => {
+                    self.at_row = self.at_row.max(r);
                     let index = rows.len();
                     let mut values: Vec<Option<String>> = vec![None; width];
                     for (col, text) in cells {
@@ -505,6 +537,20 @@ impl Source for ExcelSource {
 
     async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
         self.read_batch().map_err(SourceError::wrap)
+    }
+
+    /// Rows of the sheet below the header delivered so far, of how many it
+    /// declares (xlsx: its `<dimension>`; the other formats are read whole).
+    fn position(&self) -> Option<(u64, u64)> {
+        let last = self.extent.load(Ordering::Relaxed);
+        if last == UNKNOWN_EXTENT || last <= self.header_row {
+            return None;
+        }
+        let total = u64::from(last - self.header_row);
+        if self.done.is_some() {
+            return Some((total, total));
+        }
+        Some((u64::from(self.at_row.saturating_sub(self.header_row)).min(total), total))
     }
 
     fn info(&self) -> SourceInfo {

@@ -108,6 +108,31 @@ async fn batches_are_bounded() {
     assert!(source.next_batch().await.unwrap().is_none());
 }
 
+/// The progress bar's percentage: rows below the header delivered, of the
+/// rows the sheet declares (xlsx) or holds (a format read whole).
+#[tokio::test]
+async fn the_source_reports_how_many_rows_of_the_sheet_it_has_read() {
+    for name in ["customers.xlsx", "customers.xls"] {
+        let c = ExcelSourceConfig { batch_size: 1, ..config(name) };
+        let mut source = c.build(std::path::Path::new("/")).unwrap();
+        let mut seen = Vec::new();
+        while source.next_batch().await.unwrap().is_some() {
+            seen.push(source.position());
+        }
+        assert_eq!(seen, [Some((1, 3)), Some((2, 3)), Some((3, 3))], "{name}");
+        assert_eq!(source.position(), Some((3, 3)), "{name}");
+    }
+    // A sheet that does not declare its size: no percentage (a spinner).
+    let undeclared = rewritten(|xml| xml.replace("<dimension ref=\"A1:I6\" />", ""), None);
+    let c = ExcelSourceConfig {
+        skip_rows: SkipRows::Count(2),
+        ..ExcelSourceConfig::for_path(undeclared.path().display().to_string())
+    };
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    assert_eq!(source.next_batch().await.unwrap().unwrap().height(), 3);
+    assert_eq!(source.position(), None);
+}
+
 /// customers.xlsx with its first sheet rewritten by `edit`, and maybe a
 /// part added.
 fn rewritten(edit: impl Fn(&str) -> String, extra: Option<(&str, Vec<u8>)>) -> tempfile::NamedTempFile {

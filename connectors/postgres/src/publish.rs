@@ -62,6 +62,7 @@ pub(crate) async fn publish_entity(
     let stage = quote_qualified("migrate", &staged.stage);
     let target = quote_qualified("public", &staged.entity);
     let entity = staged.entity.as_str();
+    let mut step = Step::new(entity);
 
     // 1. Duplicate source keys: report each dropped row with its survivor.
     // Only keys staged more than once are sorted (a hash aggregate finds
@@ -91,6 +92,8 @@ pub(crate) async fn publish_entity(
         .await
         .context(format!("dropping duplicate keys of {entity}"))?;
     }
+
+    step.done(format!("{dups} duplicate source keys dropped"));
 
     // 1b. Links naming a key no run of this source system loaded (nor this
     // entity's own staging, for a link to the same entity).
@@ -146,6 +149,10 @@ pub(crate) async fn publish_entity(
         }
     }
 
+    if staged.columns.iter().any(|c| c.link.is_some()) {
+        step.done(format!("links resolved: {} orphans set aside, {} left unlinked", orphans.len(), unlinked.len()));
+    }
+
     // 1c. Rows of different source keys that are the same record.
     let deduped = match &staged.dedupe {
         Some(rule) => dedupe(tx, &stage, staged, rule, events).await?,
@@ -155,6 +162,13 @@ pub(crate) async fn publish_entity(
         Some(rule) => Some(flag_similar(tx, &stage, staged, rule, events).await?),
         None => None,
     };
+
+    if staged.dedupe.is_some() || staged.similar.is_some() {
+        step.done(format!(
+            "dedupe: {deduped} rows merged into a survivor, {} similar pairs flagged",
+            similar_pairs.unwrap_or(0)
+        ));
+    }
 
     // 1d. New keys whose values match a row the org already has: that row,
     // not a copy. Each existing row matches one staged row at most, and
@@ -194,6 +208,10 @@ pub(crate) async fn publish_entity(
         .context(format!("matching {entity} rows the org already has"))?;
         matched =
             rows.iter().map(|r| (r.get::<String, _>(0), r.get::<Option<String>, _>(1).unwrap_or_default())).collect();
+    }
+
+    if !staged.match_existing.is_empty() {
+        step.done(format!("match_existing: {} new keys matched to rows the org has", matched.len()));
     }
 
     // 2. The key map: keys seen before are stamped with this run, and every
@@ -257,6 +275,7 @@ pub(crate) async fn publish_entity(
         sqlx::query("DROP TABLE _migrate_dedupe").execute(&mut *tx).await.context("dropping the dedupe table")?;
     }
     nested_loops(tx, true).await?;
+    step.done("key map written");
 
     // 3. The rows as they will be, beside the rows as they are.
     let cols: Vec<String> = staged.columns.iter().map(|c| quote_ident(&c.name)).collect();
@@ -309,6 +328,7 @@ pub(crate) async fn publish_entity(
     .bind(entity);
     let publish_rows = link_entities.iter().fold(publish_rows, |q, e| q.bind(*e));
     publish_rows.execute(&mut *tx).await.context(format!("resolving ids of {entity}"))?;
+    step.done("ids resolved");
 
     let tuple =
         |alias: &str| format!("({})", cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", "));
@@ -360,9 +380,11 @@ pub(crate) async fn publish_entity(
     let inserted: i64 = counts.get(0);
     let updated: i64 = counts.get(1);
     let survivors: i64 = counts.get(2);
+    step.done(format!("{inserted} inserted, {updated} updated, {} unchanged", survivors - inserted - updated));
     let links_created = record_links(tx, ids, staged).await?;
     let published = measure(&mut *tx, "_migrate_publish r", &staged.fingerprinted(), None).await?;
     sqlx::query("DROP TABLE _migrate_publish").execute(&mut *tx).await.context("dropping the publish table")?;
+    step.done("fingerprints of the published rows taken");
 
     // 6. What the tenant now sees: every row of the source system is
     // counted, so hash joins (see `nested_loops`).
@@ -383,6 +405,7 @@ pub(crate) async fn publish_entity(
         .fetch_one(&mut *tx)
         .await
         .context(format!("counting {entity}"))?;
+    step.done(format!("{target_count} in target through the key map, {org_total} in the org"));
 
     let to_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
     let entity = PublishedEntity {
@@ -403,6 +426,24 @@ pub(crate) async fn publish_entity(
         matched,
     };
     Ok((entity, published))
+}
+
+/// The publish of one entity, step by step, for `--verbose` and `RUST_LOG`:
+/// each line says what the step did and how long it took.
+struct Step<'a> {
+    entity: &'a str,
+    since: std::time::Instant,
+}
+
+impl<'a> Step<'a> {
+    fn new(entity: &'a str) -> Self {
+        Self { entity, since: std::time::Instant::now() }
+    }
+
+    fn done(&mut self, what: impl std::fmt::Display) {
+        tracing::info!("publish {}: {what} ({:.2} s)", self.entity, self.since.elapsed().as_secs_f64());
+        self.since = std::time::Instant::now();
+    }
 }
 
 /// Link columns with a `relation` are also recorded in `entity_links`

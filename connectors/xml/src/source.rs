@@ -94,6 +94,8 @@ pub struct XmlSource {
     file: Arc<str>,
     reader: NsReader<BufReader<Decoded>>,
     hash: SharedHash,
+    /// The file's size, for the progress bar.
+    size: u64,
     record: Vec<Step>,
     columns: Vec<String>,
     fields: Vec<FieldPath>,
@@ -133,6 +135,7 @@ fn resolved_uri(r: &ResolveResult) -> Option<String> {
 impl XmlSource {
     pub(crate) fn open(config: &XmlSourceConfig, path: &Path) -> Result<Self, XmlError> {
         let file = File::open(path).map_err(|source| XmlError::Open { path: path.to_path_buf(), source })?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let hash: SharedHash = Arc::new(Mutex::new((Sha256::new(), 0)));
         // Everything becomes UTF-8 before the parser sees it; the declaration
         // then names an encoding the text is no longer in, which the parser
@@ -158,6 +161,7 @@ impl XmlSource {
             file: path.display().to_string().into(),
             reader,
             hash,
+            size,
             record,
             columns,
             fields,
@@ -448,6 +452,16 @@ impl Source for XmlSource {
 
     async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
         self.read_batch().map_err(SourceError::wrap)
+    }
+
+    /// Bytes of the file read so far (a buffer ahead of the parser), of
+    /// its size.
+    fn position(&self) -> Option<(u64, u64)> {
+        if self.size == 0 {
+            return None;
+        }
+        let read = self.hash.lock().map(|s| s.1).unwrap_or(0);
+        Some((read.min(self.size), self.size))
     }
 
     fn info(&self) -> SourceInfo {

@@ -177,3 +177,32 @@ async fn a_field_over_the_size_limit_rejects_its_record() {
     assert_eq!(batch.malformed[0].row, 1);
     assert_eq!(batch.malformed[0].message, "the text of N is more than max_field_bytes = 50");
 }
+
+/// The progress bar's percentage: bytes of the file read, of its size,
+/// growing with each batch and reaching the size at the end.
+#[tokio::test]
+async fn the_source_reports_how_far_it_has_read() {
+    let mut xml = String::from("<?xml version=\"1.0\"?>\n<Export>\n");
+    for i in 0..20_000 {
+        xml.push_str(&format!("  <Customer id=\"{i}\"><Name>Customer number {i}</Name></Customer>\n"));
+    }
+    xml.push_str("</Export>\n");
+    let f = write(xml.as_bytes());
+    let mut c = config(f.path(), "/Export/Customer", &[("id", "@id"), ("name", "Name")], &[]);
+    c.batch_size = 1000;
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    let total = xml.len() as u64;
+    let mut seen = Vec::new();
+    let mut rows = 0;
+    while let Some(batch) = source.next_batch().await.unwrap() {
+        rows += batch.height();
+        let (done, of) = source.position().expect("an XML file knows its position");
+        assert_eq!(of, total);
+        seen.push(done);
+    }
+    assert_eq!(rows, 20_000);
+    assert!(seen.len() >= 20, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert!(seen[0] * 100 / total < 50, "the first batch is not half the file: {seen:?}");
+    assert_eq!(source.position(), Some((total, total)));
+}

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use migrate_connectors::{render_html, render_markdown};
+use migrate_app::{render_html, render_markdown};
 use migrate_engine::RunReport;
 
 /// Cell separators in a Markdown table row (`\|` is text, not a separator).

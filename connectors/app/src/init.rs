@@ -244,7 +244,7 @@ pub fn score(entity: &str, column: &str, header: &str) -> f64 {
 /// A score below this is no match.
 const THRESHOLD: f64 = 0.6;
 
-/// The guessed type without its count of misfits (`date (mdy), 2 not`).
+/// The guessed type without its count of misfits (`date (mdy), 2 values do not fit`).
 fn kind(profile: &ColumnProfile) -> &str {
     let t = profile.guessed_type.as_str();
     match t.find(')') {
@@ -383,6 +383,99 @@ pub struct Proposal {
     /// (target column, source header, score)
     pub matches: Vec<(String, String, f64)>,
     pub key: Option<String>,
+    /// Enumerated columns whose sampled values are not all allowed ones:
+    /// (target column, source header, the values no allowed one matched).
+    /// Kept in `custom_fields` instead, with a `map` skeleton to fill in.
+    pub unmatched_values: Vec<(String, String, Vec<String>)>,
+}
+
+/// Well-known spellings of an allowed value, besides its own (case and
+/// separators aside): only words that mean that value, never a guess
+/// between two meanings (`warm` is no contact status).
+fn value_synonyms(allowed: &str) -> &'static [&'static str] {
+    match allowed {
+        "done" => &["closed", "completed", "complete", "finished", "resolved"],
+        "cancelled" => &["canceled", "aborted"],
+        "in_progress" => &["inprogress", "started", "ongoing", "wip", "doing"],
+        "open" => &["new", "todo", "to_do", "not_started"],
+        "normal" => &["medium", "med"],
+        "urgent" => &["critical"],
+        "active" => &["enabled"],
+        "inactive" => &["disabled"],
+        "client" => &["customer"],
+        "vendor" => &["supplier"],
+        "lead" => &["prospect"],
+        _ => &[],
+    }
+}
+
+/// A value compared with allowed ones: trimmed, lowercase, and runs of
+/// spaces, hyphens, underscores and slashes as one `_` (`In Progress` →
+/// `in_progress`).
+fn vocabulary_key(value: &str) -> String {
+    let mut out = String::new();
+    for c in value.trim().chars() {
+        if c.is_whitespace() || matches!(c, '-' | '_' | '/') {
+            if !out.ends_with('_') {
+                out.push('_');
+            }
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out.trim_matches('_').to_string()
+}
+
+/// The allowed value a sampled value stands for, if any.
+fn allowed_value(value: &str, allowed: &[&'static str]) -> Option<&'static str> {
+    let key = vocabulary_key(value);
+    allowed.iter().copied().find(|a| *a == key || value_synonyms(a).contains(&key.as_str()))
+}
+
+/// How an enumerated column is fed from a column whose sample is `values`.
+enum Vocabulary {
+    /// Every value is an allowed one up to case: trim and lowercase.
+    Lowercase,
+    /// Every value is an allowed one or a well-known synonym: a `map`.
+    Map(Vec<(String, &'static str)>),
+    /// Some values match no allowed one (listed): kept in custom_fields.
+    Unmatched { matched: Vec<(String, &'static str)>, unmatched: Vec<String> },
+    /// More distinct values than a vocabulary has: kept in custom_fields.
+    TooMany,
+}
+
+fn vocabulary(profile: &ColumnProfile, allowed: &[&'static str]) -> Vocabulary {
+    if profile.values.is_empty() {
+        return Vocabulary::TooMany;
+    }
+    let mut matched = Vec::new();
+    let mut unmatched = Vec::new();
+    for (value, _) in &profile.values {
+        match allowed_value(value, allowed) {
+            Some(a) => matched.push((value.trim().to_string(), a)),
+            None => unmatched.push(value.clone()),
+        }
+    }
+    if !unmatched.is_empty() {
+        Vocabulary::Unmatched { matched, unmatched }
+    } else if matched.iter().all(|(v, a)| v.to_lowercase() == *a) {
+        Vocabulary::Lowercase
+    } else {
+        Vocabulary::Map(matched)
+    }
+}
+
+/// A case-insensitive `map` transform: each allowed value as itself, and
+/// each sampled spelling (one per spelling up to case) as its value.
+fn map_rule(pairs: &[(String, &str)], allowed: &[&str]) -> String {
+    let mut entries: Vec<(String, String)> = allowed.iter().map(|a| (a.to_string(), a.to_string())).collect();
+    for (value, to) in pairs {
+        if !entries.iter().any(|(k, _)| k.to_lowercase() == value.to_lowercase()) {
+            entries.push((value.clone(), to.to_string()));
+        }
+    }
+    let values: Vec<String> = entries.iter().map(|(k, v)| format!("{} = {}", toml_str(k), toml_str(v))).collect();
+    format!("{{ map = {{ values = {{ {} }}, case_insensitive = true }} }}", values.join(", "))
 }
 
 /// Matches target columns to headers: best scores first, each header once.
@@ -567,15 +660,73 @@ pub fn propose(inspection: &Inspection, entity: &str, path: &str) -> Result<Prop
     }
     let _ = writeln!(m, "\n[{entity}.columns]");
     let mut used: Vec<&str> = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
+    let mut unmatched_values = Vec::new();
     for def in t.mappable_columns() {
         if let Some((_, header, s)) = matches.iter().find(|(c, _, _)| c == def.name)
             && let Some(p) = profile(header)
         {
             let _ = writeln!(m, "# {} ← {:?}, score {s:.2}, {}: {}", def.name, header, p.guessed_type, examples(p));
-            if let Some(allowed) = def.allowed {
-                let _ = writeln!(m, "# {} allows: {}", def.name, allowed.join(", "));
+            let Some(allowed) = def.allowed else {
+                let _ = writeln!(m, "{} = {}", def.name, rule(def, p));
+                used.push(header);
+                continue;
+            };
+            let _ = writeln!(m, "# {} allows: {}", def.name, allowed.join(", "));
+            let from = toml_str(&p.name);
+            match vocabulary(p, allowed) {
+                Vocabulary::Lowercase => {
+                    let _ = writeln!(m, "{} = {}", def.name, rule(def, p));
+                }
+                Vocabulary::Map(pairs) => {
+                    let _ = writeln!(m, "# every sampled value is an allowed one or a well-known synonym of one");
+                    let _ = writeln!(
+                        m,
+                        "{} = {{ from = {from}, transform = [\"trim\", {}] }}",
+                        def.name,
+                        map_rule(&pairs, allowed)
+                    );
+                }
+                vocab @ (Vocabulary::Unmatched { .. } | Vocabulary::TooMany) => {
+                    let mut k = snake(&p.name);
+                    while keys.contains(&k) {
+                        k.push('_');
+                    }
+                    keys.push(k.clone());
+                    let target = toml_str(&format!("custom_fields.{k}"));
+                    if let Vocabulary::Unmatched { mut matched, unmatched } = vocab {
+                        let shown: Vec<String> = unmatched.iter().map(|v| toml_str(v)).collect();
+                        let _ = writeln!(
+                            m,
+                            "# The sample's values {} are none of these, so {:?} is kept in {target}.",
+                            shown.join(", "),
+                            p.name
+                        );
+                        let _ = writeln!(
+                            m,
+                            "# To load it into {} instead, give each value its allowed one and uncomment:",
+                            def.name
+                        );
+                        matched.extend(unmatched.iter().map(|v| (v.clone(), "?")));
+                        let _ = writeln!(
+                            m,
+                            "# {} = {{ from = {from}, transform = [\"trim\", {}] }}",
+                            def.name,
+                            map_rule(&matched, allowed)
+                        );
+                        unmatched_values.push((def.name.to_string(), p.name.clone(), unmatched));
+                    } else {
+                        let _ = writeln!(
+                            m,
+                            "# {:?} has more than {} distinct values in the sample: kept in {target}.",
+                            p.name,
+                            crate::inspect::VOCABULARY
+                        );
+                        unmatched_values.push((def.name.to_string(), p.name.clone(), Vec::new()));
+                    }
+                    let _ = writeln!(m, "{target} = {from}");
+                }
             }
-            let _ = writeln!(m, "{} = {}", def.name, rule(def, p));
             used.push(header);
         } else if let (Some(p), "first_name" | "last_name") = (name_split, def.name) {
             let part = if def.name == "first_name" { "first" } else { "last" };
@@ -594,7 +745,6 @@ pub fn propose(inspection: &Inspection, entity: &str, path: &str) -> Result<Prop
         }
     }
     // Everything else is kept, in custom_fields.
-    let mut keys: Vec<String> = Vec::new();
     // (A first array element's fields were candidates only: the array
     // itself is kept whole.)
     let rest: Vec<&ColumnProfile> = columns
@@ -638,7 +788,64 @@ pub fn propose(inspection: &Inspection, entity: &str, path: &str) -> Result<Prop
             }
         }
     }
-    Ok(Proposal { mapping: m, matches, key: key.map(|k| k.name.clone()) })
+    matches.retain(|(c, _, _)| !unmatched_values.iter().any(|(u, _, _)| u == c));
+    Ok(Proposal { mapping: m, matches, key: key.map(|k| k.name.clone()), unmatched_values })
+}
+
+/// What a proposed mapping does to the first rows of its source: the
+/// preview `init` prints after writing it.
+#[derive(Debug, Default)]
+pub struct SampleCheck {
+    pub read: usize,
+    pub mapped: usize,
+    pub filtered: usize,
+    /// (column, reason code, rows, an example value, its message), the
+    /// most rows first.
+    pub rejected: Vec<(String, String, usize, String, String)>,
+}
+
+/// Maps the first `rows` source rows with `mapping` (the text `propose`
+/// wrote, as if saved at `path`: its source paths are relative to the
+/// folder) and counts what would be mapped and rejected, and why. Nothing
+/// is written; `ORG_ID` need not be set.
+pub async fn check_proposal(mapping: &str, path: &Path, rows: usize) -> Result<SampleCheck, String> {
+    let env = |k: &str| std::env::var(k).ok().or_else(|| (k == "ORG_ID").then(|| uuid::Uuid::nil().to_string()));
+    let shown = path.display().to_string();
+    let parsed = migrate_mappings::parse_lenient(&shown, mapping, &env).map_err(|d| d.render(false))?;
+    let (sources, diagnostics) = crate::run::check_mapping(&parsed).await;
+    let Some(sources) = sources else { return Err(diagnostics.render(false)) };
+    let mut plan = parsed.plan.clone();
+    let open = |name: &str| sources.open(name);
+    migrate_engine::load_rates(&mut plan, &open).await.map_err(|e| e.to_string())?;
+    migrate_engine::infer(&mut plan, &open).await.map_err(|e| e.to_string())?;
+    let mut check = SampleCheck::default();
+    let mut reasons: Vec<(String, String, usize, String, String)> = Vec::new();
+    for entity in &plan.entities {
+        let mut source = sources.open_prepared(&entity.source).await.map_err(|e| e.to_string())?;
+        let mut read = 0usize;
+        while read < rows {
+            let Some(batch) = source.next_batch().await.map_err(|e| e.to_string())? else { break };
+            let output = migrate_engine::map_batch(entity, &batch, read as u64).map_err(|e| e.to_string())?;
+            let take = (rows - read).min(batch.height());
+            let mapped = output.mapped.source_rows.iter().filter(|r| **r < take).count();
+            let rejects: Vec<_> = output.rejects.iter().filter(|r| r.row < take).collect();
+            check.mapped += mapped;
+            check.filtered += take - mapped - rejects.len();
+            for r in rejects {
+                let column = r.column.clone().unwrap_or_default();
+                let reason = r.reason.code().to_string();
+                match reasons.iter_mut().find(|x| x.0 == column && x.1 == reason) {
+                    Some(x) => x.2 += 1,
+                    None => reasons.push((column, reason, 1, r.value.clone().unwrap_or_default(), r.message.clone())),
+                }
+            }
+            read += take;
+        }
+        check.read += read;
+    }
+    reasons.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    check.rejected = reasons;
+    Ok(check)
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use migrate_engine::{DuplicateRow, EntityCounts, MissingRow, RejectedRow, RunEve
 type CsvOut = csv::Writer<BufWriter<File>>;
 /// What the terminal's progress display hears.
 pub enum Progress<'a> {
-    /// After each batch: the entity's counts, and bytes read of how many
-    /// when the source knows.
+    /// After each batch: the entity's counts, and how far the source is
+    /// (`Source::position`) when it knows.
     Rows { entity: &'a str, counts: &'a EntityCounts, position: Option<(u64, u64)> },
     /// Everything is staged; the publish is under way.
     Publishing,
@@ -171,6 +171,6 @@ pub fn write_report(dir: &Path, report: &RunReport) -> std::io::Result<PathBuf> 
     let mut text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
     text.push('\n');
     std::fs::write(&path, text)?;
-    std::fs::write(dir.join("report.html"), crate::render::render_html(report))?;
+    std::fs::write(dir.join("report.html"), crate::report::render_html(report))?;
     Ok(path)
 }

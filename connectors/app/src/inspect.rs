@@ -104,7 +104,15 @@ pub struct ColumnProfile {
     pub present: usize,
     pub distinct: usize,
     pub examples: Vec<String>,
+    /// Every distinct value of the sample with its count, most frequent
+    /// first, when there are at most `VOCABULARY` of them (a status or type
+    /// column's codes); empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<(String, usize)>,
 }
+
+/// The most distinct values a column may have for `values` to list them.
+pub const VOCABULARY: usize = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
@@ -276,6 +284,15 @@ fn profile(name: &str, values: &[Option<String>]) -> ColumnProfile {
         values.iter().filter_map(|v| v.as_deref().map(str::trim).filter(|v| !v.is_empty())).collect();
     let nulls = values.len() - present.len();
     let distinct: HashSet<&str> = present.iter().copied().collect();
+    let mut vocabulary: Vec<(String, usize)> = Vec::new();
+    if distinct.len() <= VOCABULARY {
+        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for v in &present {
+            *counts.entry(v).or_default() += 1;
+        }
+        vocabulary = counts.into_iter().map(|(v, n)| (v.to_string(), n)).collect();
+        vocabulary.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    }
     let mut examples: Vec<String> = Vec::new();
     for v in &present {
         if examples.len() < 3 && !examples.iter().any(|e| e == v) {
@@ -291,6 +308,7 @@ fn profile(name: &str, values: &[Option<String>]) -> ColumnProfile {
         present: present.len(),
         distinct: distinct.len(),
         examples,
+        values: vocabulary,
     }
 }
 
@@ -308,7 +326,11 @@ fn guess(values: &[&str]) -> String {
     let enough = |n: usize| n * 100 >= values.len() * 95;
     let label = |name: String, n: usize| {
         let misfits = values.len() - n;
-        if misfits == 0 { name } else { format!("{name}, {misfits} not") }
+        match misfits {
+            0 => name,
+            1 => format!("{name}, 1 value does not fit"),
+            _ => format!("{name}, {misfits} values do not fit"),
+        }
     };
     let integer = |v: &str| {
         let digits = v.strip_prefix('-').unwrap_or(v);
@@ -407,6 +429,8 @@ mod tests {
         }
         assert_eq!(guess(&[]), "empty");
         let mostly: Vec<&str> = std::iter::repeat_n("2024-01-02", 40).chain(["not a date"]).collect();
-        assert_eq!(guess(&mostly), "date (iso), 1 not");
+        assert_eq!(guess(&mostly), "date (iso), 1 value does not fit");
+        let strays: Vec<&str> = std::iter::repeat_n("17", 97).chain(["n/a", "?", "x"]).collect();
+        assert_eq!(guess(&strays), "integer, 3 values do not fit");
     }
 }

@@ -22,6 +22,7 @@ th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line
 th { background: #f9fafb; font-weight: 600; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.code, .code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px; word-break: break-all; }
+td.loc { word-break: normal; overflow-wrap: normal; }
 .yes { color: var(--ok); font-weight: 600; }
 .no { color: var(--bad); font-weight: 600; }
 .muted { color: var(--muted); }
@@ -187,6 +188,26 @@ fn header_text(h: &migrate_engine::HeaderInfo) -> String {
         (true, None) => format!("read{above}"),
         (false, _) => format!("none (header = false){above}"),
     }
+}
+
+/// A location (`/exports/2024/211.csv:340`, `Sheet1!A17`) that wraps, if
+/// it must, only after a `/` or `\\`: never inside a name or its line.
+fn location(text: &str) -> Markup {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '/' | '\\' => {
+                out.push(c);
+                out.push_str("<wbr>");
+            }
+            c => out.push(c),
+        }
+    }
+    PreEscaped(out)
 }
 
 fn bar(e: &EntityReport) -> Markup {
@@ -399,7 +420,7 @@ pub fn render_html(report: &RunReport) -> String {
                                     tbody {
                                         @for x in &r.examples {
                                             tr {
-                                                td.code { (x.location) }
+                                                td.code.loc { (location(&x.location)) }
                                                 td { (x.column.as_deref().unwrap_or("")) }
                                                 td.code { (x.value.as_deref().unwrap_or("")) }
                                                 td { (x.message) }
@@ -463,7 +484,7 @@ pub fn render_html(report: &RunReport) -> String {
                     tbody {
                         @for s in &report.sources {
                             tr {
-                                td { (s.name) } td { (s.kind) } td.code { (s.location) }
+                                td { (s.name) } td { (s.kind) } td.code.loc { (location(&s.location)) }
                                 td.n { (s.row_count.map(thousands).unwrap_or_default()) }
                                 td.n { (s.size.map(thousands).unwrap_or_default()) }
                                 td { (s.encoding.as_deref().unwrap_or("")) @if let Some(d) = &s.delimiter { " · delimiter " span.code { (d) } } }
@@ -628,10 +649,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn split_reads_are_shown_with_their_ranges_and_guarantee() {
+    /// A succeeded run's report with one source and nothing else.
+    fn with_source(source: migrate_engine::SourceInfo) -> RunReport {
         let now = chrono::Utc::now();
-        let report = RunReport {
+        RunReport {
             schema_version: 1,
             run_id: uuid::Uuid::nil(),
             org_id: uuid::Uuid::nil(),
@@ -640,26 +661,49 @@ mod tests {
             error: None,
             started_at: now,
             finished_at: now,
-            sources: vec![migrate_engine::SourceInfo {
-                name: "orders".into(),
-                kind: "mysql".into(),
-                parts: vec![
-                    migrate_engine::SourcePart { range: "id < 500".into(), rows: 499 },
-                    migrate_engine::SourcePart { range: "id is <NULL>".into(), rows: 2 },
-                ],
-                consistency: Some("read in 2 parts on separate connections".into()),
-                ..Default::default()
-            }],
+            sources: vec![source],
             entities: Vec::new(),
             warnings: Vec::new(),
             decisions: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn split_reads_are_shown_with_their_ranges_and_guarantee() {
+        let report = with_source(migrate_engine::SourceInfo {
+            name: "orders".into(),
+            kind: "mysql".into(),
+            parts: vec![
+                migrate_engine::SourcePart { range: "id < 500".into(), rows: 499 },
+                migrate_engine::SourcePart { range: "id is <NULL>".into(), rows: 2 },
+            ],
+            consistency: Some("read in 2 parts on separate connections".into()),
+            ..Default::default()
+        });
         let html = render_html(&report);
         assert!(html.contains("Source orders, read in 2 parts"), "{html}");
         assert!(html.contains("id is &lt;NULL&gt;"), "escaped");
         assert!(html.contains("read in 2 parts on separate connections"));
         let md = render_markdown(&report);
         assert!(md.contains("Source orders was read in 2 parts: id &lt; 500 (499); id is &lt;NULL&gt; (2)."), "{md}");
+    }
+
+    #[test]
+    fn a_long_location_wraps_only_between_directories() {
+        let path = "/srv/onboarding/acme-corporation/exports/2024-11-30/contacts<&>/211.csv";
+        let report = with_source(migrate_engine::SourceInfo {
+            name: "contacts".into(),
+            kind: "csv".into(),
+            location: format!("{path}:340"),
+            ..Default::default()
+        });
+        let html = render_html(&report);
+        let cell = "<td class=\"code loc\">/<wbr>srv/<wbr>onboarding/<wbr>acme-corporation/<wbr>exports/<wbr>\
+                    2024-11-30/<wbr>contacts&lt;&amp;&gt;/<wbr>211.csv:340</td>";
+        assert!(html.contains(cell), "{html}");
+        // The location cells break words normally: the file name and its
+        // line number stay together.
+        assert!(html.contains("td.loc { word-break: normal; overflow-wrap: normal; }"));
     }
 
     #[test]
