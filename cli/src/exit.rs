@@ -10,3 +10,13 @@ pub const USAGE: u8 = 2;
 pub const REJECT_BUDGET: u8 = 3;
 /// Cancelled by Ctrl-C; nothing published.
 pub const CANCELLED: u8 = 130;
+/// Output went into a closed pipe (`migrate … | head`): the reader has what
+/// it wanted. 128 + SIGPIPE, what a shell reports for a Unix tool the
+/// signal ended; nothing is printed.
+pub const BROKEN_PIPE: u8 = 141;
+
+/// True for the panic std raises when `print!` meets a closed pipe, and
+/// for a write error that is one.
+pub fn is_broken_pipe(message: &str) -> bool {
+    message.contains("Broken pipe") || message.contains("BrokenPipe")
+}

@@ -79,7 +79,13 @@ pub async fn run(path: &Path, collection: Option<&str>, json: bool) -> u8 {
 
 /// A document source: every path, its types and how often each appears.
 fn print_paths(found: &Inspection) {
-    println!("sampled:   {} documents", found.rows_sampled);
+    match &found.first_unreadable {
+        None => println!("sampled:   {} documents", found.rows_sampled),
+        Some(first) => println!(
+            "sampled:   {} documents; {} more could not be read (the first: {first}), and their paths are not below",
+            found.rows_sampled, found.unreadable
+        ),
+    }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(["path", "in documents", "types", "examples"]);

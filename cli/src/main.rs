@@ -211,6 +211,17 @@ enum RunsAction {
 fn main() -> ExitCode {
     // A bug is reported as one, without a Rust backtrace in the user's face.
     std::panic::set_hook(Box::new(|info| {
+        // Printing into a closed pipe is the reader's choice, not a bug:
+        // end quietly, as Unix tools do.
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if exit::is_broken_pipe(message) {
+            std::process::exit(exit::BROKEN_PIPE.into());
+        }
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!(
             "internal error{at}: {info}\nthis is a bug in migrate; nothing was published by the step that failed"
@@ -255,6 +266,7 @@ fn main() -> ExitCode {
                 let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
                 match man.render(&mut std::io::stdout()) {
                     Ok(()) => exit::OK,
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::BROKEN_PIPE,
                     Err(e) => {
                         eprintln!("error: {e}");
                         exit::FAILED

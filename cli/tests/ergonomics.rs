@@ -121,3 +121,25 @@ async fn verbose_prints_each_stage_with_its_counts_and_debug_adds_the_sql_withou
         assert!(!stderr.contains(value), "{value} in the log:\n{stderr}");
     }
 }
+
+/// Output into a pipe whose reader is gone (`| head`) ends the command
+/// quietly with 141, on every command that prints: no panic, no message.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let csv = workspace().join("fixtures/demo/customers.csv");
+    let csv = csv.to_str().unwrap();
+    let cases: [&[&str]; 4] = [&["man"], &["completions", "bash"], &["inspect", csv, "--json"], &["inspect", csv]];
+    for args in cases {
+        let mut child = Command::new(migrate_bin())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the command writes a byte.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}

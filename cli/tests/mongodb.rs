@@ -293,3 +293,87 @@ async fn inspect_shows_each_paths_types_for_a_collection_and_its_export_and_init
     assert!(stderr.contains("unknown source column `name.lsat` in source `customers`"), "{stderr}");
     assert!(stderr.contains("did you mean `name.last`?"), "{stderr}");
 }
+
+/// Old mongoexport wrote `$date` offsets without their colon (`-0700`):
+/// they read as the instant they name. A document that cannot be read is
+/// never silent: `inspect` counts it with the first error, and `validate`
+/// says a field only such documents hold was not seen because of them.
+#[tokio::test]
+async fn legacy_date_offsets_load_and_unreadable_documents_are_reported_by_inspect_and_validate() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("legacy");
+    std::fs::create_dir_all(&dir).unwrap();
+    let export = dir.join("people.json");
+    std::fs::write(
+        &export,
+        concat!(
+            r#"{"_id":"p1","name":"Ada","since":{"$date":"2009-04-01T00:00:00.000-0700"}}"#,
+            "\n",
+            r#"{"_id":"p2","name":"Grace","since":{"$date":"2010-06-15T12:00:00.000+0200"}}"#,
+            "\n",
+            r#"{"_id":"p3","name":"Alan","since":{"$date":"2011-01-31T23:30:00.000-07"}}"#,
+            "\n",
+            r#"{"_id":"p4","name":"Kurt","closed":{"$date":{"$numberLong":"not a number"}}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let i = inspect_json(&[export.to_str().unwrap()]);
+    assert_eq!(i["rows_sampled"], 3);
+    assert_eq!(i["unreadable"], 1);
+    let first = i["first_unreadable"].as_str().unwrap();
+    assert!(first.starts_with(&format!("{}:4: ", export.display())), "{first}");
+    let text = std::process::Command::new(migrate_bin()).arg("inspect").arg(&export).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("sampled:   3 documents; 1 more could not be read (the first: "),
+        "the terminal says so too:\n{text}"
+    );
+
+    let mapping = |extra: &str| {
+        format!(
+            r#"[migration]
+name = "legacy"
+org_id = "${{ORG_ID}}"
+source_system = "legacy"
+
+[sources.people]
+kind = "mongodb"
+path = "people.json"
+
+[contacts]
+from = "people"
+key = "_id"
+
+[contacts.columns]
+first_name = "name"
+created_at = {{ from = "since", transform = [{{ date = {{ formats = ["iso"] }} }}] }}
+{extra}"#
+        )
+    };
+    let bad = dir.join("closed.toml");
+    std::fs::write(&bad, mapping("\"custom_fields.closed\" = \"closed\"\n")).unwrap();
+    let out = t.migrate_as(LOADER).env("ORG_ID", ORG_A).arg("validate").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not seen in the sample, but 1 of the 4 sampled documents could not be read (the first: "),
+        "{stderr}"
+    );
+
+    let good = dir.join("mapping.toml");
+    std::fs::write(&good, mapping("")).unwrap();
+    assert_success(&t.run(&good, ORG_A, "out"));
+    let r = report(&t.out_dir("out"));
+    assert_eq!(counts(entity(&r, "contacts")), [4, 0, 0, 1, 3, 3, 0, 0]);
+    assert_eq!(reasons(&r, "contacts"), [("malformed_row".to_string(), 1, format!("{}:4", export.display()))]);
+    let mut admin = t.admin().await;
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT first_name, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM contacts ORDER BY created_at",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let expect = [("Ada", "2009-04-01 07:00:00"), ("Grace", "2010-06-15 10:00:00"), ("Alan", "2011-02-01 06:30:00")];
+    assert_eq!(rows, expect.map(|(a, b)| (a.to_string(), b.to_string())));
+}

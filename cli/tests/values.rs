@@ -305,3 +305,87 @@ email = {{ from = "email", transform = ["email"] }}
     assert_eq!(name, "=HYPERLINK(\"http://x.example\",\"y\")");
     assert_eq!(custom["balance"], "-12.50");
 }
+
+/// `Name <address>` loads the address (counted), the name can go to its own
+/// column, and a domain without a dot is refused unless the mapping allows
+/// local domains.
+#[tokio::test]
+async fn display_name_forms_load_their_address_and_dotless_domains_are_refused_by_default() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("mail");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("people.csv"),
+        "id,mail\n1,Bob <BOB@Example.COM>\n2,a@b\n3,\"\"\"Smith, Jo\"\" <jo@example.org>\"\n4,ada@example.com\n5,ops@intranet\n",
+    )
+    .unwrap();
+    let mapping = |email: &str| {
+        format!(
+            r#"[migration]
+name = "mail"
+org_id = "${{ORG_ID}}"
+source_system = "mail-{}"
+
+[sources.people]
+kind = "csv"
+path = "people.csv"
+
+[contacts]
+from = "people"
+key = "id"
+
+[contacts.columns]
+email = {{ from = "mail", transform = [{email}] }}
+"custom_fields.mail_name" = {{ from = "mail", transform = [{{ email = {{ part = "display_name" }} }}] }}
+"#,
+            email.len()
+        )
+    };
+    let strict = dir.join("strict.toml");
+    std::fs::write(&strict, mapping("\"email\"")).unwrap();
+    assert_success(&t.run(&strict, ORG_A, "strict"));
+    let r = report(&t.out_dir("strict"));
+    assert_eq!(counts(entity(&r, "contacts")), [5, 0, 0, 2, 3, 3, 0, 0]);
+    let w = warning(&r, "email_display_name_removed");
+    assert_eq!((w["column"].as_str(), w["count"].as_u64()), (Some("mail"), Some(2)));
+    let (_, rejects) = read_csv(&t.out_dir("strict").join("rejects/contacts.csv"));
+    let why: Vec<(&str, &str)> = rejects.iter().map(|r| (r[2].as_str(), r[4].as_str())).collect();
+    assert_eq!(
+        why,
+        [
+            (
+                "a@b",
+                "email: \"a@b\": the domain \"b\" has no dot (a local domain; allow it with { email = { local_domains = true } })"
+            ),
+            (
+                "ops@intranet",
+                "email: \"ops@intranet\": the domain \"intranet\" has no dot (a local domain; allow it with { email = { local_domains = true } })"
+            ),
+        ]
+    );
+    let local = dir.join("local.toml");
+    std::fs::write(&local, mapping("{ email = { local_domains = true } }")).unwrap();
+    assert_success(&t.run(&local, ORG_B, "local"));
+    assert_eq!(counts(entity(&report(&t.out_dir("local")), "contacts")), [5, 0, 0, 0, 5, 5, 0, 0]);
+
+    let mut admin = t.admin().await;
+    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT k.source_key, c.email, c.custom_fields->>'mail_name' FROM contacts c
+           JOIN migrate.keys k ON k.target_id = c.id WHERE c.org_id = $1 ORDER BY k.source_key",
+    )
+    .bind(uuid::Uuid::parse_str(ORG_B).unwrap())
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        rows,
+        [
+            ("1".to_string(), s("BOB@example.com"), s("Bob")),
+            ("2".to_string(), s("a@b"), None),
+            ("3".to_string(), s("jo@example.org"), s("Smith, Jo")),
+            ("4".to_string(), s("ada@example.com"), None),
+            ("5".to_string(), s("ops@intranet"), None),
+        ]
+    );
+}

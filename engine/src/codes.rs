@@ -5,6 +5,7 @@
 //! its debug assertion.
 
 use crate::header::HEADER_LOOKS_LIKE_DATA;
+use crate::transform::NOTE_DISPLAY_NAME;
 use crate::transform::date::{NOTE_DST_GAP, NOTE_DST_OVERLAP, NOTE_SENTINEL};
 use crate::transform::mojibake::REPAIRED;
 use crate::transform::value_map::NOTE_DEFAULTED;
@@ -32,12 +33,16 @@ pub const WARNINGS: &[(&str, &str)] = &[
     ("double_encoded_utf8", "text that looks double-encoded (Ã© for é), loaded as read"),
     ("header_renamed", "header names made unique or given to empty ones"),
     (HEADER_LOOKS_LIKE_DATA, "the row read as column names looks like a data record (set header = false if it is one)"),
-    ("trailing_delimiter", "lines ending with a delimiter (the empty last field is not a column)"),
+    (
+        "trailing_delimiter",
+        "a header ending with a delimiter: the columns past its last name are kept as column_N, empty unless a row fills them",
+    ),
     ("excel_error_nulled", "spreadsheet error cells (#N/A, #DIV/0! …) loaded as empty"),
     ("fraction_truncated", "times with a 7th fractional digit, cut to microseconds"),
     ("date_out_of_range", "dates past year 9999 in the source, kept as milliseconds since 1970"),
     ("orphan_unlinked", "rows loaded without a link whose legacy key matched nothing"),
     ("matched_existing", "new rows matched to a row the organisation already had"),
+    (NOTE_DISPLAY_NAME, "e-mail addresses taken out of a display-name form (Bob <bob@example.com>)"),
 ];
 
 /// What a warning code means; `None` for a code that is not one.

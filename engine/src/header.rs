@@ -70,7 +70,9 @@ pub fn cell_kind(value: &str) -> Option<CellKind> {
         Some(CellKind::Number)
     } else if is_date(v) {
         Some(CellKind::Date)
-    } else if v.contains('@') && matches!(normalize_email(v), Outcome::Value(_)) {
+    } else if v.contains('@')
+        && matches!(normalize_email(v, &Default::default()), Outcome::Value(_) | Outcome::ValueNoted(..))
+    {
         Some(CellKind::Email)
     } else {
         Some(CellKind::Text)

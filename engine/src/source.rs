@@ -26,6 +26,13 @@ pub trait Source: Send {
         self.columns().to_vec()
     }
 
+    /// When the records a source sampled to learn its columns were not all
+    /// readable: how many, and the first one's location and error (the
+    /// columns only they hold are unknown). `None` otherwise.
+    fn sample_problem(&self) -> Option<String> {
+        None
+    }
+
     /// Connects and learns the columns, for a source behind a network
     /// connection (a database). Called once, right after opening and before
     /// `columns`; files need nothing.

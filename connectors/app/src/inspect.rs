@@ -10,7 +10,7 @@ use migrate_engine::Source;
 use migrate_engine::transform::date::{OrderEvidence, parse_date};
 use migrate_engine::transform::money::{LocaleEvidence, parse_money};
 use migrate_engine::transform::{
-    BooleanSpec, DateFormat, DateSpec, MoneySpec, Outcome, normalize_email, parse_boolean,
+    BooleanSpec, DateFormat, DateSpec, EmailSpec, MoneySpec, Outcome, normalize_email, parse_boolean,
 };
 use migrate_mongodb::MongoSourceConfig;
 use serde::Serialize;
@@ -46,7 +46,17 @@ pub struct Inspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub header_looks_like_data: Option<String>,
     pub rows_sampled: u64,
+    /// Records of the sample that could not be read (a document that is
+    /// not valid extended JSON), with the first one's location and error.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unreadable: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_unreadable: Option<String>,
     pub columns: Vec<ColumnProfile>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Inspection {
@@ -66,6 +76,8 @@ impl Inspection {
             header_line: 0,
             header_looks_like_data: None,
             rows_sampled: 0,
+            unreadable: 0,
+            first_unreadable: None,
             columns: Vec::new(),
         }
     }
@@ -180,6 +192,8 @@ pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
         header_line,
         header_looks_like_data: info.header.and_then(|h| h.looks_like_data),
         rows_sampled: rows as u64,
+        unreadable: 0,
+        first_unreadable: None,
         columns: profiles,
     })
 }
@@ -208,6 +222,8 @@ async fn inspect_excel(path: &Path) -> Result<Inspection, InspectError> {
         header_line: header_row as u64 + 1,
         header_looks_like_data: source.info().header.and_then(|h| h.looks_like_data),
         rows_sampled: batch.as_ref().map_or(0, |b| b.height()) as u64,
+        unreadable: 0,
+        first_unreadable: None,
         columns: profiles,
     })
 }
@@ -262,7 +278,14 @@ async fn inspect_documents(file: String, config: serde_json::Value) -> Result<In
             examples: stats.examples.clone(),
         })
         .collect();
-    Ok(Inspection { paths, rows_sampled: shape.documents, columns: profiles, ..Inspection::new(file, "mongodb") })
+    Ok(Inspection {
+        paths,
+        rows_sampled: shape.documents,
+        unreadable: shape.unreadable,
+        first_unreadable: shape.first_unreadable.clone(),
+        columns: profiles,
+        ..Inspection::new(file, "mongodb")
+    })
 }
 
 /// Each column of a sampled batch profiled.
@@ -380,7 +403,9 @@ fn guess(values: &[&str]) -> String {
     if enough(n) {
         return label("boolean".into(), n);
     }
-    let n = fitting(values, |v| matches!(normalize_email(v), Outcome::Value(_)));
+    let n = fitting(values, |v| {
+        matches!(normalize_email(v, &EmailSpec::default()), Outcome::Value(_) | Outcome::ValueNoted(..))
+    });
     if enough(n) {
         return label("email".into(), n);
     }

@@ -314,6 +314,10 @@ impl Source for Relocated {
         self.inner.offered_columns()
     }
 
+    fn sample_problem(&self) -> Option<String> {
+        self.inner.sample_problem()
+    }
+
     async fn prepare(&mut self) -> Result<(), SourceError> {
         let result = self.inner.prepare().await;
         result.map_err(|e| self.error(e))
@@ -361,7 +365,22 @@ pub async fn check_sources(mapping: &Mapping, sources: &SourceSet) -> Vec<Diagno
     for block in &mapping.sources {
         match sources.open_prepared(&block.name).await {
             Ok(source) => {
-                out.extend(mapping.check_source_columns(&block.name, source.columns(), &source.offered_columns()));
+                let unknown = mapping.check_source_columns(&block.name, source.columns(), &source.offered_columns());
+                // A column not seen because the documents holding it could
+                // not be read: say so at each, and at the block.
+                let problem = source.sample_problem();
+                out.extend(unknown.into_iter().map(|d| match &problem {
+                    Some(p) if d.severity == migrate_mappings::Severity::Error => {
+                        let before = d.help.clone().map_or(String::new(), |h| format!("{h}; "));
+                        d.help(format!("{before}not seen in the sample, but {p}"))
+                    }
+                    _ => d,
+                }));
+                if let Some(p) = problem {
+                    let mut d = at_block(mapping, &block.name, format!("source `{}`: {p}", block.name));
+                    d.severity = migrate_mappings::Severity::Warning;
+                    out.push(d);
+                }
                 out.extend(misread_hint(mapping, sources, &block.name, source.as_ref()));
                 if let Some(why) = source.info().header.and_then(|h| h.looks_like_data) {
                     let mut d = at_block(

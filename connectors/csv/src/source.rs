@@ -28,6 +28,9 @@ pub struct CsvSource {
     kept: Vec<usize>,
     /// Fields in the file's header, skipped ones included.
     header_width: usize,
+    /// The header's width without its trailing empty fields: a row may
+    /// stop there.
+    core_width: usize,
     options: CsvSourceConfig,
     detected: Detected,
     delimiter: u8,
@@ -367,7 +370,7 @@ impl CsvSource {
             fields: if config.header { fields.clone() } else { Vec::new() },
             looks_like_data: header_looks_like_data.clone(),
         };
-        let (mut raw_names, pending) = if config.header {
+        let (raw_names, pending) = if config.header {
             (fields, None)
         } else {
             (migrate_engine::header::positional_names(record.len()), Some(record.clone()))
@@ -375,16 +378,16 @@ impl CsvSource {
         if raw_names.iter().all(String::is_empty) {
             return Err(CsvError::NoHeader { file: file_name.to_string() });
         }
-        // A header ending in delimiters names no columns there: the rows'
-        // trailing empty fields are dropped with them.
-        let mut trailing = 0;
-        while raw_names.last().is_some_and(String::is_empty) {
-            raw_names.pop();
-            trailing += 1;
-        }
+        // A header ending in delimiters: the columns there keep generated
+        // names (`column_4`), empty unless a row fills them, and a row may
+        // leave them out (rows that end before the trailing delimiter).
+        let trailing = raw_names.iter().rev().take_while(|n| n.is_empty()).count();
+        let core_width = raw_names.len() - trailing;
         let (names, changes) = migrate_engine::unique_header_names(raw_names);
+        let generated: Vec<String> = names.iter().skip(core_width).cloned().collect();
         let mut header_notes: Vec<SourceNote> = changes
             .into_iter()
+            .filter(|(column, _)| !generated.contains(column))
             .map(|(column, why)| SourceNote { row: 0, column, code: "header_renamed", example: why })
             .collect();
         if let Some(why) = header_looks_like_data {
@@ -398,9 +401,12 @@ impl CsvSource {
         if trailing > 0 {
             header_notes.push(SourceNote {
                 row: 0,
-                column: String::new(),
+                column: generated.join(", "),
                 code: "trailing_delimiter",
-                example: format!("the header ends with {trailing} empty field(s); empty trailing fields are dropped"),
+                example: format!(
+                    "the header ends with {trailing} empty field(s), kept as {} (empty unless a row fills it)",
+                    generated.join(", ")
+                ),
             });
         }
         let rejects_file = names.len() >= crate::formula::REJECTS_COLUMNS.len()
@@ -416,6 +422,7 @@ impl CsvSource {
             header,
             kept,
             header_width: names.len(),
+            core_width,
             options: config.clone(),
             detected,
             delimiter,
@@ -561,10 +568,11 @@ impl CsvSource {
         }
         let ragged = match self.options.ragged {
             Ragged::Pad => fields > width,
-            Ragged::Reject => fields != width,
+            Ragged::Reject => fields > width || fields < self.core_width,
         };
         if ragged {
-            return Some((RejectReason::MalformedRow, format!("record has {fields} fields, the header has {width}")));
+            let has = if fields < self.core_width { self.core_width } else { width };
+            return Some((RejectReason::MalformedRow, format!("record has {fields} fields, the header has {has}")));
         }
         let max = self.options.max_field_bytes;
         if let Some(i) = (0..record.len()).find(|&i| record.size(i) > max) {

@@ -185,22 +185,39 @@ async fn quoting_is_sniffed_when_not_declared_and_reported() {
 }
 
 #[tokio::test]
-async fn trailing_delimiters_add_no_column_and_no_rejection() {
-    // Header and rows end in a delimiter; or only the rows do.
-    for content in [&b"id;name;\n1;Ada;\n2;Grace;\n3;Alan\n"[..], b"id;name\n1;Ada;\n2;Grace;;\n3;Alan\n"] {
-        let (_f, mut source) = open(content, |_| {});
-        assert_eq!(source.columns(), ["id", "name"]);
-        let batch = one_batch(&mut source).await;
-        assert_eq!(column(&batch, "name"), some(&["Ada", "Grace", "Alan"]));
-        assert!(batch.malformed.is_empty(), "{:?}", batch.malformed);
-    }
-    let (_f, mut source) = open(b"id;name;\n1;Ada;\n", |_| {});
+async fn trailing_delimiters_reject_nothing_and_a_header_s_trailing_field_is_a_generated_column() {
+    // Only the rows end in a delimiter: no column is added.
+    let (_f, mut source) = open(b"id;name\n1;Ada;\n2;Grace;;\n3;Alan\n", |_| {});
+    assert_eq!(source.columns(), ["id", "name"]);
     let batch = one_batch(&mut source).await;
-    assert_eq!(batch.notes.iter().map(|n| n.code).collect::<Vec<_>>(), vec!["trailing_delimiter"]);
-    // A non-empty field past the header is still an extra field.
-    let (_f, mut source) = open(b"id;name;\n1;Ada;x\n", |_| {});
+    assert_eq!(column(&batch, "name"), some(&["Ada", "Grace", "Alan"]));
+    assert!(batch.malformed.is_empty(), "{:?}", batch.malformed);
+    assert!(batch.notes.is_empty(), "{:?}", batch.notes);
+
+    // The header ends in a delimiter: the column there is column_3, empty
+    // where a row leaves it out or empty, the value where a row fills it.
+    let (_f, mut source) = open(b"id;name;\n1;Ada;\n2;Grace;VIP\n3;Alan\n4;Kurt;;\n", |_| {});
+    assert_eq!(source.columns(), ["id", "name", "column_3"]);
     let batch = one_batch(&mut source).await;
-    assert_eq!(batch.malformed[0].message, "record has 3 fields, the header has 2");
+    assert!(batch.malformed.is_empty(), "{:?}", batch.malformed);
+    assert_eq!(column(&batch, "name"), some(&["Ada", "Grace", "Alan", "Kurt"]));
+    assert_eq!(column(&batch, "column_3"), vec![Some(String::new()), Some("VIP".into()), None, Some(String::new())]);
+    let notes: Vec<(&str, &str, &str)> =
+        batch.notes.iter().map(|n| (n.column.as_str(), n.code, n.example.as_str())).collect();
+    assert_eq!(
+        notes,
+        [(
+            "column_3",
+            "trailing_delimiter",
+            "the header ends with 1 empty field(s), kept as column_3 (empty unless a row fills it)"
+        )]
+    );
+    // A non-empty field past the whole header is still an extra field, and
+    // a row short of the named columns is still short.
+    let (_f, mut source) = open(b"id;name;\n1;Ada;x;y\n2\n", |_| {});
+    let batch = one_batch(&mut source).await;
+    let messages: Vec<&str> = batch.malformed.iter().map(|m| m.message.as_str()).collect();
+    assert_eq!(messages, ["record has 4 fields, the header has 3", "record has 1 fields, the header has 2"]);
 }
 
 #[tokio::test]

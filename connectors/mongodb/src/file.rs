@@ -240,8 +240,10 @@ pub fn parse(bytes: &[u8]) -> Result<Document, String> {
 }
 
 /// Rewrites the legacy (v1) forms older mongoexport versions wrote into
-/// the v2 forms the parser reads: `{"$binary": "…", "$type": "00"}` and
-/// `{"$regex": "…", "$options": "i"}`.
+/// the v2 forms the parser reads: `{"$binary": "…", "$type": "00"}`,
+/// `{"$regex": "…", "$options": "i"}`, and `$date` text with an offset
+/// written without its colon (`…T00:00:00.000-0700`) or without minutes
+/// (`-07`), which becomes milliseconds (`{"$numberLong": …}`).
 fn upgrade_legacy(value: &mut serde_json::Value) {
     use serde_json::{Value, json};
     match value {
@@ -257,6 +259,10 @@ fn upgrade_legacy(value: &mut serde_json::Value) {
                 let subtype = map.get("$type").cloned().unwrap_or(Value::Null);
                 let base64 = map.get("$binary").cloned().unwrap_or(Value::Null);
                 *value = json!({ "$binary": { "base64": base64, "subType": subtype } });
+            } else if let (1, Some(Value::String(text))) = (map.len(), map.get("$date"))
+                && let Some(millis) = legacy_date(text)
+            {
+                *value = json!({ "$date": { "$numberLong": millis.to_string() } });
             } else if legacy_regex {
                 let pattern = map.get("$regex").cloned().unwrap_or(Value::Null);
                 let options = map.get("$options").cloned().unwrap_or(Value::String(String::new()));
@@ -269,9 +275,51 @@ fn upgrade_legacy(value: &mut serde_json::Value) {
     }
 }
 
+/// Milliseconds since 1970 of a `$date` text the extended JSON parser
+/// refuses but old exports wrote: an ISO 8601 date and time whose offset is
+/// `±hhmm` or `±hh`. `None` for every other text (left to the parser, so
+/// that the forms it reads stay its own, and its error names the rest).
+fn legacy_date(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let sign = text.rfind(['+', '-']).filter(|&i| i > 10)?;
+    let offset = text.get(sign + 1..)?;
+    if offset.contains(':') || !offset.bytes().all(|b| b.is_ascii_digit()) || bytes.get(10) != Some(&b'T') {
+        return None;
+    }
+    let full = match offset.len() {
+        4 => text.to_string(),
+        2 => format!("{text}00"),
+        _ => return None,
+    };
+    chrono::DateTime::parse_from_str(&full, "%Y-%m-%dT%H:%M:%S%.f%z").ok().map(|d| d.timestamp_millis())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn legacy_date_offsets_read_as_the_same_instant() {
+        let at = |text: &str| -> Option<bson::DateTime> {
+            let doc = parse(format!(r#"{{"d":{{"$date":"{text}"}}}}"#).as_bytes()).ok()?;
+            doc.get_datetime("d").ok().copied()
+        };
+        let utc = at("2009-04-01T07:00:00.000Z").unwrap();
+        for text in [
+            "2009-04-01T00:00:00.000-0700",
+            "2009-04-01T00:00:00.000-07:00",
+            "2009-04-01T00:00:00-0700",
+            "2009-04-01T00:00:00.000-07",
+            "2009-04-01T12:30:00.000+0530",
+        ] {
+            let expected = if text.ends_with("+0530") { at("2009-04-01T07:00:00.000Z") } else { Some(utc) };
+            assert_eq!(at(text), expected, "{text}");
+        }
+        // Not dates: left to the parser, which refuses them.
+        for text in ["2009-04-01", "yesterday", "2009-04-01T00:00:00.000-07000"] {
+            assert!(parse(format!(r#"{{"d":{{"$date":"{text}"}}}}"#).as_bytes()).is_err(), "{text}");
+        }
+    }
 
     fn items(text: &str, max: usize) -> Result<Vec<Item>, ScanError> {
         let mut s = Scanner::new(text.as_bytes(), max);

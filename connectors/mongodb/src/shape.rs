@@ -68,6 +68,10 @@ pub struct Shape {
     pub paths: BTreeMap<String, PathStats>,
     /// Paths not recorded once `MAX_PATHS` was reached.
     pub paths_dropped: u64,
+    /// Documents of the sample that could not be read, and the first
+    /// one's location and error: their paths are not in `paths`.
+    pub unreadable: u64,
+    pub first_unreadable: Option<String>,
 }
 
 impl Shape {

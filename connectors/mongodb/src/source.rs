@@ -284,7 +284,16 @@ impl MongoSource {
         while seen < self.config.sample {
             match docs.next(&label).await? {
                 Next::Doc(doc, _, _) => shape.observe(&doc),
-                Next::Bad(..) => {}
+                Next::Bad(origin, _, message) => {
+                    shape.unreadable += 1;
+                    if shape.first_unreadable.is_none() {
+                        let at = match origin {
+                            Origin::Line(line) => format!("{label}:{line}"),
+                            Origin::Server => label.clone(),
+                        };
+                        shape.first_unreadable = Some(format!("{at}: {message}"));
+                    }
+                }
                 Next::End => break,
             }
             seen += 1;
@@ -428,6 +437,15 @@ fn locate(
 impl Source for MongoSource {
     fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    fn sample_problem(&self) -> Option<String> {
+        let first = self.shape.first_unreadable.as_ref()?;
+        Some(format!(
+            "{} of the {} sampled documents could not be read (the first: {first}); a field only they hold is not seen",
+            self.shape.unreadable,
+            self.shape.documents + self.shape.unreadable
+        ))
     }
 
     fn offered_columns(&self) -> Vec<String> {

@@ -235,7 +235,11 @@ fn double_encoded_source_values_are_repaired_and_counted_but_keys_are_not() {
 #[test]
 fn on_invalid_nulls_or_keeps_raw_instead_of_rejecting_and_counts_each_use() {
     use crate::plan::OnInvalid;
-    let email = |on_invalid| ColumnPlan { transforms: vec![Transform::Email], on_invalid, ..column("email", "mail") };
+    let email = |on_invalid| ColumnPlan {
+        transforms: vec![Transform::Email(Default::default())],
+        on_invalid,
+        ..column("email", "mail")
+    };
     let kind = |on_invalid| ColumnPlan {
         allowed: Some(vec!["client".into(), "lead".into()]),
         on_invalid,
@@ -324,7 +328,7 @@ fn a_filter_leaves_rows_out_uncounted_as_rejects_and_an_empty_field_equals_the_e
         },
         ..column("status", "")
     };
-    let email = ColumnPlan { transforms: vec![Transform::Email], ..column("email", "mail") };
+    let email = ColumnPlan { transforms: vec![Transform::Email(Default::default())], ..column("email", "mail") };
     let mut p = plan(vec![kind, email]);
     p.filter = vec![
         Condition { column: "state".into(), test: Test::NotEquals(vec!["deleted".into(), "test".into()]) },

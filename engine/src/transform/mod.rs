@@ -22,7 +22,7 @@ use polars::prelude::*;
 pub use boolean::{BooleanSpec, parse_boolean};
 pub use chrono::NaiveDate;
 pub use chrono_tz::Tz;
-pub use contact::{PhoneSpec, normalize_email, normalize_phone};
+pub use contact::{EmailPart, EmailSpec, NOTE_DISPLAY_NAME, PhoneSpec, normalize_email, normalize_phone};
 pub use convert::{Conversion, RatesTable};
 pub use date::{DateFormat, DateOutput, DateSpec, DayOrder};
 pub use duration::{DurationOutput, duration_millis, parse_duration};
@@ -74,7 +74,7 @@ pub enum Transform {
     NullIf(Vec<String>),
     Date(Box<DateSpec>),
     Money(MoneySpec),
-    Email,
+    Email(EmailSpec),
     Phone(PhoneSpec),
     Boolean(BooleanSpec),
     Map(ValueMap),
@@ -170,7 +170,7 @@ impl Transform {
             Transform::NullIf(_) => "null_if",
             Transform::Date(_) => "date",
             Transform::Money(_) => "money",
-            Transform::Email => "email",
+            Transform::Email(_) => "email",
             Transform::Phone(_) => "phone",
             Transform::Boolean(_) => "boolean",
             Transform::Map(_) => "map",
@@ -216,7 +216,7 @@ impl Transform {
             Transform::NullIf(values) => map_values(column, |v| text_outcome(null_if(v, values))),
             Transform::Date(spec) => map_values(column, |v| date::parse_date(v, spec)),
             Transform::Money(spec) => map_values(column, |v| parse_money(v, spec)),
-            Transform::Email => map_values(column, normalize_email),
+            Transform::Email(spec) => map_values(column, |v| normalize_email(v, spec)),
             Transform::Phone(spec) => map_values(column, |v| normalize_phone(v, spec)),
             Transform::Boolean(spec) => map_values(column, |v| parse_boolean(v, spec)),
             Transform::Map(map) => map_values(column, |v| map.lookup(v)),
@@ -347,7 +347,7 @@ mod tests {
             Transform::NullIf(vec![]),
             Transform::Date(Box::default()),
             Transform::Money(MoneySpec::default()),
-            Transform::Email,
+            Transform::Email(EmailSpec::default()),
             Transform::Phone(PhoneSpec::default()),
             Transform::Boolean(BooleanSpec::default()),
             Transform::Map(ValueMap::default()),

@@ -5,8 +5,8 @@
 use std::ops::Range;
 
 use migrate_engine::transform::{
-    BooleanSpec, Conversion, DateFormat, DateOutput, DateSpec, DayOrder, DurationOutput, Locale, MoneySpec, NamePart,
-    NameSpec, PhoneSpec, ValueKind, ValueMap, date, money,
+    BooleanSpec, Conversion, DateFormat, DateOutput, DateSpec, DayOrder, DurationOutput, EmailPart, EmailSpec, Locale,
+    MoneySpec, NamePart, NameSpec, PhoneSpec, ValueKind, ValueMap, date, money,
 };
 use migrate_engine::{TargetType, Transform};
 use toml::Spanned;
@@ -193,7 +193,25 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>, def: &ColumnDef) ->
         "lowercase" => no_args(checker, opts, Transform::Lowercase),
         "uppercase" => no_args(checker, opts, Transform::Uppercase),
         "collapse_spaces" => no_args(checker, opts, Transform::CollapseSpaces),
-        "email" => no_args(checker, opts, Transform::Email),
+        "email" => {
+            let local_domains = opts.bool(checker, "local_domains").unwrap_or(false);
+            let part = match opts.str(checker, "part") {
+                None => EmailPart::Address,
+                Some((p, _)) if p == "address" => EmailPart::Address,
+                Some((p, _)) if p == "display_name" => EmailPart::DisplayName,
+                Some((p, span)) => {
+                    opts.bad(
+                        checker,
+                        span,
+                        format!("part {p:?} is not a part of an e-mail"),
+                        "\"address\" or \"display_name\"",
+                    );
+                    EmailPart::Address
+                }
+            };
+            opts.finish(checker, &["local_domains", "part"])
+                .then_some(Transform::Email(EmailSpec { local_domains, part }))
+        }
         "truncate" => match def.max_chars {
             Some(max) => no_args(checker, opts, Transform::Truncate(max)),
             None => {
