@@ -37,7 +37,7 @@ pub const WARNINGS: &[(&str, &str)] = &[
         "trailing_delimiter",
         "a header ending with a delimiter: the columns past its last name are kept as column_N, empty unless a row fills them",
     ),
-    ("excel_error_nulled", "spreadsheet error cells (#N/A, #DIV/0! …) loaded as empty"),
+    (crate::map::NULLED_ERROR_CELL, "spreadsheet error cells (#N/A, #DIV/0! …) loaded as empty"),
     ("fraction_truncated", "times with a 7th fractional digit, cut to microseconds"),
     ("date_out_of_range", "dates past year 9999 in the source, kept as milliseconds since 1970"),
     ("orphan_unlinked", "rows loaded without a link whose legacy key matched nothing"),

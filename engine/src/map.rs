@@ -518,15 +518,29 @@ fn source_keys(
             }
         }
         KeySpec::RowHash => {
+            // What the source record held: a cell the source read as empty
+            // because it held an error (`#NAME?`) is hashed as that error's
+            // text, so that records differing only there stay apart.
+            let names = batch.column_names();
+            let mut held: std::collections::HashMap<(usize, usize), &str> = std::collections::HashMap::new();
+            for note in batch.notes.iter().filter(|n| n.code == NULLED_ERROR_CELL) {
+                if let Some(c) = names.iter().position(|n| *n == note.column) {
+                    held.insert((note.row, c), note.example.as_str());
+                }
+            }
             for (row, key) in keys.iter_mut().enumerate() {
                 let mut hasher = Sha256::new();
-                for value in batch.row_values(row) {
-                    match value {
-                        Some(v) => {
+                for (c, value) in batch.row_values(row).into_iter().enumerate() {
+                    match (value, held.get(&(row, c))) {
+                        (Some(v), _) => {
                             hasher.update([1u8]);
                             hasher.update(v.as_bytes());
                         }
-                        None => hasher.update([0u8]),
+                        (None, Some(error)) => {
+                            hasher.update([2u8]);
+                            hasher.update(error.as_bytes());
+                        }
+                        (None, None) => hasher.update([0u8]),
                     }
                     hasher.update([KEY_SEPARATOR as u8]);
                 }
@@ -536,6 +550,10 @@ fn source_keys(
     }
     Ok(keys)
 }
+
+/// The note a source leaves for a cell it read as empty because the cell
+/// held an error; its example is the error's text.
+pub const NULLED_ERROR_CELL: &str = "excel_error_nulled";
 
 #[cfg(test)]
 mod tests;

@@ -23,8 +23,9 @@ const CHANNEL_ROWS: usize = 4096;
 enum Msg {
     /// The sheet being read, and every sheet of the workbook.
     Sheet(String, Vec<String>),
-    /// A sheet row (0-based) and its cells by column (0-based).
-    Row(u32, Vec<(u32, CellText)>),
+    /// A sheet row (0-based), its cells by column (0-based), and the
+    /// columns whose cell is a merged region's copy of its first cell.
+    Row(u32, Vec<(u32, CellText)>, Vec<u32>),
     End {
         bytes: u64,
         sha256: String,
@@ -148,6 +149,8 @@ struct Rows {
     range: Option<CellRange>,
     /// Where the reader tells the source the sheet's last row.
     extent: Arc<AtomicU32>,
+    /// The first row not sent yet (rows before it are sent or empty).
+    next_row: u32,
     /// Merged regions with the value of their top-left cell, once read.
     merged: Vec<(Dimensions, Option<CellText>)>,
     tx: SyncSender<Msg>,
@@ -160,8 +163,51 @@ impl Rows {
         self.extent.store(last, Ordering::Relaxed);
     }
 
-    /// False when the receiver is gone or the range is passed.
-    fn send(&mut self, row: u32, mut cells: Vec<(u32, CellText)>) -> bool {
+    /// Sends `row`, after any rows above it that only merged regions
+    /// fill. False when the receiver is gone or the range is passed.
+    fn send(&mut self, row: u32, cells: Vec<(u32, CellText)>) -> bool {
+        self.fill_up_to(row) && self.send_one(row, cells)
+    }
+
+    /// After the sheet's last row: the rows below it that merged regions
+    /// still cover.
+    fn finish(&mut self) -> bool {
+        let last = self.merged.iter().filter(|(_, v)| v.is_some()).map(|(d, _)| d.end.0).max();
+        match last {
+            Some(last) => self.fill_up_to(last.saturating_add(1)),
+            None => true,
+        }
+    }
+
+    /// Rows from the next one to send up to `before` (excluded) that hold
+    /// no cell of their own but lie in a merged region with a value: each
+    /// is a row of the region's value (`merged = "fill"`).
+    fn fill_up_to(&mut self, before: u32) -> bool {
+        while self.next_row < before {
+            let q = self.next_row;
+            let covered = self.merged.iter().any(|(d, v)| v.is_some() && d.start.0 < q && q <= d.end.0);
+            if covered {
+                if !self.send_one(q, Vec::new()) {
+                    return false;
+                }
+            } else {
+                // Jump to the next covered row, if any lies before `before`.
+                let next = self
+                    .merged
+                    .iter()
+                    .filter(|(d, v)| v.is_some() && d.end.0 > q)
+                    .map(|(d, _)| d.start.0.saturating_add(1).max(q + 1))
+                    .min()
+                    .unwrap_or(before);
+                self.next_row = next.min(before).max(q + 1);
+            }
+        }
+        true
+    }
+
+    fn send_one(&mut self, row: u32, mut cells: Vec<(u32, CellText)>) -> bool {
+        self.next_row = self.next_row.max(row.saturating_add(1));
+        let mut filled = Vec::new();
         for (region, value) in &mut self.merged {
             if let Some((_, v)) = cells.iter().find(|(c, _)| region.start == (row, *c)) {
                 *value = Some(v.clone());
@@ -172,6 +218,7 @@ impl Rows {
                 for col in region.start.1..=region.end.1 {
                     if !cells.iter().any(|(c, _)| *c == col) {
                         cells.push((col, v.clone()));
+                        filled.push(col);
                     }
                 }
             }
@@ -189,12 +236,12 @@ impl Rows {
                 .filter(|(c, _)| (r.left..=r.right).contains(c))
                 .map(|(c, v)| (c - r.left, v))
                 .collect();
+            filled = filled.into_iter().filter(|c| (r.left..=r.right).contains(c)).map(|c| c - r.left).collect();
             if cells.is_empty() {
                 return true;
             }
-            return self.tx.send(Msg::Row(row, cells)).is_ok();
         }
-        self.tx.send(Msg::Row(row, cells)).is_ok()
+        self.tx.send(Msg::Row(row, cells, filled)).is_ok()
     }
 }
 
@@ -227,7 +274,7 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>, 
                     .collect(),
                 Merged::Empty => Vec::new(),
             };
-            let mut rows = Rows { range, merged, extent: extent.clone(), tx: tx.clone() };
+            let mut rows = Rows { range, merged, extent: extent.clone(), next_row: 0, tx: tx.clone() };
             let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| fail(e.to_string()))?;
             // The size the sheet declares (a writer may leave it out).
             let declared = cells.dimensions();
@@ -262,6 +309,7 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>, 
             if let Some((r, done)) = current {
                 rows.send(r, done);
             }
+            rows.finish();
         } else {
             if config.merged == Merged::Fill {
                 return Err(ExcelError::MergedFill { file: file.clone() });
@@ -283,7 +331,7 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>, 
             }
             let used = book.worksheet_range(&sheet).map_err(|e| fail(e.to_string()))?;
             let (top, left) = used.start().unwrap_or((0, 0));
-            let mut rows = Rows { range, merged: Vec::new(), extent: extent.clone(), tx: tx.clone() };
+            let mut rows = Rows { range, merged: Vec::new(), extent: extent.clone(), next_row: 0, tx: tx.clone() };
             if let Some((bottom, _)) = used.end() {
                 rows.tell_extent(bottom);
             }
@@ -332,7 +380,7 @@ impl ExcelSource {
         };
         let header_cells = loop {
             match rx.recv() {
-                Ok(Msg::Row(r, cells)) if r as usize >= first_row => break (r, cells),
+                Ok(Msg::Row(r, cells, filled)) if r as usize >= first_row => break (r, cells, filled),
                 Ok(Msg::Row(..)) => continue,
                 Ok(Msg::Failed(e)) => return Err(e),
                 _ => {
@@ -344,12 +392,12 @@ impl ExcelSource {
                 }
             }
         };
-        let (header_row, header_cells) = header_cells;
+        let (header_row, header_cells, header_filled) = header_cells;
         // Rows read ahead: the header is judged against them, and a sheet
         // without one takes its width from them.
         let mut pending: VecDeque<Msg> = VecDeque::new();
         if !config.header {
-            pending.push_back(Msg::Row(header_row, header_cells.clone()));
+            pending.push_back(Msg::Row(header_row, header_cells.clone(), header_filled.clone()));
         }
         while pending.len() <= migrate_engine::header::HEADER_SAMPLE_ROWS {
             match rx.recv() {
@@ -365,7 +413,7 @@ impl ExcelSource {
         let sample: Vec<Vec<Option<String>>> = pending
             .iter()
             .filter_map(|m| match m {
-                Msg::Row(_, cells) => Some(row_values(cells)),
+                Msg::Row(_, cells, _) => Some(row_values(cells)),
                 _ => None,
             })
             .collect();
@@ -442,7 +490,7 @@ impl ExcelSource {
         let mut rows: Vec<(u32, usize)> = Vec::new();
         while rows.len() < 30 {
             match rx.recv() {
-                Ok(Msg::Row(r, cells)) => rows.push((r, cells.len())),
+                Ok(Msg::Row(r, cells, _)) => rows.push((r, cells.len())),
                 Ok(Msg::Sheet(..)) => {}
                 Ok(Msg::Failed(e)) => return Err(e),
                 _ => break,
@@ -467,8 +515,13 @@ impl ExcelSource {
                 None => self.rows.recv(),
             };
             match next {
-                Ok(Msg::Row(r, cells)) => {
+                Ok(Msg::Row(r, cells, filled)) => {
                     self.at_row = self.at_row.max(r);
+                    // A row that only a merged region's copies reach, all
+                    // right of the header, holds nothing to load.
+                    if cells.iter().all(|(c, _)| filled.contains(c) && *c as usize >= width) {
+                        continue;
+                    }
                     let index = rows.len();
                     let mut values: Vec<Option<String>> = vec![None; width];
                     for (col, text) in cells {
@@ -478,9 +531,12 @@ impl ExcelSource {
                             (Some(_), CellText::Error(e)) => notes.push(SourceNote {
                                 row: index,
                                 column: name.unwrap_or_default(),
-                                code: "excel_error_nulled",
+                                code: migrate_engine::NULLED_ERROR_CELL,
                                 example: e,
                             }),
+                            // A merged region's copy past the header is
+                            // not data: only its first cell is.
+                            (None, _) if filled.contains(&col) => {}
                             (None, _) => malformed.push(MalformedRow {
                                 row: index,
                                 reason: RejectReason::MalformedRow,

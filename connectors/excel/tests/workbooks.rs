@@ -212,6 +212,115 @@ async fn merged_cells_stay_in_their_corner_or_fill_the_region() {
     assert_eq!(row(&batch, 1), some(&[Some("Berlin"), Some("Grace"), Some("1"), Some("2")]));
 }
 
+/// A one-sheet workbook: `rows` as (cell, text) per row, and merged
+/// regions.
+fn tiny_xlsx(rows: &[&[(&str, &str)]], merges: &[&str]) -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let out = tempfile::Builder::new().suffix(".xlsx").tempfile().unwrap();
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(out.path()).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    let main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
+    let rel = "http://schemas.openxmlformats.org/package/2006/relationships";
+    let office = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
+    let mut data = String::new();
+    for (i, cells) in rows.iter().enumerate() {
+        data.push_str(&format!("<row r=\"{}\">", i + 1));
+        for (at, text) in *cells {
+            data.push_str(&format!("<c r=\"{at}\" t=\"inlineStr\"><is><t>{text}</t></is></c>"));
+        }
+        data.push_str("</row>");
+    }
+    let merged: String = merges.iter().map(|m| format!("<mergeCell ref=\"{m}\"/>")).collect();
+    let parts = [
+        (
+            "[Content_Types].xml",
+            format!(
+                "<Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
+                 <Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/>\
+                 <Default Extension=\"xml\" ContentType=\"application/xml\"/>\
+                 <Override PartName=\"/xl/workbook.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml\"/>\
+                 <Override PartName=\"/xl/worksheets/sheet1.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml\"/></Types>"
+            ),
+        ),
+        (
+            "_rels/.rels",
+            format!(
+                "<Relationships xmlns=\"{rel}\"><Relationship Id=\"rId1\" Type=\"{office}/officeDocument\" Target=\"xl/workbook.xml\"/></Relationships>"
+            ),
+        ),
+        (
+            "xl/workbook.xml",
+            format!(
+                "<workbook xmlns=\"{main}\" xmlns:r=\"{office}\"><sheets><sheet name=\"Sheet1\" sheetId=\"1\" r:id=\"rId1\"/></sheets></workbook>"
+            ),
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            format!(
+                "<Relationships xmlns=\"{rel}\"><Relationship Id=\"rId1\" Type=\"{office}/worksheet\" Target=\"worksheets/sheet1.xml\"/></Relationships>"
+            ),
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            format!(
+                "<worksheet xmlns=\"{main}\"><sheetData>{data}</sheetData><mergeCells count=\"{}\">{merged}</mergeCells></worksheet>",
+                merges.len()
+            ),
+        ),
+    ];
+    for (name, body) in parts {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(body.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+    out
+}
+
+/// `merged = "fill"` gives every row a merged region covers, also rows
+/// that hold nothing but the region; a region's copies right of the header
+/// are no data, its first cell there is.
+#[tokio::test]
+async fn merged_fill_gives_every_row_its_regions_cover() {
+    let header: &[(&str, &str)] = &[("A1", "Region"), ("B1", "Note"), ("C1", "Also")];
+    let book = tiny_xlsx(&[header, &[("A2", "North"), ("B2", "shared")]], &["A2:A4", "B2:D4"]);
+    let path = book.path().display().to_string();
+    let read = |merged| {
+        let path = path.clone();
+        async move {
+            let c = ExcelSourceConfig { merged, ..ExcelSourceConfig::for_path(path) };
+            let mut source = c.build(std::path::Path::new("/")).unwrap();
+            let batch = source.next_batch().await.unwrap().unwrap();
+            assert!(source.next_batch().await.unwrap().is_none());
+            let rows: Vec<Vec<Option<String>>> = (0..batch.height()).map(|r| row(&batch, r)).collect();
+            let at: Vec<String> = batch.locations.iter().map(ToString::to_string).collect();
+            let malformed: Vec<String> = batch.malformed.iter().map(|m| m.message.clone()).collect();
+            (rows, at, malformed)
+        }
+    };
+    let (rows, at, malformed) = read(migrate_excel::Merged::Fill).await;
+    let filled = some(&[Some("North"), Some("shared"), Some("shared")]);
+    assert_eq!(rows, [filled.clone(), filled.clone(), filled]);
+    let sheet = format!("{}:Sheet1!", book.path().display());
+    assert_eq!(at, ["A2", "A3", "A4"].map(|c| format!("{sheet}{c}")));
+    assert!(malformed.is_empty(), "{malformed:?}");
+    let (rows, _, malformed) = read(migrate_excel::Merged::Empty).await;
+    assert_eq!(rows, [some(&[Some("North"), Some("shared"), None])]);
+    assert!(malformed.is_empty(), "{malformed:?}");
+
+    // A value right of the header is an error at the region's first cell
+    // only; the rows only its copies reach are no rows.
+    let book = tiny_xlsx(&[header, &[("A2", "South"), ("D2", "stray")]], &["D2:E3"]);
+    let c = ExcelSourceConfig {
+        merged: migrate_excel::Merged::Fill,
+        ..ExcelSourceConfig::for_path(book.path().display().to_string())
+    };
+    let mut source = c.build(std::path::Path::new("/")).unwrap();
+    let batch = source.next_batch().await.unwrap().unwrap();
+    assert_eq!(batch.height(), 1);
+    let malformed: Vec<&str> = batch.malformed.iter().map(|m| m.message.as_str()).collect();
+    assert_eq!(malformed, ["cell D2 lies right of the header's last column (C)"]);
+}
+
 #[tokio::test]
 async fn a_range_takes_only_its_cells_and_locates_rows_in_the_sheet() {
     let c = ExcelSourceConfig { range: Some("B3:C5".into()), ..ExcelSourceConfig::for_path(fixture("customers.xlsx")) };

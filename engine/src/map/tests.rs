@@ -129,6 +129,22 @@ fn composite_keys_stay_distinct_and_row_hashes_see_every_field() {
     assert_ne!(mapped.keys[0], mapped.keys[1], "NULL and empty differ");
     assert_eq!(mapped.keys[0], mapped.keys[2], "the same row hashes the same");
     assert_eq!(mapped.keys[0].len(), 64);
+
+    // Error cells the source read as empty hash as the error they held.
+    let mut b = batch(&["a", "b"], &[&[Some("x"), None], &[Some("x"), None], &[Some("x"), None], &[Some("x"), None]]);
+    for (row, error) in [(0, "#NAME?"), (1, "#VALUE!"), (3, "#NAME?")] {
+        b.notes.push(crate::batch::SourceNote {
+            row,
+            column: "b".into(),
+            code: crate::map::NULLED_ERROR_CELL,
+            example: error.into(),
+        });
+    }
+    let keys = map_batch(&p, &b, 0).unwrap().mapped.keys;
+    assert_ne!(keys[0], keys[1], "two different errors");
+    assert_ne!(keys[0], keys[2], "an error and an empty cell");
+    assert_ne!(keys[1], keys[2]);
+    assert_eq!(keys[0], keys[3], "the same error");
 }
 
 #[test]
