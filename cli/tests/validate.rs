@@ -288,7 +288,7 @@ fn a_bank_export_with_a_preamble_is_read_from_its_table_and_a_wrong_delimiter_sh
         got[1].2,
         serde_json::json!({
             "amount": { "amount": "2400.00", "currency": "EUR" },
-            "booked": "2026-11-25 00:00:00.000000+00",
+            "booked": "2026-11-25T00:00:00.000000Z",
             "purpose": "Lohn November",
         })
     );

@@ -430,11 +430,24 @@ fn json_value(column: &ColumnPlan, value: &str) -> serde_json::Value {
         }),
         (ValueKind::Money, [amount, currency]) => serde_json::json!({ "amount": amount, "currency": currency }),
         (ValueKind::Boolean, _) => serde_json::Value::Bool(value == "true"),
+        (ValueKind::Timestamp, _) => serde_json::Value::String(rfc3339(value)),
         (ValueKind::Number, _) => json_number(value),
         (ValueKind::Json, _) => {
             serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()))
         }
         _ => serde_json::Value::String(value.to_string()),
+    }
+}
+
+/// A timestamp inside JSONB, in RFC 3339 and UTC: the date transform's
+/// `2016-12-18 15:08:16.000000+00` (the form a timestamptz column reads)
+/// becomes `2016-12-18T15:08:16.000000Z`, the form MongoDB dates already
+/// arrive in (`2012-10-02T07:00:00.000Z`) and JSON readers expect.
+fn rfc3339(value: &str) -> String {
+    let body = value.strip_suffix("+00").filter(|_| value.as_bytes().get(10) == Some(&b' '));
+    match body.and_then(|b| Some((b.get(..10)?, b.get(11..)?))) {
+        Some((date, time)) => format!("{date}T{time}Z"),
+        None => value.to_string(),
     }
 }
 

@@ -108,6 +108,20 @@ fn pick_sheet(names: &[String], wanted: Option<&SheetRef>, file: &str) -> Result
     })
 }
 
+/// The Excel version of a `.xls` written before Excel 97 (`2.x`, `3.x`,
+/// `4.x`): a bare BIFF2–4 stream, which starts with its BOF record instead
+/// of the OLE container every later `.xls` is in.
+fn old_biff(path: &Path) -> Option<&'static str> {
+    let mut head = [0u8; 2];
+    File::open(path).ok()?.read_exact(&mut head).ok()?;
+    match head {
+        [0x09, 0x00] => Some("2.x"),
+        [0x09, 0x02] => Some("3.x"),
+        [0x09, 0x04] => Some("4.x"),
+        _ => None,
+    }
+}
+
 /// A part compressed more than this many times over is a zip bomb.
 const MAX_RATIO: u64 = 1000;
 
@@ -320,6 +334,18 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>, 
                     kind: ext.clone(),
                     size: bytes,
                     max: config.max_whole_file_bytes,
+                });
+            }
+            if ext == "xls"
+                && let Some(version) = old_biff(&path)
+            {
+                return Err(ExcelError::Open {
+                    path: path.clone(),
+                    message: format!(
+                        "an Excel {version} workbook (BIFF{}), a format older than Excel 97 that is not read: open it in \
+                         Excel or LibreOffice and save it as .xlsx (or: soffice --headless --convert-to xlsx FILE)",
+                        version.chars().next().unwrap_or('?')
+                    ),
                 });
             }
             let mut book = open_workbook_auto(&path)

@@ -492,3 +492,26 @@ async fn header_false_reads_the_first_row_as_data_and_a_data_row_as_header_is_fl
     assert!(batch.notes.iter().all(|n| n.code != "header_looks_like_data"));
     assert_eq!(source.info().header.unwrap().line, Some(3));
 }
+
+/// A `.xls` from before Excel 97 (a bare BIFF2–4 stream) is named as what
+/// it is, with how to convert it.
+#[test]
+fn an_excel_4_workbook_is_named_with_how_to_convert_it() {
+    for (bof, version) in [([0x09u8, 0x00], "2.x"), ([0x09, 0x02], "3.x"), ([0x09, 0x04], "4.x")] {
+        let f = tempfile::Builder::new().suffix(".xls").tempfile().unwrap();
+        let mut bytes = bof.to_vec();
+        bytes.extend([0x06, 0x00, 0x00, 0x00, 0x10, 0x00, 0x0a, 0x00, 0x00, 0x00]);
+        std::fs::write(f.path(), bytes).unwrap();
+        let err = ExcelSourceConfig::for_path(f.path().display().to_string())
+            .build(std::path::Path::new("/"))
+            .err()
+            .unwrap()
+            .to_string();
+        let expected = format!(
+            "an Excel {version} workbook (BIFF{}), a format older than Excel 97 that is not read: open it in Excel or \
+             LibreOffice and save it as .xlsx (or: soffice --headless --convert-to xlsx FILE)",
+            &version[..1]
+        );
+        assert!(err.contains(&expected), "{err}");
+    }
+}

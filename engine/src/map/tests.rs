@@ -312,6 +312,26 @@ fn on_invalid_nulls_or_keeps_raw_instead_of_rejecting_and_counts_each_use() {
 }
 
 #[test]
+fn timestamps_and_dates_inside_custom_fields_are_rfc_3339_in_utc() {
+    use crate::transform::{DateOutput, DateSpec};
+    let at = |key: &str, output| ColumnPlan {
+        target: "custom_fields".into(),
+        json_key: Some(key.into()),
+        target_type: TargetType::Json,
+        transforms: vec![Transform::Date(Box::new(DateSpec { output, ..DateSpec::default() }))],
+        ..column("custom_fields", key)
+    };
+    let p = plan(vec![at("seen", DateOutput::Timestamp), at("born", DateOutput::Date)]);
+    let b = batch(&["id", "seen", "born"], &[&[Some("1"), Some("2016-12-18 15:08:16.25"), Some("1990-02-03")]]);
+    let out = map_batch(&p, &b, 0).unwrap();
+    assert!(out.rejects.is_empty(), "{:?}", out.rejects);
+    assert_eq!(
+        out.mapped.value("custom_fields", 0),
+        Some(r#"{"born":"1990-02-03","seen":"2016-12-18T15:08:16.250000Z"}"#)
+    );
+}
+
+#[test]
 fn a_sentinel_date_in_a_column_with_a_default_is_counted_as_defaulted_not_nulled() {
     use crate::transform::{DateOutput, DateSpec};
     let date = || Transform::Date(Box::new(DateSpec { output: DateOutput::Timestamp, ..DateSpec::default() }));
