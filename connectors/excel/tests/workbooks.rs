@@ -234,13 +234,12 @@ fn tiny_xlsx(rows: &[&[(&str, &str)]], merges: &[&str]) -> tempfile::NamedTempFi
     let parts = [
         (
             "[Content_Types].xml",
-            format!(
-                "<Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
+            "<Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
                  <Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/>\
                  <Default Extension=\"xml\" ContentType=\"application/xml\"/>\
                  <Override PartName=\"/xl/workbook.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml\"/>\
                  <Override PartName=\"/xl/worksheets/sheet1.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml\"/></Types>"
-            ),
+                .to_string(),
         ),
         (
             "_rels/.rels",
