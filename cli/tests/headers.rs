@@ -106,3 +106,62 @@ async fn a_headerless_file_loads_every_record_with_header_false_and_is_flagged_w
     let html = std::fs::read_to_string(t.out_dir("with").join("report.html")).unwrap();
     assert!(html.contains("<td>none (header = false)</td>"));
 }
+
+/// Every setting left to the data is in the report's decisions with its
+/// evidence: the encoding, the delimiter, the quoting and the preamble
+/// skipped above the header (`skip_rows = "auto"`).
+#[tokio::test]
+async fn every_auto_setting_of_a_file_is_a_decision_in_the_report() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("auto");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("export.csv"),
+        "Kundenliste\nStand 2024-01-31\n\nNr;Name;Ort\n1;Ada;Köln\n2;Grace;\"Bad Ems\"\n3;Alan;Bonn\n",
+    )
+    .unwrap();
+    let mapping = dir.join("mapping.toml");
+    std::fs::write(
+        &mapping,
+        r#"[migration]
+name = "auto"
+org_id = "${ORG_ID}"
+source_system = "auto"
+
+[sources.export]
+kind = "csv"
+path = "export.csv"
+skip_rows = "auto"
+
+[contacts]
+from = "export"
+key = "Nr"
+
+[contacts.columns]
+last_name = "Name"
+"custom_fields.city" = "Ort"
+"#,
+    )
+    .unwrap();
+    assert_success(&t.run(&mapping, ORG_A, "out"));
+    let r = report(&t.out_dir("out"));
+    assert_eq!(counts(entity(&r, "contacts")), [3, 0, 0, 0, 3, 3, 0, 0]);
+    let decided: Vec<(String, String, String, String, String)> = r["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let s = |k: &str| d[k].as_str().unwrap().to_string();
+            (s("entity"), s("source"), s("setting"), s("decision"), s("evidence"))
+        })
+        .collect();
+    // Two records above the header (the blank line is none).
+    let expected = [
+        ("encoding", "utf-8", "valid_utf8 (judged on the whole file)"),
+        ("delimiter", ";", "the candidate that splits the first 64 KiB into the most consistent records"),
+        ("quoting", "rfc4180", "how the quotes of the first 64 KiB are escaped"),
+        ("skip_rows", "2", "the header on line 4: the first record as wide as the records below it"),
+    ]
+    .map(|(s, d, e)| ("contacts".to_string(), "export".to_string(), s.to_string(), d.to_string(), e.to_string()));
+    assert_eq!(decided, expected);
+}

@@ -18,10 +18,15 @@ pub struct Decision {
     pub entity: String,
     /// The target column (with its JSONB key, if any).
     pub column: String,
-    /// `date_order` or `money_locale`.
+    /// `date_order` or `money_locale` (of a column); `encoding`,
+    /// `delimiter`, `quoting` or `skip_rows` (of a source, named in
+    /// `source`; `column` is then empty).
     pub setting: String,
     pub decision: String,
     pub evidence: String,
+    /// The source block a source setting belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 enum Evidence {
@@ -165,6 +170,7 @@ pub async fn infer(plan: &mut RunPlan, open_source: &OpenSource<'_>) -> Result<V
                 setting: setting.to_string(),
                 decision,
                 evidence: described,
+                source: None,
             });
         }
     }

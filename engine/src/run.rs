@@ -322,6 +322,19 @@ async fn stage_all(
             .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
         source.prepare().await.map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
         check_source_columns(entity, source.columns())?;
+        for (setting, decision, evidence) in source.decisions() {
+            let decided = crate::infer::Decision {
+                entity: entity.entity.clone(),
+                column: String::new(),
+                setting,
+                decision,
+                evidence,
+                source: Some(entity.source.clone()),
+            };
+            if !state.decisions.contains(&decided) {
+                state.decisions.push(decided);
+            }
+        }
         let header = source.columns().to_vec();
         state.widths.insert(entity.entity.clone(), header.len());
         events.entity_started(&entity.entity, &header)?;

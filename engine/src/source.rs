@@ -33,6 +33,13 @@ pub trait Source: Send {
         None
     }
 
+    /// The settings the mapping left to the data (`auto`) that opening the
+    /// source decided: (setting, decision, evidence), for the report's
+    /// `decisions`.
+    fn decisions(&self) -> Vec<(String, String, String)> {
+        Vec::new()
+    }
+
     /// Connects and learns the columns, for a source behind a network
     /// connection (a database). Called once, right after opening and before
     /// `columns`; files need nothing.

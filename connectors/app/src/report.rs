@@ -458,10 +458,14 @@ pub fn render_html(report: &RunReport) -> String {
                 @if !report.decisions.is_empty() {
                     h2 { "Settings decided from the data" }
                     table {
-                        thead { tr { th { "entity" } th { "column" } th { "setting" } th { "decided" } th { "evidence" } } }
+                        thead { tr { th { "entity" } th { "column or source" } th { "setting" } th { "decided" } th { "evidence" } } }
                         tbody {
                             @for d in &report.decisions {
-                                tr { td { (d.entity) } td { (d.column) } td { (d.setting) } td.code { (d.decision) } td { (d.evidence) } }
+                                tr {
+                                    td { (d.entity) }
+                                    td { @if let Some(source) = &d.source { "source " (source) } @else { (d.column) } }
+                                    td { (d.setting) } td.code { (d.decision) } td { (d.evidence) }
+                                }
                             }
                         }
                     }

@@ -318,6 +318,10 @@ impl Source for Relocated {
         self.inner.sample_problem()
     }
 
+    fn decisions(&self) -> Vec<(String, String, String)> {
+        self.inner.decisions()
+    }
+
     async fn prepare(&mut self) -> Result<(), SourceError> {
         let result = self.inner.prepare().await;
         result.map_err(|e| self.error(e))

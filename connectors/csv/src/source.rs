@@ -631,6 +631,48 @@ impl Source for CsvSource {
         (self.total_bytes > 0).then_some((read.min(self.total_bytes), self.total_bytes))
     }
 
+    /// What `auto` settled, with the evidence: the encoding, the
+    /// delimiter, the quoting and the records above the header.
+    fn decisions(&self) -> Vec<(String, String, String)> {
+        let auto = |v: &Option<String>| v.as_deref().is_none_or(|v| v.eq_ignore_ascii_case("auto"));
+        let mut out = Vec::new();
+        if auto(&self.options.encoding) {
+            out.push((
+                "encoding".to_string(),
+                self.detected.encoding.name().to_lowercase(),
+                format!("{} (judged on the whole file)", self.detected.how),
+            ));
+        }
+        if self.terminators.is_none() {
+            if auto(&self.options.delimiter) {
+                let shown =
+                    if self.delimiter == b'\t' { "tab".to_string() } else { (self.delimiter as char).to_string() };
+                out.push((
+                    "delimiter".to_string(),
+                    shown,
+                    "the candidate that splits the first 64 KiB into the most consistent records".to_string(),
+                ));
+            }
+            if matches!(self.options.quoting, Quoting::Auto) {
+                out.push((
+                    "quoting".to_string(),
+                    self.quoting.as_str().to_string(),
+                    "how the quotes of the first 64 KiB are escaped".to_string(),
+                ));
+            }
+        }
+        if matches!(self.options.skip_rows, Some(SkipRows::Auto(_))) {
+            let skipped = self.header_info.skipped_above;
+            let line = self.header_info.line.map_or(String::new(), |l| format!(" on line {l}"));
+            out.push((
+                "skip_rows".to_string(),
+                skipped.to_string(),
+                format!("the header{line}: the first record as wide as the records below it"),
+            ));
+        }
+        out
+    }
+
     fn info(&self) -> SourceInfo {
         SourceInfo {
             name: String::new(),

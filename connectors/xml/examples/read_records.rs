@@ -19,6 +19,7 @@ async fn main() {
         max_depth: 256,
         max_field_bytes: 1 << 20,
         batch_size: 10_000,
+        trim: true,
     };
     let mut source = config.build(std::path::Path::new("")).unwrap();
     let mut rows = 0;

@@ -31,6 +31,15 @@ pub struct XmlSourceConfig {
     /// Rows per batch. Default 10 000.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Element text is trimmed of the whitespace around it (the document's
+    /// indentation), default true; `false` keeps it exactly. Attribute
+    /// values are never trimmed.
+    #[serde(default = "default_trim")]
+    pub trim: bool,
+}
+
+fn default_trim() -> bool {
+    true
 }
 
 fn default_max_depth() -> usize {

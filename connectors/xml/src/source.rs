@@ -102,6 +102,7 @@ pub struct XmlSource {
     max_depth: usize,
     max_field_bytes: usize,
     batch_size: usize,
+    trim: bool,
     /// Open elements from the root: (namespace URI, local name).
     stack: Vec<(Option<String>, String)>,
     /// Attributes of the open elements, kept only when a field reads an
@@ -168,6 +169,7 @@ impl XmlSource {
             max_depth: config.max_depth,
             max_field_bytes: config.max_field_bytes,
             batch_size: config.batch_size,
+            trim: config.trim,
             stack: Vec::new(),
             ancestors: Vec::new(),
             rows: 0,
@@ -383,7 +385,8 @@ impl XmlSource {
                         && field.attribute.is_none()
                         && let Some(slot) = row.get_mut(i)
                     {
-                        *slot = Some(done.own_text.trim().to_string()).filter(|t| !t.is_empty());
+                        let text = if self.trim { done.own_text.trim() } else { done.own_text.as_str() };
+                        *slot = Some(text.to_string()).filter(|t| !t.is_empty());
                     }
                 }
                 for (i, field) in self.fields.iter().enumerate() {
@@ -405,7 +408,8 @@ impl XmlSource {
         let text = record.open.pop().map(|(_, t)| t).unwrap_or_default();
         for (i, field) in self.fields.iter().enumerate() {
             if field.attribute.is_none() && steps_match(&field.steps, &rel) {
-                set(record, i, field.list, text.trim().to_string());
+                let text = if self.trim { text.trim() } else { text.as_str() };
+                set(record, i, field.list, text.to_string());
             }
         }
     }

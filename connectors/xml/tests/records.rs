@@ -23,6 +23,7 @@ fn config(path: &std::path::Path, record: &str, fields: &[(&str, &str)], ns: &[(
         max_depth: 256,
         max_field_bytes: 1 << 20,
         batch_size: 100,
+        trim: true,
     }
 }
 
@@ -205,4 +206,18 @@ async fn the_source_reports_how_far_it_has_read() {
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
     assert!(seen[0] * 100 / total < 50, "the first batch is not half the file: {seen:?}");
     assert_eq!(source.position(), Some((total, total)));
+}
+
+/// Element text loses the whitespace around it by default (indentation);
+/// `trim = false` keeps it exactly. Attributes are never trimmed.
+#[tokio::test]
+async fn element_text_is_trimmed_unless_trim_is_false() {
+    let f = write(b"<Export><Row code=\" A1 \">\n    <Note>  two  spaces  </Note>\n  </Row></Export>");
+    for (trim, note) in [(true, "two  spaces"), (false, "  two  spaces  ")] {
+        let mut c = config(f.path(), "/Export/Row", &[("code", "@code"), ("note", "Note")], &[]);
+        c.trim = trim;
+        let batch = all(c).await.unwrap();
+        assert_eq!(column(&batch, "note"), some(&[Some(note)]), "trim = {trim}");
+        assert_eq!(column(&batch, "code"), some(&[Some(" A1 ")]), "trim = {trim}");
+    }
 }

@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         max_depth: 32,
         max_field_bytes: 256,
         batch_size: 5,
+        trim: true,
     };
     let Ok(mut source) = config.build(std::path::Path::new("/")) else { return };
     let width = source.columns().len();
