@@ -57,6 +57,8 @@ pub struct ExcelSource {
     extent: Arc<AtomicU32>,
     header_row: u32,
     at_row: u32,
+    /// `skip_rows = "auto"` found the header (a decision for the report).
+    header_found: bool,
 }
 
 /// The sheet does not declare its size (no `<dimension>`).
@@ -491,6 +493,7 @@ impl ExcelSource {
             extent,
             header_row,
             at_row: header_row,
+            header_found: matches!(config.skip_rows, SkipRows::Auto(_)),
         })
     }
 
@@ -619,6 +622,21 @@ impl Source for ExcelSource {
 
     async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
         self.read_batch().map_err(SourceError::wrap)
+    }
+
+    fn decisions(&self) -> Vec<(String, String, String)> {
+        if !self.header_found {
+            return Vec::new();
+        }
+        let top = self.header_info.skipped_above;
+        vec![(
+            "skip_rows".to_string(),
+            top.to_string(),
+            format!(
+                "the header on row {}: the first of the sheet's first rows with the most cells",
+                self.header_row + 1
+            ),
+        )]
     }
 
     /// Rows of the sheet below the header delivered so far, of how many it

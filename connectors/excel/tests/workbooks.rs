@@ -397,6 +397,13 @@ async fn the_header_is_found_below_title_rows_when_asked() {
         batch.locations[0],
         SourceLocation::Cell { file: fixture("customers.xlsx").into(), sheet: "Kunden".into(), cell: "A4".into() }
     );
+    // The report's decision, with its evidence.
+    let decided = [(
+        "skip_rows".to_string(),
+        "2".to_string(),
+        "the header on row 3: the first of the sheet's first rows with the most cells".to_string(),
+    )];
+    assert_eq!(source.decisions(), decided);
     // A range moves the search inside it: the header is the range's widest row.
     let ranged = ExcelSourceConfig {
         skip_rows: SkipRows::Auto(migrate_engine::AutoWord::Auto),
