@@ -143,3 +143,29 @@ fn output_into_a_closed_pipe_ends_quietly() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
     }
 }
+
+/// A mapping error stops `run` before it starts: exit 2, what to fix on
+/// stderr, and no output directory (the README's promise for the report
+/// holds for runs that start).
+#[test]
+fn a_run_stopped_by_a_mapping_error_exits_2_and_writes_no_output_directory() {
+    let work = tempfile::tempdir().unwrap();
+    let mapping = work.path().join("mapping.toml");
+    std::fs::write(
+        &mapping,
+        "[migration]\nname = \"m\"\norg_id = \"${ORG_ID}\"\nsource_system = \"s\"\n\n[sources.a]\nkind = \"csv\"\npath = \"a.csv\"\n\n[contacts]\nfrom = \"a\"\nkey = \"id\"\n\n[contacts.columns]\nfirst_nme = \"x\"\n",
+    )
+    .unwrap();
+    std::fs::write(work.path().join("a.csv"), "id,x\n1,Ada\n").unwrap();
+    let out_dir = work.path().join("out");
+    let out = Command::new(migrate_bin())
+        .args(["run", mapping.to_str().unwrap(), "--out", out_dir.to_str().unwrap()])
+        .env("ORG_ID", ORG_A)
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("first_nme") && stderr.contains("first_name"), "{stderr}");
+    assert!(!out_dir.exists(), "no output directory for a run that did not start");
+}
