@@ -1,14 +1,22 @@
 use std::path::Path;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use migrate_app::{InspectError, Inspection, inspect, inspect_collection};
+use migrate_app::{FileKind, InspectError, Inspection, inspect_as, inspect_collection};
 
 use crate::exit;
 
-pub async fn run(path: &Path, collection: Option<&str>, json: bool) -> u8 {
+pub async fn run(path: &Path, collection: Option<&str>, kind: Option<&str>, json: bool) -> u8 {
+    let kind = match kind.map(|k| (k, FileKind::parse(k))) {
+        None => None,
+        Some((_, Some(k))) => Some(k),
+        Some((k, None)) => {
+            eprintln!("error: --kind {k:?} is not a file kind inspect reads (csv, excel, xml or mongodb)");
+            return exit::USAGE;
+        }
+    };
     let found = match collection {
         Some(c) => inspect_collection(&path.to_string_lossy(), c).await,
-        None => inspect(path).await,
+        None => inspect_as(path, kind).await,
     };
     let found = match found {
         Ok(i) => i,

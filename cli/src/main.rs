@@ -124,6 +124,10 @@ enum Command {
         /// in place of the file.
         #[arg(long, value_name = "NAME")]
         collection: Option<String>,
+        /// Read the file as this kind (csv, excel, xml, mongodb) instead of
+        /// what its content looks like.
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -245,7 +249,9 @@ fn main() -> ExitCode {
                 let quiet = quiet || cli.verbose;
                 run::run(&mapping, run::RunArgs { out, dry_run, quiet, max_rejects }).await
             }
-            Command::Inspect { file, collection, json } => inspect::run(&file, collection.as_deref(), json).await,
+            Command::Inspect { file, collection, kind, json } => {
+                inspect::run(&file, collection.as_deref(), kind.as_deref(), json).await
+            }
             Command::Preview { mapping, rows, json } => preview::run(&mapping, rows, json).await,
             Command::Init { source, entity, out } => init::run(&source, &entity, out.as_deref()).await,
             Command::Report { report, html, format, verify } => {

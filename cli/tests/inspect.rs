@@ -101,11 +101,64 @@ fn an_xml_export_shows_its_repeating_paths() {
 
 #[test]
 fn files_it_cannot_read_are_bad_usage() {
-    let out = Command::new(migrate_bin()).args(["inspect", "dump.bak"]).output().unwrap();
+    // A database backup: binary data that is no workbook.
+    let work = tempfile::tempdir().unwrap();
+    let backup = work.path().join("dump.bak");
+    let mut bytes = b"TAPE".to_vec();
+    bytes.extend(std::iter::repeat_n(0u8, 2000));
+    std::fs::write(&backup, bytes).unwrap();
+    let out = Command::new(migrate_bin()).args(["inspect", backup.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("inspect reads .csv, .tsv, .txt, .xlsx"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("binary data that is no workbook: inspect reads CSV and other delimited text, Excel workbooks"),
+        "{stderr}"
+    );
+    // A file that is not there is an error naming it.
+    let out = Command::new(migrate_bin()).args(["inspect", "nothing.bak"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing.bak: No such file"));
     // A mongoexport file that is not there is an error naming it.
     let out = Command::new(migrate_bin()).args(["inspect", "dump.json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("opening (dump.json): No such file"));
+}
+
+/// A file whose name says nothing (an `.rss` feed, a `.dat` dump) is read
+/// as its content looks; `--kind` says it outright.
+#[test]
+fn inspect_sniffs_what_a_file_holds_and_kind_overrides_it() {
+    let work = tempfile::tempdir().unwrap();
+    let feed = work.path().join("news.rss");
+    std::fs::write(
+        &feed,
+        "<?xml version=\"1.0\"?>\n<rss><channel><item><title>a</title></item><item><title>b</title></item></channel></rss>\n",
+    )
+    .unwrap();
+    let dump = work.path().join("customers.dat");
+    std::fs::write(&dump, "[id];[name]\n1;Ada\n2;Grace\n").unwrap();
+    let export = work.path().join("people.export");
+    std::fs::write(&export, "{\"_id\":1,\"name\":\"Ada\"}\n{\"_id\":2,\"name\":\"Grace\"}\n").unwrap();
+    let inspect = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(migrate_bin()).arg("inspect").args(args).arg("--json").output().unwrap();
+        assert_success(&out);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let rss = inspect(&[feed.as_os_str()]);
+    assert_eq!(rss["kind"], "xml");
+    assert!(rss["repeated_paths"].to_string().contains("/rss/channel/item"), "{rss}");
+    let csv = inspect(&[dump.as_os_str()]);
+    assert_eq!((csv["kind"].as_str(), csv["delimiter"].as_str()), (Some("csv"), Some(";")));
+    assert_eq!(csv["rows_sampled"], 2);
+    let json = inspect(&[export.as_os_str()]);
+    assert_eq!((json["kind"].as_str(), json["rows_sampled"].as_u64()), (Some("mongodb"), Some(2)));
+    // --kind reads a file as it says, whatever it looks like.
+    let as_csv = inspect(&[feed.as_os_str(), "--kind".as_ref(), "csv".as_ref()]);
+    assert_eq!(as_csv["kind"], "csv");
+    let out = std::process::Command::new(migrate_bin())
+        .args(["inspect", feed.to_str().unwrap(), "--kind", "pdf"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--kind \"pdf\" is not a file kind inspect reads"));
 }

@@ -74,19 +74,12 @@ impl Shared {
         let said = |why: String| {
             self.redactor.clean(&format!("the database {} does not answer: {why}", self.config.db.display))
         };
-        // An idle connection of the pool; while the pool has none at all,
-        // one it opens and keeps (within a second: its acquire retries for
-        // its whole timeout and hides the reason). When every pooled
-        // connection is busy with a job, a fresh one, closed after: a check
-        // never grows the pool.
-        let pooled = match self.pool.try_acquire() {
-            Some(conn) => Some(conn),
-            None if self.pool.size() == 0 => {
-                tokio::time::timeout(Duration::from_secs(1), self.pool.acquire()).await.ok().and_then(Result::ok)
-            }
-            None => None,
-        };
-        let result = match pooled {
+        // An idle connection of the pool, else a fresh one, which fails at
+        // once with the reason (a pool's acquire retries for its whole
+        // timeout and hides it) and is closed after: a check never grows a
+        // busy pool. While the pool has no connection at all, one is opened
+        // into it once the database answers, for the next checks.
+        let result = match self.pool.try_acquire() {
             Some(mut conn) => sqlx::query("SELECT 1").execute(&mut *conn).await.map(|_| ()),
             None => match tokio::time::timeout(
                 Duration::from_secs(5),
@@ -94,7 +87,13 @@ impl Shared {
             )
             .await
             {
-                Ok(Ok(conn)) => conn.close().await,
+                Ok(Ok(conn)) => {
+                    let closed = conn.close().await;
+                    if closed.is_ok() && self.pool.size() == 0 {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), self.pool.acquire()).await;
+                    }
+                    closed
+                }
                 Ok(Err(e)) => Err(e),
                 Err(_) => return Err(said("no answer within 5 s".to_string())),
             },

@@ -498,7 +498,10 @@ async fn a_large_upload_is_split_staged_by_two_workers_and_published_as_one_bala
         1
     );
     assert_eq!(stack.count("SELECT count(*) FROM migrate.runs WHERE status = 'succeeded'").await, 1);
-    let staged_by = |w: &support::Worker| w.log_text().lines().filter(|l| l.contains("staged")).count() as i64;
+    let staged_by = |w: &support::Worker| {
+        // "partition staged", or "last partition staged: publish enqueued".
+        w.log_text().lines().filter(|l| l.contains("partition staged")).count() as i64
+    };
     assert_eq!(staged_by(&a) + staged_by(&b), parts);
     // Metrics count the job once and its rows once, whichever worker
     // staged or published what.

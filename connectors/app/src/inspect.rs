@@ -136,30 +136,132 @@ pub enum InspectError {
     Excel(#[from] migrate_excel::ExcelError),
     #[error("{0}")]
     Xml(#[from] migrate_xml::XmlError),
-    #[error(
-        "{file}: inspect reads .csv, .tsv, .txt, .xlsx, .xlsm, .xlsb, .xls, .ods, .xml and mongoexport .json/.jsonl files"
-    )]
-    UnknownKind { file: String },
+    #[error("{file}: {why}")]
+    UnknownKind { file: String, why: String },
+}
+
+/// What a file holds, as `inspect` reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Csv,
+    Excel,
+    Xml,
+    /// A mongoexport file (JSON lines or an array).
+    MongoExport,
+}
+
+impl FileKind {
+    /// `--kind`: the source kinds a mapping names (`mongodb` for an export).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "csv" => Some(Self::Csv),
+            "excel" => Some(Self::Excel),
+            "xml" => Some(Self::Xml),
+            "mongodb" | "json" => Some(Self::MongoExport),
+            _ => None,
+        }
+    }
+
+    /// Sniffed from the file's first bytes, whatever its name: a zip or an
+    /// OLE container (or a pre-97 BIFF stream) is a workbook, markup is
+    /// XML (an `.rss` feed, an `.xml` dump), a document or array is a
+    /// mongoexport file, other text is delimited. `None` for binary data
+    /// that is none of these (a database backup).
+    pub fn sniff(path: &Path) -> std::io::Result<Option<Self>> {
+        let mut head = vec![0u8; 4096];
+        let mut file = std::fs::File::open(path)?;
+        let n = std::io::Read::read(&mut file, &mut head)?;
+        head.truncate(n);
+        if head.starts_with(b"PK\x03\x04")
+            || head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
+            || matches!(head.get(..2), Some([0x09, 0x00 | 0x02 | 0x04]))
+        {
+            return Ok(Some(Self::Excel));
+        }
+        let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
+        let controls = head.iter().filter(|b| **b < 0x09 || (0x0E..0x20).contains(*b)).count();
+        if !utf16 && controls * 10 > head.len() {
+            return Ok(None);
+        }
+        // The first character of the text, past a BOM and whitespace (in
+        // UTF-16 too: its zero bytes are skipped).
+        let first = head
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&head)
+            .iter()
+            .copied()
+            .find(|b| !b.is_ascii_whitespace() && *b != 0 && *b != 0xFF && *b != 0xFE);
+        let after =
+            |c: u8| head.iter().skip_while(|b| **b != c).skip(1).copied().find(|b| !b.is_ascii_whitespace() && *b != 0);
+        Ok(Some(match first {
+            Some(b'<') => Self::Xml,
+            Some(b'{') => Self::MongoExport,
+            // An array of documents, not a bracketed header (`[id],[name]`).
+            Some(b'[') if matches!(after(b'['), Some(b'{' | b']')) => Self::MongoExport,
+            _ => Self::Csv,
+        }))
+    }
+
+    /// By a name's known extension, else `None`.
+    pub fn by_extension(path: &Path) -> Option<Self> {
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase)?;
+        match ext.as_str() {
+            "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Some(Self::Excel),
+            "json" | "jsonl" | "ndjson" => Some(Self::MongoExport),
+            "xml" => Some(Self::Xml),
+            "csv" | "tsv" | "txt" => Some(Self::Csv),
+            _ => None,
+        }
+    }
 }
 
 pub async fn inspect(path: &Path) -> Result<Inspection, InspectError> {
+    inspect_as(path, None).await
+}
+
+/// `inspect` of a file as `kind`, else as its extension says (`.csv`,
+/// `.xlsx`, `.xml`, `.json` …), else as its content looks (`.rss`, `.dat`,
+/// no extension).
+pub async fn inspect_as(path: &Path, kind: Option<FileKind>) -> Result<Inspection, InspectError> {
     let file = path.display().to_string();
+    let kind = match kind.or_else(|| FileKind::by_extension(path)) {
+        Some(k) => k,
+        None => match FileKind::sniff(path).map_err(|e| migrate_engine::SourceError::new(format!("{file}: {e}")))? {
+            Some(k) => k,
+            None => {
+                return Err(InspectError::UnknownKind {
+                    file,
+                    why: "binary data that is no workbook: inspect reads CSV and other delimited text, Excel \
+                          workbooks, XML and mongoexport files (say which with --kind)"
+                        .into(),
+                });
+            }
+        },
+    };
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    if matches!(ext.as_deref(), Some("xlsx" | "xlsm" | "xlsb" | "xls" | "ods")) {
-        return inspect_excel(path).await;
-    }
-    if matches!(ext.as_deref(), Some("json" | "jsonl" | "ndjson")) {
-        let config = serde_json::json!({ "path": file, "sample": SAMPLE_ROWS, "batch_rows": SAMPLE_ROWS });
-        return inspect_documents(file.clone(), config).await;
-    }
-    if ext.as_deref() == Some("xml") {
-        return Ok(Inspection {
-            repeated_paths: migrate_xml::element_paths(path, 1_000_000)?,
-            ..Inspection::new(file, "xml")
-        });
-    }
-    if !matches!(ext.as_deref(), Some("csv" | "tsv" | "txt")) {
-        return Err(InspectError::UnknownKind { file });
+    match kind {
+        FileKind::Excel if matches!(ext.as_deref(), Some("xlsx" | "xlsm" | "xlsb" | "xls" | "ods")) => {
+            return inspect_excel(path).await;
+        }
+        FileKind::Excel => {
+            return Err(InspectError::UnknownKind {
+                file,
+                why: "a workbook (zip or OLE container) without a workbook's extension: name it .xlsx, .xlsm, \
+                      .xlsb, .xls or .ods, as the format it is in"
+                    .into(),
+            });
+        }
+        FileKind::MongoExport => {
+            let config = serde_json::json!({ "path": file, "sample": SAMPLE_ROWS, "batch_rows": SAMPLE_ROWS });
+            return inspect_documents(file.clone(), config).await;
+        }
+        FileKind::Xml => {
+            return Ok(Inspection {
+                repeated_paths: migrate_xml::element_paths(path, 1_000_000)?,
+                ..Inspection::new(file, "xml")
+            });
+        }
+        FileKind::Csv => {}
     }
     let mut config = CsvSourceConfig::for_path(file.clone());
     config.skip_rows = Some(SkipRows::Count(0));

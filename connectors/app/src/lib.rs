@@ -19,7 +19,9 @@ mod run;
 mod sources;
 
 pub use init::{Proposal, SampleCheck, check_proposal, match_columns, propose};
-pub use inspect::{ColumnProfile, DocumentPath, InspectError, Inspection, inspect, inspect_collection};
+pub use inspect::{
+    ColumnProfile, DocumentPath, FileKind, InspectError, Inspection, inspect, inspect_as, inspect_collection,
+};
 pub use load::{LoadError, load_mapping};
 pub use output::{OutputDir, Progress, write_report};
 pub use report::{how_to_fix, render_html, render_markdown, thousands, verdict};
