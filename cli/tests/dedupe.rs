@@ -252,3 +252,77 @@ async fn the_report_counts_rows_that_met_existing_ones_by_on_existing() {
         "{md:?}"
     );
 }
+
+/// `dedupe.on` and `match_existing` may name a key inside custom_fields:
+/// a VAT number kept there dedupes the file and finds the org's own row.
+#[tokio::test]
+async fn dedupe_and_match_existing_compare_a_key_inside_custom_fields() {
+    let t = Target::new().await;
+    let mut admin = t.admin().await;
+    sqlx::query(
+        "INSERT INTO contacts (id, org_id, company, custom_fields) VALUES (gen_random_uuid(), $1, 'Platform GmbH', '{\"vat_id\": \"DE 123\"}')",
+    )
+    .bind(uuid::Uuid::parse_str(ORG_A).unwrap())
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let dir = t.work.path().join("vat");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("firms.csv"),
+        "id,name,vat\nF1,Acme,FR 999\nF2,ACME S.A.,fr 999\nF3,Platform,de 123\nF4,Other,\nF5,Other Two,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("mapping.toml"),
+        r#"[migration]
+name = "vat"
+org_id = "${ORG_ID}"
+source_system = "firms"
+
+[sources.firms]
+kind = "csv"
+path = "firms.csv"
+
+[contacts]
+from = "firms"
+key = ["id"]
+dedupe = { on = ["custom_fields.vat_id"] }
+match_existing = ["custom_fields.vat_id"]
+
+[contacts.columns]
+company = "name"
+"custom_fields.vat_id" = "vat"
+"#,
+    )
+    .unwrap();
+    assert_success(&t.run(&dir.join("mapping.toml"), ORG_A, "out"));
+    let r = report(&t.out_dir("out"));
+    // F2 is F1 (the same VAT number, however typed); F3 is the org's row;
+    // F4 and F5 have none, so nothing makes them one.
+    assert_eq!(counts(entity(&r, "contacts")), [5, 0, 1, 0, 4, 3, 1, 0]);
+    let w = r["warnings"].as_array().unwrap().iter().find(|w| w["code"] == "matched_existing").unwrap();
+    assert_eq!(w["examples"][0], "F3 → custom_fields.vat_id=de 123");
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT company, coalesce(custom_fields->>'vat_id', '') FROM contacts WHERE org_id = $1 ORDER BY company",
+    )
+    .bind(uuid::Uuid::parse_str(ORG_A).unwrap())
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let expect = [("Acme", "FR 999"), ("Other", ""), ("Other Two", ""), ("Platform", "de 123")];
+    assert_eq!(rows, expect.map(|(a, b)| (a.to_string(), b.to_string())));
+
+    // A key that is not mapped is refused, with the keys that are.
+    let bad = std::fs::read_to_string(dir.join("mapping.toml"))
+        .unwrap()
+        .replace("dedupe = { on = [\"custom_fields.vat_id\"] }", "dedupe = { on = [\"custom_fields.tax\"] }");
+    std::fs::write(dir.join("bad.toml"), bad).unwrap();
+    let out = t.migrate_as(LOADER).env("ORG_ID", ORG_A).arg("validate").arg(dir.join("bad.toml")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("custom_fields.tax"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

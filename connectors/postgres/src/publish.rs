@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::error::{Context, PgError};
 use crate::fingerprint::{Kind, measure, row_digest};
 use crate::quote::audited;
-use crate::quote::{quote_ident, quote_qualified};
+use crate::quote::{quote_ident, quote_literal, quote_qualified};
 
 /// A target column as the database describes it.
 #[derive(Debug, Clone)]
@@ -180,7 +180,7 @@ pub(crate) async fn publish_entity(
         let shown: Vec<String> = staged
             .match_existing
             .iter()
-            .map(|c| format!("'{c}=' || coalesce(s.{}::text, '')", quote_ident(c)))
+            .map(|c| format!("{} || coalesce({}::text, '')", quote_literal(&format!("{c}=")), value_of("s", c)))
             .collect();
         let rows = sqlx::query(audited(format!(
             "WITH candidates AS (
@@ -752,7 +752,16 @@ pub(crate) async fn missing_rows(
 /// A column of `alias` as dedupe and `match_existing` compare it: trimmed,
 /// case- and accent-folded, spaces collapsed (`migrate.fold`).
 fn folded(alias: &str, column: &str) -> String {
-    format!("migrate.fold({alias}.{}::text)", quote_ident(column))
+    format!("migrate.fold({}::text)", value_of(alias, column))
+}
+
+/// A compared column's value: the column, or a key inside a JSONB column
+/// (`custom_fields.vat_id`: target column names have no dot).
+fn value_of(alias: &str, column: &str) -> String {
+    match column.split_once('.') {
+        Some((json, key)) => format!("({alias}.{} ->> {})", quote_ident(json), quote_literal(key)),
+        None => format!("{alias}.{}", quote_ident(column)),
+    }
 }
 
 /// Allows or forbids nested-loop joins for the rest of the transaction.

@@ -500,13 +500,14 @@ fn dedupe_rule(checker: &mut Checker, plans: &[ColumnPlan], value: &Spanned<DeVa
             ok = false;
         }
     }
-    // Mapped, plain target columns only (not a key inside custom_fields).
+    // `order_by`: a mapped, plain target column; `on` also a mapped key
+    // inside custom_fields (`custom_fields.vat_id`).
     let mapped: Vec<&str> = plans.iter().filter(|p| p.json_key.is_none()).map(|p| p.target.as_str()).collect();
-    let column = |v: &Spanned<DeValue<'_>>, checker: &mut Checker| -> Option<String> {
+    let named = |v: &Spanned<DeValue<'_>>, checker: &mut Checker, allowed: &[&str]| -> Option<String> {
         match v.get_ref().as_str() {
-            Some(c) if mapped.contains(&c) => Some(c.to_string()),
+            Some(c) if allowed.contains(&c) => Some(c.to_string()),
             Some(c) => {
-                checker.unknown_key(v.span(), c, "mapped column of this entity", &mapped);
+                checker.unknown_key(v.span(), c, "mapped column of this entity", allowed);
                 None
             }
             None => {
@@ -515,11 +516,14 @@ fn dedupe_rule(checker: &mut Checker, plans: &[ColumnPlan], value: &Spanned<DeVa
             }
         }
     };
+    let column = |v: &Spanned<DeValue<'_>>, checker: &mut Checker| named(v, checker, &mapped);
+    let keys = comparable(plans);
+    let comparable: Vec<&str> = keys.iter().map(String::as_str).collect();
     let mut on = Vec::new();
     match rule.get("on").map(|v| (v.get_ref(), v.span())) {
         Some((DeValue::Array(items), _)) if !items.is_empty() => {
             for item in items {
-                match column(item, checker) {
+                match named(item, checker, &comparable) {
                     Some(c) => on.push(c),
                     None => ok = false,
                 }
@@ -639,9 +643,28 @@ fn similar_rule(checker: &mut Checker, plans: &[ColumnPlan], value: &Spanned<DeV
     Some(Similar { on: on?, threshold: threshold? })
 }
 
-/// `match_existing = ["email"]`: mapped, plain target columns.
+/// What `dedupe.on` and `match_existing` may compare: the mapped target
+/// columns, and the mapped keys inside a JSONB column
+/// (`custom_fields.vat_id`).
+fn comparable(plans: &[ColumnPlan]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in plans {
+        let name = match &p.json_key {
+            None => p.target.clone(),
+            Some(key) => format!("{}.{key}", p.target),
+        };
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// `match_existing = ["email"]`: mapped target columns, or mapped keys
+/// inside custom_fields.
 fn match_rule(checker: &mut Checker, plans: &[ColumnPlan], value: &Spanned<DeValue<'_>>) -> Option<Vec<String>> {
-    let mapped: Vec<&str> = plans.iter().filter(|p| p.json_key.is_none()).map(|p| p.target.as_str()).collect();
+    let keys = comparable(plans);
+    let mapped: Vec<&str> = keys.iter().map(String::as_str).collect();
     let DeValue::Array(items) = value.get_ref() else {
         checker.diags.push(
             Diagnostic::error(value.span(), "match_existing lists columns")
