@@ -389,3 +389,56 @@ email = {{ from = "mail", transform = [{email}] }}
         ]
     );
 }
+
+/// Customers in many countries: each row's phone region from a column,
+/// the mapping's region where it is empty; a region column the file lacks
+/// fails validate.
+#[tokio::test]
+async fn a_phone_region_column_gives_each_row_its_country() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("intl");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("people.csv"),
+        "id,phone,country\n1,030 1234567,DE\n2,(541) 754-3010,us\n3,020 7946 0958,GB\n4,(541) 754-3011,\n",
+    )
+    .unwrap();
+    let mapping = |column: &str| {
+        format!(
+            r#"[migration]
+name = "intl"
+org_id = "${{ORG_ID}}"
+source_system = "intl"
+
+[sources.people]
+kind = "csv"
+path = "people.csv"
+
+[contacts]
+from = "people"
+key = "id"
+
+[contacts.columns]
+phone = {{ from = "phone", transform = [{{ phone = {{ region = "US", region_column = "{column}" }} }}] }}
+"#
+        )
+    };
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, mapping("Land")).unwrap();
+    let out = t.migrate_as(LOADER).env("ORG_ID", ORG_A).arg("validate").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Land"), "{}", String::from_utf8_lossy(&out.stderr));
+    let good = dir.join("mapping.toml");
+    std::fs::write(&good, mapping("country")).unwrap();
+    assert_success(&t.run(&good, ORG_A, "out"));
+    assert_eq!(counts(entity(&report(&t.out_dir("out")), "contacts")), [4, 0, 0, 0, 4, 4, 0, 0]);
+    let mut admin = t.admin().await;
+    let phones: Vec<(String, String)> = sqlx::query_as(
+        "SELECT k.source_key, c.phone FROM contacts c JOIN migrate.keys k ON k.target_id = c.id ORDER BY k.source_key",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let expect = [("1", "+49301234567"), ("2", "+15417543010"), ("3", "+442079460958"), ("4", "+15417543011")];
+    assert_eq!(phones, expect.map(|(a, b)| (a.to_string(), b.to_string())));
+}

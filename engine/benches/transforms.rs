@@ -95,7 +95,7 @@ fn plan() -> EntityPlan {
                 "phone",
                 None,
                 "phone",
-                vec![Transform::Phone(PhoneSpec { region: Some("US".into()) })],
+                vec![Transform::Phone(PhoneSpec { region: Some("US".into()), region_column: None })],
                 TargetType::Text,
             ),
         ],

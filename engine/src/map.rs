@@ -120,6 +120,10 @@ pub fn map_batch(plan: &EntityPlan, batch: &Batch, first_seq: u64) -> Result<Map
                     let zones = batch.text(spec.timezone_column.as_deref().unwrap_or_default())?;
                     crate::transform::date::parse_with_zones(&current, zones, spec)
                 }
+                Transform::Phone(spec) if spec.region_column.is_some() => {
+                    let regions = batch.text(spec.region_column.as_deref().unwrap_or_default())?;
+                    crate::transform::parse_with_regions(&current, regions, spec)
+                }
                 _ => transform.apply(&current),
             };
             for note in out.notes {

@@ -86,6 +86,32 @@ pub fn normalize_email(raw: &str, spec: &EmailSpec) -> Outcome {
 pub struct PhoneSpec {
     /// ISO 3166 region for numbers written without a country code.
     pub region: Option<String>,
+    /// A source column giving each row's region (`DE`, `us`); where it is
+    /// empty, `region` applies.
+    pub region_column: Option<String>,
+}
+
+/// Reads a column of phone numbers whose region is given row by row in
+/// `regions` (an ISO 3166 two-letter code, any case); an empty region
+/// falls back to the spec's.
+pub fn parse_with_regions(
+    values: &polars::prelude::StringChunked,
+    regions: &polars::prelude::StringChunked,
+    spec: &PhoneSpec,
+) -> super::TransformOutput {
+    super::map_values_indexed(values, |row, v| {
+        let Some(region) = regions.get(row).map(str::trim).filter(|r| !r.is_empty()) else {
+            return normalize_phone(v, spec);
+        };
+        let code = region.to_ascii_uppercase();
+        if code.len() != 2 || phonenumber::country::Id::from_str(&code).is_err() {
+            return Outcome::Failed(
+                RejectReason::InvalidPhone,
+                format!("{v:?}: its region {region:?} is not a two-letter country code (ISO 3166: DE, US, …)"),
+            );
+        }
+        normalize_phone(v, &PhoneSpec { region: Some(code), region_column: None })
+    })
 }
 
 /// A phone number in E.164 (`+15417543010`), its extension kept as
@@ -161,9 +187,32 @@ mod tests {
     }
 
     #[test]
+    fn a_region_column_gives_each_number_its_country() {
+        use polars::prelude::*;
+        let numbers = StringChunked::new(
+            "phone".into(),
+            &[Some("030 1234567"), Some("(541) 754-3010"), Some("020 7946 0958"), Some("0221 987654"), Some("1")],
+        );
+        let regions =
+            StringChunked::new("country".into(), &[Some("DE"), Some("us"), Some(" GB "), None, Some("Germany")]);
+        let spec = PhoneSpec { region: Some("DE".into()), region_column: Some("country".into()) };
+        let out = parse_with_regions(&numbers, &regions, &spec);
+        let values: Vec<Option<&str>> = out.values.iter().collect();
+        assert_eq!(
+            values,
+            [Some("+49301234567"), Some("+15417543010"), Some("+442079460958"), Some("+49221987654"), None]
+        );
+        let failures: Vec<(usize, &str)> = out.failures.iter().map(|f| (f.row, f.message.as_str())).collect();
+        assert_eq!(
+            failures,
+            [(4, "\"1\": its region \"Germany\" is not a two-letter country code (ISO 3166: DE, US, …)")]
+        );
+    }
+
+    #[test]
     fn phone_cases() {
-        let us = PhoneSpec { region: Some("US".into()) };
-        let de = PhoneSpec { region: Some("DE".into()) };
+        let us = PhoneSpec { region: Some("US".into()), region_column: None };
+        let de = PhoneSpec { region: Some("DE".into()), region_column: None };
         let cases = [
             ("(541) 754-3010", &us, Outcome::Value("+15417543010".into())),
             ("541.754.3010", &us, Outcome::Value("+15417543010".into())),

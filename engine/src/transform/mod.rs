@@ -22,7 +22,9 @@ use polars::prelude::*;
 pub use boolean::{BooleanSpec, parse_boolean};
 pub use chrono::NaiveDate;
 pub use chrono_tz::Tz;
-pub use contact::{EmailPart, EmailSpec, NOTE_DISPLAY_NAME, PhoneSpec, normalize_email, normalize_phone};
+pub use contact::{
+    EmailPart, EmailSpec, NOTE_DISPLAY_NAME, PhoneSpec, normalize_email, normalize_phone, parse_with_regions,
+};
 pub use convert::{Conversion, RatesTable};
 pub use date::{DateFormat, DateOutput, DateSpec, DayOrder};
 pub use duration::{DurationOutput, duration_millis, parse_duration};

@@ -321,6 +321,16 @@ fn entity(
                     span: span.clone(),
                 });
             }
+            if let migrate_engine::Transform::Phone(spec) = t
+                && let Some(region_column) = &spec.region_column
+            {
+                source_refs.push(SourceColumnRef {
+                    entity: entity.clone(),
+                    source: source.clone(),
+                    column: region_column.clone(),
+                    span: span.clone(),
+                });
+            }
             let migrate_engine::Transform::Money(migrate_engine::transform::MoneySpec { convert: Some(c), .. }) = t
             else {
                 continue;

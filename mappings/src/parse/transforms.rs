@@ -362,7 +362,9 @@ fn transform(checker: &mut Checker, item: &Spanned<DeValue>, def: &ColumnDef) ->
                 }
                 r
             });
-            opts.finish(checker, &["region"]).then_some(Transform::Phone(PhoneSpec { region }))
+            let region_column = opts.str(checker, "region_column").map(|c| c.0);
+            opts.finish(checker, &["region", "region_column"])
+                .then_some(Transform::Phone(PhoneSpec { region, region_column }))
         }
         "boolean" => {
             let blank_is_false = opts.bool(checker, "blank_is_false").unwrap_or(false);
