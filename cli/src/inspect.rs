@@ -57,6 +57,13 @@ pub async fn run(path: &Path, collection: Option<&str>, kind: Option<&str>, json
         for (path, count) in &found.repeated_paths {
             println!("  {count:>8}  {path}");
         }
+        for r in &found.record_fields {
+            println!("\nfields of {} (as `fields` names them):", r.record);
+            for f in &r.fields {
+                let example = f.example.as_deref().map_or(String::new(), |e| format!("  e.g. {e}"));
+                println!("  {:>8}  {}{example}", f.count, f.field);
+            }
+        }
         return exit::OK;
     }
     if found.kind == "mongodb" {

@@ -99,6 +99,39 @@ fn an_xml_export_shows_its_repeating_paths() {
     );
 }
 
+/// Each candidate record path lists its attributes and child elements as
+/// a mapping's `fields` names them, with counts and an example: nothing to
+/// find by hand.
+#[test]
+fn an_xml_record_path_lists_its_fields_with_counts_and_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("posts.xml");
+    std::fs::write(
+        &file,
+        "<?xml version=\"1.0\"?>\n<posts>\n  <row Id=\"1\" Score=\"10\" Title=\"First &amp; best\"/>\n  \
+         <row Id=\"2\" Score=\"-1\"><Tag>rust</Tag><Tag>sql</Tag></row>\n  <row Id=\"3\"><Body><![CDATA[<p>hi</p>]]></Body></row>\n</posts>\n",
+    )
+    .unwrap();
+    let out = Command::new(migrate_bin()).arg("inspect").arg(&file).arg("--json").output().unwrap();
+    assert_success(&out);
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["record_fields"][0]["record"], "/posts/row");
+    assert_eq!(
+        found["record_fields"][0]["fields"],
+        serde_json::json!([
+            { "field": "@Id", "count": 3, "example": "1" },
+            { "field": "@Score", "count": 2, "example": "10" },
+            { "field": "@Title", "count": 1, "example": "First & best" },
+            { "field": "Body", "count": 1, "example": "<p>hi</p>" },
+            { "field": "Tag", "count": 2, "example": "rust" },
+        ])
+    );
+    let text = Command::new(migrate_bin()).arg("inspect").arg(&file).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("fields of /posts/row (as `fields` names them):"), "{text}");
+    assert!(text.contains("       3  @Id  e.g. 1"), "{text}");
+}
+
 #[test]
 fn files_it_cannot_read_are_bad_usage() {
     // A database backup: binary data that is no workbook.

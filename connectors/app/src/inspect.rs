@@ -36,6 +36,10 @@ pub struct Inspection {
     /// XML: element paths that repeat (candidate record paths), with counts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub repeated_paths: Vec<(String, u64)>,
+    /// XML: the fields of the most frequent repeated paths, as a mapping's
+    /// `fields` names them (`Name`, `@id`), with counts and an example.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub record_fields: Vec<RecordFields>,
     /// MongoDB: every path of the sampled documents, with its types.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<DocumentPath>,
@@ -72,6 +76,7 @@ impl Inspection {
             sheets: Vec::new(),
             sheet: None,
             repeated_paths: Vec::new(),
+            record_fields: Vec::new(),
             paths: Vec::new(),
             header_line: 0,
             header_looks_like_data: None,
@@ -81,6 +86,27 @@ impl Inspection {
             columns: Vec::new(),
         }
     }
+}
+
+/// How many of the most frequent repeated XML paths have their fields
+/// listed.
+const RECORD_PATHS_DESCRIBED: usize = 10;
+
+/// A candidate XML record path and what its records hold.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordFields {
+    pub record: String,
+    pub fields: Vec<FieldSeen>,
+}
+
+/// A child element or attribute of a record path: as `fields` names it,
+/// how many times it occurs, and its first non-empty value.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldSeen {
+    pub field: String,
+    pub count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
 }
 
 /// One path of a document source's sample.
@@ -256,10 +282,21 @@ pub async fn inspect_as(path: &Path, kind: Option<FileKind>) -> Result<Inspectio
             return inspect_documents(file.clone(), config).await;
         }
         FileKind::Xml => {
-            return Ok(Inspection {
-                repeated_paths: migrate_xml::element_paths(path, 1_000_000)?,
-                ..Inspection::new(file, "xml")
-            });
+            let found = migrate_xml::element_paths(path, 1_000_000)?;
+            let repeated = found.repeated();
+            let record_fields = repeated
+                .iter()
+                .take(RECORD_PATHS_DESCRIBED)
+                .map(|(record, _)| RecordFields {
+                    record: record.clone(),
+                    fields: found
+                        .fields_of(record)
+                        .into_iter()
+                        .map(|(field, count, example)| FieldSeen { field, count, example })
+                        .collect(),
+                })
+                .collect();
+            return Ok(Inspection { repeated_paths: repeated, record_fields, ..Inspection::new(file, "xml") });
         }
         FileKind::Csv => {}
     }
@@ -290,6 +327,7 @@ pub async fn inspect_as(path: &Path, kind: Option<FileKind>) -> Result<Inspectio
         sheets: Vec::new(),
         sheet: None,
         repeated_paths: Vec::new(),
+        record_fields: Vec::new(),
         paths: Vec::new(),
         header_line,
         header_looks_like_data: info.header.and_then(|h| h.looks_like_data),
@@ -320,6 +358,7 @@ async fn inspect_excel(path: &Path) -> Result<Inspection, InspectError> {
         sheets: source.sheets().to_vec(),
         sheet: Some(source.sheet().to_string()),
         repeated_paths: Vec::new(),
+        record_fields: Vec::new(),
         paths: Vec::new(),
         header_line: header_row as u64 + 1,
         header_looks_like_data: source.info().header.and_then(|h| h.looks_like_data),

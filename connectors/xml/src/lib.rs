@@ -15,4 +15,4 @@ mod source;
 
 pub use config::XmlSourceConfig;
 pub use error::XmlError;
-pub use source::{XmlSource, element_paths};
+pub use source::{ElementPaths, XmlSource, element_paths};

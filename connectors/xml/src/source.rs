@@ -480,10 +480,46 @@ impl Source for XmlSource {
     }
 }
 
-/// Element paths of a document with how often each occurs, for `inspect`:
-/// the ones that repeat are candidate record paths. Names are written with
-/// the prefixes the file uses. Stops after `max_elements`.
-pub fn element_paths(path: &Path, max_elements: u64) -> Result<Vec<(String, u64)>, XmlError> {
+/// What a document's element paths hold, for `inspect`: every path with
+/// how often it occurs, its attributes (`PATH/@name`) likewise, and the
+/// first non-empty text or value seen at each.
+#[derive(Debug, Default)]
+pub struct ElementPaths {
+    /// Path (`/Export/Customer`, `/Export/Customer/@id`) → (count, example).
+    pub seen: std::collections::BTreeMap<String, (u64, Option<String>)>,
+}
+
+impl ElementPaths {
+    /// The paths that repeat (candidate record paths), most frequent first.
+    pub fn repeated(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = self
+            .seen
+            .iter()
+            .filter(|(p, (n, _))| *n > 1 && !p.contains("/@"))
+            .map(|(p, (n, _))| (p.clone(), *n))
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    /// A record path's fields as a mapping names them (`Name`, `@id`): its
+    /// attributes and child elements, with how often each occurs and an
+    /// example.
+    pub fn fields_of(&self, record: &str) -> Vec<(String, u64, Option<String>)> {
+        let prefix = format!("{record}/");
+        self.seen
+            .range(prefix.clone()..)
+            .take_while(|(p, _)| p.starts_with(&prefix))
+            .filter_map(|(p, (n, example))| {
+                let rest = p.get(prefix.len()..)?;
+                (!rest.contains('/')).then(|| (rest.to_string(), *n, example.clone()))
+            })
+            .collect()
+    }
+}
+
+/// Scans the first `max_elements` elements of a document (`inspect`).
+pub fn element_paths(path: &Path, max_elements: u64) -> Result<ElementPaths, XmlError> {
     let file = File::open(path).map_err(|source| XmlError::Open { path: path.to_path_buf(), source })?;
     let decoded = DecodeReaderBytesBuilder::new()
         .encoding(declared_encoding(path))
@@ -492,7 +528,11 @@ pub fn element_paths(path: &Path, max_elements: u64) -> Result<Vec<(String, u64)
         .build(file);
     let mut reader = quick_xml::Reader::from_reader(BufReader::new(decoded));
     let mut stack: Vec<String> = Vec::new();
-    let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut found = ElementPaths::default();
+    let example = |v: &str| -> Option<String> {
+        let v = v.trim();
+        (!v.is_empty()).then(|| v.chars().take(40).collect())
+    };
     let mut seen = 0u64;
     let mut buf = Vec::new();
     while seen < max_elements {
@@ -506,10 +546,37 @@ pub fn element_paths(path: &Path, max_elements: u64) -> Result<Vec<(String, u64)
         match event {
             Event::Start(e) | Event::Empty(e) => {
                 stack.push(e.name().as_ref().to_string());
-                *counts.entry(format!("/{}", stack.join("/"))).or_default() += 1;
+                let here = format!("/{}", stack.join("/"));
+                for attr in e.attributes().flatten() {
+                    let name = attr.key.as_ref().to_string();
+                    if name == "xmlns" || name.starts_with("xmlns:") {
+                        continue;
+                    }
+                    let value = attr
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .map_or_else(|_| attr.value.to_string(), |v| v.into_owned());
+                    let entry = found.seen.entry(format!("{here}/@{name}")).or_default();
+                    entry.0 += 1;
+                    if entry.1.is_none() {
+                        entry.1 = example(&value);
+                    }
+                }
+                found.seen.entry(here).or_default().0 += 1;
                 seen += 1;
                 if empty {
                     stack.pop();
+                }
+            }
+            Event::Text(t) if !stack.is_empty() => {
+                let entry = found.seen.entry(format!("/{}", stack.join("/"))).or_default();
+                if entry.1.is_none() {
+                    entry.1 = example(&t.xml10_content());
+                }
+            }
+            Event::CData(t) if !stack.is_empty() => {
+                let entry = found.seen.entry(format!("/{}", stack.join("/"))).or_default();
+                if entry.1.is_none() {
+                    entry.1 = example(&t.xml10_content());
                 }
             }
             Event::End(_) => {
@@ -519,7 +586,5 @@ pub fn element_paths(path: &Path, max_elements: u64) -> Result<Vec<(String, u64)
             _ => {}
         }
     }
-    let mut repeated: Vec<(String, u64)> = counts.into_iter().filter(|(_, n)| *n > 1).collect();
-    repeated.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    Ok(repeated)
+    Ok(found)
 }
