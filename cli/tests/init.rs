@@ -246,3 +246,55 @@ async fn init_maps_enum_values_it_can_match_and_keeps_the_others_in_custom_field
         ])
     );
 }
+
+/// `init` on XML: the element that repeats most is the record, its
+/// attributes and children the fields, matched like a table's columns; the
+/// mapping validates and loads every record.
+#[tokio::test]
+async fn init_writes_an_xml_mapping_from_the_record_that_repeats_most() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("xml");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut xml = String::from("<?xml version=\"1.0\"?>\n<crm>\n  <customers>\n");
+    for (id, first, last) in [("C1", "Ada", "Lovelace"), ("C2", "Grace", "Hopper"), ("C3", "Alan", "Turing")] {
+        xml.push_str(&format!(
+            "    <customer id=\"{id}\"><firstname>{first}</firstname><lastname>{last}</lastname>\
+             <email>{}@example.com</email><tag>a</tag><tag>b</tag></customer>\n",
+            first.to_lowercase()
+        ));
+    }
+    xml.push_str("  </customers>\n</crm>\n");
+    std::fs::write(dir.join("crm.xml"), xml).unwrap();
+    let mapping = dir.join("mapping.toml");
+    let out = t
+        .migrate_as(LOADER)
+        .arg("init")
+        .arg(dir.join("crm.xml"))
+        .args(["--entity", "contacts", "--out"])
+        .arg(&mapping)
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = std::fs::read_to_string(&mapping).unwrap();
+    assert!(
+        text.contains(
+            "kind = \"xml\"\npath = \"crm.xml\"\nrecord = \"/crm/customers/customer\"  # the element with fields of its own that repeats most\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("fields = { id = \"@id\", email = \"email\", firstname = \"firstname\", lastname = \"lastname\", tag = \"tag[]\" }"),
+        "{text}"
+    );
+    for (column, header) in [("first_name", "firstname"), ("last_name", "lastname"), ("email", "email")] {
+        assert!(text.lines().any(|l| l.starts_with(&format!("{column} = {{ from = \"{header}\""))), "{column}\n{text}");
+    }
+    assert!(text.contains("key = [\"id\"]"), "{text}");
+    // A child that repeats inside a record is a JSON list, kept as one.
+    assert!(text.contains("\"custom_fields.tag\" = { from = \"tag\", transform = [\"json\"] }"), "{text}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("preview on the 3 sampled rows: 3 mapped, 0 rejected"), "{stderr}");
+    assert_success(&t.migrate_as(LOADER).env("ORG_ID", ORG_A).arg("validate").arg(&mapping).output().unwrap());
+    assert_success(&t.run(&mapping, ORG_A, "out"));
+    assert_eq!(counts(entity(&report(&t.out_dir("out")), "contacts")), [3, 0, 0, 0, 3, 3, 0, 0]);
+}

@@ -592,9 +592,35 @@ pub fn propose(inspection: &Inspection, entity: &str, path: &str) -> Result<Prop
                 );
             }
         }
+        "xml" => {
+            let Some(record) = &inspection.record else {
+                return Err(format!(
+                    "{}: no element repeats with fields of its own: init cannot choose a record path (write the source block by hand)",
+                    inspection.file
+                ));
+            };
+            let _ = writeln!(m, "kind = \"xml\"\npath = {}", toml_str(path));
+            let inside = format!("{record}/");
+            let others: Vec<&str> = inspection
+                .record_fields
+                .iter()
+                .filter(|r| !r.fields.is_empty() && r.record != *record && !r.record.starts_with(&inside))
+                .map(|r| r.record.as_str())
+                .take(3)
+                .collect();
+            let also = if others.is_empty() { String::new() } else { format!("; others: {}", others.join(", ")) };
+            let _ = writeln!(
+                m,
+                "record = {}  # the element with fields of its own that repeats most{also}",
+                toml_str(record)
+            );
+            let fields: Vec<String> =
+                inspection.fields.iter().map(|(name, p)| format!("{} = {}", toml_key(name), toml_str(p))).collect();
+            let _ = writeln!(m, "fields = {{ {} }}", fields.join(", "));
+        }
         other => {
             return Err(format!(
-                "init writes mappings for CSV, Excel and mongoexport files, not {other} (write the source block by hand)"
+                "init writes mappings for CSV, Excel, XML and mongoexport files, not {other} (write the source block by hand)"
             ));
         }
     }
@@ -602,11 +628,13 @@ pub fn propose(inspection: &Inspection, entity: &str, path: &str) -> Result<Prop
     // A document's sub-documents and arrays are JSON: kept, never matched.
     let path = |name: &str| inspection.paths.iter().find(|p| p.path == name);
     let is_json = |name: &str| {
-        path(name).is_some_and(|p| {
-            p.mixed
-                || (!p.types.is_empty()
-                    && p.types.iter().all(|(t, _)| matches!(t.as_str(), "object" | "array" | "null")))
-        })
+        // An XML child that repeats inside a record is read as a JSON list.
+        inspection.fields.iter().any(|(n, p)| n == name && p.ends_with("[]"))
+            || path(name).is_some_and(|p| {
+                p.mixed
+                    || (!p.types.is_empty()
+                        && p.types.iter().all(|(t, _)| matches!(t.as_str(), "object" | "array" | "null")))
+            })
     };
     let headers: Vec<&str> =
         columns.iter().filter(|c| kind(c) != "empty" && !is_json(&c.name)).map(|c| c.name.as_str()).collect();

@@ -40,6 +40,12 @@ pub struct Inspection {
     /// `fields` names them (`Name`, `@id`), with counts and an example.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub record_fields: Vec<RecordFields>,
+    /// XML: the record path `columns` were read from (the most frequent
+    /// repeated path with fields), and its fields as (column, path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<(String, String)>,
     /// MongoDB: every path of the sampled documents, with its types.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<DocumentPath>,
@@ -77,6 +83,8 @@ impl Inspection {
             sheet: None,
             repeated_paths: Vec::new(),
             record_fields: Vec::new(),
+            record: None,
+            fields: Vec::new(),
             paths: Vec::new(),
             header_line: 0,
             header_looks_like_data: None,
@@ -86,6 +94,44 @@ impl Inspection {
             columns: Vec::new(),
         }
     }
+}
+
+/// Reads the first records of the most frequent repeated path that has
+/// fields, one column per field (an attribute by its name, a child element
+/// by its own, a child that repeats inside a record as a JSON list), and
+/// profiles them as a table's columns: what `init` matches.
+async fn profile_xml_records(found: &mut Inspection, path: &Path) -> Result<(), InspectError> {
+    let counts: std::collections::HashMap<&str, u64> =
+        found.repeated_paths.iter().map(|(p, n)| (p.as_str(), *n)).collect();
+    let Some(chosen) = found.record_fields.iter().find(|r| !r.fields.is_empty()) else { return Ok(()) };
+    let records = counts.get(chosen.record.as_str()).copied().unwrap_or(0);
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for f in &chosen.fields {
+        let mut name = f.field.trim_start_matches('@').to_string();
+        while fields.iter().any(|(n, _)| *n == name) {
+            name.push('_');
+        }
+        let list = !f.field.starts_with('@') && f.count > records;
+        fields.push((name, if list { format!("{}[]", f.field) } else { f.field.clone() }));
+    }
+    let config = migrate_xml::XmlSourceConfig {
+        path: path.display().to_string(),
+        record: chosen.record.clone(),
+        fields: fields.iter().cloned().collect(),
+        namespaces: Default::default(),
+        max_depth: 256,
+        max_field_bytes: 1 << 20,
+        batch_size: SAMPLE_ROWS,
+        trim: true,
+    };
+    let mut source = config.build(Path::new(""))?;
+    let columns = source.columns().to_vec();
+    let batch = source.next_batch().await?;
+    found.rows_sampled = batch.as_ref().map_or(0, |b| b.height()) as u64;
+    found.columns = profiles(&columns, batch.as_ref());
+    found.record = Some(chosen.record.clone());
+    found.fields = fields;
+    Ok(())
 }
 
 /// How many of the most frequent repeated XML paths have their fields
@@ -296,7 +342,9 @@ pub async fn inspect_as(path: &Path, kind: Option<FileKind>) -> Result<Inspectio
                         .collect(),
                 })
                 .collect();
-            return Ok(Inspection { repeated_paths: repeated, record_fields, ..Inspection::new(file, "xml") });
+            let mut found = Inspection { repeated_paths: repeated, record_fields, ..Inspection::new(file, "xml") };
+            profile_xml_records(&mut found, path).await?;
+            return Ok(found);
         }
         FileKind::Csv => {}
     }
@@ -328,6 +376,8 @@ pub async fn inspect_as(path: &Path, kind: Option<FileKind>) -> Result<Inspectio
         sheet: None,
         repeated_paths: Vec::new(),
         record_fields: Vec::new(),
+        record: None,
+        fields: Vec::new(),
         paths: Vec::new(),
         header_line,
         header_looks_like_data: info.header.and_then(|h| h.looks_like_data),
@@ -359,6 +409,8 @@ async fn inspect_excel(path: &Path) -> Result<Inspection, InspectError> {
         sheet: Some(source.sheet().to_string()),
         repeated_paths: Vec::new(),
         record_fields: Vec::new(),
+        record: None,
+        fields: Vec::new(),
         paths: Vec::new(),
         header_line: header_row as u64 + 1,
         header_looks_like_data: source.info().header.and_then(|h| h.looks_like_data),
