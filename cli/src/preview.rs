@@ -53,8 +53,9 @@ pub async fn run(path: &Path, rows: usize, json_out: bool) -> u8 {
         let mut rejected: Vec<serde_json::Value> = Vec::new();
         let mut read = 0usize;
         let mut filtered = 0usize;
+        let mut fill = migrate_engine::FillDown::default();
         while read < rows {
-            let batch = match source.next_batch().await {
+            let mut batch = match source.next_batch().await {
                 Ok(Some(b)) => b,
                 Ok(None) => break,
                 Err(e) => {
@@ -62,6 +63,10 @@ pub async fn run(path: &Path, rows: usize, json_out: bool) -> u8 {
                     return exit::FAILED;
                 }
             };
+            if let Err(e) = fill.apply(entity, &mut batch) {
+                eprintln!("error: {e}");
+                return exit::FAILED;
+            }
             let output = match map_batch(entity, &batch, read as u64) {
                 Ok(o) => o,
                 Err(e) => {

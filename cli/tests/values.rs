@@ -442,3 +442,57 @@ phone = {{ from = "phone", transform = [{{ phone = {{ region = "US", region_colu
     let expect = [("1", "+49301234567"), ("2", "+15417543010"), ("3", "+442079460958"), ("4", "+15417543011")];
     assert_eq!(phones, expect.map(|(a, b)| (a.to_string(), b.to_string())));
 }
+
+/// A sparse hierarchical export writes the parent once above its children:
+/// `fill_down = true` gives each empty value the one above it, across
+/// batches, counted as `filled_down`.
+#[tokio::test]
+async fn fill_down_gives_empty_values_the_value_above_across_batches() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("tree");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("people.csv"), "Region,Name\nNorth,Ada\n,Grace\n  ,Alan\nSouth,Kurt\n,Edsger\n").unwrap();
+    let mapping = |rule: &str| {
+        format!(
+            r#"[migration]
+name = "tree"
+org_id = "${{ORG_ID}}"
+source_system = "tree"
+
+[sources.people]
+kind = "csv"
+path = "people.csv"
+batch_size = 2
+
+[contacts]
+from = "people"
+key = "Name"
+
+[contacts.columns]
+last_name = "Name"
+"custom_fields.region" = {rule}
+"#
+        )
+    };
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, mapping(r#"{ value = "x", fill_down = true }"#)).unwrap();
+    let out = t.migrate_as(LOADER).env("ORG_ID", ORG_A).arg("validate").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`fill_down` fills one source column"));
+
+    let good = dir.join("mapping.toml");
+    std::fs::write(&good, mapping(r#"{ from = "Region", fill_down = true }"#)).unwrap();
+    assert_success(&t.run(&good, ORG_A, "out"));
+    let r = report(&t.out_dir("out"));
+    assert_eq!(counts(entity(&r, "contacts")), [5, 0, 0, 0, 5, 5, 0, 0]);
+    let w = warning(&r, "filled_down");
+    assert_eq!((w["column"].as_str(), w["count"].as_u64()), (Some("Region"), Some(3)));
+    let mut admin = t.admin().await;
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT last_name, custom_fields->>'region' FROM contacts ORDER BY last_name")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+    let expect = [("Ada", "North"), ("Alan", "North"), ("Edsger", "South"), ("Grace", "North"), ("Kurt", "South")];
+    assert_eq!(rows, expect.map(|(a, b)| (a.to_string(), b.to_string())));
+}

@@ -43,6 +43,7 @@ pub const WARNINGS: &[(&str, &str)] = &[
     ("orphan_unlinked", "rows loaded without a link whose legacy key matched nothing"),
     ("matched_existing", "new rows matched to a row the organisation already had"),
     (NOTE_DISPLAY_NAME, "e-mail addresses taken out of a display-name form (Bob <bob@example.com>)"),
+    (crate::map::NOTE_FILLED_DOWN, "empty values given the value above them (fill_down)"),
 ];
 
 /// What a warning code means; `None` for a code that is not one.

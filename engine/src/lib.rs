@@ -32,7 +32,9 @@ pub use error::EngineError;
 pub use events::{NoEvents, RunEvents};
 pub use infer::{Decision, apply_decisions, infer, load_rates};
 pub use location::SourceLocation;
-pub use map::{MapNote, MapOutput, MapRejection, MappedBatch, NULLED_ERROR_CELL, map_batch};
+pub use map::{
+    FillDown, MapNote, MapOutput, MapRejection, MappedBatch, NOTE_FILLED_DOWN, NULLED_ERROR_CELL, map_batch,
+};
 pub use plan::{
     ColumnInput, ColumnPlan, Condition, DEFAULT_MAX_DELETED, Dedupe, EntityPlan, Keep, KeySpec, Link, OnExisting,
     OnInvalid, OnMissing, Orphans, RAW_COLUMN, RejectBudget, RunPlan, Similar, TargetType, TemplatePart, Test,

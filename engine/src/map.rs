@@ -568,6 +568,60 @@ fn source_keys(
     Ok(keys)
 }
 
+/// Counted for each empty value `fill_down` filled from the row above.
+pub const NOTE_FILLED_DOWN: &str = "filled_down";
+
+/// What `fill_down` carries from one batch to the next: each filled source
+/// column's last value. One per entity and run, fed the batches in order.
+#[derive(Debug, Default, Clone)]
+pub struct FillDown {
+    last: std::collections::HashMap<String, String>,
+}
+
+impl FillDown {
+    /// Fills the empty values (after trimming) of each source column a
+    /// `fill_down` rule reads with the last value above them, from earlier
+    /// batches too, and notes each (`filled_down`). Rows the source could
+    /// not read are left as they are and carry nothing down.
+    pub fn apply(&mut self, plan: &EntityPlan, batch: &mut Batch) -> Result<(), BatchError> {
+        let mut filled_columns: Vec<&str> = Vec::new();
+        for column in plan.columns.iter().filter(|c| c.fill_down) {
+            let ColumnInput::Source(name) = &column.input else { continue };
+            if filled_columns.contains(&name.as_str()) {
+                continue;
+            }
+            filled_columns.push(name);
+            let unreadable: std::collections::HashSet<usize> = batch.malformed.iter().map(|m| m.row).collect();
+            let values: Vec<Option<String>> = batch.text(name)?.iter().map(|v| v.map(str::to_string)).collect();
+            let mut out = Vec::with_capacity(values.len());
+            for (row, value) in values.into_iter().enumerate() {
+                let empty = value.as_deref().is_none_or(|v| v.trim().is_empty());
+                match (empty, self.last.get(name.as_str())) {
+                    _ if unreadable.contains(&row) => out.push(value),
+                    (true, Some(above)) => {
+                        batch.notes.push(crate::batch::SourceNote {
+                            row,
+                            column: name.clone(),
+                            code: NOTE_FILLED_DOWN,
+                            example: above.clone(),
+                        });
+                        out.push(Some(above.clone()));
+                    }
+                    (true, None) => out.push(value),
+                    (false, _) => {
+                        if let Some(v) = &value {
+                            self.last.insert(name.clone(), v.clone());
+                        }
+                        out.push(value);
+                    }
+                }
+            }
+            batch.frame.replace(name, Column::new(name.as_str().into(), out))?;
+        }
+        Ok(())
+    }
+}
+
 /// The note a source leaves for a cell it read as empty because the cell
 /// held an error; its example is the error's text.
 pub const NULLED_ERROR_CELL: &str = "excel_error_nulled";

@@ -197,6 +197,10 @@ pub struct ColumnPlan {
     /// What an invalid value (a transform that fails, a value too long or
     /// not allowed) does to its row.
     pub on_invalid: OnInvalid,
+    /// `fill_down = true`: an empty value of the source column this rule
+    /// reads takes the last value above it (a parent written once above its
+    /// children).
+    pub fill_down: bool,
 }
 
 /// `on_invalid`: one bad value need not cost the whole row.
@@ -263,6 +267,7 @@ impl ColumnPlan {
             target_type: TargetType::Text,
             link: None,
             on_invalid: OnInvalid::Reject,
+            fill_down: false,
         }
     }
 }

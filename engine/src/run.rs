@@ -344,6 +344,7 @@ async fn stage_all(
         // next batch (one batch ahead at most, so memory stays flat).
         let (ready, batches) = tokio::sync::mpsc::channel(1);
         let shared = std::sync::Arc::new(entity.clone());
+        let mut fill = crate::map::FillDown::default();
         let produce = async {
             let ready = ready;
             let mut next_seq = seq;
@@ -355,7 +356,8 @@ async fn stage_all(
                     .next_batch()
                     .await
                     .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
-                let Some(batch) = batch else { break };
+                let Some(mut batch) = batch else { break };
+                fill.apply(entity, &mut batch)?;
                 // Mapped on a blocking thread: staging the previous batch
                 // (encoding it, sending it) goes on meanwhile on the
                 // runtime's, so the two use both cores.

@@ -57,6 +57,11 @@ pub(crate) async fn split(
     if part_bytes == 0 || mapping.plan.entities.len() != 1 {
         return Ok(false);
     }
+    // fill_down carries values from row to row: the file is read whole, in
+    // order, by one worker.
+    if mapping.plan.entities.iter().any(|e| e.columns.iter().any(|c| c.fill_down)) {
+        return Ok(false);
+    }
     let Some((_, path)) = sources.files().into_iter().find(|(n, _)| *n == block.name) else { return Ok(false) };
     if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) <= part_bytes {
         return Ok(false);

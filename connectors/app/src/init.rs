@@ -851,8 +851,10 @@ pub async fn check_proposal(mapping: &str, path: &Path, rows: usize) -> Result<S
     for entity in &plan.entities {
         let mut source = sources.open_prepared(&entity.source).await.map_err(|e| e.to_string())?;
         let mut read = 0usize;
+        let mut fill = migrate_engine::FillDown::default();
         while read < rows {
-            let Some(batch) = source.next_batch().await.map_err(|e| e.to_string())? else { break };
+            let Some(mut batch) = source.next_batch().await.map_err(|e| e.to_string())? else { break };
+            fill.apply(entity, &mut batch).map_err(|e| e.to_string())?;
             let output = migrate_engine::map_batch(entity, &batch, read as u64).map_err(|e| e.to_string())?;
             let take = (rows - read).min(batch.height());
             let mapped = output.mapped.source_rows.iter().filter(|r| **r < take).count();

@@ -19,6 +19,7 @@ const RULE_KEYS: &[&str] = &[
     "coalesce",
     "when",
     "required",
+    "fill_down",
     "transform",
     "orphans",
     "relation",
@@ -130,6 +131,7 @@ fn column_rule(
         target_type: def.ty,
         link: def.references.map(|to| Link { entity: to.to_string(), orphans: Orphans::Reject, relation: None }),
         on_invalid: OnInvalid::Reject,
+        fill_down: false,
     };
     let span = value.span();
     match value.get_ref() {
@@ -187,6 +189,25 @@ fn column_rule(
                         checker.diags.push(
                             Diagnostic::error(r.span(), "`relation` is a name of 1 to 50 characters")
                                 .label("expected e.g. \"attached_to\""),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            if let Some(f) = rule.get("fill_down") {
+                match (f.get_ref().as_bool(), &plan.input) {
+                    (Some(b), ColumnInput::Source(_)) => plan.fill_down = b,
+                    (Some(_), _) => {
+                        checker.diags.push(
+                            Diagnostic::error(f.span(), "`fill_down` fills one source column")
+                                .label("this rule does not read one column")
+                                .help("from = \"Region\", fill_down = true"),
+                        );
+                        ok = false;
+                    }
+                    (None, _) => {
+                        checker.diags.push(
+                            Diagnostic::error(f.span(), "`fill_down` must be true or false").label("not a boolean"),
                         );
                         ok = false;
                     }
