@@ -42,7 +42,8 @@ pub use plan::{
 pub use reject::{RejectReason, RejectedRow};
 pub use report::{
     ColumnCheck, EntityReport, ExistingSummary, Fingerprint, HeaderInfo, MappingInfo, MissingSummary,
-    REPORT_SCHEMA_VERSION, RejectExample, RejectSummary, RunReport, RunStatus, SourceInfo, SourcePart, Warning,
+    REPORT_SCHEMA_VERSION, RejectExample, RejectSummary, RunReport, RunStatus, SkippedRows, SourceInfo, SourcePart,
+    Warning,
 };
 pub use run::{OpenSource, RunMode, RunOptions, publish_staged, run};
 pub use sink::{

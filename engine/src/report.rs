@@ -98,6 +98,17 @@ pub struct SourceInfo {
     /// above it. `read` counts data records only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<HeaderInfo>,
+    /// What the source read past without making rows of it (a SQL dump:
+    /// the rows of other tables), with counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedRows>,
+}
+
+/// Records a source passed over, and how many.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedRows {
+    pub what: String,
+    pub rows: u64,
 }
 
 /// A file's header as the source read it.

@@ -8,6 +8,7 @@ use migrate_mappings::{Diagnostic, Diagnostics, Mapping};
 use migrate_mongodb::MongoSourceConfig;
 use migrate_mssql::MssqlSourceConfig;
 use migrate_mysql::MysqlSourceConfig;
+use migrate_sqldump::SqlDumpSourceConfig;
 use migrate_xml::XmlSourceConfig;
 
 use crate::load::at_block;
@@ -18,6 +19,7 @@ enum SourceConfig {
     Csv(CsvSourceConfig),
     Excel(ExcelSourceConfig),
     Xml(XmlSourceConfig),
+    SqlDump(SqlDumpSourceConfig),
     Mysql(MysqlSourceConfig),
     Mssql(MssqlSourceConfig),
     Mongo(MongoSourceConfig),
@@ -44,6 +46,7 @@ impl SourceSet {
                 "csv" => mapping.source_config::<CsvSourceConfig>(&block.name).map(SourceConfig::Csv),
                 "excel" => mapping.source_config::<ExcelSourceConfig>(&block.name).map(SourceConfig::Excel),
                 "xml" => mapping.source_config::<XmlSourceConfig>(&block.name).map(SourceConfig::Xml),
+                "sql_dump" => mapping.source_config::<SqlDumpSourceConfig>(&block.name).map(SourceConfig::SqlDump),
                 "mysql" => mapping.source_config::<MysqlSourceConfig>(&block.name).and_then(|c| match c.check() {
                     Ok(()) => Ok(SourceConfig::Mysql(c)),
                     Err(e) => Err(mapping.diagnostics(vec![at_block(mapping, &block.name, e)])),
@@ -89,6 +92,7 @@ impl SourceSet {
                     SourceConfig::Csv(c) => c.resolved_path(&self.base_dir),
                     SourceConfig::Excel(c) => c.resolved_path(&self.base_dir),
                     SourceConfig::Xml(c) => c.resolved_path(&self.base_dir),
+                    SourceConfig::SqlDump(c) => c.resolved_path(&self.base_dir),
                     SourceConfig::Mongo(c) => c.resolved_path(&self.base_dir)?,
                     SourceConfig::Mysql(_) | SourceConfig::Mssql(_) => return None,
                 };
@@ -176,6 +180,9 @@ impl SourceSet {
             SourceConfig::Xml(c) => {
                 c.build(&self.base_dir).map(|s| Box::new(s) as Box<dyn Source>).map_err(SourceError::wrap)
             }
+            SourceConfig::SqlDump(c) => {
+                c.build(&self.base_dir).map(|s| Box::new(s) as Box<dyn Source>).map_err(SourceError::wrap)
+            }
             SourceConfig::Mysql(c) => Ok(Box::new(c.build())),
             SourceConfig::Mssql(c) => Ok(Box::new(c.build())),
             SourceConfig::Mongo(c) => Ok(Box::new(c.build(&self.base_dir))),
@@ -243,6 +250,10 @@ impl SourceSet {
                         c.whole_file_bytes,
                         "MAX_WHOLE_FILE_BYTES",
                     );
+                    check(name, "batch_size", x.batch_size as u64, rows, "MAX_BATCH_ROWS");
+                }
+                SourceConfig::SqlDump(x) => {
+                    check(name, "max_field_bytes", x.max_field_bytes as u64, c.field_bytes as u64, "MAX_FIELD_BYTES");
                     check(name, "batch_size", x.batch_size as u64, rows, "MAX_BATCH_ROWS");
                 }
                 SourceConfig::Xml(x) => {

@@ -23,7 +23,7 @@ use crate::suggest::did_you_mean;
 use document::{Checker, interpolate_tree};
 
 /// Source kinds a mapping may name. A closed list: one connector crate each.
-pub const SOURCE_KINDS: &[&str] = &["csv", "excel", "xml", "mysql", "mssql", "mongodb"];
+pub const SOURCE_KINDS: &[&str] = &["csv", "excel", "xml", "sql_dump", "mysql", "mssql", "mongodb"];
 
 const MIGRATION_KEYS: &[&str] = &["name", "org_id", "source_system", "max_rejected", "double_encoded"];
 const ENTITY_KEYS: &[&str] = &[
