@@ -57,7 +57,33 @@ pub async fn validate(path: &Path) -> u8 {
             return exit::USAGE;
         }
     }
+    when_warnings(&plan, &sources).await;
     let entities: Vec<&str> = mapping.plan.entities.iter().map(|e| e.entity.as_str()).collect();
     println!("{}: ok ({})", mapping.path, entities.join(", "));
     exit::OK
+}
+
+/// A `when` branch that none of the source's first rows takes is a warning
+/// (a condition that can never hold, such as a value spelled otherwise).
+async fn when_warnings(plan: &migrate_engine::RunPlan, sources: &migrate_app::SourceSet) {
+    for entity in &plan.entities {
+        if !entity.columns.iter().any(|c| matches!(c.input, migrate_engine::ColumnInput::When { .. })) {
+            continue;
+        }
+        let Ok(mut source) = sources.open_prepared(&entity.source).await else { continue };
+        let Ok(Some(batch)) = source.next_batch().await else { continue };
+        let Ok(branches) = migrate_engine::when_branches(entity, &batch) else { continue };
+        let rows = batch.height();
+        for (column, then, otherwise) in branches {
+            let never = match (then, otherwise) {
+                (0, _) => "`then`",
+                (_, 0) => "the other branch (`else`)",
+                _ => continue,
+            };
+            eprintln!(
+                "warning: {}.{column}: none of the first {rows} rows of source {} takes {never} of its `when`",
+                entity.entity, entity.source
+            );
+        }
+    }
 }

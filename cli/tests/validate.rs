@@ -316,3 +316,27 @@ fn a_bank_export_with_a_preamble_is_read_from_its_table_and_a_wrong_delimiter_sh
         "{stderr}"
     );
 }
+
+/// A `when` whose branch none of the first rows takes is a warning: the
+/// value it waits for is spelled otherwise in the file (or never there).
+#[test]
+fn a_when_branch_no_sampled_row_takes_is_a_warning() {
+    let (_dir, mapping) = demo_copy();
+    let text = std::fs::read_to_string(&mapping).unwrap();
+    let extra = "\"custom_fields.flagged\" = { when = { column = \"LegacyFlag\", equals = [\"YES\"], then = \"yes\", else = \"no\" } }\n\
+                 \"custom_fields.regioned\" = { when = { column = \"Region\", equals = [\"North\", \"South\", \"East\", \"West\", \"\"], then = \"known\", else = \"other\" } }\n";
+    std::fs::write(&mapping, format!("{text}{extra}")).unwrap();
+    let out = migrate(&["validate"], &mapping);
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: contacts.custom_fields.flagged: none of the first 302 rows of source customers takes `then` of its `when`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "warning: contacts.custom_fields.regioned: none of the first 302 rows of source customers takes the other branch (`else`) of its `when`"
+        ),
+        "{stderr}"
+    );
+}

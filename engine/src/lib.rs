@@ -34,6 +34,7 @@ pub use infer::{Decision, apply_decisions, infer, load_rates};
 pub use location::SourceLocation;
 pub use map::{
     FillDown, MapNote, MapOutput, MapRejection, MappedBatch, NOTE_FILLED_DOWN, NULLED_ERROR_CELL, map_batch,
+    when_branches,
 };
 pub use plan::{
     ColumnInput, ColumnPlan, Condition, DEFAULT_MAX_DELETED, Dedupe, EntityPlan, Keep, KeySpec, Link, OnExisting,

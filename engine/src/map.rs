@@ -568,6 +568,25 @@ fn source_keys(
     Ok(keys)
 }
 
+/// For each `when` rule of `plan`: its column's name as the mapping writes
+/// it, and how many of the batch's rows take `then` and how many the other
+/// branch, judged as a run does (`validate` warns of a branch no sampled
+/// row takes).
+pub fn when_branches(plan: &EntityPlan, batch: &Batch) -> Result<Vec<(String, usize, usize)>, BatchError> {
+    let mut out = Vec::new();
+    for column in &plan.columns {
+        let ColumnInput::When { column: source, equals, .. } = &column.input else { continue };
+        let values = batch.text(source)?;
+        let then = values.iter().filter(|v| equals.iter().any(|e| e.trim() == v.map_or("", str::trim))).count();
+        let name = match &column.json_key {
+            Some(key) => format!("{}.{key}", column.target),
+            None => column.target.clone(),
+        };
+        out.push((name, then, batch.height() - then));
+    }
+    Ok(out)
+}
+
 /// Counted for each empty value `fill_down` filled from the row above.
 pub const NOTE_FILLED_DOWN: &str = "filled_down";
 
