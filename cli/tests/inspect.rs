@@ -195,3 +195,23 @@ fn inspect_sniffs_what_a_file_holds_and_kind_overrides_it() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--kind \"pdf\" is not a file kind inspect reads"));
 }
+
+/// A header that ends with an empty field: the column there is shown under
+/// its generated name with how many rows fill it.
+#[test]
+fn a_trailing_empty_header_field_is_a_column_inspect_counts() {
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("export.csv");
+    std::fs::write(&file, "id;name;\n1;Ada;VIP\n2;Grace;\n3;Alan;VIP\n4;Kurt\n").unwrap();
+    let out = Command::new(migrate_bin()).args(["inspect", file.to_str().unwrap(), "--json"]).output().unwrap();
+    assert_success(&out);
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let columns: Vec<(String, u64)> = found["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["present"].as_u64().unwrap()))
+        .collect();
+    let expect = [("id", 4), ("name", 4), ("column_3", 2)];
+    assert_eq!(columns, expect.map(|(n, p)| (n.to_string(), p)));
+}

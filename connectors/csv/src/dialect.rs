@@ -156,8 +156,18 @@ pub fn header_row(records: &[Vec<String>]) -> usize {
         .enumerate()
         .skip(block.start)
         .take(block.records)
-        .find(|(_, r)| r.iter().all(|f| !f.trim().is_empty()))
+        .find(|(_, r)| names_every_column(r))
         .map_or(block.start, |(i, _)| i)
+}
+
+/// A record that can be the header: every field named, except empty ones
+/// at its end (a header ending with the delimiter), and those at most half
+/// of it (`Report;;` above a table is a title, not a header).
+fn names_every_column(record: &[String]) -> bool {
+    let named = record.iter().rev().skip_while(|f| f.trim().is_empty()).count();
+    named >= 1
+        && record.iter().take(named).all(|f| !f.trim().is_empty())
+        && (named == record.len() || (named >= 2 && named * 2 >= record.len()))
 }
 
 /// One way to read a file: a delimiter, the record it would take as the
