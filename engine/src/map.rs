@@ -374,13 +374,7 @@ pub(crate) fn input_values(input: &ColumnInput, batch: &Batch, name: &str) -> Re
         }
         ColumnInput::When { column, equals, then, otherwise } => {
             let col = batch.text(column)?;
-            // An empty or missing field is "": `equals = ""` matches it.
-            col.iter()
-                .map(|v| match v.map_or("", str::trim) {
-                    v if equals.iter().any(|e| e.trim() == v) => Some(then.as_str()),
-                    _ => otherwise.as_deref(),
-                })
-                .collect()
+            col.iter().map(|v| if when_holds(equals, v) { Some(then.as_str()) } else { otherwise.as_deref() }).collect()
         }
     };
     Ok(out.with_name(name.into()))
@@ -568,6 +562,13 @@ fn source_keys(
     Ok(keys)
 }
 
+/// Whether a `when` takes `then` for `value`: trimmed, it equals one of
+/// `equals`; an empty or missing field is "", so `equals = ""` matches it.
+fn when_holds(equals: &[String], value: Option<&str>) -> bool {
+    let value = value.map_or("", str::trim);
+    equals.iter().any(|e| e.trim() == value)
+}
+
 /// For each `when` rule of `plan`: its column's name as the mapping writes
 /// it, and how many of the batch's rows take `then` and how many the other
 /// branch, judged as a run does (`validate` warns of a branch no sampled
@@ -576,8 +577,7 @@ pub fn when_branches(plan: &EntityPlan, batch: &Batch) -> Result<Vec<(String, us
     let mut out = Vec::new();
     for column in &plan.columns {
         let ColumnInput::When { column: source, equals, .. } = &column.input else { continue };
-        let values = batch.text(source)?;
-        let then = values.iter().filter(|v| equals.iter().any(|e| e.trim() == v.map_or("", str::trim))).count();
+        let then = batch.text(source)?.iter().filter(|v| when_holds(equals, *v)).count();
         let name = match &column.json_key {
             Some(key) => format!("{}.{key}", column.target),
             None => column.target.clone(),
@@ -604,13 +604,13 @@ impl FillDown {
     /// not read are left as they are and carry nothing down.
     pub fn apply(&mut self, plan: &EntityPlan, batch: &mut Batch) -> Result<(), BatchError> {
         let mut filled_columns: Vec<&str> = Vec::new();
+        let unreadable: std::collections::HashSet<usize> = batch.malformed.iter().map(|m| m.row).collect();
         for column in plan.columns.iter().filter(|c| c.fill_down) {
             let ColumnInput::Source(name) = &column.input else { continue };
             if filled_columns.contains(&name.as_str()) {
                 continue;
             }
             filled_columns.push(name);
-            let unreadable: std::collections::HashSet<usize> = batch.malformed.iter().map(|m| m.row).collect();
             let values: Vec<Option<String>> = batch.text(name)?.iter().map(|v| v.map(str::to_string)).collect();
             let mut out = Vec::with_capacity(values.len());
             for (row, value) in values.into_iter().enumerate() {

@@ -366,25 +366,15 @@ pub async fn inspect_as(path: &Path, kind: Option<FileKind>) -> Result<Inspectio
         _ => 1,
     });
     Ok(Inspection {
-        file,
-        kind: "csv".into(),
         encoding: info.encoding,
         encoding_confidence: info.encoding_confidence,
         delimiter: info.delimiter,
         quoting: info.quoting,
-        sheets: Vec::new(),
-        sheet: None,
-        repeated_paths: Vec::new(),
-        record_fields: Vec::new(),
-        record: None,
-        fields: Vec::new(),
-        paths: Vec::new(),
         header_line,
         header_looks_like_data: info.header.and_then(|h| h.looks_like_data),
         rows_sampled: rows as u64,
-        unreadable: 0,
-        first_unreadable: None,
         columns: profiles,
+        ..Inspection::new(file, "csv")
     })
 }
 
@@ -399,25 +389,13 @@ async fn inspect_excel(path: &Path) -> Result<Inspection, InspectError> {
     let batch = source.next_batch().await?;
     let profiles = profiles(&columns, batch.as_ref());
     Ok(Inspection {
-        file,
-        kind: "excel".into(),
-        encoding: None,
-        encoding_confidence: None,
-        delimiter: None,
-        quoting: None,
         sheets: source.sheets().to_vec(),
         sheet: Some(source.sheet().to_string()),
-        repeated_paths: Vec::new(),
-        record_fields: Vec::new(),
-        record: None,
-        fields: Vec::new(),
-        paths: Vec::new(),
         header_line: header_row as u64 + 1,
         header_looks_like_data: source.info().header.and_then(|h| h.looks_like_data),
         rows_sampled: batch.as_ref().map_or(0, |b| b.height()) as u64,
-        unreadable: 0,
-        first_unreadable: None,
         columns: profiles,
+        ..Inspection::new(file, "excel")
     })
 }
 

@@ -377,9 +377,8 @@ impl<R: BufRead> Scanner<R> {
     }
 
     /// A quoted string, the opening quote next. `''` is a quote; with
-    /// backslashes, `\n`, `\t`, `\0`, `\\`, `\'` … too. Longer than the
-    /// field limit: `Err(Ok(len))`-like, reported as `None` text with the
-    /// length in `too_long`.
+    /// backslashes, `\n`, `\t`, `\0`, `\\`, `\'` … too. Its bytes when
+    /// `keep` (none past the field limit: the flag says it was longer).
     fn string(&mut self, keep: bool) -> Result<(Vec<u8>, bool), ScanError> {
         self.bump()?;
         let mut out = Vec::new();

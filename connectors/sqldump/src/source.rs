@@ -70,6 +70,11 @@ pub struct SqlDumpSource {
     done: Option<(u64, String)>,
 }
 
+/// A scan error as the source's, naming the file and line.
+fn scan_error(file: &str, e: crate::scan::ScanError) -> SqlDumpError {
+    SqlDumpError::Read { file: file.to_string(), line: e.line, message: e.message }
+}
+
 fn same_table(want: &[String], got: &[String]) -> bool {
     // `Customers` matches `dbo.Customers` and `[crm].[dbo].[Customers]`;
     // `dbo.Customers` must match its schema too.
@@ -114,7 +119,7 @@ impl SqlDumpSource {
                 source.skip_tuples()?;
                 continue;
             }
-            let statement = source.scanner.statement().map_err(|e| source.read_error(e))?;
+            let statement = source.scanner.statement().map_err(|e| scan_error(&source.file, e))?;
             if auto {
                 source.scanner.backslashes = source.scanner.saw_backtick;
             }
@@ -149,20 +154,12 @@ impl SqlDumpSource {
         Ok(source)
     }
 
-    fn read_error(&self, e: crate::scan::ScanError) -> SqlDumpError {
-        SqlDumpError::Read { file: self.file.to_string(), line: e.line, message: e.message }
-    }
-
     /// Skips the tuples of another table's INSERT, counting them.
     fn skip_tuples(&mut self) -> Result<(), SqlDumpError> {
         let Some(insert) = self.insert.as_mut() else { return Ok(()) };
         let first = insert.first;
         insert.first = false;
-        match self.scanner.tuple(first).map_err(|e| SqlDumpError::Read {
-            file: self.file.to_string(),
-            line: e.line,
-            message: e.message,
-        })? {
+        match self.scanner.tuple(first).map_err(|e| scan_error(&self.file, e))? {
             Some(_) => {
                 let table = insert.table.clone();
                 *self.others.entry(table).or_default() += 1;
@@ -182,11 +179,7 @@ impl SqlDumpSource {
         let mut malformed = Vec::new();
         while rows.len() < self.batch_size {
             let Some(insert) = self.insert.as_mut() else {
-                match self.scanner.statement().map_err(|e| SqlDumpError::Read {
-                    file: self.file.to_string(),
-                    line: e.line,
-                    message: e.message,
-                })? {
+                match self.scanner.statement().map_err(|e| scan_error(&self.file, e))? {
                     Statement::End => {
                         if let Ok(state) = self.hash.lock() {
                             self.done = Some((state.1, hex::encode(state.0.clone().finalize())));
@@ -207,11 +200,7 @@ impl SqlDumpSource {
             }
             let first = insert.first;
             insert.first = false;
-            let tuple = self.scanner.tuple(first).map_err(|e| SqlDumpError::Read {
-                file: self.file.to_string(),
-                line: e.line,
-                message: e.message,
-            })?;
+            let tuple = self.scanner.tuple(first).map_err(|e| scan_error(&self.file, e))?;
             let Some((line, values)) = tuple else {
                 self.insert = None;
                 continue;
