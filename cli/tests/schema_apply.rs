@@ -15,9 +15,28 @@ async fn applying_twice_changes_nothing_the_second_time() {
     assert_success(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").split(" on ").next(),
-        Some("schema is up to date (10 migrations)")
+        Some("schema is up to date (11 migrations)")
     );
-    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.schema_migrations").await, 10);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.schema_migrations").await, 11);
+}
+
+/// Dedupe and `match_existing` fold every compared value: the planner
+/// inlines `migrate.fold` into the query (its body's own functions appear
+/// in the plan), instead of calling it once per value.
+#[tokio::test]
+async fn the_fold_is_inlined_into_the_queries_that_use_it() {
+    let t = Target::new().await;
+    let mut conn = t.admin().await;
+    let plan: Vec<String> =
+        sqlx::query_scalar("EXPLAIN (VERBOSE, COSTS OFF) SELECT migrate.fold(v) FROM (VALUES (' José  Müller ')) x(v)")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("unaccent(") && !plan.contains("fold("), "{plan}");
+    let folded: String =
+        sqlx::query_scalar("SELECT migrate.fold(' José  Müller ')").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(folded, "jose muller");
 }
 
 #[tokio::test]

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 8, name: "ordered_ids", sql: include_str!("../sql/0008_ordered_ids.sql") },
     Migration { version: 9, name: "cheaper_after_images", sql: include_str!("../sql/0009_cheaper_after_images.sql") },
     Migration { version: 10, name: "policy_initplan", sql: include_str!("../sql/0010_policy_initplan.sql") },
+    Migration { version: 11, name: "fold_inlined", sql: include_str!("../sql/0011_fold_inlined.sql") },
 ];
 
 #[cfg(test)]
