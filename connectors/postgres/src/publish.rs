@@ -53,20 +53,116 @@ pub(crate) struct RunIds<'a> {
 
 /// Publishes one entity; returns its counts and the fingerprints of what it
 /// published (the target side is measured after the commit).
+///
+/// The load path, one statement or one pass per step; README "How a run
+/// loads" has the steps with their cost on the benchmark.
 pub(crate) async fn publish_entity(
     tx: &mut PgConnection,
     ids: &RunIds<'_>,
     staged: &StagedTable,
     events: &mut dyn RunEvents,
 ) -> Result<(PublishedEntity, Vec<Fingerprint>), PgError> {
-    let stage = quote_qualified("migrate", &staged.stage);
-    let target = quote_qualified("public", &staged.entity);
     let entity = staged.entity.as_str();
     let mut step = Step::new(entity);
 
-    // 1. Duplicate source keys: report each dropped row with its survivor.
-    // Only keys staged more than once are sorted (a hash aggregate finds
-    // them), not every staged row.
+    let dups = drop_duplicate_keys(tx, staged, events).await?;
+    step.done(format!("{dups} duplicate source keys dropped"));
+
+    let (orphans, unlinked) = resolve_links(tx, ids, staged).await?;
+    if staged.columns.iter().any(|c| c.link.is_some()) {
+        step.done(format!("links resolved: {} orphans set aside, {} left unlinked", orphans.len(), unlinked.len()));
+    }
+
+    let stage = quote_qualified("migrate", &staged.stage);
+    let deduped = match &staged.dedupe {
+        Some(rule) => dedupe(tx, &stage, staged, rule, events).await?,
+        None => 0,
+    };
+    let similar_pairs = match &staged.similar {
+        Some(rule) => Some(flag_similar(tx, &stage, staged, rule, events).await?),
+        None => None,
+    };
+    if staged.dedupe.is_some() || staged.similar.is_some() {
+        step.done(format!(
+            "dedupe: {deduped} rows merged into a survivor, {} similar pairs flagged",
+            similar_pairs.unwrap_or(0)
+        ));
+    }
+
+    let matched = match_existing(tx, ids, staged).await?;
+    if !staged.match_existing.is_empty() {
+        step.done(format!("match_existing: {} new keys matched to rows the org has", matched.len()));
+    }
+
+    write_key_map(tx, ids, staged, deduped > 0).await?;
+    step.done("key map written");
+
+    let survivors = resolve_rows(tx, ids, staged).await?;
+    step.done("ids resolved");
+
+    let changes = changed_rows(staged);
+    if let Some(changes) = &changes {
+        let rows =
+            format!("_migrate_publish n JOIN {} e ON e.id = n.id WHERE {changes}", quote_qualified("public", entity));
+        keep_before_images(tx, ids, entity, &rows).await?;
+    }
+    let (inserted, _) = write_rows(tx, ids, staged, "NOT _migrate_existed", None).await?;
+    let conflict = match changes {
+        None => "DO NOTHING".to_string(),
+        Some(_) => {
+            let cols = target_columns(staged);
+            format!(
+                "DO UPDATE SET {} WHERE {} IS DISTINCT FROM {}",
+                cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
+                tuple(&cols, "t"),
+                tuple(&cols, "EXCLUDED"),
+            )
+        }
+    };
+    let (reinserted, updated) = write_rows(tx, ids, staged, "_migrate_existed", Some(&conflict)).await?;
+    let inserted = inserted + reinserted;
+    step.done(format!("{inserted} inserted, {updated} updated, {} unchanged", survivors - inserted - updated));
+
+    let links_created = record_links(tx, ids, staged).await?;
+    let published = measure(&mut *tx, "_migrate_publish r", &staged.fingerprinted(), None).await?;
+    sqlx::query("DROP TABLE _migrate_publish").execute(&mut *tx).await.context("dropping the publish table")?;
+    step.done("fingerprints of the published rows taken");
+
+    let (target_count, org_total) = count_target(tx, ids, entity).await?;
+    step.done(format!("{target_count} in target through the key map, {org_total} in the org"));
+
+    let to_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
+    let unchanged = to_u64(survivors - inserted - updated);
+    let entity = PublishedEntity {
+        entity: entity.to_string(),
+        duplicates: dups + deduped,
+        inserted: to_u64(inserted),
+        updated: to_u64(updated),
+        unchanged,
+        skipped: if staged.on_existing == OnExisting::Skip { unchanged } else { 0 },
+        missing: None,
+        similar_pairs,
+        links_created,
+        target_count: to_u64(target_count),
+        org_total: to_u64(org_total),
+        fingerprints: Vec::new(),
+        orphans,
+        unlinked,
+        matched,
+    };
+    Ok((entity, published))
+}
+
+/// Step 1: a source key staged more than once keeps its last row; each
+/// dropped row is reported with its survivor. Only keys staged more than
+/// once are sorted (a hash aggregate finds them), not every staged row.
+async fn drop_duplicate_keys(
+    tx: &mut PgConnection,
+    staged: &StagedTable,
+    events: &mut dyn RunEvents,
+) -> Result<u64, PgError> {
+    let stage = quote_qualified("migrate", &staged.stage);
+    let entity = staged.entity.as_str();
     let dups = report_duplicates(
         &mut *tx,
         sqlx::query(audited(format!(
@@ -92,11 +188,21 @@ pub(crate) async fn publish_entity(
         .await
         .context(format!("dropping duplicate keys of {entity}"))?;
     }
+    Ok(dups)
+}
 
-    step.done(format!("{dups} duplicate source keys dropped"));
-
-    // 1b. Links naming a key no run of this source system loaded (nor this
-    // entity's own staging, for a link to the same entity).
+/// Step 2: links naming a key no run of this source system loaded (nor
+/// this entity's own staging, for a link to the same entity). With
+/// `orphans = "reject"` their rows are set aside (remembered as seen);
+/// otherwise they are loaded with the link empty. Returns (set aside,
+/// left unlinked).
+async fn resolve_links(
+    tx: &mut PgConnection,
+    ids: &RunIds<'_>,
+    staged: &StagedTable,
+) -> Result<(Vec<Orphan>, Vec<Orphan>), PgError> {
+    let stage = quote_qualified("migrate", &staged.stage);
+    let entity = staged.entity.as_str();
     let mut orphans = Vec::new();
     let mut unlinked = Vec::new();
     for column in &staged.columns {
@@ -148,84 +254,80 @@ pub(crate) async fn publish_entity(
             unlinked.extend(found);
         }
     }
+    Ok((orphans, unlinked))
+}
 
-    if staged.columns.iter().any(|c| c.link.is_some()) {
-        step.done(format!("links resolved: {} orphans set aside, {} left unlinked", orphans.len(), unlinked.len()));
+/// Step 4: new keys whose values match a row the org already has map to
+/// that row, not a copy. Each existing row matches one staged row at most,
+/// and never a row this source system already maps. Returns each matched
+/// key with the values it matched on.
+async fn match_existing(
+    tx: &mut PgConnection,
+    ids: &RunIds<'_>,
+    staged: &StagedTable,
+) -> Result<Vec<(String, String)>, PgError> {
+    if staged.match_existing.is_empty() {
+        return Ok(Vec::new());
     }
+    let stage = quote_qualified("migrate", &staged.stage);
+    let target = quote_qualified("public", &staged.entity);
+    let on: Vec<String> =
+        staged.match_existing.iter().map(|c| format!("{} = {}", folded("t", c), folded("s", c))).collect();
+    let shown: Vec<String> = staged
+        .match_existing
+        .iter()
+        .map(|c| format!("{} || coalesce({}::text, '')", quote_literal(&format!("{c}=")), value_of("s", c)))
+        .collect();
+    let rows = sqlx::query(audited(format!(
+        "WITH candidates AS (
+             SELECT DISTINCT ON (s._source_key) s._source_key, s._seq, t.id, {shown} AS matched_on
+               FROM {stage} s JOIN {target} t ON {on}
+              WHERE NOT EXISTS (SELECT 1 FROM migrate.keys k WHERE k.org_id = $1 AND k.source_system = $2
+                                  AND k.entity = $3 AND k.source_key = s._source_key)
+                AND NOT EXISTS (SELECT 1 FROM migrate.keys k WHERE k.org_id = $1 AND k.source_system = $2
+                                  AND k.entity = $3 AND k.target_id = t.id)
+              ORDER BY s._source_key, t.created_at, t.id),
+         chosen AS (SELECT DISTINCT ON (id) _source_key, id, matched_on FROM candidates ORDER BY id, _seq)
+         INSERT INTO migrate.keys (org_id, source_system, entity, source_key, target_id, first_run_id, last_run_id)
+         SELECT $1, $2, $3, c._source_key, c.id, $4, $4 FROM chosen c
+         ON CONFLICT DO NOTHING
+         RETURNING source_key, (SELECT matched_on FROM chosen WHERE chosen._source_key = source_key)",
+        shown = shown.join(" || ' ' || "),
+        on = on.join(" AND "),
+    )))
+    .bind(ids.org_id)
+    .bind(ids.source_system)
+    .bind(&staged.entity)
+    .bind(ids.run_id)
+    .fetch_all(&mut *tx)
+    .await
+    .context(format!("matching {} rows the org already has", staged.entity))?;
+    Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<Option<String>, _>(1).unwrap_or_default())).collect())
+}
 
-    // 1c. Rows of different source keys that are the same record.
-    let deduped = match &staged.dedupe {
-        Some(rule) => dedupe(tx, &stage, staged, rule, events).await?,
-        None => 0,
-    };
-    let similar_pairs = match &staged.similar {
-        Some(rule) => Some(flag_similar(tx, &stage, staged, rule, events).await?),
-        None => None,
-    };
-
-    if staged.dedupe.is_some() || staged.similar.is_some() {
-        step.done(format!(
-            "dedupe: {deduped} rows merged into a survivor, {} similar pairs flagged",
-            similar_pairs.unwrap_or(0)
-        ));
-    }
-
-    // 1d. New keys whose values match a row the org already has: that row,
-    // not a copy. Each existing row matches one staged row at most, and
-    // never a row this source system already maps.
-    let mut matched = Vec::new();
-    if !staged.match_existing.is_empty() {
-        let on: Vec<String> =
-            staged.match_existing.iter().map(|c| format!("{} = {}", folded("t", c), folded("s", c))).collect();
-        let shown: Vec<String> = staged
-            .match_existing
-            .iter()
-            .map(|c| format!("{} || coalesce({}::text, '')", quote_literal(&format!("{c}=")), value_of("s", c)))
-            .collect();
-        let rows = sqlx::query(audited(format!(
-            "WITH candidates AS (
-                 SELECT DISTINCT ON (s._source_key) s._source_key, s._seq, t.id, {shown} AS matched_on
-                   FROM {stage} s JOIN {target} t ON {on}
-                  WHERE NOT EXISTS (SELECT 1 FROM migrate.keys k WHERE k.org_id = $1 AND k.source_system = $2
-                                      AND k.entity = $3 AND k.source_key = s._source_key)
-                    AND NOT EXISTS (SELECT 1 FROM migrate.keys k WHERE k.org_id = $1 AND k.source_system = $2
-                                      AND k.entity = $3 AND k.target_id = t.id)
-                  ORDER BY s._source_key, t.created_at, t.id),
-             chosen AS (SELECT DISTINCT ON (id) _source_key, id, matched_on FROM candidates ORDER BY id, _seq)
-             INSERT INTO migrate.keys (org_id, source_system, entity, source_key, target_id, first_run_id, last_run_id)
-             SELECT $1, $2, $3, c._source_key, c.id, $4, $4 FROM chosen c
-             ON CONFLICT DO NOTHING
-             RETURNING source_key, (SELECT matched_on FROM chosen WHERE chosen._source_key = source_key)",
-            shown = shown.join(" || ' ' || "),
-            on = on.join(" AND "),
-        )))
-        .bind(ids.org_id)
-        .bind(ids.source_system)
-        .bind(entity)
-        .bind(ids.run_id)
-        .fetch_all(&mut *tx)
-        .await
-        .context(format!("matching {entity} rows the org already has"))?;
-        matched =
-            rows.iter().map(|r| (r.get::<String, _>(0), r.get::<Option<String>, _>(1).unwrap_or_default())).collect();
-    }
-
-    if !staged.match_existing.is_empty() {
-        step.done(format!("match_existing: {} new keys matched to rows the org has", matched.len()));
-    }
-
-    // 2. The key map: keys seen before are stamped with this run, and every
-    // other key gets a new id, ordered as the rows were read (see
-    // migrate.ordered_uuid). Two statements instead of one upsert: the
-    // org's publish lock keeps other runs out, staging holds each key once,
-    // and a plain insert skips the upsert's per-row conflict probe (19 s
-    // against 11 s a million new keys on the benchmark machine). Both join
-    // the key map while writing it, so without nested loops (see
-    // `nested_loops`): for a key map analyzed while empty (a fresh org, or
-    // one whose first run was interrupted and rolled back) the planner
-    // picks a nested loop that rescans every key the statement has written
-    // so far, for each staged row: quadratic, still running after 12
-    // minutes at 1M rows.
+/// Step 5: the key map. Keys seen before are stamped with this run, and
+/// every other key gets a new id, ordered as the rows were read (see
+/// migrate.ordered_uuid); a dropped duplicate's key (dedupe) names its
+/// survivor's row, so a later run updates that row and links to either key
+/// land on it.
+///
+/// Two statements instead of one upsert: the org's publish lock keeps other
+/// runs out, staging holds each key once, and a plain insert skips the
+/// upsert's per-row conflict probe (19 s against 11 s a million new keys on
+/// the benchmark machine). Both join the key map while writing it, so
+/// without nested loops (see `nested_loops`): for a key map analyzed while
+/// empty (a fresh org, or one whose first run was interrupted and rolled
+/// back) the planner picks a nested loop that rescans every key the
+/// statement has written so far, for each staged row: quadratic, still
+/// running after 12 minutes at 1M rows.
+async fn write_key_map(
+    tx: &mut PgConnection,
+    ids: &RunIds<'_>,
+    staged: &StagedTable,
+    deduped: bool,
+) -> Result<(), PgError> {
+    let stage = quote_qualified("migrate", &staged.stage);
+    let entity = staged.entity.as_str();
     nested_loops(tx, false).await?;
     sqlx::query(audited(format!(
         "UPDATE migrate.keys k SET last_run_id = $4 FROM {stage} s
@@ -252,10 +354,7 @@ pub(crate) async fn publish_entity(
     .execute(&mut *tx)
     .await
     .context(format!("adding the new keys of {entity}"))?;
-
-    // 2b. A dropped duplicate's key names its survivor's row: a later run
-    // updates that row, and links to either key land on it.
-    if deduped > 0 {
+    if deduped {
         sqlx::query(
             "INSERT INTO migrate.keys (org_id, source_system, entity, source_key, target_id, first_run_id, last_run_id)
              SELECT $1, $2, $3, x._source_key, k.target_id, $4, $4
@@ -274,11 +373,17 @@ pub(crate) async fn publish_entity(
         .context(format!("mapping {entity}'s dropped duplicates to their survivors"))?;
         sqlx::query("DROP TABLE _migrate_dedupe").execute(&mut *tx).await.context("dropping the dedupe table")?;
     }
-    nested_loops(tx, true).await?;
-    step.done("key map written");
+    nested_loops(tx, true).await
+}
 
-    // 3. The rows as they will be, beside the rows as they are.
-    let cols: Vec<String> = staged.columns.iter().map(|c| quote_ident(&c.name)).collect();
+/// Step 6: `_migrate_publish`, the rows as they will be (ids resolved
+/// through the key map, links through the key maps of the entities they
+/// name, `on_existing` applied to the row as it is), each flagged
+/// `_migrate_existed` when the target has its id now. Returns how many.
+async fn resolve_rows(tx: &mut PgConnection, ids: &RunIds<'_>, staged: &StagedTable) -> Result<i64, PgError> {
+    let stage = quote_qualified("migrate", &staged.stage);
+    let target = quote_qualified("public", &staged.entity);
+    let cols = target_columns(staged);
     // Skipped existing rows keep their values: the rows as they will be.
     // A link is the key map's id for the legacy key it names ($4, $5, …
     // bind the entities linked to).
@@ -314,7 +419,7 @@ pub(crate) async fn publish_entity(
         })
         .collect();
     let select_new: Vec<String> = new_values.iter().zip(&cols).map(|(v, c)| format!("{v} AS {c}")).collect();
-    let publish_rows = sqlx::query(audited(format!(
+    let query = sqlx::query(audited(format!(
         "CREATE TEMPORARY TABLE _migrate_publish ON COMMIT DROP AS
          SELECT k.target_id AS id, e.id IS NOT NULL AS _migrate_existed{sep}{select}
          FROM {stage} s
@@ -325,53 +430,37 @@ pub(crate) async fn publish_entity(
     )))
     .bind(ids.org_id)
     .bind(ids.source_system)
-    .bind(entity);
-    let publish_rows = link_entities.iter().fold(publish_rows, |q, e| q.bind(*e));
-    let survivors = publish_rows.execute(&mut *tx).await.context(format!("resolving ids of {entity}"))?.rows_affected();
-    let survivors = i64::try_from(survivors).unwrap_or(i64::MAX);
-    step.done("ids resolved");
+    .bind(&staged.entity);
+    let query = link_entities.iter().fold(query, |q, e| q.bind(*e));
+    let rows = query.execute(&mut *tx).await.context(format!("resolving ids of {}", staged.entity))?.rows_affected();
+    Ok(i64::try_from(rows).unwrap_or(i64::MAX))
+}
 
-    let tuple =
-        |alias: &str| format!("({})", cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", "));
-    let changes = if cols.is_empty() || staged.on_existing == OnExisting::Skip {
-        None
-    } else {
-        Some(format!("{} IS DISTINCT FROM {}", tuple("e"), tuple("n")))
-    };
+/// The mapped target columns, quoted, in staging order.
+fn target_columns(staged: &StagedTable) -> Vec<String> {
+    staged.columns.iter().map(|c| quote_ident(&c.name)).collect()
+}
 
-    // 4. Before-images of the rows this run changes, for rollback.
-    if let Some(changes) = &changes {
-        let rows = format!("_migrate_publish n JOIN {target} e ON e.id = n.id WHERE {changes}");
-        keep_before_images(tx, ids, entity, &rows).await?;
+/// `(alias.c1, alias.c2, …)` over `cols`.
+fn tuple(cols: &[String], alias: &str) -> String {
+    format!("({})", cols.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", "))
+}
+
+/// Which existing rows (`e`, beside their new form `n`) this run changes:
+/// none when it maps no column or skips existing rows.
+fn changed_rows(staged: &StagedTable) -> Option<String> {
+    let cols = target_columns(staged);
+    if cols.is_empty() || staged.on_existing == OnExisting::Skip {
+        return None;
     }
+    Some(format!("{} IS DISTINCT FROM {}", tuple(&cols, "e"), tuple(&cols, "n")))
+}
 
-    // 5. Write the rows, counting inserted and updated ones. Rows new to
-    // the target at step 3 are inserted plainly: an upsert's speculative
-    // insertion and conflict probe per row cost a fifth of the insert
-    // itself (32.4 s against 25.7 s a million contacts, the machine loaded;
-    // bench/RESULTS.md 2026-12-04). Rows that existed go through the upsert,
-    // so a row deleted in the platform since step 3 is inserted again, not
-    // lost. Under the org's publish lock no other run writes these ids.
-    let conflict = match &changes {
-        None => "DO NOTHING".to_string(),
-        Some(_) => format!(
-            "DO UPDATE SET {} WHERE {} IS DISTINCT FROM {}",
-            cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
-            tuple("t"),
-            tuple("EXCLUDED"),
-        ),
-    };
-    let (inserted, _) = write_rows(tx, ids, staged, &cols, "NOT _migrate_existed", None).await?;
-    let (reinserted, updated) = write_rows(tx, ids, staged, &cols, "_migrate_existed", Some(&conflict)).await?;
-    let inserted = inserted + reinserted;
-    step.done(format!("{inserted} inserted, {updated} updated, {} unchanged", survivors - inserted - updated));
-    let links_created = record_links(tx, ids, staged).await?;
-    let published = measure(&mut *tx, "_migrate_publish r", &staged.fingerprinted(), None).await?;
-    sqlx::query("DROP TABLE _migrate_publish").execute(&mut *tx).await.context("dropping the publish table")?;
-    step.done("fingerprints of the published rows taken");
-
-    // 6. What the tenant now sees: every row of the source system is
-    // counted, so hash joins (see `nested_loops`).
+/// Step 9: what the tenant now sees, (rows of the source system's key map
+/// in the target, rows of the org). Every row of the source system is
+/// counted, so hash joins (see `nested_loops`).
+async fn count_target(tx: &mut PgConnection, ids: &RunIds<'_>, entity: &str) -> Result<(i64, i64), PgError> {
+    let target = quote_qualified("public", entity);
     nested_loops(tx, false).await?;
     let target_count: i64 = sqlx::query_scalar(audited(format!(
         "SELECT count(*) FROM {target} t
@@ -389,27 +478,7 @@ pub(crate) async fn publish_entity(
         .fetch_one(&mut *tx)
         .await
         .context(format!("counting {entity}"))?;
-    step.done(format!("{target_count} in target through the key map, {org_total} in the org"));
-
-    let to_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
-    let entity = PublishedEntity {
-        entity: entity.to_string(),
-        duplicates: dups + deduped,
-        inserted: to_u64(inserted),
-        updated: to_u64(updated),
-        unchanged: to_u64(survivors - inserted - updated),
-        skipped: if staged.on_existing == OnExisting::Skip { to_u64(survivors - inserted - updated) } else { 0 },
-        missing: None,
-        similar_pairs,
-        links_created,
-        target_count: to_u64(target_count),
-        org_total: to_u64(org_total),
-        fingerprints: Vec::new(),
-        orphans,
-        unlinked,
-        matched,
-    };
-    Ok((entity, published))
+    Ok((target_count, org_total))
 }
 
 /// The publish of one entity, step by step, for `--verbose` and `RUST_LOG`:
@@ -430,19 +499,27 @@ impl<'a> Step<'a> {
     }
 }
 
-/// Writes the rows of `_migrate_publish` that `filter` selects into the
-/// target, with an after-image digest of each row written (for rollback):
-/// a plain insert without `conflict`, an upsert with it (`ON CONFLICT (id)
-/// {conflict}`). Returns (inserted, updated).
+/// Step 7: writes the rows of `_migrate_publish` that `filter` selects into
+/// the target, with an after-image digest of each row written (what lets
+/// `rollback` refuse rows edited since): a plain insert without `conflict`,
+/// an upsert with it (`ON CONFLICT (id) {conflict}`). Returns (inserted,
+/// updated).
+///
+/// Rows new to the target at step 6 are inserted plainly: an upsert's
+/// speculative insertion and conflict probe per row cost a fifth of the
+/// insert itself (32.4 s against 25.7 s a million contacts, machine
+/// loaded). Rows that existed go through the upsert, so a row deleted in
+/// the platform since step 6 is inserted again, not lost. Under the org's
+/// publish lock no other run writes these ids.
 async fn write_rows(
     tx: &mut PgConnection,
     ids: &RunIds<'_>,
     staged: &StagedTable,
-    cols: &[String],
     filter: &str,
     conflict: Option<&str>,
 ) -> Result<(i64, i64), PgError> {
     let target = quote_qualified("public", &staged.entity);
+    let cols = target_columns(staged);
     let sep = if cols.is_empty() { "" } else { ", " };
     let cols = cols.join(", ");
     let (on_conflict, inserted) = match conflict {
@@ -470,7 +547,7 @@ async fn write_rows(
     Ok((counts.get(0), counts.get(1)))
 }
 
-/// Link columns with a `relation` are also recorded in `entity_links`
+/// Step 8: link columns with a `relation` are also recorded in `entity_links`
 /// (from this entity's row to the row it links to), each link once: a
 /// link already there (from an earlier run) is left as it is. The links
 /// this run adds get after-images, so a rollback removes them. `None` when
@@ -538,7 +615,7 @@ fn staged_name(column: &TargetColumn) -> String {
     }
 }
 
-/// Finds the groups of rows that `rule` says are one record, keeps one of
+/// Step 3: finds the groups of rows that `rule` says are one record, keeps one of
 /// each (filling its empty columns from the others when asked), reports
 /// the rest as duplicates with their survivor, and leaves the pairs in
 /// `_migrate_dedupe` for the key map: only the dropped rows, each with its
@@ -798,7 +875,7 @@ pub(crate) async fn nested_loops(tx: &mut PgConnection, allowed: bool) -> Result
     Ok(())
 }
 
-/// Keeps, for rollback, the before-images of the target rows `rows` selects
+/// Step 7, first: keeps, for rollback, the before-images of the target rows `rows` selects
 /// (a FROM clause and its WHERE, the target aliased `e`).
 async fn keep_before_images(tx: &mut PgConnection, ids: &RunIds<'_>, entity: &str, rows: &str) -> Result<(), PgError> {
     sqlx::query(audited(format!(
