@@ -339,34 +339,56 @@ async fn stage_all(
         state.widths.insert(entity.entity.clone(), header.len());
         events.entity_started(&entity.entity, &header)?;
         let mut unmapped = UnmappedColumns::new(entity, &header);
-        // Reading and mapping the next batch overlaps staging this one:
-        // while PostgreSQL takes a COPY, this process decodes and maps the
-        // next batch (one batch ahead at most, so memory stays flat).
+        // Reading, mapping and staging overlap, each on its own thread:
+        // the source is read on a thread of the blocking pool (decoding a
+        // file is as busy as mapping it), the batches it reads are mapped
+        // MAPPING_AHEAD at once on others, and this task stages them in
+        // order while PostgreSQL takes the previous COPY. Each hand-over
+        // holds one batch at most, so memory stays flat.
+        let (read, mut reads) = tokio::sync::mpsc::channel(1);
+        let runtime = tokio::runtime::Handle::current();
+        let reader = tokio::task::spawn_blocking(move || {
+            while let Some(batch) = runtime.block_on(source.next_batch()).transpose() {
+                let failed = batch.is_err();
+                let position = source.position();
+                if read.blocking_send(batch.map(|b| (b, position))).is_err() || failed {
+                    break;
+                }
+            }
+            source
+        });
         let (ready, batches) = tokio::sync::mpsc::channel(1);
         let shared = std::sync::Arc::new(entity.clone());
         let mut fill = crate::map::FillDown::default();
         let produce = async {
             let ready = ready;
             let mut next_seq = seq;
+            let mut mapping = std::collections::VecDeque::new();
+            let mut exhausted = false;
             loop {
                 if options.cancel.load(Ordering::Relaxed) {
                     return Err(EngineError::Cancelled);
                 }
-                let batch = source
-                    .next_batch()
-                    .await
-                    .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
-                let Some(mut batch) = batch else { break };
-                fill.apply(entity, &mut batch)?;
-                // Mapped on a blocking thread: staging the previous batch
-                // (encoding it, sending it) goes on meanwhile on the
-                // runtime's, so the two use both cores.
-                let (batch, output) = map_on_thread(&shared, batch, next_seq).await?;
-                next_seq += batch.height() as u64;
-                if ready.send((batch, output, source.position())).await.is_err() {
+                while !exhausted && mapping.len() < MAPPING_AHEAD {
+                    let Some(batch) = reads.recv().await else {
+                        exhausted = true;
+                        break;
+                    };
+                    let (mut batch, position) =
+                        batch.map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
+                    fill.apply(entity, &mut batch)?;
+                    let first_seq = next_seq;
+                    next_seq += batch.height() as u64;
+                    mapping.push_back((map_on_thread(&shared, batch, first_seq), position));
+                }
+                let Some((mapped, position)) = mapping.pop_front() else { break };
+                let (batch, output) = mapped.await?;
+                if ready.send((batch, output, position)).await.is_err() {
                     break;
                 }
             }
+            // Dropped here: a reader still reading stops at its next batch.
+            drop(reads);
             Ok(next_seq)
         };
         let consume = async {
@@ -386,6 +408,11 @@ async fn stage_all(
         let (produced, consumed) = tokio::join!(produce, consume);
         consumed?;
         seq = produced?;
+        let source = reader.await.map_err(|e| match e.try_into_panic() {
+            // A panic while reading is the same panic it was on this thread.
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => EngineError::Cancelled,
+        })?;
         state.sources.push(SourceInfo { name: entity.source.clone(), ..source.info() });
         state.warnings.extend(unmapped.into_warnings());
         let c = state.counts.get(&entity.entity).copied().unwrap_or_default();
@@ -406,25 +433,30 @@ async fn stage_all(
     check_budget(plan, &state.counts, true)
 }
 
-/// Maps `batch` on a thread of the blocking pool and hands it back with
-/// its output.
-async fn map_on_thread(
+/// How many batches map at once, each on a thread of the blocking pool:
+/// two, so that mapping uses both cores while staging waits on PostgreSQL.
+const MAPPING_AHEAD: usize = 2;
+
+/// Starts mapping `batch` on a thread of the blocking pool; the returned
+/// future hands it back with its output.
+fn map_on_thread(
     entity: &std::sync::Arc<EntityPlan>,
     batch: crate::batch::Batch,
     first_seq: u64,
-) -> Result<(crate::batch::Batch, MapOutput), EngineError> {
+) -> impl std::future::Future<Output = Result<(crate::batch::Batch, MapOutput), EngineError>> + use<> {
     let entity = std::sync::Arc::clone(entity);
-    let (batch, output) = tokio::task::spawn_blocking(move || {
+    let mapping = tokio::task::spawn_blocking(move || {
         let output = map_batch(&entity, &batch, first_seq);
         (batch, output)
-    })
-    .await
-    .map_err(|e| match e.try_into_panic() {
-        // A panic while mapping is the same panic it was on this thread.
-        Ok(panic) => std::panic::resume_unwind(panic),
-        Err(_) => EngineError::Cancelled,
-    })?;
-    Ok((batch, output?))
+    });
+    async move {
+        let (batch, output) = mapping.await.map_err(|e| match e.try_into_panic() {
+            // A panic while mapping is the same panic it was on this thread.
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => EngineError::Cancelled,
+        })?;
+        Ok((batch, output?))
+    }
 }
 
 /// Counts, stages and reports one mapped batch.

@@ -65,6 +65,9 @@ pub(crate) async fn publish_entity(
     let entity = staged.entity.as_str();
     let mut step = Step::new(entity);
 
+    analyze_staging(tx, staged).await?;
+    step.done("staging analyzed");
+
     let dups = drop_duplicate_keys(tx, staged, events).await?;
     step.done(format!("{dups} duplicate source keys dropped"));
 
@@ -151,6 +154,21 @@ pub(crate) async fn publish_entity(
         matched,
     };
     Ok((entity, published))
+}
+
+/// Step 0: statistics of the staged rows, so that the planner sizes the
+/// steps below by what was staged: without them it guessed from the
+/// table's size, and ran dedupe's window serially (5.0 s against 3.3 s a
+/// million rows, ANALYZE itself 0.5 s). The tenant role owns its staging
+/// tables, so it may analyze them.
+async fn analyze_staging(tx: &mut PgConnection, staged: &StagedTable) -> Result<(), PgError> {
+    for table in [&staged.stage, &staged.seen] {
+        sqlx::query(audited(format!("ANALYZE {}", quote_qualified("migrate", table))))
+            .execute(&mut *tx)
+            .await
+            .context(format!("analyzing the staged rows of {}", staged.entity))?;
+    }
+    Ok(())
 }
 
 /// Step 1: a source key staged more than once keeps its last row; each
