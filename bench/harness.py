@@ -199,7 +199,12 @@ def build():
     return str(ROOT / "target/release/migrate")
 
 
+BINARY = [None]
+
+
 def commit():
+    if BINARY[0]:
+        return f"— (binary {BINARY[0]})"
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                           cwd=ROOT).stdout.strip()
 
@@ -225,6 +230,8 @@ def main():
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--paths", default="migrate,rls_sql,raw_copy,pgloader")
     ap.add_argument("--profile", action="store_true", help="one migrate run with a statement log")
+    ap.add_argument("--binary", help="a migrate binary to measure instead of building this checkout's "
+                    "(an earlier commit's, for a before/after in one session)")
     ap.add_argument("--all", action="store_true", help="every case, one after another")
     args = ap.parse_args()
     if args.all:
@@ -233,7 +240,8 @@ def main():
 
     os.chdir(ROOT)
     prerequisites()
-    migrate = build()
+    BINARY[0] = args.binary
+    migrate = args.binary or build()
     data = ROOT / "bench/data/harness" / str(args.rows)
     if not (data / "clean.csv").exists():
         sh([sys.executable, "bench/gen_legacy.py", str(args.rows), str(data), "42"], stdout=subprocess.DEVNULL)
