@@ -408,11 +408,7 @@ async fn stage_all(
         let (produced, consumed) = tokio::join!(produce, consume);
         consumed?;
         seq = produced?;
-        let source = reader.await.map_err(|e| match e.try_into_panic() {
-            // A panic while reading is the same panic it was on this thread.
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(_) => EngineError::Cancelled,
-        })?;
+        let source = joined(reader.await)?;
         state.sources.push(SourceInfo { name: entity.source.clone(), ..source.info() });
         state.warnings.extend(unmapped.into_warnings());
         let c = state.counts.get(&entity.entity).copied().unwrap_or_default();
@@ -450,13 +446,18 @@ fn map_on_thread(
         (batch, output)
     });
     async move {
-        let (batch, output) = mapping.await.map_err(|e| match e.try_into_panic() {
-            // A panic while mapping is the same panic it was on this thread.
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(_) => EngineError::Cancelled,
-        })?;
+        let (batch, output) = joined(mapping.await)?;
         Ok((batch, output?))
     }
+}
+
+/// The result of a thread of the blocking pool: a panic there is the same
+/// panic here; a thread cancelled at shutdown is a cancelled run.
+fn joined<T>(result: Result<T, tokio::task::JoinError>) -> Result<T, EngineError> {
+    result.map_err(|e| match e.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(_) => EngineError::Cancelled,
+    })
 }
 
 /// Counts, stages and reports one mapped batch.
