@@ -565,11 +565,11 @@ async fn write_rows(
     Ok((counts.get(0), counts.get(1)))
 }
 
-/// Step 8: link columns with a `relation` are also recorded in `entity_links`
-/// (from this entity's row to the row it links to), each link once: a
-/// link already there (from an earlier run) is left as it is. The links
-/// this run adds get after-images, so a rollback removes them. `None` when
-/// no column asks for it.
+/// Step 8: link columns with a `relation` are also recorded in
+/// `entity_links` (from this entity's row to the row it links to), each
+/// link once: a link already there (from an earlier run) is left as it is.
+/// The links this run adds get after-images, so a rollback removes them.
+/// `None` when no column asks for it.
 async fn record_links(tx: &mut PgConnection, ids: &RunIds<'_>, staged: &StagedTable) -> Result<Option<u64>, PgError> {
     let mut created: Option<u64> = None;
     for column in &staged.columns {
@@ -633,12 +633,12 @@ fn staged_name(column: &TargetColumn) -> String {
     }
 }
 
-/// Step 3: finds the groups of rows that `rule` says are one record, keeps one of
-/// each (filling its empty columns from the others when asked), reports
-/// the rest as duplicates with their survivor, and leaves the pairs in
-/// `_migrate_dedupe` for the key map: only the dropped rows, each with its
-/// survivor (everything after uses only those). Returns how many rows it
-/// dropped.
+/// Step 3: finds the groups of rows that `rule` says are one record, keeps
+/// one of each (filling its empty columns from the others when asked),
+/// reports the rest as duplicates with their survivor, and leaves the pairs
+/// in `_migrate_dedupe` for the key map: only the dropped rows, each with
+/// its survivor (everything after uses only those). Returns how many rows
+/// it dropped.
 async fn dedupe(
     tx: &mut PgConnection,
     stage: &str,
@@ -893,8 +893,9 @@ pub(crate) async fn nested_loops(tx: &mut PgConnection, allowed: bool) -> Result
     Ok(())
 }
 
-/// Step 7, first: keeps, for rollback, the before-images of the target rows `rows` selects
-/// (a FROM clause and its WHERE, the target aliased `e`).
+/// Step 7, first: keeps, for rollback, the before-images of the target
+/// rows `rows` selects (a FROM clause and its WHERE, the target aliased
+/// `e`).
 async fn keep_before_images(tx: &mut PgConnection, ids: &RunIds<'_>, entity: &str, rows: &str) -> Result<(), PgError> {
     sqlx::query(audited(format!(
         "INSERT INTO migrate.before_images (run_id, org_id, entity, target_id, row_data)
