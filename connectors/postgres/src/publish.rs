@@ -113,13 +113,10 @@ pub(crate) async fn publish_entity(
     let conflict = match changes {
         None => "DO NOTHING".to_string(),
         Some(_) => {
-            let cols = target_columns(staged);
-            format!(
-                "DO UPDATE SET {} WHERE {} IS DISTINCT FROM {}",
-                cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", "),
-                tuple(&cols, "t"),
-                tuple(&cols, "EXCLUDED"),
-            )
+            let cols = quoted_columns(staged);
+            let set: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+            let (t, excluded) = (tuple(&cols, "t"), tuple(&cols, "EXCLUDED"));
+            format!("DO UPDATE SET {} WHERE {t} IS DISTINCT FROM {excluded}", set.join(", "))
         }
     };
     let (reinserted, updated) = write_rows(tx, ids, staged, "_migrate_existed", Some(&conflict)).await?;
@@ -401,7 +398,7 @@ async fn write_key_map(
 async fn resolve_rows(tx: &mut PgConnection, ids: &RunIds<'_>, staged: &StagedTable) -> Result<i64, PgError> {
     let stage = quote_qualified("migrate", &staged.stage);
     let target = quote_qualified("public", &staged.entity);
-    let cols = target_columns(staged);
+    let cols = quoted_columns(staged);
     // Skipped existing rows keep their values: the rows as they will be.
     // A link is the key map's id for the legacy key it names ($4, $5, …
     // bind the entities linked to).
@@ -455,7 +452,7 @@ async fn resolve_rows(tx: &mut PgConnection, ids: &RunIds<'_>, staged: &StagedTa
 }
 
 /// The mapped target columns, quoted, in staging order.
-fn target_columns(staged: &StagedTable) -> Vec<String> {
+fn quoted_columns(staged: &StagedTable) -> Vec<String> {
     staged.columns.iter().map(|c| quote_ident(&c.name)).collect()
 }
 
@@ -467,7 +464,7 @@ fn tuple(cols: &[String], alias: &str) -> String {
 /// Which existing rows (`e`, beside their new form `n`) this run changes:
 /// none when it maps no column or skips existing rows.
 fn changed_rows(staged: &StagedTable) -> Option<String> {
-    let cols = target_columns(staged);
+    let cols = quoted_columns(staged);
     if cols.is_empty() || staged.on_existing == OnExisting::Skip {
         return None;
     }
@@ -537,7 +534,7 @@ async fn write_rows(
     conflict: Option<&str>,
 ) -> Result<(i64, i64), PgError> {
     let target = quote_qualified("public", &staged.entity);
-    let cols = target_columns(staged);
+    let cols = quoted_columns(staged);
     let sep = if cols.is_empty() { "" } else { ", " };
     let cols = cols.join(", ");
     let (on_conflict, inserted) = match conflict {
