@@ -54,9 +54,25 @@ pub struct WorkerConfig {
     pub worker_id: String,
     /// `POLL_WAIT_SECS` (default 20): SQS long-poll wait.
     pub poll_wait_secs: i32,
+    /// `MEMORY_BUDGET` (default 2 GiB): the memory one job may use. The
+    /// pipeline's batches take [`PIPELINE_BYTES`]; the rest is what a
+    /// workbook may hold whole (`max_memory_bytes`).
+    pub memory_budget: u64,
     /// The most an uploaded mapping's source limits may be.
     pub ceilings: migrate_app::Ceilings,
+    /// `WEBHOOK_URL` with `WEBHOOK_SECRET`: notifications also POSTed,
+    /// signed.
+    pub webhook: Option<crate::webhook::WebhookConfig>,
 }
+
+/// What a job's pipeline holds at most, whatever the upload: the batches
+/// in flight (one read ahead, two mapping, one staging), each at most
+/// 16 MiB of text, and their copies while mapped and staged.
+pub const PIPELINE_BYTES: u64 = 512 << 20;
+
+/// The least `MEMORY_BUDGET` a worker starts with: the pipeline's share
+/// and 64 MiB for a workbook's shared strings.
+pub const MIN_MEMORY_BUDGET: u64 = PIPELINE_BYTES + (64 << 20);
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -81,6 +97,31 @@ impl WorkerConfig {
         let http_addr = env("HTTP_ADDR").unwrap_or_else(|| "0.0.0.0:8080".into());
         let http_addr =
             http_addr.parse().map_err(|_| ConfigError(format!("HTTP_ADDR = {http_addr:?} is not host:port")))?;
+        let memory_budget = number(env, "MEMORY_BUDGET", 2u64 << 30)?;
+        if memory_budget < MIN_MEMORY_BUDGET {
+            return Err(ConfigError(format!(
+                "MEMORY_BUDGET = {memory_budget} is less than the {MIN_MEMORY_BUDGET} bytes a job needs ({PIPELINE_BYTES} for the pipeline's batches, 64 MiB for a workbook)"
+            )));
+        }
+        let webhook = match env("WEBHOOK_URL").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(url) => {
+                let parsed: hyper::Uri =
+                    url.parse().map_err(|_| ConfigError(format!("WEBHOOK_URL = {url:?} is not a URL")))?;
+                if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
+                    return Err(ConfigError(format!("WEBHOOK_URL = {url:?} is not an http:// or https:// URL")));
+                }
+                let secret = env("WEBHOOK_SECRET").filter(|v| !v.is_empty()).ok_or_else(|| {
+                    ConfigError("WEBHOOK_URL is set but WEBHOOK_SECRET is not: deliveries are signed with it".into())
+                })?;
+                Some(crate::webhook::WebhookConfig {
+                    url: parsed,
+                    secret,
+                    attempts: number(env, "WEBHOOK_ATTEMPTS", 5u32)?.max(1),
+                    first_delay: Duration::from_secs(number(env, "WEBHOOK_RETRY_SECS", 1u64)?),
+                })
+            }
+        };
         let host =
             std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
         Ok(Self {
@@ -101,6 +142,8 @@ impl WorkerConfig {
             work_dir: env("WORK_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
             worker_id: env("WORKER_ID").unwrap_or_else(|| format!("{host}-{}", std::process::id())),
             poll_wait_secs: number(env, "POLL_WAIT_SECS", 20i32)?.clamp(0, 20),
+            memory_budget,
+            webhook,
             ceilings: {
                 let d = migrate_app::Ceilings::default();
                 migrate_app::Ceilings {
@@ -110,6 +153,7 @@ impl WorkerConfig {
                     document_bytes: number(env, "MAX_DOCUMENT_BYTES", d.document_bytes)?,
                     depth: number(env, "MAX_DEPTH", d.depth)?,
                     batch_rows: number(env, "MAX_BATCH_ROWS", d.batch_rows)?,
+                    memory_bytes: memory_budget - PIPELINE_BYTES,
                 }
             },
         })

@@ -217,7 +217,7 @@ pub fn load_job_mapping(
             mapping.plan.org_id
         )));
     }
-    let configured = SourceSet::configure(&mapping).map_err(|d| permanent(place(d.render(false))))?;
+    let mut configured = SourceSet::configure(&mapping).map_err(|d| permanent(place(d.render(false))))?;
     // An uploaded mapping must not make the worker connect anywhere.
     if !stored && let Some(name) = configured.databases().first() {
         return Err(permanent(format!(
@@ -227,7 +227,7 @@ pub fn load_job_mapping(
     }
     // An upload may lower the limits the operator set, never raise them.
     if !stored {
-        let above = configured.above_ceilings(&shared.config.ceilings);
+        let above = configured.hold_to(&mapping, &shared.config.ceilings);
         if !above.is_empty() {
             return Err(permanent(format!("{shown}{MAPPING_FILE}: {}: refused", above.join("; "))));
         }

@@ -14,3 +14,4 @@ mod partition;
 pub mod redact;
 pub mod service;
 pub mod usage;
+pub mod webhook;

@@ -91,7 +91,8 @@ async fn main() -> std::process::ExitCode {
         signals.cancel.store(true, Ordering::Relaxed);
     });
 
-    run(shared).await;
+    run(shared.clone()).await;
+    shared.finish_deliveries(grace).await;
     info!("worker stopped");
     std::process::ExitCode::SUCCESS
 }

@@ -24,6 +24,10 @@ struct Inner {
     /// steps of a job, not jobs (its rows count once, when it ends).
     partitions_staged: u64,
     splits: u64,
+    /// Webhook notifications by outcome (`delivered`, `failed`: given up),
+    /// and deliveries that failed.
+    webhooks: BTreeMap<String, u64>,
+    webhook_failed_attempts: u64,
 }
 
 impl Metrics {
@@ -51,6 +55,20 @@ impl Metrics {
     pub fn partition_staged(&self) {
         if let Ok(mut m) = self.inner.lock() {
             m.partitions_staged += 1;
+        }
+    }
+
+    /// A webhook notification was delivered, or given up.
+    pub fn webhook(&self, outcome: &str) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.webhooks.entry(outcome.to_string()).or_default() += 1;
+        }
+    }
+
+    /// A webhook delivery failed (it may be retried).
+    pub fn webhook_attempt_failed(&self) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.webhook_failed_attempts += 1;
         }
     }
 
@@ -98,6 +116,17 @@ impl Metrics {
         for (k, v) in &m.rows {
             let _ = writeln!(out, "migrate_worker_rows_total{{outcome=\"{k}\"}} {v}");
         }
+        let _ = writeln!(out, "# HELP migrate_worker_webhooks_total Webhook notifications, delivered or given up.");
+        let _ = writeln!(out, "# TYPE migrate_worker_webhooks_total counter");
+        for (k, v) in &m.webhooks {
+            let _ = writeln!(out, "migrate_worker_webhooks_total{{outcome=\"{k}\"}} {v}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP migrate_worker_webhook_failed_deliveries_total Webhook deliveries that failed (retried or given up)."
+        );
+        let _ = writeln!(out, "# TYPE migrate_worker_webhook_failed_deliveries_total counter");
+        let _ = writeln!(out, "migrate_worker_webhook_failed_deliveries_total {}", m.webhook_failed_attempts);
         let _ = writeln!(out, "# HELP migrate_worker_job_duration_seconds Time from claim to end of a job.");
         let _ = writeln!(out, "# TYPE migrate_worker_job_duration_seconds summary");
         let _ = writeln!(out, "migrate_worker_job_duration_seconds_sum {}", m.duration_sum);
@@ -127,6 +156,8 @@ mod tests {
         m.job_split();
         m.partition_staged();
         m.partition_staged();
+        m.webhook("delivered");
+        m.webhook_attempt_failed();
         let text = m.render(Some(&[("succeeded".to_string(), 4)]));
         for line in [
             "migrate_worker_messages_total 1",
@@ -140,6 +171,8 @@ mod tests {
             "migrate_worker_failed_attempts_total 1",
             "migrate_worker_splits_total 1",
             "migrate_worker_partitions_staged_total 2",
+            "migrate_worker_webhooks_total{outcome=\"delivered\"} 1",
+            "migrate_worker_webhook_failed_deliveries_total 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
         }

@@ -8,7 +8,8 @@ pub struct Redactor {
 }
 
 /// Environment variables whose values are secret.
-const SECRET_VARS: &[&str] = &["DB_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD"];
+const SECRET_VARS: &[&str] =
+    &["DB_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD", "WEBHOOK_SECRET"];
 
 impl Redactor {
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {

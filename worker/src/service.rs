@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::Message;
-use migrate_app::{OutputDir, RunRequest, check_mapping, run_mapping, write_report};
+use migrate_app::{OutputDir, RunRequest, check_mapping_within, run_mapping, write_report};
 use migrate_engine::{EngineError, RunReport};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -29,12 +29,17 @@ pub struct Shared {
     pub pool: PgPool,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub redactor: Redactor,
     /// True once SIGTERM arrived: no new message is taken.
     pub stopping: watch::Sender<bool>,
     /// Cancels the job under way: its run publishes nothing.
     pub cancel: Arc<AtomicBool>,
+    /// The signed webhook, when `WEBHOOK_URL` is set.
+    pub webhook: Option<Arc<crate::webhook::Webhook>>,
+    /// Webhook deliveries under way: they go on beside the jobs, and the
+    /// worker waits for them (within the grace period) before it exits.
+    pub deliveries: std::sync::Mutex<tokio::task::JoinSet<()>>,
 }
 
 impl Shared {
@@ -56,16 +61,37 @@ impl Shared {
         let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&aws).force_path_style(true).build());
         let sqs = aws_sdk_sqs::Client::new(&aws);
         let (stopping, _) = watch::channel(false);
+        let webhook = match &config.webhook {
+            Some(w) => Some(Arc::new(crate::webhook::Webhook::new(w.clone())?)),
+            None => None,
+        };
         Ok(Arc::new(Self {
             config,
             pool,
             s3,
             sqs,
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             redactor,
             stopping,
             cancel: Arc::new(AtomicBool::new(false)),
+            webhook,
+            deliveries: std::sync::Mutex::new(tokio::task::JoinSet::new()),
         }))
+    }
+
+    /// Waits, at most `within`, for the webhook deliveries under way.
+    pub async fn finish_deliveries(&self, within: Duration) {
+        let mut set = match self.deliveries.lock() {
+            Ok(mut d) => std::mem::take(&mut *d),
+            Err(_) => return,
+        };
+        if set.is_empty() {
+            return;
+        }
+        info!(deliveries = set.len(), "waiting for webhook deliveries");
+        if tokio::time::timeout(within, async { while set.join_next().await.is_some() {} }).await.is_err() {
+            warn!(left = set.len(), "webhook deliveries still under way at exit: not delivered");
+        }
     }
 
     /// The database answers, in one plain sentence when it does not.
@@ -540,7 +566,6 @@ pub(crate) async fn end_job(shared: &Shared, job: &JobInfo, attempts: i32, outco
 }
 
 async fn notify(shared: &Shared, job: &JobInfo, attempts: i32, outcome: &Outcome) {
-    let Some(url) = &shared.config.notify_queue_url else { return };
     let prefix = &job.prefix;
     let note = serde_json::json!({
         "job_id": job.job_id,
@@ -553,7 +578,19 @@ async fn notify(shared: &Shared, job: &JobInfo, attempts: i32, outcome: &Outcome
         "results": outcome.run_id.map(|r| format!("s3://{}/{prefix}{RESULTS_DIR}/{r}/", job.bucket)),
         "summary": outcome.summary,
     });
-    if let Err(e) = shared.sqs.send_message().queue_url(url).message_body(note.to_string()).send().await {
+    let body = note.to_string();
+    if let Some(webhook) = &shared.webhook {
+        let (webhook, body, metrics) = (webhook.clone(), body.clone(), shared.metrics.clone());
+        if let Ok(mut set) = shared.deliveries.lock() {
+            set.spawn(async move {
+                webhook.deliver(&body, &metrics).await;
+            });
+            // Finished deliveries are let go of here.
+            while set.try_join_next().is_some() {}
+        }
+    }
+    let Some(url) = &shared.config.notify_queue_url else { return };
+    if let Err(e) = shared.sqs.send_message().queue_url(url).message_body(body).send().await {
         error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not send the notification");
     }
 }
@@ -684,7 +721,9 @@ async fn execute(shared: &Shared, job: &JobInfo, last_attempt: bool) -> Result<E
         crate::files::fetch(shared, bucket, &key, &[], &mapping_path(&root, true)).await?;
     }
     let (mapping, _) = load_job_mapping(shared, &root, &shown, job.org, job.stored)?;
-    let (sources, diagnostics) = check_mapping(&mapping).await;
+    // An uploaded mapping's limits are held to the worker's ceilings.
+    let ceilings = (!job.stored).then_some(&config.ceilings);
+    let (sources, diagnostics) = check_mapping_within(&mapping, ceilings).await;
     let Some(mut sources) = sources else {
         // An uploaded mapping comes last, after its data: what it names is
         // there or never will be. A stored mapping's job starts at any

@@ -25,5 +25,5 @@ pub use inspect::{
 pub use load::{LoadError, load_mapping};
 pub use output::{OutputDir, Progress, write_report};
 pub use report::{how_to_fix, render_html, render_markdown, thousands, verdict};
-pub use run::{RunRequest, check_mapping, run_mapping};
+pub use run::{RunRequest, check_mapping, check_mapping_within, run_mapping};
 pub use sources::{Ceilings, SourceSet, check_sources};

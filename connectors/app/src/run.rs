@@ -13,9 +13,21 @@ use crate::{OutputDir, SourceSet, check_sources};
 /// files to compare their columns). Returns the sources when nothing is an
 /// error, and every problem found: errors in file order, then warnings.
 pub async fn check_mapping(mapping: &Mapping) -> (Option<SourceSet>, Diagnostics) {
+    check_mapping_within(mapping, None).await
+}
+
+/// [`check_mapping`], the sources' limits first held to `ceilings` (see
+/// [`SourceSet::hold_to`]; what it refuses, the caller refused before).
+pub async fn check_mapping_within(
+    mapping: &Mapping,
+    ceilings: Option<&crate::Ceilings>,
+) -> (Option<SourceSet>, Diagnostics) {
     let mut problems = mapping.errors.clone();
     let sources = match SourceSet::configure(mapping) {
-        Ok(s) => {
+        Ok(mut s) => {
+            if let Some(c) = ceilings {
+                s.hold_to(mapping, c);
+            }
             problems.extend(check_sources(mapping, &s).await);
             Some(s)
         }

@@ -1,3 +1,4 @@
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -208,6 +209,8 @@ pub struct Ceilings {
     /// Rows of one batch (`batch_size`, `batch_rows`), and documents read
     /// to learn an export's paths (`sample`).
     pub batch_rows: usize,
+    /// Memory a workbook's parts held whole may take (`max_memory_bytes`).
+    pub memory_bytes: u64,
 }
 
 impl Default for Ceilings {
@@ -219,64 +222,101 @@ impl Default for Ceilings {
             document_bytes: 48 << 20,
             depth: 256,
             batch_rows: 10_000,
+            memory_bytes: 1 << 30,
         }
     }
 }
 
 impl SourceSet {
-    /// Each source option above its ceiling, as a sentence.
-    pub fn above_ceilings(&self, c: &Ceilings) -> Vec<String> {
+    /// Holds every source's limits to `c`, the worker's ceilings: an
+    /// option the mapping leaves out takes the ceiling where that is lower
+    /// than the connector's default; one it sets above the ceiling is
+    /// returned as a sentence, for the caller to refuse.
+    pub fn hold_to(&mut self, mapping: &Mapping, c: &Ceilings) -> Vec<String> {
         let mut out = Vec::new();
-        let mut check = |source: &str, option: &str, value: u64, ceiling: u64, setting: &str| {
-            if value > ceiling {
-                out.push(format!(
-                    "source {source} sets {option} = {value}, above the worker's ceiling {setting} = {ceiling}"
-                ));
-            }
-        };
         let rows = c.batch_rows as u64;
-        for (name, config) in &self.configs {
+        for (name, config) in &mut self.configs {
+            let set: BTreeSet<String> = mapping
+                .source_config::<std::collections::BTreeMap<String, serde::de::IgnoredAny>>(name)
+                .map(|t| t.into_keys().collect())
+                .unwrap_or_default();
+            let mut hold = Holder { out: &mut out, set: &set, source: name };
             match config {
                 SourceConfig::Csv(x) => {
-                    check(name, "max_field_bytes", x.max_field_bytes as u64, c.field_bytes as u64, "MAX_FIELD_BYTES");
-                    check(name, "batch_size", x.batch_size as u64, rows, "MAX_BATCH_ROWS");
+                    hold.limit("max_field_bytes", &mut x.max_field_bytes, c.field_bytes as u64, "MAX_FIELD_BYTES");
+                    hold.limit("batch_size", &mut x.batch_size, rows, "MAX_BATCH_ROWS");
                 }
                 SourceConfig::Excel(x) => {
-                    check(name, "max_unpacked_bytes", x.max_unpacked_bytes, c.unpacked_bytes, "MAX_UNPACKED_BYTES");
-                    check(
-                        name,
+                    hold.limit("max_unpacked_bytes", &mut x.max_unpacked_bytes, c.unpacked_bytes, "MAX_UNPACKED_BYTES");
+                    hold.limit(
                         "max_whole_file_bytes",
-                        x.max_whole_file_bytes,
+                        &mut x.max_whole_file_bytes,
                         c.whole_file_bytes,
                         "MAX_WHOLE_FILE_BYTES",
                     );
-                    check(name, "batch_size", x.batch_size as u64, rows, "MAX_BATCH_ROWS");
+                    hold.limit(
+                        "max_memory_bytes",
+                        &mut x.max_memory_bytes,
+                        c.memory_bytes,
+                        "MEMORY_BUDGET less 512 MiB",
+                    );
+                    hold.limit("batch_size", &mut x.batch_size, rows, "MAX_BATCH_ROWS");
                 }
                 SourceConfig::SqlDump(x) => {
-                    check(name, "max_field_bytes", x.max_field_bytes as u64, c.field_bytes as u64, "MAX_FIELD_BYTES");
-                    check(name, "batch_size", x.batch_size as u64, rows, "MAX_BATCH_ROWS");
+                    hold.limit("max_field_bytes", &mut x.max_field_bytes, c.field_bytes as u64, "MAX_FIELD_BYTES");
+                    hold.limit("batch_size", &mut x.batch_size, rows, "MAX_BATCH_ROWS");
                 }
                 SourceConfig::Xml(x) => {
-                    check(name, "max_field_bytes", x.max_field_bytes as u64, c.field_bytes as u64, "MAX_FIELD_BYTES");
-                    check(name, "max_depth", x.max_depth as u64, c.depth as u64, "MAX_DEPTH");
-                    check(name, "batch_size", x.batch_size as u64, rows, "MAX_BATCH_ROWS");
+                    hold.limit("max_field_bytes", &mut x.max_field_bytes, c.field_bytes as u64, "MAX_FIELD_BYTES");
+                    hold.limit("max_depth", &mut x.max_depth, c.depth as u64, "MAX_DEPTH");
+                    hold.limit("batch_size", &mut x.batch_size, rows, "MAX_BATCH_ROWS");
                 }
                 SourceConfig::Mongo(x) => {
-                    check(
-                        name,
+                    hold.limit(
                         "max_document_bytes",
-                        x.max_document_bytes as u64,
+                        &mut x.max_document_bytes,
                         c.document_bytes as u64,
                         "MAX_DOCUMENT_BYTES",
                     );
-                    check(name, "batch_rows", x.batch_rows as u64, rows, "MAX_BATCH_ROWS");
-                    check(name, "sample", x.sample as u64, rows, "MAX_BATCH_ROWS");
+                    hold.limit("batch_rows", &mut x.batch_rows, rows, "MAX_BATCH_ROWS");
+                    hold.limit("sample", &mut x.sample, rows, "MAX_BATCH_ROWS");
                 }
                 // Database sources are refused in uploads altogether.
                 SourceConfig::Mysql(_) | SourceConfig::Mssql(_) => {}
             }
         }
         out
+    }
+}
+
+/// Holds one source's options to their ceilings (see [`SourceSet::hold_to`]).
+struct Holder<'a> {
+    out: &'a mut Vec<String>,
+    /// The options the mapping sets.
+    set: &'a BTreeSet<String>,
+    source: &'a str,
+}
+
+impl Holder<'_> {
+    fn limit<T: Copy + TryInto<u64> + TryFrom<u64>>(
+        &mut self,
+        option: &str,
+        value: &mut T,
+        ceiling: u64,
+        setting: &str,
+    ) {
+        let current: u64 = (*value).try_into().unwrap_or(u64::MAX);
+        if current <= ceiling {
+            return;
+        }
+        if self.set.contains(option) {
+            self.out.push(format!(
+                "source {} sets {option} = {current}, above the worker's ceiling {setting} = {ceiling}",
+                self.source
+            ));
+        } else if let Ok(lowered) = T::try_from(ceiling) {
+            *value = lowered;
+        }
     }
 }
 

@@ -46,6 +46,12 @@ pub struct ExcelSourceConfig {
     /// sharedStrings too large to hold). Default 2 GiB.
     #[serde(default = "default_max_unpacked_bytes")]
     pub max_unpacked_bytes: u64,
+    /// The most memory the parts of a workbook that are held whole may
+    /// take, estimated from their real unpacked size before any is read:
+    /// the shared strings of xlsx, xlsm and xlsb, and all of an xls or
+    /// ods. Default 1 GiB.
+    #[serde(default = "default_max_memory_bytes")]
+    pub max_memory_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -109,6 +115,10 @@ fn default_max_unpacked_bytes() -> u64 {
     2 << 30
 }
 
+pub(crate) fn default_max_memory_bytes() -> u64 {
+    1 << 30
+}
+
 impl ExcelSourceConfig {
     pub fn for_path(path: impl Into<String>) -> Self {
         Self {
@@ -121,6 +131,7 @@ impl ExcelSourceConfig {
             batch_size: default_batch_size(),
             max_whole_file_bytes: default_max_whole_bytes(),
             max_unpacked_bytes: default_max_unpacked_bytes(),
+            max_memory_bytes: default_max_memory_bytes(),
         }
     }
 

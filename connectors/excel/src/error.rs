@@ -14,6 +14,18 @@ pub enum ExcelError {
     Read { file: String, message: String },
     #[error("{file}: part {part} unpacks to {size} bytes from {compressed} ({why}); refusing to read it")]
     Unpacked { file: String, part: String, size: u64, compressed: u64, why: String },
+    #[error(
+        "{file}: reading it would hold about {estimate} bytes in memory ({what}), more than max_memory_bytes = {max}; refusing to read it"
+    )]
+    Memory { file: String, what: String, estimate: u64, max: u64 },
+    #[error(
+        "{file}: sheet {sheet:?}, row {row}: {bytes} bytes of text in one row, more than {max}; refusing to read it"
+    )]
+    RowTooLarge { file: String, sheet: String, row: u32, bytes: usize, max: usize },
+    #[error(
+        "{file}: sheet {sheet:?}, row {row}: its rows hold more than max_unpacked_bytes = {max} bytes of text (a shared string counted at each use); refusing to read on"
+    )]
+    TooMuchText { file: String, sheet: String, row: u32, max: u64 },
     #[error("batch_size must be at least 1")]
     BatchSize,
     #[error("range {0:?} is not a cell range like \"A5:H900\"")]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use async_trait::async_trait;
-use calamine::{Dimensions, Reader, Xlsx, open_workbook, open_workbook_auto};
+use calamine::{Dimensions, Reader, Xlsb, Xlsx, open_workbook, open_workbook_auto};
 use migrate_engine::{
     Batch, MalformedRow, RejectReason, SkipRows, Source, SourceError, SourceInfo, SourceLocation, SourceNote,
 };
@@ -16,9 +16,40 @@ use sha2::{Digest, Sha256};
 use crate::cell::{CellText, column_letters, from_data, from_ref};
 use crate::config::{CellRange, ExcelSourceConfig, Merged, SheetRef};
 use crate::error::ExcelError;
+use crate::memory::{Closing, Gate, check_memory};
 
-/// Rows in flight between the reader thread and the batches.
+/// Rows in flight between the reader thread and the batches (and at most
+/// [`crate::memory::CHANNEL_BYTES`] of their text).
 const CHANNEL_ROWS: usize = 4096;
+
+/// Text of one row, at most: no spreadsheet row holds more (Excel's cells
+/// hold 32,767 characters, of at most 16,384 columns), so a row over it
+/// is a hostile file, refused.
+const MAX_ROW_BYTES: usize = migrate_engine::MAX_BATCH_BYTES;
+
+/// A row's cells by column (0-based).
+type Cells = Vec<(u32, CellText)>;
+
+/// The text a row's cells hold.
+fn row_bytes(cells: &[(u32, CellText)]) -> usize {
+    cells.iter().map(|(_, t)| text_bytes(t)).sum()
+}
+
+fn text_bytes(text: &CellText) -> usize {
+    match text {
+        CellText::Value(v) | CellText::Error(v) | CellText::Invalid(v) => v.len(),
+        CellText::Empty => 0,
+    }
+}
+
+/// The next message, its row's bytes released from the gate.
+fn receive(rows: &Receiver<Msg>, gate: &Gate) -> Result<Msg, std::sync::mpsc::RecvError> {
+    let msg = rows.recv()?;
+    if let Msg::Row(_, cells, _) = &msg {
+        gate.release(row_bytes(cells));
+    }
+    Ok(msg)
+}
 
 enum Msg {
     /// The sheet being read, and every sheet of the workbook.
@@ -59,6 +90,9 @@ pub struct ExcelSource {
     at_row: u32,
     /// `skip_rows = "auto"` found the header (a decision for the report).
     header_found: bool,
+    /// The bytes of rows the reader has sent and the batches not taken;
+    /// closed when the source is dropped, so a waiting reader stops.
+    gate: Closing,
 }
 
 /// The sheet does not declare its size (no `<dimension>`).
@@ -170,9 +204,20 @@ struct Rows {
     /// Merged regions with the value of their top-left cell, once read.
     merged: Vec<(Dimensions, Option<CellText>)>,
     tx: SyncSender<Msg>,
+    gate: Arc<Gate>,
 }
 
 impl Rows {
+    fn new(
+        range: Option<CellRange>,
+        merged: Vec<(Dimensions, Option<CellText>)>,
+        extent: &Arc<AtomicU32>,
+        tx: &SyncSender<Msg>,
+        gate: &Arc<Gate>,
+    ) -> Self {
+        Self { range, merged, extent: extent.clone(), next_row: 0, tx: tx.clone(), gate: gate.clone() }
+    }
+
     /// The sheet's last row, within the range when there is one.
     fn tell_extent(&self, last_row: u32) {
         let last = self.range.map_or(last_row, |r| last_row.min(r.bottom));
@@ -257,12 +302,104 @@ impl Rows {
                 return true;
             }
         }
-        self.tx.send(Msg::Row(row, cells, filled)).is_ok()
+        self.gate.admit(row_bytes(&cells)) && self.tx.send(Msg::Row(row, cells, filled)).is_ok()
     }
 }
 
+/// Streams one sheet's cells into `rows`, a row at a time: xlsx, xlsm and
+/// xlsb alike. `next` gives the cells in file order. The text of all rows
+/// (a shared string counted at each use) may be at most `max_text`.
+fn stream_cells<'a>(
+    rows: &mut Rows,
+    max_text: u64,
+    declared: Dimensions,
+    mut next: impl FnMut() -> Result<Option<calamine::Cell<calamine::DataRef<'a>>>, String>,
+    file: &str,
+    sheet: &str,
+) -> Result<(), ExcelError> {
+    // The size the sheet declares (a writer may leave it out).
+    if declared.end.0 > 0 {
+        rows.tell_extent(declared.end.0);
+    }
+    let cut = |row: Option<u32>, e: String| {
+        let after = row.map_or_else(|| "before its first row".to_string(), |r| format!("after row {}", r + 1));
+        ExcelError::Read {
+            file: file.to_string(),
+            message: format!("sheet {sheet:?} cannot be read {after}: its XML is cut short or malformed ({e})"),
+        }
+    };
+    // The row being read: its number, its cells, their bytes.
+    let mut current: Option<(u32, Cells, usize)> = None;
+    let mut last_row = None;
+    let mut total = 0u64;
+    while let Some(cell) = next().map_err(|e| cut(last_row, e))? {
+        let (row, col) = cell.get_position();
+        last_row = Some(row);
+        let text = from_ref(cell.get_value());
+        if text == CellText::Empty {
+            continue;
+        }
+        let bytes = text_bytes(&text);
+        total = total.saturating_add(bytes as u64);
+        if total > max_text {
+            return Err(ExcelError::TooMuchText {
+                file: file.to_string(),
+                sheet: sheet.to_string(),
+                row: row + 1,
+                max: max_text,
+            });
+        }
+        match &mut current {
+            Some((r, cells, held)) if *r == row => {
+                cells.push((col, text));
+                *held += bytes;
+                if *held > MAX_ROW_BYTES {
+                    return Err(ExcelError::RowTooLarge {
+                        file: file.to_string(),
+                        sheet: sheet.to_string(),
+                        row: row + 1,
+                        bytes: *held,
+                        max: MAX_ROW_BYTES,
+                    });
+                }
+            }
+            _ => {
+                if let Some((r, done, _)) = current.take()
+                    && !rows.send(r, done)
+                {
+                    return Ok(());
+                }
+                current = Some((row, vec![(col, text)], bytes));
+            }
+        }
+    }
+    if let Some((r, done, _)) = current {
+        rows.send(r, done);
+    }
+    rows.finish();
+    Ok(())
+}
+
+/// Picks the sheet to read and tells the source, with every sheet's name;
+/// `None` when the source is gone.
+fn announce(
+    names: Vec<String>,
+    config: &ExcelSourceConfig,
+    file: &str,
+    tx: &SyncSender<Msg>,
+) -> Result<Option<String>, ExcelError> {
+    let sheet = pick_sheet(&names, config.sheet.as_ref(), file)?;
+    Ok(tx.send(Msg::Sheet(sheet.clone(), names)).is_ok().then_some(sheet))
+}
+
 /// Reads the sheet on its own thread, sending rows as they complete.
-fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>, extent: Arc<AtomicU32>) {
+fn read_workbook(
+    path: PathBuf,
+    config: ExcelSourceConfig,
+    tx: SyncSender<Msg>,
+    extent: Arc<AtomicU32>,
+    gate: Arc<Gate>,
+) {
     let file = path.display().to_string();
     let fail = |message: String| ExcelError::Read { file: file.clone(), message };
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
@@ -273,14 +410,11 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>, 
         if matches!(ext.as_str(), "xlsx" | "xlsm" | "xlsb" | "ods") {
             check_zip(&path, config.max_unpacked_bytes)?;
         }
+        check_memory(&path, &ext, bytes, config.max_memory_bytes)?;
         if matches!(ext.as_str(), "xlsx" | "xlsm") {
             let mut book: Xlsx<_> = open_workbook(&path)
                 .map_err(|e: calamine::XlsxError| ExcelError::Open { path: path.clone(), message: e.to_string() })?;
-            let names = book.sheet_names();
-            let sheet = pick_sheet(&names, config.sheet.as_ref(), &file)?;
-            if tx.send(Msg::Sheet(sheet.clone(), names)).is_err() {
-                return Ok(());
-            }
+            let Some(sheet) = announce(book.sheet_names(), &config, &file, &tx)? else { return Ok(()) };
             let merged = match config.merged {
                 Merged::Fill => book
                     .merge_cells_by_sheet_name(&sheet)
@@ -290,42 +424,23 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>, 
                     .collect(),
                 Merged::Empty => Vec::new(),
             };
-            let mut rows = Rows { range, merged, extent: extent.clone(), next_row: 0, tx: tx.clone() };
+            let mut rows = Rows::new(range, merged, &extent, &tx, &gate);
             let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| fail(e.to_string()))?;
-            // The size the sheet declares (a writer may leave it out).
             let declared = cells.dimensions();
-            if declared.end.0 > 0 {
-                rows.tell_extent(declared.end.0);
+            let next = || cells.next_cell().map_err(|e| e.to_string());
+            stream_cells(&mut rows, config.max_unpacked_bytes, declared, next, &file, &sheet)?;
+        } else if ext == "xlsb" {
+            if config.merged == Merged::Fill {
+                return Err(ExcelError::MergedFill { file: file.clone() });
             }
-            let mut current: Option<(u32, Vec<(u32, CellText)>)> = None;
-            let cut = |row: Option<u32>, e: calamine::XlsxError| {
-                let after = row.map_or_else(|| "before its first row".to_string(), |r| format!("after row {}", r + 1));
-                fail(format!("sheet {sheet:?} cannot be read {after}: its XML is cut short or malformed ({e})"))
-            };
-            let mut last_row = None;
-            while let Some(cell) = cells.next_cell().map_err(|e| cut(last_row, e))? {
-                let (row, col) = cell.get_position();
-                last_row = Some(row);
-                let text = from_ref(cell.get_value());
-                if text == CellText::Empty {
-                    continue;
-                }
-                match &mut current {
-                    Some((r, cells)) if *r == row => cells.push((col, text)),
-                    _ => {
-                        if let Some((r, done)) = current.take()
-                            && !rows.send(r, done)
-                        {
-                            break;
-                        }
-                        current = Some((row, vec![(col, text)]));
-                    }
-                }
-            }
-            if let Some((r, done)) = current {
-                rows.send(r, done);
-            }
-            rows.finish();
+            let mut book: Xlsb<_> = open_workbook(&path)
+                .map_err(|e: calamine::XlsbError| ExcelError::Open { path: path.clone(), message: e.to_string() })?;
+            let Some(sheet) = announce(book.sheet_names(), &config, &file, &tx)? else { return Ok(()) };
+            let mut rows = Rows::new(range, Vec::new(), &extent, &tx, &gate);
+            let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| fail(e.to_string()))?;
+            let declared = cells.dimensions();
+            let next = || cells.next_cell().map_err(|e| e.to_string());
+            stream_cells(&mut rows, config.max_unpacked_bytes, declared, next, &file, &sheet)?;
         } else {
             if config.merged == Merged::Fill {
                 return Err(ExcelError::MergedFill { file: file.clone() });
@@ -352,14 +467,10 @@ fn read_workbook(path: PathBuf, config: ExcelSourceConfig, tx: SyncSender<Msg>, 
             }
             let mut book = open_workbook_auto(&path)
                 .map_err(|e| ExcelError::Open { path: path.clone(), message: e.to_string() })?;
-            let names = book.sheet_names();
-            let sheet = pick_sheet(&names, config.sheet.as_ref(), &file)?;
-            if tx.send(Msg::Sheet(sheet.clone(), names)).is_err() {
-                return Ok(());
-            }
+            let Some(sheet) = announce(book.sheet_names(), &config, &file, &tx)? else { return Ok(()) };
             let used = book.worksheet_range(&sheet).map_err(|e| fail(e.to_string()))?;
             let (top, left) = used.start().unwrap_or((0, 0));
-            let mut rows = Rows { range, merged: Vec::new(), extent: extent.clone(), next_row: 0, tx: tx.clone() };
+            let mut rows = Rows::new(range, Vec::new(), &extent, &tx, &gate);
             if let Some((bottom, _)) = used.end() {
                 rows.tell_extent(bottom);
             }
@@ -389,12 +500,15 @@ impl ExcelSource {
         let (tx, rx) = sync_channel(CHANNEL_ROWS);
         let (thread_path, thread_config) = (path.to_path_buf(), config.clone());
         let extent = Arc::new(AtomicU32::new(UNKNOWN_EXTENT));
-        let thread_extent = extent.clone();
+        let gate = Arc::new(Gate::default());
+        let (thread_extent, thread_gate) = (extent.clone(), gate.clone());
+        // Any return below, an error too, stops the reader.
+        let closing = Closing(gate.clone());
         std::thread::Builder::new()
             .name("migrate-excel".into())
-            .spawn(move || read_workbook(thread_path, thread_config, tx, thread_extent))
+            .spawn(move || read_workbook(thread_path, thread_config, tx, thread_extent, thread_gate))
             .map_err(|e| ExcelError::Open { path: path.to_path_buf(), message: e.to_string() })?;
-        let (sheet, sheets): (Arc<str>, Vec<String>) = match rx.recv() {
+        let (sheet, sheets): (Arc<str>, Vec<String>) = match receive(&rx, &gate) {
             Ok(Msg::Sheet(s, all)) => (s.into(), all),
             Ok(Msg::Failed(e)) => return Err(e),
             _ => return Err(ExcelError::Read { file: file.to_string(), message: "the reader stopped".into() }),
@@ -407,7 +521,7 @@ impl ExcelSource {
             SkipRows::Auto(_) => Self::guess_header_row(config, path)?,
         };
         let header_cells = loop {
-            match rx.recv() {
+            match receive(&rx, &gate) {
                 Ok(Msg::Row(r, cells, filled)) if r as usize >= first_row => break (r, cells, filled),
                 Ok(Msg::Row(..)) => continue,
                 Ok(Msg::Failed(e)) => return Err(e),
@@ -428,7 +542,7 @@ impl ExcelSource {
             pending.push_back(Msg::Row(header_row, header_cells.clone(), header_filled.clone()));
         }
         while pending.len() <= migrate_engine::header::HEADER_SAMPLE_ROWS {
-            match rx.recv() {
+            match receive(&rx, &gate) {
                 Ok(Msg::Sheet(..)) => {}
                 Ok(row @ Msg::Row(..)) => pending.push_back(row),
                 Ok(last) => {
@@ -494,6 +608,7 @@ impl ExcelSource {
             header_row,
             at_row: header_row,
             header_found: matches!(config.skip_rows, SkipRows::Auto(_)),
+            gate: closing,
         })
     }
 
@@ -512,13 +627,17 @@ impl ExcelSource {
     pub fn guess_header_row(config: &ExcelSourceConfig, path: &Path) -> Result<usize, ExcelError> {
         let (tx, rx) = sync_channel(64);
         let (thread_path, thread_config) = (path.to_path_buf(), config.clone());
+        let gate = Arc::new(Gate::default());
+        let (thread_gate, _closing) = (gate.clone(), Closing(gate.clone()));
         std::thread::Builder::new()
             .name("migrate-excel-probe".into())
-            .spawn(move || read_workbook(thread_path, thread_config, tx, Arc::new(AtomicU32::new(UNKNOWN_EXTENT))))
+            .spawn(move || {
+                read_workbook(thread_path, thread_config, tx, Arc::new(AtomicU32::new(UNKNOWN_EXTENT)), thread_gate)
+            })
             .map_err(|e| ExcelError::Open { path: path.to_path_buf(), message: e.to_string() })?;
         let mut rows: Vec<(u32, usize)> = Vec::new();
         while rows.len() < 30 {
-            match rx.recv() {
+            match receive(&rx, &gate) {
                 Ok(Msg::Row(r, cells, _)) => rows.push((r, cells.len())),
                 Ok(Msg::Sheet(..)) => {}
                 Ok(Msg::Failed(e)) => return Err(e),
@@ -538,10 +657,11 @@ impl ExcelSource {
         let mut locations = Vec::new();
         let mut malformed = Vec::new();
         let mut notes = std::mem::take(&mut self.header_notes);
-        while rows.len() < self.batch_size {
+        let mut bytes = 0usize;
+        while rows.len() < self.batch_size && bytes < migrate_engine::MAX_BATCH_BYTES {
             let next = match self.pending.pop_front() {
                 Some(msg) => Ok(msg),
-                None => self.rows.recv(),
+                None => receive(&self.rows, &self.gate.0),
             };
             match next {
                 Ok(Msg::Row(r, cells, filled)) => {
@@ -552,6 +672,7 @@ impl ExcelSource {
                         continue;
                     }
                     let index = rows.len();
+                    bytes += row_bytes(&cells);
                     let mut values: Vec<Option<String>> = vec![None; width];
                     for (col, text) in cells {
                         let name = self.header.get(col as usize).cloned();

@@ -136,28 +136,14 @@ async fn the_source_reports_how_many_rows_of_the_sheet_it_has_read() {
 /// customers.xlsx with its first sheet rewritten by `edit`, and maybe a
 /// part added.
 fn rewritten(edit: impl Fn(&str) -> String, extra: Option<(&str, Vec<u8>)>) -> tempfile::NamedTempFile {
-    use std::io::{Read, Write};
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(fixture("customers.xlsx")).unwrap()).unwrap();
-    let out = tempfile::Builder::new().suffix(".xlsx").tempfile().unwrap();
-    let mut writer = zip::ZipWriter::new(std::fs::File::create(out.path()).unwrap());
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for i in 0..archive.len() {
-        let mut part = archive.by_index(i).unwrap();
-        let name = part.name().unwrap().to_string();
-        let mut body = Vec::new();
-        part.read_to_end(&mut body).unwrap();
-        if name == "xl/worksheets/sheet1.xml" {
-            body = edit(&String::from_utf8(body).unwrap()).into_bytes();
-        }
-        writer.start_file(name, options).unwrap();
-        writer.write_all(&body).unwrap();
-    }
-    if let Some((name, body)) = extra {
-        writer.start_file(name, options).unwrap();
-        writer.write_all(&body).unwrap();
-    }
-    writer.finish().unwrap();
-    out
+    use std::io::Read;
+    let base = fixture("customers.xlsx");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&base).unwrap()).unwrap();
+    let mut sheet = String::new();
+    archive.by_name("xl/worksheets/sheet1.xml").unwrap().read_to_string(&mut sheet).unwrap();
+    let mut parts = vec![("xl/worksheets/sheet1.xml", edit(&sheet).into_bytes())];
+    parts.extend(extra);
+    with_parts(std::path::Path::new(&base), parts)
 }
 
 #[tokio::test]
@@ -520,4 +506,139 @@ fn an_excel_4_workbook_is_named_with_how_to_convert_it() {
         );
         assert!(err.contains(&expected), "{err}");
     }
+}
+
+/// `base` with `parts` added (or put in place of its parts of that name).
+fn with_parts(base: &std::path::Path, parts: Vec<(&str, Vec<u8>)>) -> tempfile::NamedTempFile {
+    use std::io::{Read, Write};
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(base).unwrap()).unwrap();
+    let out = tempfile::Builder::new().suffix(".xlsx").tempfile().unwrap();
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(out.path()).unwrap());
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for i in 0..archive.len() {
+        let mut part = archive.by_index(i).unwrap();
+        let name = part.name().unwrap().to_string();
+        if parts.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let mut body = Vec::new();
+        part.read_to_end(&mut body).unwrap();
+        writer.start_file(name, options).unwrap();
+        writer.write_all(&body).unwrap();
+    }
+    for (name, body) in parts {
+        writer.start_file(name, options).unwrap();
+        writer.write_all(&body).unwrap();
+    }
+    writer.finish().unwrap();
+    out
+}
+
+/// A shared-strings part holding `strings`, declaring `unique`.
+fn shared_strings(strings: impl Iterator<Item = String>, unique: &str) -> Vec<u8> {
+    let mut xml =
+        format!("<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" uniqueCount=\"{unique}\">");
+    for s in strings {
+        xml.push_str(&format!("<si><t>{s}</t></si>"));
+    }
+    xml.push_str("</sst>");
+    xml.into_bytes()
+}
+
+/// One sheet: a header `Name` and `rows` rows whose cells (A, B, …) each
+/// take shared string 0, `width` of them a row.
+fn sheet_of_shared(rows: usize, width: usize) -> Vec<u8> {
+    let main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
+    let mut data = String::from("<row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>Name</t></is></c></row>");
+    for r in 2..rows + 2 {
+        data.push_str(&format!("<row r=\"{r}\">"));
+        for c in 0..width {
+            let col = (b'A' + c as u8 % 26) as char;
+            let col = if c >= 26 { format!("A{col}") } else { col.to_string() };
+            data.push_str(&format!("<c r=\"{col}{r}\" t=\"s\"><v>0</v></c>"));
+        }
+        data.push_str("</row>");
+    }
+    format!("<worksheet xmlns=\"{main}\"><sheetData>{data}</sheetData></worksheet>").into_bytes()
+}
+
+#[tokio::test]
+async fn shared_strings_that_would_not_fit_in_memory_are_refused_before_any_is_held() {
+    let base = tiny_xlsx(&[&[("A1", "Name")], &[("A2", "Ada")]], &[]);
+    let strings = shared_strings((0..200_000).map(|i| format!("v{i:06}")), "200000");
+    let book = with_parts(base.path(), vec![("xl/sharedStrings.xml", strings)]);
+    let path = book.path().display().to_string();
+    let small = ExcelSourceConfig { max_memory_bytes: 4 << 20, ..ExcelSourceConfig::for_path(path.clone()) };
+    let err = small.build(std::path::Path::new("/")).err().expect("refused").to_string();
+    assert!(err.contains("xl/sharedStrings.xml"), "{err}");
+    assert!(err.contains("more than max_memory_bytes = 4194304; refusing to read it"), "{err}");
+    // Within the default, the same workbook reads.
+    let mut source = ExcelSourceConfig::for_path(path).build(std::path::Path::new("/")).unwrap();
+    let batch = source.next_batch().await.unwrap().unwrap();
+    assert_eq!(row(&batch, 0), some(&[Some("Ada")]));
+
+    // A table that declares a trillion strings (calamine sizes its table
+    // by it) is refused however little it holds.
+    let declared =
+        with_parts(base.path(), vec![("xl/sharedStrings.xml", shared_strings(std::iter::empty(), "1000000000000"))]);
+    let err = ExcelSourceConfig::for_path(declared.path().display().to_string())
+        .build(std::path::Path::new("/"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("0 strings, 1000000000000 declared"), "{err}");
+}
+
+#[tokio::test]
+async fn one_large_shared_string_in_many_cells_keeps_batches_and_rows_bounded() {
+    let base = tiny_xlsx(&[&[("A1", "Name")]], &[]);
+    let big = "x".repeat(2 << 20);
+    let strings = shared_strings(std::iter::once(big.clone()), "1");
+    // 100 rows of one 2 MiB cell: batches stop at 16 MiB of text.
+    let book = with_parts(
+        base.path(),
+        vec![("xl/sharedStrings.xml", strings.clone()), ("xl/worksheets/sheet1.xml", sheet_of_shared(100, 1))],
+    );
+    let mut source =
+        ExcelSourceConfig::for_path(book.path().display().to_string()).build(std::path::Path::new("/")).unwrap();
+    let mut heights = Vec::new();
+    while let Some(batch) = source.next_batch().await.unwrap() {
+        assert_eq!(row(&batch, 0)[0].as_deref().map(str::len), Some(2 << 20));
+        heights.push(batch.height());
+    }
+    assert_eq!(heights, [vec![8; 12], vec![4]].concat());
+
+    // The rows' text in all, a shared string counted at each use, is held
+    // to max_unpacked_bytes: a small file cannot become gigabytes of rows.
+    let config = ExcelSourceConfig {
+        max_unpacked_bytes: 20 << 20,
+        ..ExcelSourceConfig::for_path(book.path().display().to_string())
+    };
+    let err = match config.build(std::path::Path::new("/")) {
+        Err(e) => e.to_string(),
+        Ok(mut source) => loop {
+            match source.next_batch().await {
+                Err(e) => break e.to_string(),
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("read to the end"),
+            }
+        },
+    };
+    assert!(
+        err.contains("sheet \"Sheet1\", row 11: its rows hold more than max_unpacked_bytes = 20971520 bytes of text"),
+        "{err}"
+    );
+
+    // A row of 10 such cells (20 MiB) is no spreadsheet's: refused, named.
+    let wide = with_parts(
+        base.path(),
+        vec![("xl/sharedStrings.xml", strings), ("xl/worksheets/sheet1.xml", sheet_of_shared(3, 10))],
+    );
+    let config = ExcelSourceConfig { header: false, ..ExcelSourceConfig::for_path(wide.path().display().to_string()) };
+    let err = match config.build(std::path::Path::new("/")) {
+        Err(e) => e.to_string(),
+        Ok(mut source) => source.next_batch().await.expect_err("refused").to_string(),
+    };
+    assert!(err.contains("sheet \"Sheet1\", row 2:"), "{err}");
+    assert!(err.contains("bytes of text in one row, more than 16777216; refusing to read it"), "{err}");
 }

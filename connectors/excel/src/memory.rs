@@ -1,0 +1,232 @@
+//! What reading a workbook holds in memory, bounded before and while it is
+//! read: the parts held whole are measured first (their real unpacked size,
+//! not the size the zip declares), and rows in flight are counted in bytes.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+use std::sync::{Condvar, Mutex, PoisonError};
+
+use crate::error::ExcelError;
+
+/// Text of the rows between the reader thread and the batches, at most.
+pub(crate) const CHANNEL_BYTES: usize = 16 << 20;
+
+/// Bytes one shared string costs besides its text: its slot in the table
+/// and its allocation.
+const PER_STRING: u64 = 64;
+
+/// Bytes one string the table declares (`uniqueCount`) costs before any
+/// is read: the table is sized by it.
+const PER_DECLARED: u64 = 24;
+
+/// How many times its unpacked size a part read whole takes in memory:
+/// binary shared strings (UTF-16, a few bytes of record each), whole
+/// sheets of cells, and the small parts (styles, the workbook, its
+/// relationships).
+const BINARY_STRINGS: u64 = 8;
+const WHOLE_SHEETS: u64 = 3;
+const SMALL_PARTS: u64 = 2;
+
+/// A reader that fails once more than `cap` bytes came through it.
+struct Capped<R> {
+    inner: R,
+    read: u64,
+    cap: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.cap {
+            return Err(std::io::Error::other("over the cap"));
+        }
+        Ok(n)
+    }
+}
+
+/// The parts of a zip-based workbook that calamine holds whole, and how
+/// each is priced.
+enum Held {
+    XmlStrings,
+    BinaryStrings,
+    Small,
+    Sheets,
+}
+
+fn held(ext: &str, name: &str) -> Option<Held> {
+    let name = name.to_ascii_lowercase();
+    let base = name.rsplit('/').next().unwrap_or_default();
+    match ext {
+        "xlsx" | "xlsm" | "xlsb" if base == "sharedstrings.xml" => Some(Held::XmlStrings),
+        "xlsx" | "xlsm" | "xlsb" if base == "sharedstrings.bin" => Some(Held::BinaryStrings),
+        "xlsx" | "xlsm" | "xlsb" => (matches!(base, "styles.xml" | "styles.bin" | "workbook.xml" | "workbook.bin")
+            || base.ends_with(".rels"))
+        .then_some(Held::Small),
+        "ods" => matches!(base, "content.xml" | "styles.xml" | "settings.xml").then_some(Held::Sheets),
+        _ => None,
+    }
+}
+
+/// Refuses a workbook whose parts held whole would take more than `max`
+/// bytes of memory: the shared strings of xlsx, xlsm and xlsb (their text,
+/// per string, and the count the table declares), all of an ods or xls.
+/// Each part is unpacked once, streamed and stopped at the cap.
+pub(crate) fn check_memory(path: &Path, ext: &str, size: u64, max: u64) -> Result<(), ExcelError> {
+    let file = path.display().to_string();
+    let over = |what: String, estimate: u64| ExcelError::Memory { file: file.clone(), what, estimate, max };
+    if ext == "xls" {
+        let estimate = size.saturating_mul(WHOLE_SHEETS);
+        return if estimate > max {
+            Err(over(format!("the workbook is read whole: {size} bytes"), estimate))
+        } else {
+            Ok(())
+        };
+    }
+    if !matches!(ext, "xlsx" | "xlsm" | "xlsb" | "ods") {
+        return Ok(());
+    }
+    let open = File::open(path).map_err(|e| ExcelError::Open { path: path.to_path_buf(), message: e.to_string() })?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(open))
+        .map_err(|e| ExcelError::Open { path: path.to_path_buf(), message: format!("not a valid workbook: {e}") })?;
+    let mut total = 0u64;
+    for i in 0..archive.len() {
+        let name = archive.name_for_index(i).and_then(Result::ok).map(|n| n.to_string()).unwrap_or_default();
+        let Some(kind) = held(ext, &name) else { continue };
+        let part = archive.by_index(i).map_err(|e| ExcelError::Read { file: file.clone(), message: e.to_string() })?;
+        let factor = match kind {
+            Held::XmlStrings => 1,
+            Held::BinaryStrings => BINARY_STRINGS,
+            Held::Sheets => WHOLE_SHEETS,
+            Held::Small => SMALL_PARTS,
+        };
+        let left = max.saturating_sub(total);
+        let mut capped = Capped { inner: part, read: 0, cap: left / factor };
+        let (cost, what) = match kind {
+            Held::XmlStrings => {
+                let (strings, declared) = count_strings(&mut capped);
+                let cost = capped
+                    .read
+                    .saturating_add(strings.saturating_mul(PER_STRING))
+                    .saturating_add(declared.saturating_mul(PER_DECLARED));
+                (cost, format!("{name}: {} bytes unpacked, {strings} strings, {declared} declared", capped.read))
+            }
+            _ => {
+                let _ = std::io::copy(&mut capped, &mut std::io::sink());
+                (capped.read.saturating_mul(factor), format!("{name}: {} bytes unpacked", capped.read))
+            }
+        };
+        total = total.saturating_add(cost);
+        if capped.read > capped.cap || total > max {
+            let what = if capped.read > capped.cap { format!("{what} when reading stopped") } else { what };
+            return Err(over(what, total));
+        }
+    }
+    Ok(())
+}
+
+/// The `<si>` entries of a shared-strings part, and the `uniqueCount` its
+/// `<sst>` declares. Reading stops at the first error (the cap, or XML
+/// that calamine then reports itself).
+fn count_strings(part: &mut impl Read) -> (u64, u64) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(BufReader::new(part));
+    let mut buf = Vec::new();
+    let (mut strings, mut declared) = (0u64, 0u64);
+    loop {
+        buf.clear();
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e) | Event::Empty(e)) => match e.local_name().as_ref() {
+                "si" => strings += 1,
+                "sst" => {
+                    let count = e.attributes().flatten().find(|a| a.key.local_name().as_ref() == "uniqueCount");
+                    declared = count.and_then(|a| a.value.trim().parse().ok()).unwrap_or(0);
+                }
+                _ => {}
+            },
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    (strings, declared)
+}
+
+/// Bounds the text of rows in flight from the reader thread: the reader
+/// waits while [`CHANNEL_BYTES`] are held (a row larger than that passes
+/// alone), the batches release what they take.
+#[derive(Default)]
+pub(crate) struct Gate {
+    /// Bytes held, and whether the receiving side is gone.
+    state: Mutex<(usize, bool)>,
+    freed: Condvar,
+}
+
+impl Gate {
+    /// Waits for room for `bytes`; false once the receiver is gone.
+    pub(crate) fn admit(&self, bytes: usize) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while state.0 > 0 && state.0.saturating_add(bytes) > CHANNEL_BYTES && !state.1 {
+            state = self.freed.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+        if state.1 {
+            return false;
+        }
+        state.0 = state.0.saturating_add(bytes);
+        true
+    }
+
+    pub(crate) fn release(&self, bytes: usize) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0 = state.0.saturating_sub(bytes);
+        self.freed.notify_all();
+    }
+
+    /// The receiver is gone: a waiting reader stops.
+    pub(crate) fn close(&self) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+        self.freed.notify_all();
+    }
+}
+
+/// Closes its gate when dropped: held by the receiving side.
+pub(crate) struct Closing(pub(crate) std::sync::Arc<Gate>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_strings_are_counted_and_their_declared_count_read() {
+        let xml = b"<?xml version=\"1.0\"?><x:sst xmlns:x=\"m\" count=\"3\" uniqueCount=\"1000000000000\">\
+            <x:si><x:t>a</x:t></x:si><x:si><x:r><x:t>b</x:t></x:r></x:si><x:si/></x:sst>";
+        assert_eq!(count_strings(&mut &xml[..]), (3, 1_000_000_000_000));
+    }
+
+    #[test]
+    fn the_gate_holds_the_reader_until_bytes_are_released() {
+        let gate = std::sync::Arc::new(Gate::default());
+        assert!(gate.admit(CHANNEL_BYTES), "a row alone always passes");
+        let waiting = {
+            let gate = gate.clone();
+            std::thread::spawn(move || gate.admit(10))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!waiting.is_finished(), "no room: the reader waits");
+        gate.release(CHANNEL_BYTES);
+        assert!(waiting.join().unwrap());
+        let closed = {
+            let gate = gate.clone();
+            std::thread::spawn(move || gate.admit(CHANNEL_BYTES))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        gate.close();
+        assert!(!closed.join().unwrap(), "a closed gate lets the reader stop");
+    }
+}
