@@ -5,10 +5,11 @@ use crate::location::SourceLocation;
 /// Text a source puts in one batch before sending it, whatever its row
 /// count: rows of large values (a 16 MB document, a 1 MB field per row)
 /// make smaller batches, so memory stays bounded by this, not by rows.
-/// A batch is held a few times over while it is mapped and staged (its
-/// rows, its columns, rejected rows with their fields), and up to four
-/// are in flight: 16 MiB keeps a run's pipeline within 512 MiB.
-pub const MAX_BATCH_BYTES: usize = 16 << 20;
+/// A batch is held several times over while it is read, mapped and staged
+/// (its rows, its columns, rejected rows with their fields), and several
+/// are in flight: at 8 MiB a run's pipeline stays within 1 GiB (measured:
+/// bench/RESULTS.md, hostile uploads).
+pub const MAX_BATCH_BYTES: usize = 8 << 20;
 
 /// A slice of a source: every column as nullable text (never inferred, so
 /// `00123` stays `00123`), plus where each row came from.

@@ -66,9 +66,9 @@ pub struct WorkerConfig {
 }
 
 /// What a job's pipeline holds at most, whatever the upload: the batches
-/// in flight (one read ahead, two mapping, one staging), each at most
-/// 16 MiB of text, and their copies while mapped and staged.
-pub const PIPELINE_BYTES: u64 = 512 << 20;
+/// in flight (read ahead, mapping, staging), each at most 8 MiB of text,
+/// their copies while mapped and staged, and the rows a source reads ahead.
+pub const PIPELINE_BYTES: u64 = 1 << 30;
 
 /// The least `MEMORY_BUDGET` a worker starts with: the pipeline's share
 /// and 64 MiB for a workbook's shared strings.

@@ -225,12 +225,11 @@ pub fn load_job_mapping(
             shared.config.mappings_prefix
         )));
     }
-    // An upload may lower the limits the operator set, never raise them.
-    if !stored {
-        let above = configured.hold_to(&mapping, &shared.config.ceilings);
-        if !above.is_empty() {
-            return Err(permanent(format!("{shown}{MAPPING_FILE}: {}: refused", above.join("; "))));
-        }
+    // An upload may lower the limits the operator set, never raise them;
+    // what a mapping leaves out (a stored one too) takes the ceiling.
+    let above = configured.hold_to(&mapping, &shared.config.ceilings);
+    if !stored && !above.is_empty() {
+        return Err(permanent(format!("{shown}{MAPPING_FILE}: {}: refused", above.join("; "))));
     }
     for (name, path) in configured.files() {
         if !inside(root, &path) {

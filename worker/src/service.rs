@@ -721,9 +721,9 @@ async fn execute(shared: &Shared, job: &JobInfo, last_attempt: bool) -> Result<E
         crate::files::fetch(shared, bucket, &key, &[], &mapping_path(&root, true)).await?;
     }
     let (mapping, _) = load_job_mapping(shared, &root, &shown, job.org, job.stored)?;
-    // An uploaded mapping's limits are held to the worker's ceilings.
-    let ceilings = (!job.stored).then_some(&config.ceilings);
-    let (sources, diagnostics) = check_mapping_within(&mapping, ceilings).await;
+    // The limits a mapping leaves out take the worker's ceilings (what an
+    // uploaded one sets above them was refused above).
+    let (sources, diagnostics) = check_mapping_within(&mapping, Some(&config.ceilings)).await;
     let Some(mut sources) = sources else {
         // An uploaded mapping comes last, after its data: what it names is
         // there or never will be. A stored mapping's job starts at any

@@ -21,7 +21,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("SHUTDOWN_GRACE_SECS", "30", "how long a job may finish after SIGTERM"),
     ("PARTITION_BYTES", "268435456", "split CSVs larger than this; 0 never splits"),
     ("MAX_JOB_BYTES", "10 GiB", "the most a job may download"),
-    ("MEMORY_BUDGET", "2 GiB", "memory one job may use: 512 MiB for the pipeline, the rest for a workbook held whole"),
+    ("MEMORY_BUDGET", "2 GiB", "memory one job may use: 1 GiB for the pipeline, the rest for a workbook held whole"),
     ("MAX_UNPACKED_BYTES", "2 GiB", "ceiling on an uploaded mapping's max_unpacked_bytes"),
     ("MAX_WHOLE_FILE_BYTES", "100 MB", "ceiling on max_whole_file_bytes"),
     ("MAX_FIELD_BYTES", "1 MiB", "ceiling on max_field_bytes"),

@@ -254,12 +254,7 @@ impl SourceSet {
                         c.whole_file_bytes,
                         "MAX_WHOLE_FILE_BYTES",
                     );
-                    hold.limit(
-                        "max_memory_bytes",
-                        &mut x.max_memory_bytes,
-                        c.memory_bytes,
-                        "MEMORY_BUDGET less 512 MiB",
-                    );
+                    hold.limit("max_memory_bytes", &mut x.max_memory_bytes, c.memory_bytes, "MEMORY_BUDGET less 1 GiB");
                     hold.limit("batch_size", &mut x.batch_size, rows, "MAX_BATCH_ROWS");
                 }
                 SourceConfig::SqlDump(x) => {

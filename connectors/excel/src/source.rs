@@ -25,7 +25,7 @@ const CHANNEL_ROWS: usize = 4096;
 /// Text of one row, at most: no spreadsheet row holds more (Excel's cells
 /// hold 32,767 characters, of at most 16,384 columns), so a row over it
 /// is a hostile file, refused.
-const MAX_ROW_BYTES: usize = migrate_engine::MAX_BATCH_BYTES;
+const MAX_ROW_BYTES: usize = 16 << 20;
 
 /// A row's cells by column (0-based).
 type Cells = Vec<(u32, CellText)>;

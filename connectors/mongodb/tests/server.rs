@@ -358,7 +358,7 @@ async fn documents_at_the_16_mib_limit_read_whole_in_batches_bounded_by_bytes() 
         .collect();
     assert_eq!(sizes, (0..8).map(|i| (i, big - i as usize)).collect::<Vec<_>>(), "every document whole");
     // 10,000 rows a batch by default, but a batch is sent once it holds
-    // 16 MiB of text: two of these documents each.
+    // 8 MiB of text: one of these documents each.
     let heights: Vec<usize> = batches.iter().map(|b| b.height()).collect();
-    assert_eq!(heights, [2, 2, 2, 2]);
+    assert_eq!(heights, [1; 8]);
 }
