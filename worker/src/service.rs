@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::config::WorkerConfig;
 use crate::event::{Upload, parse};
 use crate::files::{JobError, download, fail, load_job_mapping, mapping_path, upload_results};
-use crate::layout::{RESULTS_DIR, Trigger, classify};
+use crate::layout::{MAPPING_FILE, RESULTS_DIR, Trigger, classify};
 use crate::ledger::{self, Claimed, NotClaimed};
 use crate::metrics::Metrics;
 use crate::redact::Redactor;
@@ -378,6 +378,9 @@ async fn handle_upload(shared: &Shared, upload: &Upload, receipt: &str) -> Handl
     let (org, prefix, stored) = match classify(&upload.key) {
         Trigger::Ignore(why) => {
             info!(key = %upload.key, why = %why, "not a job");
+            if upload.key.rsplit('/').next() == Some(MAPPING_FILE) {
+                notify_ignored(shared, upload, &why).await;
+            }
             return Handled::Done;
         }
         Trigger::UploadedMapping { org, prefix } => (org, prefix, false),
@@ -578,6 +581,26 @@ async fn notify(shared: &Shared, job: &JobInfo, attempts: i32, outcome: &Outcome
         "results": outcome.run_id.map(|r| format!("s3://{}/{prefix}{RESULTS_DIR}/{r}/", job.bucket)),
         "summary": outcome.summary,
     });
+    send_note(shared, &note).await;
+}
+
+/// A `mapping.toml` that starts no job (its key is not a job's place):
+/// the customer meant a job, so they are told why there is none. Other
+/// ignored keys (the worker's own results, files waiting for a mapping)
+/// are not told.
+async fn notify_ignored(shared: &Shared, upload: &Upload, why: &str) {
+    let note = serde_json::json!({
+        "job_id": null,
+        "bucket": upload.bucket,
+        "key": upload.key,
+        "state": "ignored",
+        "reason": format!("{why}: a job's mapping goes at tenants/{{org_id}}/{{job}}/{MAPPING_FILE}"),
+    });
+    send_note(shared, &note).await;
+}
+
+/// Sends a notification to the queue and, when set, the webhook.
+async fn send_note(shared: &Shared, note: &serde_json::Value) {
     let body = note.to_string();
     if let Some(webhook) = &shared.webhook {
         let (webhook, body, metrics) = (webhook.clone(), body.clone(), shared.metrics.clone());

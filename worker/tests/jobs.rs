@@ -282,15 +282,30 @@ async fn a_message_received_at_sigterm_is_handed_back_at_once_not_after_the_leas
 }
 
 #[tokio::test]
-async fn a_key_with_a_dot_segment_is_no_job() {
+async fn a_key_with_a_dot_segment_is_no_job_and_a_misplaced_mapping_is_told_why() {
     let stack = Stack::new().await;
     let worker = stack.worker("w1", &[]);
     stack.put(&format!("tenants/{ORG_A}/../mapping.toml"), demo_mapping(ORG_A)).await;
     stack.put(&format!("tenants/{ORG_A}/./mapping.toml"), demo_mapping(ORG_A)).await;
+    stack.put(&format!("tenants/{ORG_A}/mapping.toml"), demo_mapping(ORG_A)).await;
     stack.upload_job(ORG_A, "real", None).await;
-    let notes = stack.notifications(1, MINUTE).await;
-    assert_eq!(notes.len(), 1);
-    assert_eq!(notes[0]["key"], format!("tenants/{ORG_A}/real/mapping.toml"));
+    let notes = stack.notifications(4, MINUTE).await;
+    assert_eq!(notes.len(), 4, "{notes:?}");
+    // The mappings that start no job are told, with why.
+    for (key, why) in [
+        (format!("tenants/{ORG_A}/../mapping.toml"), "empty or relative path segment"),
+        (format!("tenants/{ORG_A}/./mapping.toml"), "empty or relative path segment"),
+        (format!("tenants/{ORG_A}/mapping.toml"), "not under tenants/{org_id}/{job}/"),
+    ] {
+        let note = notes.iter().find(|n| n["key"] == key).unwrap_or_else(|| panic!("{key}: {notes:?}"));
+        assert_eq!((&note["state"], &note["job_id"]), (&"ignored".into(), &serde_json::Value::Null), "{note}");
+        let reason = note["reason"].as_str().unwrap();
+        assert!(reason.starts_with(why), "{reason}");
+        assert!(reason.ends_with("a job's mapping goes at tenants/{org_id}/{job}/mapping.toml"), "{reason}");
+    }
+    let real = notes.iter().find(|n| n["key"] == format!("tenants/{ORG_A}/real/mapping.toml")).unwrap();
+    assert_eq!(real["state"], "succeeded");
+    // The worker's own results (and the data file) are told nothing.
     assert!(stack.notifications(1, Duration::from_secs(3)).await.is_empty(), "{}", worker.log_text());
     assert_eq!(stack.count("SELECT count(*) FROM migrate.jobs").await, 1);
 }
