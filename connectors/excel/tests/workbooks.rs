@@ -642,3 +642,17 @@ async fn one_large_shared_string_in_many_cells_keeps_batches_and_rows_bounded() 
     assert!(err.contains("sheet \"Sheet1\", row 2:"), "{err}");
     assert!(err.contains("bytes of text in one row, more than 16777216; refusing to read it"), "{err}");
 }
+
+#[test]
+fn an_xls_or_ods_read_whole_is_priced_before_it_is_read() {
+    for (name, part) in
+        [("customers.xls", "the workbook is read whole"), ("customers.ods", "bytes unpacked when reading stopped")]
+    {
+        let c = ExcelSourceConfig { max_memory_bytes: 1000, ..config(name) };
+        let err = c.build(std::path::Path::new("/")).err().expect("refused").to_string();
+        assert!(err.contains(part), "{name}: {err}");
+        assert!(err.contains("more than max_memory_bytes = 1000; refusing to read it"), "{name}: {err}");
+        // Within the default it reads.
+        assert!(config(name).build(std::path::Path::new("/")).is_ok(), "{name}");
+    }
+}
