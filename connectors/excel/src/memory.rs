@@ -28,6 +28,15 @@ const BINARY_STRINGS: u64 = 8;
 const WHOLE_SHEETS: u64 = 3;
 const SMALL_PARTS: u64 = 2;
 
+/// Bytes one cell of an ods sheet takes once read: calamine holds every
+/// sheet as a dense grid over the box its cells span (a value and a
+/// formula slot per cell), whatever the file's size.
+const PER_GRID_CELL: u64 = 56;
+
+/// The largest sheet an ods may describe (calamine's caps).
+const ODS_ROWS: u64 = 1_048_576;
+const ODS_COLUMNS: u64 = 16_384;
+
 /// A reader that fails once more than `cap` bytes came through it.
 struct Capped<R> {
     inner: R,
@@ -53,6 +62,7 @@ enum Held {
     BinaryStrings,
     Small,
     Sheets,
+    OdsContent,
 }
 
 fn held(ext: &str, name: &str) -> Option<Held> {
@@ -64,7 +74,8 @@ fn held(ext: &str, name: &str) -> Option<Held> {
         "xlsx" | "xlsm" | "xlsb" => (matches!(base, "styles.xml" | "styles.bin" | "workbook.xml" | "workbook.bin")
             || base.ends_with(".rels"))
         .then_some(Held::Small),
-        "ods" => matches!(base, "content.xml" | "styles.xml" | "settings.xml").then_some(Held::Sheets),
+        "ods" if base == "content.xml" => Some(Held::OdsContent),
+        "ods" => matches!(base, "styles.xml" | "settings.xml").then_some(Held::Sheets),
         _ => None,
     }
 }
@@ -98,7 +109,7 @@ pub(crate) fn check_memory(path: &Path, ext: &str, size: u64, max: u64) -> Resul
         let factor = match kind {
             Held::XmlStrings => 1,
             Held::BinaryStrings => BINARY_STRINGS,
-            Held::Sheets => WHOLE_SHEETS,
+            Held::Sheets | Held::OdsContent => WHOLE_SHEETS,
             Held::Small => SMALL_PARTS,
         };
         let left = max.saturating_sub(total);
@@ -111,6 +122,11 @@ pub(crate) fn check_memory(path: &Path, ext: &str, size: u64, max: u64) -> Resul
                     .saturating_add(strings.saturating_mul(PER_STRING))
                     .saturating_add(declared.saturating_mul(PER_DECLARED));
                 (cost, format!("{name}: {} bytes unpacked, {strings} strings, {declared} declared", capped.read))
+            }
+            Held::OdsContent => {
+                let grid = grid_cells(&mut capped);
+                let cost = capped.read.saturating_mul(WHOLE_SHEETS).saturating_add(grid.saturating_mul(PER_GRID_CELL));
+                (cost, format!("{name}: {} bytes unpacked, sheets spanning {grid} cells", capped.read))
             }
             _ => {
                 let _ = std::io::copy(&mut capped, &mut std::io::sink());
@@ -150,6 +166,67 @@ fn count_strings(part: &mut impl Read) -> (u64, u64) {
         }
     }
     (strings, declared)
+}
+
+/// The cells of the dense grids calamine builds for an ods: per sheet, the
+/// box from its first to its last non-empty cell, rows and columns
+/// repeated as the file says (`number-rows-repeated`,
+/// `number-columns-repeated`), so a few bytes describing a far corner
+/// count what they would take.
+fn grid_cells(part: &mut impl Read) -> u64 {
+    use quick_xml::events::{BytesStart, Event};
+    fn repeated(e: &BytesStart, name: &str) -> u64 {
+        e.attributes()
+            .flatten()
+            .find(|a| a.key.local_name().as_ref() == name)
+            .and_then(|a| a.value.trim().parse().ok())
+            .unwrap_or(1)
+    }
+    let mut reader = quick_xml::Reader::from_reader(BufReader::new(part));
+    let mut buf = Vec::new();
+    let mut total = 0u64;
+    // The sheet being read: rows before the current one, the current
+    // row's first row and repeat, its next column, and the box of
+    // non-empty cells (top, bottom, left, right).
+    let (mut row, mut repeat, mut col) = (0u64, 1u64, 0u64);
+    let mut bounds: Option<(u64, u64, u64, u64)> = None;
+    let area = |b: Option<(u64, u64, u64, u64)>| b.map_or(0, |(t, bo, l, r)| (bo - t + 1).saturating_mul(r - l + 1));
+    loop {
+        buf.clear();
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e)) => match e.local_name().as_ref() {
+                "table" => (row, bounds) = (0, None),
+                "table-row" => (repeat, col) = (repeated(&e, "number-rows-repeated"), 0),
+                // A cell with content: its value, text or formula follows.
+                "table-cell" | "covered-table-cell" => {
+                    let across = repeated(&e, "number-columns-repeated");
+                    let (bottom, right) =
+                        ((row + repeat - 1).min(ODS_ROWS - 1), (col + across - 1).min(ODS_COLUMNS - 1));
+                    let (top, left) = (row.min(ODS_ROWS - 1), col.min(ODS_COLUMNS - 1));
+                    bounds = Some(bounds.map_or((top, bottom, left, right), |(t, b, l, r)| {
+                        (t.min(top), b.max(bottom), l.min(left), r.max(right))
+                    }));
+                    col = col.saturating_add(across);
+                }
+                _ => {}
+            },
+            Ok(Event::Empty(e)) => match e.local_name().as_ref() {
+                "table-cell" | "covered-table-cell" => {
+                    col = col.saturating_add(repeated(&e, "number-columns-repeated"))
+                }
+                "table-row" => row = row.saturating_add(repeated(&e, "number-rows-repeated")),
+                _ => {}
+            },
+            Ok(Event::End(e)) => match e.local_name().as_ref() {
+                "table-row" => row = row.saturating_add(repeat),
+                "table" => total = total.saturating_add(area(bounds.take())),
+                _ => {}
+            },
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    total.saturating_add(area(bounds))
 }
 
 /// Bounds the text of rows in flight from the reader thread: the reader
@@ -207,6 +284,22 @@ mod tests {
         let xml = b"<?xml version=\"1.0\"?><x:sst xmlns:x=\"m\" count=\"3\" uniqueCount=\"1000000000000\">\
             <x:si><x:t>a</x:t></x:si><x:si><x:r><x:t>b</x:t></x:r></x:si><x:si/></x:sst>";
         assert_eq!(count_strings(&mut &xml[..]), (3, 1_000_000_000_000));
+    }
+
+    #[test]
+    fn an_ods_grid_spans_its_first_to_its_last_filled_cell_with_repeats() {
+        let cell = "<table:table-cell office:value-type=\"string\"><text:p>x</text:p></table:table-cell>";
+        // A1 filled, then 1,000 empty rows, then a row whose filled cell
+        // lies 99 columns right: 1,002 rows by 100 columns. Trailing
+        // empties (as LibreOffice writes them) add nothing.
+        let xml = format!(
+            "<table:table><table:table-row>{cell}<table:table-cell table:number-columns-repeated=\"1023\"/></table:table-row>\
+             <table:table-row table:number-rows-repeated=\"1000\"><table:table-cell table:number-columns-repeated=\"1024\"/></table:table-row>\
+             <table:table-row><table:table-cell table:number-columns-repeated=\"99\"/>{cell}</table:table-row>\
+             <table:table-row table:number-rows-repeated=\"1048000\"><table:table-cell/></table:table-row></table:table>\
+             <table:table><table:table-row>{cell}</table:table-row></table:table>"
+        );
+        assert_eq!(grid_cells(&mut xml.as_bytes()), 1002 * 100 + 1);
     }
 
     #[test]

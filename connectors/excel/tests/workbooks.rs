@@ -656,3 +656,32 @@ fn an_xls_or_ods_read_whole_is_priced_before_it_is_read() {
         assert!(config(name).build(std::path::Path::new("/")).is_ok(), "{name}");
     }
 }
+
+#[test]
+fn an_ods_of_two_far_apart_cells_is_priced_as_the_grid_it_becomes() {
+    let cell = "<table:table-cell office:value-type=\"string\"><text:p>x</text:p></table:table-cell>";
+    // A1 and the cell 9,999 rows down and 9,999 columns right: a few
+    // hundred bytes that calamine would hold as 100,000,000 cells.
+    let content = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><office:document-content \
+         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" office:version=\"1.3\">\
+         <office:body><office:spreadsheet><table:table table:name=\"Sheet1\">\
+         <table:table-row>{cell}</table:table-row>\
+         <table:table-row table:number-rows-repeated=\"9998\"><table:table-cell/></table:table-row>\
+         <table:table-row><table:table-cell table:number-columns-repeated=\"9999\"/>{cell}</table:table-row>\
+         </table:table></office:spreadsheet></office:body></office:document-content>"
+    );
+    let book = with_parts(std::path::Path::new(&fixture("customers.ods")), vec![("content.xml", content.into_bytes())]);
+    let path = book.path().with_extension("ods");
+    std::fs::copy(book.path(), &path).unwrap();
+    let err = ExcelSourceConfig::for_path(path.display().to_string())
+        .build(std::path::Path::new("/"))
+        .err()
+        .expect("refused")
+        .to_string();
+    let _ = std::fs::remove_file(&path);
+    assert!(err.contains("content.xml: "), "{err}");
+    assert!(err.contains("sheets spanning 100000000 cells), more than max_memory_bytes = 1073741824"), "{err}");
+}
