@@ -3,7 +3,8 @@
 //!
 //! xlsx, xlsm and xlsb are streamed cell by cell on a reader thread, so a
 //! sheet that declares a huge dimension costs only the cells it has; xls
-//! and ods are read whole by calamine, so their size is capped. What is
+//! and ods are read whole by calamine (every sheet a dense grid), so their
+//! size and the grids their cells span are priced first. What is
 //! held whole (shared strings, a whole xls or ods) is measured before it
 //! is read (`max_memory_bytes`), and rows in flight are bounded in bytes.
 

@@ -88,9 +88,10 @@ pub(crate) fn check_memory(path: &Path, ext: &str, size: u64, max: u64) -> Resul
     let file = path.display().to_string();
     let over = |what: String, estimate: u64| ExcelError::Memory { file: file.clone(), what, estimate, max };
     if ext == "xls" {
-        let estimate = size.saturating_mul(WHOLE_SHEETS);
+        let grid = xls_grid(path).unwrap_or(0);
+        let estimate = size.saturating_mul(WHOLE_SHEETS).saturating_add(grid.saturating_mul(PER_GRID_CELL));
         return if estimate > max {
-            Err(over(format!("the workbook is read whole: {size} bytes"), estimate))
+            Err(over(format!("the workbook is read whole: {size} bytes, sheets spanning {grid} cells"), estimate))
         } else {
             Ok(())
         };
@@ -227,6 +228,58 @@ fn grid_cells(part: &mut impl Read) -> u64 {
         }
     }
     total.saturating_add(area(bounds))
+}
+
+/// The cells of the dense grids calamine builds for an xls (every sheet,
+/// at open): per worksheet, the box its cell records span. The records
+/// are read from the workbook stream (BIFF8 `Workbook`, BIFF5 `Book`);
+/// `None` when it cannot be read (calamine then says why).
+fn xls_grid(path: &Path) -> Option<u64> {
+    let mut book = cfb::open(path).ok()?;
+    let stream = if book.exists("/Workbook") { "/Workbook" } else { "/Book" };
+    let mut records = BufReader::new(book.open_stream(stream).ok()?);
+    let mut total = 0u64;
+    let mut sheet: Option<Option<(u64, u64, u64, u64)>> = None;
+    let mut body = Vec::new();
+    let area = |b: Option<(u64, u64, u64, u64)>| b.map_or(0, |(t, bo, l, r)| (bo - t + 1).saturating_mul(r - l + 1));
+    loop {
+        let mut head = [0u8; 4];
+        if records.read_exact(&mut head).is_err() {
+            break;
+        }
+        let kind = u16::from_le_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_le_bytes([head[2], head[3]]));
+        body.resize(len, 0);
+        if records.read_exact(&mut body).is_err() {
+            break;
+        }
+        let word = |at: usize| body.get(at..at + 2).map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])));
+        match kind {
+            // BOF: a worksheet (0x0010) starts.
+            0x0809 => sheet = (word(2) == Some(0x0010)).then_some(None),
+            // EOF: the sheet's box is counted.
+            0x000A => total = total.saturating_add(area(sheet.take().flatten())),
+            // Cells: FORMULA, LABELSST, NUMBER, RK, BOOLERR, LABEL, BLANK,
+            // RSTRING (row, column), and MULRK, MULBLANK (row, first
+            // column, …, last column).
+            0x0006 | 0x00FD | 0x0203 | 0x027E | 0x0205 | 0x0204 | 0x0201 | 0x00D6 | 0x00BD | 0x00BE => {
+                let (Some(row), Some(first)) = (word(0), word(2)) else { continue };
+                let last = if matches!(kind, 0x00BD | 0x00BE) {
+                    len.checked_sub(2).and_then(word).unwrap_or(first)
+                } else {
+                    first
+                };
+                let (left, right) = (first.min(last), first.max(last));
+                if let Some(bounds) = sheet.as_mut() {
+                    *bounds = Some(bounds.map_or((row, row, left, right), |(t, b, l, r)| {
+                        (t.min(row), b.max(row), l.min(left), r.max(right))
+                    }));
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(total.saturating_add(area(sheet.flatten())))
 }
 
 /// Bounds the text of rows in flight from the reader thread: the reader

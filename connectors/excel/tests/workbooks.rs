@@ -685,3 +685,35 @@ fn an_ods_of_two_far_apart_cells_is_priced_as_the_grid_it_becomes() {
     assert!(err.contains("content.xml: "), "{err}");
     assert!(err.contains("sheets spanning 100000000 cells), more than max_memory_bytes = 1073741824"), "{err}");
 }
+
+#[test]
+fn an_xls_of_far_apart_cells_is_priced_as_the_grids_it_becomes() {
+    use std::io::Write;
+    // Two worksheets, each a cell at A1 and one at IV65536: a few hundred
+    // bytes that calamine would hold, at open, as two grids of 16,777,216.
+    let record = |kind: u16, body: &[u8]| {
+        let mut r = kind.to_le_bytes().to_vec();
+        r.extend_from_slice(&(body.len() as u16).to_le_bytes());
+        r.extend_from_slice(body);
+        r
+    };
+    let bof = |dt: u16| record(0x0809, &[&0x0600u16.to_le_bytes()[..], &dt.to_le_bytes(), &[0; 12]].concat());
+    let cell = |row: u16, col: u16| {
+        record(0x00FD, &[&row.to_le_bytes()[..], &col.to_le_bytes(), &0u16.to_le_bytes(), &0u32.to_le_bytes()].concat())
+    };
+    let mut stream = [bof(0x0005), record(0x000A, &[])].concat();
+    for _ in 0..2 {
+        stream.extend([bof(0x0010), cell(0, 0), cell(65535, 255), record(0x000A, &[])].concat());
+    }
+    let file = tempfile::Builder::new().suffix(".xls").tempfile().unwrap();
+    let mut book = cfb::create(file.path()).unwrap();
+    book.create_stream("/Workbook").unwrap().write_all(&stream).unwrap();
+    book.flush().unwrap();
+    drop(book);
+    let err = ExcelSourceConfig::for_path(file.path().display().to_string())
+        .build(std::path::Path::new("/"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("sheets spanning 33554432 cells), more than max_memory_bytes = 1073741824"), "{err}");
+}
