@@ -22,8 +22,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest wait between two deliveries.
 const MAX_DELAY: Duration = Duration::from_secs(60);
 
-/// `WEBHOOK_URL` and what goes with it.
-#[derive(Clone, Debug)]
+/// `WEBHOOK_URL` and what goes with it (its `Debug` leaves the secret
+/// out).
+#[derive(Clone)]
 pub struct WebhookConfig {
     pub url: hyper::Uri,
     /// `WEBHOOK_SECRET`: the HMAC key, shared with the receiver.
@@ -33,6 +34,17 @@ pub struct WebhookConfig {
     /// `WEBHOOK_RETRY_SECS` (default 1): the first wait, doubled after
     /// each failed delivery, at most a minute.
     pub first_delay: Duration,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url)
+            .field("secret", &"[redacted]")
+            .field("attempts", &self.attempts)
+            .field("first_delay", &self.first_delay)
+            .finish()
+    }
 }
 
 /// The signature header's value for `body`.
@@ -101,6 +113,18 @@ impl Webhook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_secret_is_not_in_the_settings_debug_text() {
+        let config = WebhookConfig {
+            url: "https://hooks.example.com/x".parse().unwrap_or_default(),
+            secret: "whsec-never-shown".into(),
+            attempts: 5,
+            first_delay: Duration::from_secs(1),
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("whsec-never-shown") && shown.contains("[redacted]"), "{shown}");
+    }
 
     #[test]
     fn the_signature_is_hmac_sha256_of_the_body() {
