@@ -236,3 +236,45 @@ fn the_readme_lists_every_zone_abbreviation() {
     assert!(readme.contains("zone_abbreviations"), "README.md not read");
     assert!(missing.is_empty(), "{missing:?}");
 }
+
+#[test]
+fn dates_and_timestamps_are_written_as_chrono_writes_them() {
+    // Every day of a few centuries' edges and leap years, and times with
+    // and without fractions: the direct writer and chrono's format agree.
+    let days = [(1, 1, 1), (999, 12, 31), (1899, 12, 30), (1900, 2, 28), (2000, 2, 29), (2024, 12, 31), (9999, 12, 31)];
+    for (y, m, d) in days {
+        let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(iso_date(date), date.format("%Y-%m-%d").to_string());
+        for (h, mi, s, nanos) in [(0, 0, 0, 0), (23, 59, 59, 999_999_999), (12, 5, 7, 1_000), (1, 2, 3, 123_456_789)] {
+            let instant = date.and_hms_nano_opt(h, mi, s, nanos).unwrap().and_utc();
+            assert_eq!(iso_timestamp(&instant), instant.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string());
+        }
+    }
+    // Out of 0–9999, and a leap second, chrono writes them.
+    let far = NaiveDate::from_ymd_opt(12_000, 1, 1).unwrap();
+    assert_eq!(iso_date(far), far.format("%Y-%m-%d").to_string());
+    let leap =
+        NaiveDate::from_ymd_opt(2016, 12, 31).unwrap().and_hms_nano_opt(23, 59, 59, 1_500_000_000).unwrap().and_utc();
+    assert_eq!(iso_timestamp(&leap), leap.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string());
+}
+
+#[test]
+fn a_pattern_parsed_once_reads_as_parse_from_str_reads() {
+    let cases = [
+        ("03/06/2018 14:05", "%m/%d/%Y %H:%M"),
+        ("2018-03-06T14:05:00.5+02:00", "%Y-%m-%dT%H:%M:%S%.f%:z"),
+        ("06.03.18", "%d.%m.%y"),
+        ("2018-02-30", "%Y-%m-%d"),
+        ("not a date", "%Y-%m-%d"),
+    ];
+    for (value, pattern) in cases {
+        for _ in 0..2 {
+            let ours = parse_by(value, pattern).and_then(|p| p.to_naive_datetime_with_offset(0).ok());
+            assert_eq!(ours, NaiveDateTime::parse_from_str(value, pattern).ok(), "{value} {pattern}");
+            let date = parse_by(value, pattern).and_then(|p| p.to_naive_date().ok());
+            assert_eq!(date, NaiveDate::parse_from_str(value, pattern).ok(), "{value} {pattern}");
+            let offset = parse_by(value, pattern).and_then(|p| p.to_datetime().ok());
+            assert_eq!(offset, DateTime::parse_from_str(value, pattern).ok(), "{value} {pattern}");
+        }
+    }
+}
