@@ -135,15 +135,7 @@ async fn a_hostile_workbook_fails_on_its_first_attempt_and_the_worker_stays_with
 
 #[test]
 fn a_budget_too_small_for_a_job_is_a_bad_setting() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_migrate-worker"))
-        .env_clear()
-        .env("QUEUE_URL", "http://127.0.0.1:1/q")
-        .env("DATABASE_URL", "postgres://u@127.0.0.1:1/db")
-        .env("MEMORY_BUDGET", "1073741824")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let said = String::from_utf8_lossy(&out.stderr);
+    let said = bad_setting(&[("MEMORY_BUDGET", "1073741824")]);
     assert!(said.contains("MEMORY_BUDGET = 1073741824 is less than the 1140850688 bytes a job needs"), "{said}");
 }
 

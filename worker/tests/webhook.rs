@@ -152,14 +152,6 @@ async fn a_webhook_that_never_answers_is_given_up_counted_and_the_job_still_ends
 
 #[test]
 fn a_webhook_without_its_secret_is_a_bad_setting() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_migrate-worker"))
-        .env_clear()
-        .env("QUEUE_URL", "http://127.0.0.1:1/q")
-        .env("DATABASE_URL", "postgres://u@127.0.0.1:1/db")
-        .env("WEBHOOK_URL", "https://hooks.example.com/migrate")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let said = String::from_utf8_lossy(&out.stderr);
+    let said = bad_setting(&[("WEBHOOK_URL", "https://hooks.example.com/migrate")]);
     assert!(said.contains("WEBHOOK_URL is set but WEBHOOK_SECRET is not"), "{said}");
 }

@@ -190,23 +190,18 @@ fn grid_cells(part: &mut impl Read) -> u64 {
     // row's first row and repeat, its next column, and the box of
     // non-empty cells (top, bottom, left, right).
     let (mut row, mut repeat, mut col) = (0u64, 1u64, 0u64);
-    let mut bounds: Option<(u64, u64, u64, u64)> = None;
-    let area = |b: Option<(u64, u64, u64, u64)>| b.map_or(0, |(t, bo, l, r)| (bo - t + 1).saturating_mul(r - l + 1));
+    let mut span = Span::default();
     loop {
         buf.clear();
         match reader.read_event_into(&mut buf) {
             Ok(Event::Start(e)) => match e.local_name().as_ref() {
-                "table" => (row, bounds) = (0, None),
+                "table" => (row, span) = (0, Span::default()),
                 "table-row" => (repeat, col) = (repeated(&e, "number-rows-repeated"), 0),
                 // A cell with content: its value, text or formula follows.
                 "table-cell" | "covered-table-cell" => {
                     let across = repeated(&e, "number-columns-repeated");
-                    let (bottom, right) =
-                        ((row + repeat - 1).min(ODS_ROWS - 1), (col + across - 1).min(ODS_COLUMNS - 1));
-                    let (top, left) = (row.min(ODS_ROWS - 1), col.min(ODS_COLUMNS - 1));
-                    bounds = Some(bounds.map_or((top, bottom, left, right), |(t, b, l, r)| {
-                        (t.min(top), b.max(bottom), l.min(left), r.max(right))
-                    }));
+                    let rows = (row.min(ODS_ROWS - 1), (row + repeat - 1).min(ODS_ROWS - 1));
+                    span.cover(rows, (col.min(ODS_COLUMNS - 1), (col + across - 1).min(ODS_COLUMNS - 1)));
                     col = col.saturating_add(across);
                 }
                 _ => {}
@@ -220,14 +215,14 @@ fn grid_cells(part: &mut impl Read) -> u64 {
             },
             Ok(Event::End(e)) => match e.local_name().as_ref() {
                 "table-row" => row = row.saturating_add(repeat),
-                "table" => total = total.saturating_add(area(bounds.take())),
+                "table" => total = total.saturating_add(std::mem::take(&mut span).cells()),
                 _ => {}
             },
             Ok(Event::Eof) | Err(_) => break,
             Ok(_) => {}
         }
     }
-    total.saturating_add(area(bounds))
+    total.saturating_add(span.cells())
 }
 
 /// The cells of the dense grids calamine builds for an xls (every sheet,
@@ -239,9 +234,9 @@ fn xls_grid(path: &Path) -> Option<u64> {
     let stream = if book.exists("/Workbook") { "/Workbook" } else { "/Book" };
     let mut records = BufReader::new(book.open_stream(stream).ok()?);
     let mut total = 0u64;
-    let mut sheet: Option<Option<(u64, u64, u64, u64)>> = None;
+    // The worksheet being read, if one is.
+    let mut sheet: Option<Span> = None;
     let mut body = Vec::new();
-    let area = |b: Option<(u64, u64, u64, u64)>| b.map_or(0, |(t, bo, l, r)| (bo - t + 1).saturating_mul(r - l + 1));
     loop {
         let mut head = [0u8; 4];
         if records.read_exact(&mut head).is_err() {
@@ -256,9 +251,9 @@ fn xls_grid(path: &Path) -> Option<u64> {
         let word = |at: usize| body.get(at..at + 2).map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])));
         match kind {
             // BOF: a worksheet (0x0010) starts.
-            0x0809 => sheet = (word(2) == Some(0x0010)).then_some(None),
+            0x0809 => sheet = (word(2) == Some(0x0010)).then(Span::default),
             // EOF: the sheet's box is counted.
-            0x000A => total = total.saturating_add(area(sheet.take().flatten())),
+            0x000A => total = total.saturating_add(sheet.take().map_or(0, Span::cells)),
             // Cells: FORMULA, LABELSST, NUMBER, RK, BOOLERR, LABEL, BLANK,
             // RSTRING (row, column), and MULRK, MULBLANK (row, first
             // column, …, last column).
@@ -269,17 +264,34 @@ fn xls_grid(path: &Path) -> Option<u64> {
                 } else {
                     first
                 };
-                let (left, right) = (first.min(last), first.max(last));
-                if let Some(bounds) = sheet.as_mut() {
-                    *bounds = Some(bounds.map_or((row, row, left, right), |(t, b, l, r)| {
-                        (t.min(row), b.max(row), l.min(left), r.max(right))
-                    }));
+                if let Some(span) = sheet.as_mut() {
+                    span.cover((row, row), (first.min(last), first.max(last)));
                 }
             }
             _ => {}
         }
     }
-    Some(total.saturating_add(area(sheet.flatten())))
+    Some(total.saturating_add(sheet.map_or(0, Span::cells)))
+}
+
+/// The box a sheet's filled cells span (first and last row, first and
+/// last column): the dense grid calamine builds over them.
+#[derive(Default, Clone, Copy)]
+struct Span(Option<(u64, u64, u64, u64)>);
+
+impl Span {
+    /// Widens the box to hold the cells of `rows` × `columns` (inclusive).
+    fn cover(&mut self, rows: (u64, u64), columns: (u64, u64)) {
+        let ((top, bottom), (left, right)) = (rows, columns);
+        self.0 =
+            Some(self.0.map_or((top, bottom, left, right), |(t, b, l, r)| {
+                (t.min(top), b.max(bottom), l.min(left), r.max(right))
+            }));
+    }
+
+    fn cells(self) -> u64 {
+        self.0.map_or(0, |(t, b, l, r)| (b - t + 1).saturating_mul(r - l + 1))
+    }
 }
 
 /// Bounds the text of rows in flight from the reader thread: the reader

@@ -265,6 +265,21 @@ pub fn demo_mapping(org: &str) -> String {
     std::fs::read_to_string(workspace().join("fixtures/demo/mapping.toml")).unwrap().replace("${ORG_ID}", org)
 }
 
+/// What `migrate-worker` says on stderr when started with `extra` (and a
+/// queue and database that need not answer): it must exit 2, a bad setting.
+pub fn bad_setting(extra: &[(&str, &str)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_migrate-worker"))
+        .env_clear()
+        .env("QUEUE_URL", "http://127.0.0.1:1/q")
+        .env("DATABASE_URL", "postgres://u@127.0.0.1:1/db")
+        .envs(extra.iter().copied())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    said
+}
+
 pub struct Worker {
     pub child: Child,
     pub port: u16,
