@@ -64,3 +64,76 @@ created_at = "created"
     }
     assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 3000 - n as i64);
 }
+
+/// Staging remembers the keys it staged: when no two are alike the
+/// publish skips its duplicate-key query, and a row PostgreSQL refused is
+/// not one of them (its key staged again is no duplicate). A key staged
+/// twice still goes through the query: the later row wins.
+#[tokio::test]
+async fn keys_staging_saw_once_skip_the_duplicate_key_query_and_refused_rows_do_not_count() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mapping = dir.join("mapping.toml");
+    std::fs::write(
+        &mapping,
+        r#"
+[migration]
+name = "keys"
+org_id = "${ORG_ID}"
+source_system = "keys"
+
+[sources.rows]
+kind = "csv"
+path = "rows.csv"
+
+[contacts]
+from = "rows"
+key = "id"
+
+[contacts.columns]
+email = "email"
+created_at = "created"
+"#,
+    )
+    .unwrap();
+    let run = |csv: &str, out: &str| {
+        std::fs::write(dir.join("rows.csv"), csv).unwrap();
+        let output = t
+            .migrate_as(LOADER)
+            .env("ORG_ID", ORG_A)
+            .env_remove("RUST_LOG")
+            .args(["run", "--verbose"])
+            .arg(&mapping)
+            .args(["--out", out])
+            .output()
+            .unwrap();
+        assert_success(&output);
+        (String::from_utf8(output.stderr).unwrap(), report(&t.out_dir(out)))
+    };
+
+    let (log, r) = run(
+        "id,email,created\nK1,first@example.com,2021-13-45 10:00\nK1,second@example.com,2021-03-04 10:00\n\
+         K2,k2@example.com,2021-03-04 10:00\n",
+        "distinct",
+    );
+    assert!(log.contains("publish contacts: no source key staged twice (known from staging)"), "{log}");
+    assert!(!log.contains("duplicate source keys dropped"), "{log}");
+    // read, filtered, duplicates, rejected, loaded, inserted, updated, unchanged
+    assert_eq!(counts(entity(&r, "contacts")), [3, 0, 0, 1, 2, 2, 0, 0]);
+    let mut admin = t.admin().await;
+    let emails: Vec<String> =
+        sqlx::query_scalar("SELECT email FROM contacts ORDER BY email").fetch_all(&mut admin).await.unwrap();
+    assert_eq!(emails, ["k2@example.com", "second@example.com"]);
+
+    let (log, r) =
+        run("id,email,created\nK3,old@example.com,2021-03-04 10:00\nK3,new@example.com,2021-03-04 10:00\n", "twice");
+    assert!(log.contains("publish contacts: 1 duplicate source keys dropped"), "{log}");
+    assert!(!log.contains("known from staging"), "{log}");
+    assert_eq!(counts(entity(&r, "contacts"))[..5], [2, 0, 1, 0, 1]);
+    let k3: Vec<String> = sqlx::query_scalar("SELECT email FROM contacts WHERE email LIKE '%@example.com' AND email NOT IN ('k2@example.com', 'second@example.com')")
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(k3, ["new@example.com"], "the later row of the key wins");
+}

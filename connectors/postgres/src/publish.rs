@@ -60,6 +60,7 @@ pub(crate) async fn publish_entity(
     tx: &mut PgConnection,
     ids: &RunIds<'_>,
     staged: &StagedTable,
+    keys_distinct: bool,
     events: &mut dyn RunEvents,
 ) -> Result<(PublishedEntity, Vec<Fingerprint>), PgError> {
     let entity = staged.entity.as_str();
@@ -68,8 +69,14 @@ pub(crate) async fn publish_entity(
     analyze_staging(tx, staged).await?;
     step.done("staging analyzed");
 
-    let dups = drop_duplicate_keys(tx, staged, events).await?;
-    step.done(format!("{dups} duplicate source keys dropped"));
+    let dups = if keys_distinct {
+        step.done("no source key staged twice (known from staging)");
+        0
+    } else {
+        let dups = drop_duplicate_keys(tx, staged, events).await?;
+        step.done(format!("{dups} duplicate source keys dropped"));
+        dups
+    };
 
     let (orphans, unlinked) = resolve_links(tx, ids, staged).await?;
     if staged.columns.iter().any(|c| c.link.is_some()) {
@@ -171,6 +178,8 @@ async fn analyze_staging(tx: &mut PgConnection, staged: &StagedTable) -> Result<
 /// Step 1: a source key staged more than once keeps its last row; each
 /// dropped row is reported with its survivor. Only keys staged more than
 /// once are sorted (a hash aggregate finds them), not every staged row.
+/// Skipped when staging saw every key and no two alike (see
+/// `staged_keys`): 1.6 s a million rows.
 async fn drop_duplicate_keys(
     tx: &mut PgConnection,
     staged: &StagedTable,

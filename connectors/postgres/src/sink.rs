@@ -19,6 +19,7 @@ use crate::locks::{LOCK, TRY_LOCK, entity_lock, publish_lock, run_lock};
 use crate::publish::{RunIds, StagedTable, TargetColumn, missing_rows, nested_loops, publish_entity};
 use crate::quote::audited;
 use crate::quote::{quote_ident, quote_qualified};
+use crate::staged_keys::StagedKeys;
 
 pub struct PgSink {
     config: ConnectionConfig,
@@ -35,6 +36,8 @@ struct Active {
     conn: PgConnection,
     tables: Vec<StagedTable>,
     copy_statements: Vec<String>,
+    /// Per table: the keys staged, while this process stages them all.
+    keys: Vec<StagedKeys>,
 }
 
 impl PgSink {
@@ -63,6 +66,7 @@ impl PgSink {
             source_system: plan.source_system.clone(),
             lock,
             conn,
+            keys: tables.iter().map(|_| StagedKeys::new(false)).collect(),
             tables,
             copy_statements,
         });
@@ -258,7 +262,11 @@ impl Sink for PgSink {
 
         let (tables, copy_statements) = staging(&mut tx, run_id, plan, true).await?;
         tx.commit().await.context("committing the run's start")?;
-        self.activate(run_id, plan, lock, conn, tables, copy_statements).await
+        self.activate(run_id, plan, lock, conn, tables, copy_statements).await?;
+        // This process stages every row of the run, so it sees every key.
+        let active = self.active()?;
+        active.keys = active.tables.iter().map(|_| StagedKeys::new(true)).collect();
+        Ok(())
     }
 
     async fn stage(&mut self, entity: &EntityPlan, batch: &MappedBatch) -> Result<Vec<StageRejection>, SinkError> {
@@ -275,6 +283,15 @@ impl Sink for PgSink {
         let org = active.org_id.to_string();
         let seen = quote_qualified("migrate", &table.seen);
         let rejections = stage_batch(&mut active.conn, statement, &org, &columns, batch).await?;
+        if let Some(keys) = active.keys.get_mut(index) {
+            // Rejections are in row order.
+            let mut refused = rejections.iter().map(|r| r.row).peekable();
+            keys.add(
+                batch.keys.iter().enumerate().filter_map(|(row, key)| {
+                    if refused.next_if_eq(&row).is_some() { None } else { Some(key.as_str()) }
+                }),
+            );
+        }
         // The source still has the rows it refused: remember their keys.
         let refused = rejections.iter().filter_map(|r| Some((*batch.seqs.get(r.row)?, batch.keys.get(r.row)?.clone())));
         let keys: Vec<(u64, String)> = batch.rejected_keys.iter().cloned().chain(refused).collect();
@@ -301,8 +318,8 @@ impl Sink for PgSink {
         sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
         let mut published = Vec::new();
         let mut fingerprints = Vec::new();
-        for table in &active.tables {
-            let (entity, measured) = publish_entity(&mut tx, &ids, table, events).await?;
+        for (table, keys) in active.tables.iter().zip(&mut active.keys) {
+            let (entity, measured) = publish_entity(&mut tx, &ids, table, keys.all_distinct(), events).await?;
             published.push(entity);
             fingerprints.push(measured);
         }
