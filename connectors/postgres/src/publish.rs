@@ -330,8 +330,10 @@ async fn match_existing(
 }
 
 /// Step 5: the key map. Keys seen before are stamped with this run, and
-/// every other key gets a new id, ordered as the rows were read (see
-/// migrate.ordered_uuid); a dropped duplicate's key (dedupe) names its
+/// every other key gets the id staged with its row, ordered as the rows
+/// were read (see `copy::RowIds`; a row staged without one, by an earlier
+/// version's partition, gets `migrate.ordered_uuid`'s, the same layout); a
+/// dropped duplicate's key (dedupe) names its
 /// survivor's row, so a later run updates that row and links to either key
 /// land on it.
 ///
@@ -366,7 +368,7 @@ async fn write_key_map(
     .context(format!("stamping the known keys of {entity}"))?;
     sqlx::query(audited(format!(
         "INSERT INTO migrate.keys (org_id, source_system, entity, source_key, target_id, first_run_id, last_run_id)
-         SELECT $1, $2, $3, s._source_key, migrate.ordered_uuid($5, s._seq), $4, $4 FROM {stage} s
+         SELECT $1, $2, $3, s._source_key, coalesce(s.id, migrate.ordered_uuid($5, s._seq)), $4, $4 FROM {stage} s
           WHERE NOT EXISTS (SELECT 1 FROM migrate.keys k WHERE k.org_id = $1 AND k.source_system = $2
                               AND k.entity = $3 AND k.source_key = s._source_key)"
     )))

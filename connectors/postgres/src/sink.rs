@@ -11,7 +11,7 @@ use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::config::{ConnectionConfig, TENANT_ROLE};
-use crate::copy::{stage_batch, stage_seen};
+use crate::copy::{RowIds, stage_batch, stage_seen};
 use crate::error::{Context, PgError};
 use crate::fingerprint::{Kind, STABLE_TEXT, compare, measure, target_rows};
 use crate::ledger::{drop_staging, mark_interrupted_runs};
@@ -38,6 +38,8 @@ struct Active {
     copy_statements: Vec<String>,
     /// Per table: the keys staged, while this process stages them all.
     keys: Vec<StagedKeys>,
+    /// The ids staged rows take if their keys are new.
+    ids: RowIds,
 }
 
 impl PgSink {
@@ -67,6 +69,7 @@ impl PgSink {
             lock,
             conn,
             keys: tables.iter().map(|_| StagedKeys::new(false)).collect(),
+            ids: RowIds::new(chrono::Utc::now().timestamp_millis()),
             tables,
             copy_statements,
         });
@@ -215,7 +218,7 @@ async fn staging(
                 TargetColumn { name: name.to_string(), is_json, default, kind: Kind::of(&category, is_json), link }
             })
             .collect();
-        let mut list = vec![quote_ident("org_id")];
+        let mut list = vec![quote_ident("org_id"), quote_ident("id")];
         list.extend(columns.iter().map(|c| match c.link {
             Some(_) => quote_ident(&link_column(&c.name)),
             None => quote_ident(&c.name),
@@ -282,7 +285,7 @@ impl Sink for PgSink {
         let columns: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
         let org = active.org_id.to_string();
         let seen = quote_qualified("migrate", &table.seen);
-        let rejections = stage_batch(&mut active.conn, statement, &org, &columns, batch).await?;
+        let rejections = stage_batch(&mut active.conn, statement, &org, &active.ids, &columns, batch).await?;
         if let Some(keys) = active.keys.get_mut(index) {
             // Rejections are in row order.
             let mut refused = rejections.iter().map(|r| r.row).peekable();
