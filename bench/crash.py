@@ -120,7 +120,8 @@ def main():
                 time.sleep(0.05)
             visible = int(scalar(cluster, "SELECT count(*) FROM contacts"))
             keys = int(scalar(cluster, "SELECT count(*) FROM migrate.keys"))
-            images = int(scalar(cluster, "SELECT count(*) FROM migrate.after_images"))
+            images = int(scalar(cluster, "SELECT (SELECT count(*) FROM migrate.after_images) + "
+                                         "(SELECT count(*) FROM migrate.after_image_sets)"))
             assert visible == keys == images == 0, (trial, visible, keys, images)
             secs = check_clean_run(f"rerun-{trial}")
             statuses = scalar(cluster, "SELECT string_agg(status, ',' ORDER BY started_at) FROM migrate.runs")

@@ -99,7 +99,7 @@ class Cluster:
     def empty(self):
         """Every platform and ledger table emptied: each trial loads into the same state."""
         self.psql("bench", """TRUNCATE contacts, tasks, documents, entity_links, migrate.keys, migrate.runs,
-            migrate.before_images, migrate.after_images, raw_copy, raw_pgloader CASCADE;
+            migrate.before_images, migrate.after_images, migrate.after_image_sets, raw_copy, raw_pgloader CASCADE;
             CHECKPOINT;""")
 
     def restart_immediate(self):

@@ -285,6 +285,7 @@ async fn postgres_restarted_mid_run_fails_cleanly_and_the_next_run_is_exact() {
     assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 0);
     assert_eq!(t.admin_count("SELECT count(*) FROM migrate.keys").await, 0);
     assert_eq!(t.admin_count("SELECT count(*) FROM migrate.after_images").await, 0);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.after_image_sets").await, 0);
 
     // Both runs are interrupted; the next one is exact.
     assert_success(&t.run(&mapping, ORG_A, "after"));

@@ -152,7 +152,9 @@ async fn a_row_deleted_in_the_platform_comes_back_with_its_id_on_the_next_run() 
     assert_eq!(back, email);
     assert_eq!(t.admin_count("SELECT count(*) FROM migrate.keys WHERE entity = 'contacts'").await, 274);
     let images: Vec<(uuid::Uuid, bool)> = sqlx::query_as(
-        "SELECT target_id, inserted FROM migrate.after_images WHERE entity = 'contacts' AND run_id = $1::uuid",
+        "SELECT target_id, inserted FROM migrate.after_images WHERE entity = 'contacts' AND run_id = $1::uuid
+         UNION ALL
+         SELECT unnest(target_ids), inserted FROM migrate.after_image_sets WHERE entity = 'contacts' AND run_id = $1::uuid",
     )
     .bind(r["run_id"].as_str().unwrap())
     .fetch_all(&mut conn)

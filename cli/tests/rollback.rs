@@ -164,10 +164,15 @@ async fn digests_written_before_migration_9_still_roll_back() {
     let mapping = t.demo("demo");
     assert_success(&t.run(&mapping, ORG_A, "old"));
     let run = run_id(&t, "old");
-    // Digests as runs before 0009 wrote them (in UTC, as every session of
-    // ours was), then one row edited by hand.
+    // After-images a row each, as runs before 0012 wrote them, with digests
+    // as runs before 0009 did (in UTC, as every session of ours was), then
+    // one row edited by hand.
     let old = sqlx::raw_sql(
-        "SET TimeZone = 'UTC';
+        "INSERT INTO migrate.after_images (run_id, org_id, entity, target_id, inserted, row_hash)
+         SELECT s.run_id, s.org_id, s.entity, u.id, s.inserted, u.hash::text
+           FROM migrate.after_image_sets s, unnest(s.target_ids, s.row_hashes) AS u(id, hash);
+         DELETE FROM migrate.after_image_sets;
+         SET TimeZone = 'UTC';
          UPDATE migrate.after_images a SET row_hash = md5(to_jsonb(t)::text) FROM contacts t WHERE t.id = a.target_id;
          UPDATE contacts SET company = 'Edited by hand' WHERE id = (SELECT id FROM contacts ORDER BY id LIMIT 1);",
     )

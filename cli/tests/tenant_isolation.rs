@@ -24,7 +24,15 @@ async fn another_org_sees_nothing_and_nothing_crosses_orgs() {
     assert!(!superuser && !bypass);
 
     assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 274);
-    for table in ["contacts", "migrate.keys", "migrate.runs", "migrate.before_images"] {
+    assert!(t.tenant_count(Some(ORG_A), "migrate.after_image_sets").await > 0, "the run's after-images");
+    for table in [
+        "contacts",
+        "migrate.keys",
+        "migrate.runs",
+        "migrate.before_images",
+        "migrate.after_images",
+        "migrate.after_image_sets",
+    ] {
         assert_eq!(t.tenant_count(Some(ORG_B), table).await, 0, "org B must not see {table}");
         assert_eq!(t.tenant_count(None, table).await, 0, "no org set must see nothing of {table}");
     }

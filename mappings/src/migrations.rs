@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 9, name: "cheaper_after_images", sql: include_str!("../sql/0009_cheaper_after_images.sql") },
     Migration { version: 10, name: "policy_initplan", sql: include_str!("../sql/0010_policy_initplan.sql") },
     Migration { version: 11, name: "fold_inlined", sql: include_str!("../sql/0011_fold_inlined.sql") },
+    Migration { version: 12, name: "packed_after_images", sql: include_str!("../sql/0012_packed_after_images.sql") },
 ];
 
 #[cfg(test)]

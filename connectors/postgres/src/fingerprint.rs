@@ -62,8 +62,24 @@ pub(crate) const STABLE_TEXT: &str =
 /// on the benchmark machine). Every column type of a platform table must
 /// have a hash function; `schema_apply.rs` checks that they do.
 pub(crate) fn row_digest(alias: &str) -> String {
-    format!("hash_record_extended({alias}, 0)::text")
+    format!("{}::text", row_hash(alias))
 }
+
+/// The digest as the bigint it is, as packed after-images keep it.
+pub(crate) fn row_hash(alias: &str) -> String {
+    format!("hash_record_extended({alias}, 0)")
+}
+
+/// Every after-image, a row each (`run_id, entity, target_id, inserted,
+/// deleted, row_hash`): those written a row each (links, deletions, runs
+/// published before migration 0012) and those the write step packs
+/// (`migrate.after_image_sets`). Conditions on `run_id` reach the index
+/// of each.
+pub(crate) const AFTER_IMAGES: &str = "(SELECT i.run_id, i.entity, i.target_id, i.inserted, i.deleted, i.row_hash
+       FROM migrate.after_images i
+     UNION ALL
+     SELECT s.run_id, s.entity, u.target_id, s.inserted, false, u.row_hash::text
+       FROM migrate.after_image_sets s CROSS JOIN LATERAL unnest(s.target_ids, s.row_hashes) AS u(target_id, row_hash))";
 
 /// The hash sum adds the 64-bit hashes as `bigint`: PostgreSQL sums them
 /// exactly in a 128-bit accumulator and returns `numeric`, the same value

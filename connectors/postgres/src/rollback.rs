@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::config::ConnectionConfig;
 use crate::error::{Context, PgError};
-use crate::fingerprint::{STABLE_TEXT, row_digest};
+use crate::fingerprint::{AFTER_IMAGES, STABLE_TEXT, row_digest};
+use crate::publish::nested_loops;
 use crate::quote::{audited, quote_ident, quote_qualified};
 use crate::sink::tenant_tx;
 
@@ -71,6 +72,11 @@ pub async fn rollback_run(
     let mut tx = tenant_tx(&mut conn, org_id).await?;
     // Digests compare in the forms the publishing run used.
     sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
+    // A run's after-images are read whole, often before autovacuum has
+    // analyzed them: with statistics of an empty table the planner chose
+    // nested loops, and rolling back a million-row run was still comparing
+    // digests after five minutes (bench/RESULTS.md, 2026-12-06).
+    nested_loops(&mut tx, false).await?;
     let runs = if chain { chain_of(&mut tx, run_id).await? } else { vec![run_id] };
     let mut done = Vec::new();
     for run in runs {
@@ -92,19 +98,19 @@ async fn chain_of(tx: &mut PgConnection, run_id: Uuid) -> Result<Vec<Uuid>, Roll
         .ok_or(RollbackError::Unknown { run_id })?;
     let source_system: String = run.get(0);
     let started: chrono::DateTime<chrono::Utc> = run.get(1);
-    let runs: Vec<Uuid> = sqlx::query_scalar(
+    let runs: Vec<Uuid> = sqlx::query_scalar(audited(format!(
         "WITH RECURSIVE chain(run_id) AS (
              SELECT $1::uuid
              UNION
              SELECT r.run_id FROM migrate.runs r, chain c
               WHERE r.status = 'succeeded' AND r.started_at > $2
                 AND (r.source_system = $3
-                     OR EXISTS (SELECT 1 FROM migrate.after_images l JOIN migrate.after_images m
+                     OR EXISTS (SELECT 1 FROM {AFTER_IMAGES} l JOIN {AFTER_IMAGES} m
                                     ON m.entity = l.entity AND m.target_id = l.target_id
                                  WHERE l.run_id = r.run_id AND m.run_id = c.run_id)))
          SELECT c.run_id FROM chain c JOIN migrate.runs r ON r.run_id = c.run_id
           ORDER BY (c.run_id = $1), r.started_at DESC",
-    )
+    )))
     .bind(run_id)
     .bind(started)
     .bind(source_system)
@@ -131,14 +137,14 @@ async fn rollback_one(tx: &mut PgConnection, run_id: Uuid, force: bool) -> Resul
     let started: chrono::DateTime<chrono::Utc> = run.get(3);
 
     // Later runs that still stand and changed rows this run wrote.
-    let later: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+    let later: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(audited(format!(
         "SELECT DISTINCT r.run_id, r.started_at FROM migrate.runs r
-           JOIN migrate.after_images later ON later.run_id = r.run_id
-           JOIN migrate.after_images mine ON mine.run_id = $1
+           JOIN {AFTER_IMAGES} later ON later.run_id = r.run_id
+           JOIN {AFTER_IMAGES} mine ON mine.run_id = $1
                 AND mine.entity = later.entity AND mine.target_id = later.target_id
           WHERE r.run_id <> $1 AND r.status = 'succeeded' AND r.started_at > $2
           ORDER BY r.started_at DESC",
-    )
+    )))
     .bind(run_id)
     .bind(started)
     .fetch_all(&mut *tx)
@@ -157,7 +163,7 @@ async fn rollback_one(tx: &mut PgConnection, run_id: Uuid, force: bool) -> Resul
         let target = quote_qualified("public", entity);
         // Rows whose current digest is not the one the run left.
         let changed: Vec<Uuid> = sqlx::query_scalar(audited(format!(
-            "SELECT a.target_id FROM migrate.after_images a
+            "SELECT a.target_id FROM {AFTER_IMAGES} a
                LEFT JOIN {target} t ON t.id = a.target_id
               WHERE a.run_id = $1 AND a.entity = $2
                 AND CASE WHEN a.deleted THEN t.id IS NOT NULL
@@ -178,7 +184,7 @@ async fn rollback_one(tx: &mut PgConnection, run_id: Uuid, force: bool) -> Resul
     for entity in entities.iter().rev() {
         let target = quote_qualified("public", entity);
         let removed = sqlx::query(audited(format!(
-            "DELETE FROM {target} t USING migrate.after_images a
+            "DELETE FROM {target} t USING {AFTER_IMAGES} a
               WHERE a.run_id = $1 AND a.entity = $2 AND a.inserted AND t.id = a.target_id"
         )))
         .bind(run_id)
@@ -187,11 +193,11 @@ async fn rollback_one(tx: &mut PgConnection, run_id: Uuid, force: bool) -> Resul
         .await
         .context(format!("removing the rows the run inserted into {entity}"))?
         .rows_affected();
-        sqlx::query(
-            "DELETE FROM migrate.keys k USING migrate.after_images a
+        sqlx::query(audited(format!(
+            "DELETE FROM migrate.keys k USING {AFTER_IMAGES} a
               WHERE a.run_id = $1 AND a.entity = $2 AND a.inserted
                 AND k.entity = $2 AND k.target_id = a.target_id AND k.first_run_id = $1",
-        )
+        )))
         .bind(run_id)
         .bind(entity)
         .execute(&mut *tx)
@@ -226,7 +232,7 @@ async fn rollback_one(tx: &mut PgConnection, run_id: Uuid, force: bool) -> Resul
             "INSERT INTO {target}
              SELECT (jsonb_populate_record(NULL::{target}, b.row_data)).*
                FROM migrate.before_images b
-               JOIN migrate.after_images a ON a.run_id = b.run_id AND a.entity = b.entity
+               JOIN {AFTER_IMAGES} a ON a.run_id = b.run_id AND a.entity = b.entity
                                           AND a.target_id = b.target_id AND a.deleted
               WHERE b.run_id = $1 AND b.entity = $2
              ON CONFLICT (id) DO NOTHING"
@@ -240,10 +246,10 @@ async fn rollback_one(tx: &mut PgConnection, run_id: Uuid, force: bool) -> Resul
         rolled.restored += undeleted;
     }
     // Links the run recorded in entity_links (link columns with a relation).
-    let links = sqlx::query(
-        "DELETE FROM public.entity_links t USING migrate.after_images a
+    let links = sqlx::query(audited(format!(
+        "DELETE FROM public.entity_links t USING {AFTER_IMAGES} a
           WHERE a.run_id = $1 AND a.entity = 'entity_links' AND a.inserted AND t.id = a.target_id",
-    )
+    )))
     .bind(run_id)
     .execute(&mut *tx)
     .await
