@@ -525,6 +525,10 @@ impl<'a> Step<'a> {
     }
 }
 
+/// Rows written per packed after-image row: 1 MiB of ids, half as much of
+/// digests.
+const PACKED: i64 = 65_536;
+
 /// Step 7: writes the rows of `_migrate_publish` that `filter` selects into
 /// the target, with an after-image digest of each row written (what lets
 /// `rollback` refuse rows edited since): a plain insert without `conflict`,
@@ -541,10 +545,6 @@ impl<'a> Step<'a> {
 /// loaded). Rows that existed go through the upsert, so a row deleted in
 /// the platform since step 6 is inserted again, not lost. Under the org's
 /// publish lock no other run writes these ids.
-/// Rows written per packed after-image row: 1 MiB of ids, half as much of
-/// digests.
-const PACKED: i64 = 65_536;
-
 async fn write_rows(
     tx: &mut PgConnection,
     ids: &RunIds<'_>,
