@@ -6,10 +6,11 @@
 //! time, never a row.
 //!
 //! Eight bytes per staged row, up to [`StagedKeys::LIMIT`] rows an entity
-//! (32 MiB); past it the hashes are dropped and PostgreSQL checks. A
-//! partition of a split run stages only its own rows, so a process that
-//! joined a run never knows all of them and always leaves it to
-//! PostgreSQL.
+//! (16 MiB, 24 MiB while the list last grows); past it the hashes are
+//! dropped and PostgreSQL checks, so they never hold more, however large
+//! the run. A partition of a split run stages only its own rows, so a
+//! process that joined a run never knows all of them and always leaves it
+//! to PostgreSQL.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -21,7 +22,7 @@ pub(crate) struct StagedKeys {
 
 impl StagedKeys {
     /// The rows an entity's keys are held for.
-    pub(crate) const LIMIT: usize = 4 << 20;
+    pub(crate) const LIMIT: usize = 2 << 20;
 
     /// `whole`: this process stages every row of the run.
     pub(crate) fn new(whole: bool) -> Self {
