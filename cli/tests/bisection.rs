@@ -8,6 +8,38 @@ use std::collections::BTreeSet;
 
 use support::*;
 
+/// `dir/mapping.toml`: rows.csv (id, email, created) into contacts, the
+/// dates as PostgreSQL reads them; `source` adds to the CSV source.
+fn write_mapping(dir: &std::path::Path, source: &str) -> std::path::PathBuf {
+    let mapping = dir.join("mapping.toml");
+    std::fs::write(
+        &mapping,
+        format!(
+            r#"
+[migration]
+name = "bisect"
+org_id = "${{ORG_ID}}"
+source_system = "bisect"
+
+[sources.rows]
+kind = "csv"
+path = "rows.csv"
+{source}
+
+[contacts]
+from = "rows"
+key = "id"
+
+[contacts.columns]
+email = "email"
+created_at = "created"
+"#
+        ),
+    )
+    .unwrap();
+    mapping
+}
+
 #[tokio::test]
 async fn every_row_postgres_refuses_is_found_and_no_other() {
     let t = Target::new().await;
@@ -23,30 +55,8 @@ async fn every_row_postgres_refuses_is_found_and_no_other() {
         csv.push_str(&format!("K{i},p{i}@example.com,{created}\n"));
     }
     std::fs::write(dir.join("rows.csv"), csv).unwrap();
-    std::fs::write(
-        dir.join("mapping.toml"),
-        r#"
-[migration]
-name = "bisect"
-org_id = "${ORG_ID}"
-source_system = "bisect"
-
-[sources.rows]
-kind = "csv"
-path = "rows.csv"
-batch_size = 500
-
-[contacts]
-from = "rows"
-key = "id"
-
-[contacts.columns]
-email = "email"
-created_at = "created"
-"#,
-    )
-    .unwrap();
-    assert_success(&t.run(&dir.join("mapping.toml"), ORG_A, "out"));
+    let mapping = write_mapping(&dir, "batch_size = 500");
+    assert_success(&t.run(&mapping, ORG_A, "out"));
     let r = report(&t.out_dir("out"));
     let e = entity(&r, "contacts");
     let n = bad.len() as u64;
@@ -74,29 +84,7 @@ async fn keys_staging_saw_once_skip_the_duplicate_key_query_and_refused_rows_do_
     let t = Target::new().await;
     let dir = t.work.path().join("keys");
     std::fs::create_dir_all(&dir).unwrap();
-    let mapping = dir.join("mapping.toml");
-    std::fs::write(
-        &mapping,
-        r#"
-[migration]
-name = "keys"
-org_id = "${ORG_ID}"
-source_system = "keys"
-
-[sources.rows]
-kind = "csv"
-path = "rows.csv"
-
-[contacts]
-from = "rows"
-key = "id"
-
-[contacts.columns]
-email = "email"
-created_at = "created"
-"#,
-    )
-    .unwrap();
+    let mapping = write_mapping(&dir, "");
     let run = |csv: &str, out: &str| {
         std::fs::write(dir.join("rows.csv"), csv).unwrap();
         let output = t

@@ -70,17 +70,6 @@ pub(crate) fn row_hash(alias: &str) -> String {
     format!("hash_record_extended({alias}, 0)")
 }
 
-/// Every after-image, a row each (`run_id, entity, target_id, inserted,
-/// deleted, row_hash`): those written a row each (links, deletions, runs
-/// published before migration 0012) and those the write step packs
-/// (`migrate.after_image_sets`). Conditions on `run_id` reach the index
-/// of each.
-pub(crate) const AFTER_IMAGES: &str = "(SELECT i.run_id, i.entity, i.target_id, i.inserted, i.deleted, i.row_hash
-       FROM migrate.after_images i
-     UNION ALL
-     SELECT s.run_id, s.entity, u.target_id, s.inserted, false, u.row_hash::text
-       FROM migrate.after_image_sets s CROSS JOIN LATERAL unnest(s.target_ids, s.row_hashes) AS u(target_id, row_hash))";
-
 /// The hash sum adds the 64-bit hashes as `bigint`: PostgreSQL sums them
 /// exactly in a 128-bit accumulator and returns `numeric`, the same value
 /// as summing them cast to `numeric` (what stored fingerprints were taken

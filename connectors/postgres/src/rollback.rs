@@ -10,10 +10,21 @@ use uuid::Uuid;
 
 use crate::config::ConnectionConfig;
 use crate::error::{Context, PgError};
-use crate::fingerprint::{AFTER_IMAGES, STABLE_TEXT, row_digest};
+use crate::fingerprint::{STABLE_TEXT, row_digest};
 use crate::publish::nested_loops;
 use crate::quote::{audited, quote_ident, quote_qualified};
 use crate::sink::tenant_tx;
+
+/// Every after-image, a row each (`run_id, entity, target_id, inserted,
+/// deleted, row_hash`): those written a row each (links, deletions, runs
+/// published before migration 0012) and those the write step packs
+/// (`migrate.after_image_sets`). Conditions on `run_id` reach the index
+/// of each.
+const AFTER_IMAGES: &str = "(SELECT i.run_id, i.entity, i.target_id, i.inserted, i.deleted, i.row_hash
+       FROM migrate.after_images i
+     UNION ALL
+     SELECT s.run_id, s.entity, u.target_id, s.inserted, false, u.row_hash::text
+       FROM migrate.after_image_sets s CROSS JOIN LATERAL unnest(s.target_ids, s.row_hashes) AS u(target_id, row_hash))";
 
 /// What a rollback did, per entity: rows removed and rows restored.
 #[derive(Debug, Clone, PartialEq, Eq)]
