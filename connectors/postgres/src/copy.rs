@@ -117,6 +117,15 @@ pub(crate) async fn stage_seen(conn: &mut PgConnection, seen: &str, keys: &[(u64
         .context("recording the keys of rows not staged")
 }
 
+/// COPYs pairs of sequence numbers into `table` (two bigint columns).
+pub(crate) async fn copy_pairs(conn: &mut PgConnection, table: &str, pairs: &[(u64, u64)]) -> Result<(), sqlx::Error> {
+    let mut data = String::with_capacity(pairs.len() * 16);
+    for (a, b) in pairs {
+        let _ = writeln!(data, "{a}\t{b}");
+    }
+    copy_rows(conn, &format!("COPY {table} FROM STDIN"), data).await
+}
+
 async fn copy_rows(conn: &mut PgConnection, statement: &str, data: String) -> Result<(), sqlx::Error> {
     let mut copy = conn.copy_in_raw(statement).await?;
     copy.send(data.into_bytes()).await?;

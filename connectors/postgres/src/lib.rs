@@ -17,6 +17,7 @@ mod quote;
 mod rollback;
 mod schema_apply;
 mod sink;
+mod staged_dedupe;
 mod staged_keys;
 
 pub use config::{ConnectionConfig, TENANT_ROLE};

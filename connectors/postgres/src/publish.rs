@@ -24,6 +24,8 @@ pub(crate) struct TargetColumn {
     pub default: Option<String>,
     /// Which fingerprint aggregates apply.
     pub kind: Kind,
+    /// A string type (text, varchar): its `::text` is the staged value.
+    pub is_text: bool,
     /// Set for a link column: the entity it points at, and orphan handling.
     pub link: Option<Link>,
 }
@@ -45,6 +47,16 @@ pub(crate) struct StagedTable {
     pub similar: Option<Similar>,
 }
 
+/// What staging learnt of an entity's rows, so that publishing can skip
+/// work.
+pub(crate) struct Staged {
+    /// Every staged key is known distinct (see `staged_keys`).
+    pub keys_distinct: bool,
+    /// Dedupe's pairs (dropped row, survivor) by sequence number, where
+    /// staging decided them (see `staged_dedupe`).
+    pub pairs: Option<Vec<(u64, u64)>>,
+}
+
 pub(crate) struct RunIds<'a> {
     pub run_id: Uuid,
     pub org_id: Uuid,
@@ -60,7 +72,7 @@ pub(crate) async fn publish_entity(
     tx: &mut PgConnection,
     ids: &RunIds<'_>,
     staged: &StagedTable,
-    keys_distinct: bool,
+    from_staging: Staged,
     events: &mut dyn RunEvents,
 ) -> Result<(PublishedEntity, Vec<Fingerprint>), PgError> {
     let entity = staged.entity.as_str();
@@ -69,7 +81,7 @@ pub(crate) async fn publish_entity(
     analyze_staging(tx, staged).await?;
     step.done("staging analyzed");
 
-    let dups = if keys_distinct {
+    let dups = if from_staging.keys_distinct {
         step.done("no source key staged twice (known from staging)");
         0
     } else {
@@ -84,9 +96,11 @@ pub(crate) async fn publish_entity(
     }
 
     let stage = quote_qualified("migrate", &staged.stage);
-    let deduped = match &staged.dedupe {
-        Some(rule) => dedupe(tx, &stage, staged, rule, events).await?,
-        None => 0,
+    // Staging's pairs hold while no staged row has gone since.
+    let pairs = from_staging.pairs.filter(|_| dups == 0 && orphans.is_empty());
+    let (deduped, grouped) = match &staged.dedupe {
+        Some(rule) => dedupe(tx, &stage, staged, rule, pairs, events).await?,
+        None => (0, Grouped::InSql),
     };
     let similar_pairs = match &staged.similar {
         Some(rule) => Some(flag_similar(tx, &stage, staged, rule, events).await?),
@@ -94,7 +108,8 @@ pub(crate) async fn publish_entity(
     };
     if staged.dedupe.is_some() || staged.similar.is_some() {
         step.done(format!(
-            "dedupe: {deduped} rows merged into a survivor, {} similar pairs flagged",
+            "dedupe ({}): {deduped} rows merged into a survivor, {} similar pairs flagged",
+            grouped.as_str(),
             similar_pairs.unwrap_or(0)
         ));
     }
@@ -657,41 +672,27 @@ fn staged_name(column: &TargetColumn) -> String {
 /// in `_migrate_dedupe` for the key map: only the dropped rows, each with
 /// its survivor (everything after uses only those). Returns how many rows
 /// it dropped.
+///
+/// With `pairs` from staging the groups are already known: the pairs are
+/// checked with `migrate.fold` and used when every one holds (0.5 s a
+/// million rows); otherwise every staged row is sorted by its folded
+/// values in a window (3.7-4.9 s).
 async fn dedupe(
     tx: &mut PgConnection,
     stage: &str,
     staged: &StagedTable,
     rule: &Dedupe,
+    pairs: Option<Vec<(u64, u64)>>,
     events: &mut dyn RunEvents,
-) -> Result<u64, PgError> {
+) -> Result<(u64, Grouped), PgError> {
     let entity = staged.entity.as_str();
-    let keys: Vec<String> = rule.on.iter().map(|c| folded("s", c)).collect();
-    let present = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
-    let base = rule.order_by.as_deref().map_or("s._seq".to_string(), |c| format!("s.{}", quote_ident(c)));
-    let values: Vec<String> = staged.columns.iter().map(|c| format!("s.{}", quote_ident(&staged_name(c)))).collect();
-    let order = match rule.keep {
-        Keep::First => format!("{base} ASC NULLS LAST, s._seq ASC"),
-        Keep::Last => format!("{base} DESC NULLS LAST, s._seq DESC"),
-        Keep::MostComplete => {
-            format!("num_nonnulls({}) DESC, {base} ASC NULLS LAST, s._seq ASC", values.join(", "))
+    let grouped = match pairs {
+        Some(pairs) if groups_from_pairs(tx, stage, staged, rule, &pairs).await? => Grouped::WhileStaging,
+        _ => {
+            groups_in_window(tx, stage, staged, rule).await?;
+            Grouped::InSql
         }
     };
-    sqlx::query(audited(format!(
-        "CREATE TEMPORARY TABLE _migrate_dedupe ON COMMIT DROP AS
-         SELECT * FROM (
-             SELECT s._seq, s._source_key, s._location,
-                    first_value(s._seq) OVER w AS survivor_seq,
-                    first_value(s._source_key) OVER w AS survivor_key,
-                    first_value(s._location) OVER w AS survivor_location,
-                    row_number() OVER w AS rank
-               FROM {stage} s WHERE {present}
-             WINDOW w AS (PARTITION BY {} ORDER BY {order})) grouped
-          WHERE rank > 1",
-        keys.join(", ")
-    )))
-    .execute(&mut *tx)
-    .await
-    .context(format!("grouping {entity} duplicates"))?;
     let dropped = report_duplicates(
         &mut *tx,
         sqlx::query(
@@ -704,7 +705,7 @@ async fn dedupe(
     .await?;
     if dropped == 0 {
         sqlx::query("DROP TABLE _migrate_dedupe").execute(&mut *tx).await.context("dropping the dedupe table")?;
-        return Ok(0);
+        return Ok((0, grouped));
     }
     if rule.fill_missing {
         for c in &staged.columns {
@@ -732,7 +733,114 @@ async fn dedupe(
         .execute(&mut *tx)
         .await
         .context(format!("dropping {entity} duplicates"))?;
-    Ok(dropped)
+    Ok((dropped, grouped))
+}
+
+/// Where dedupe's groups were found, for `--verbose`.
+#[derive(Debug, Clone, Copy)]
+enum Grouped {
+    WhileStaging,
+    InSql,
+}
+
+impl Grouped {
+    fn as_str(self) -> &'static str {
+        match self {
+            Grouped::WhileStaging => "grouped while staging",
+            Grouped::InSql => "grouped in SQL",
+        }
+    }
+}
+
+/// `_migrate_dedupe` from every staged row: a window over the rows sorted
+/// by their folded values, one group a record, ranked by `rule.keep`.
+async fn groups_in_window(
+    tx: &mut PgConnection,
+    stage: &str,
+    staged: &StagedTable,
+    rule: &Dedupe,
+) -> Result<(), PgError> {
+    let keys: Vec<String> = rule.on.iter().map(|c| folded("s", c)).collect();
+    let present = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
+    let base = rule.order_by.as_deref().map_or("s._seq".to_string(), |c| format!("s.{}", quote_ident(c)));
+    let values: Vec<String> = staged.columns.iter().map(|c| format!("s.{}", quote_ident(&staged_name(c)))).collect();
+    let order = match rule.keep {
+        Keep::First => format!("{base} ASC NULLS LAST, s._seq ASC"),
+        Keep::Last => format!("{base} DESC NULLS LAST, s._seq DESC"),
+        Keep::MostComplete => {
+            format!("num_nonnulls({}) DESC, {base} ASC NULLS LAST, s._seq ASC", values.join(", "))
+        }
+    };
+    sqlx::query(audited(format!(
+        "CREATE TEMPORARY TABLE _migrate_dedupe ON COMMIT DROP AS
+         SELECT * FROM (
+             SELECT s._seq, s._source_key, s._location,
+                    first_value(s._seq) OVER w AS survivor_seq,
+                    first_value(s._source_key) OVER w AS survivor_key,
+                    first_value(s._location) OVER w AS survivor_location,
+                    row_number() OVER w AS rank
+               FROM {stage} s WHERE {present}
+             WINDOW w AS (PARTITION BY {} ORDER BY {order})) grouped
+          WHERE rank > 1",
+        keys.join(", ")
+    )))
+    .execute(&mut *tx)
+    .await
+    .context(format!("grouping {} duplicates", staged.entity))?;
+    Ok(())
+}
+
+/// `_migrate_dedupe` from staging's pairs (dropped row, survivor), after
+/// PostgreSQL has checked that each pair folds alike (`migrate.fold`) and
+/// that every row is still staged. False, with nothing left behind, when
+/// one pair does not hold: the window decides then.
+async fn groups_from_pairs(
+    tx: &mut PgConnection,
+    stage: &str,
+    staged: &StagedTable,
+    rule: &Dedupe,
+    pairs: &[(u64, u64)],
+) -> Result<bool, PgError> {
+    let entity = staged.entity.as_str();
+    sqlx::query("CREATE TEMPORARY TABLE _migrate_dedupe_pairs (_seq bigint, survivor_seq bigint) ON COMMIT DROP")
+        .execute(&mut *tx)
+        .await
+        .context("preparing dedupe's pairs")?;
+    crate::copy::copy_pairs(&mut *tx, "_migrate_dedupe_pairs", pairs)
+        .await
+        .context(format!("sending {entity}'s duplicates found while staging"))?;
+    // So the joins below hash the pairs, not the staged rows (2.5 s
+    // against 1.9 s for 100,000 pairs in 1M staged rows).
+    sqlx::query("ANALYZE _migrate_dedupe_pairs").execute(&mut *tx).await.context("analyzing dedupe's pairs")?;
+    let same =
+        rule.on.iter().map(|c| format!("{} = {}", folded("d", c), folded("v", c))).collect::<Vec<_>>().join(" AND ");
+    sqlx::query(audited(format!(
+        "CREATE TEMPORARY TABLE _migrate_dedupe ON COMMIT DROP AS
+         SELECT d._seq, d._source_key, d._location, v._seq AS survivor_seq, v._source_key AS survivor_key,
+                v._location AS survivor_location, 2::bigint AS rank, coalesce({same}, false) AS same
+           FROM _migrate_dedupe_pairs p
+           JOIN {stage} d ON d._seq = p._seq
+           JOIN {stage} v ON v._seq = p.survivor_seq"
+    )))
+    .execute(&mut *tx)
+    .await
+    .context(format!("grouping {entity} duplicates"))?;
+    let (found, hold): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE same) FROM _migrate_dedupe")
+            .fetch_one(&mut *tx)
+            .await
+            .context(format!("checking {entity}'s duplicates found while staging"))?;
+    let expected = i64::try_from(pairs.len()).unwrap_or(i64::MAX);
+    sqlx::query("DROP TABLE _migrate_dedupe_pairs").execute(&mut *tx).await.context("dropping dedupe's pairs")?;
+    if found == expected && hold == expected {
+        return Ok(true);
+    }
+    tracing::info!(
+        "publish {entity}: {} of {expected} pairs from staging do not hold; grouping in SQL",
+        expected - hold
+    );
+    sqlx::query("DROP TABLE _migrate_dedupe").execute(&mut *tx).await.context("dropping the dedupe table")?;
+    Ok(false)
 }
 
 /// Rows of (source key, location, survivor's location), as dropped duplicates.

@@ -16,9 +16,10 @@ use crate::error::{Context, PgError};
 use crate::fingerprint::{Kind, STABLE_TEXT, compare, measure, target_rows};
 use crate::ledger::{drop_staging, mark_interrupted_runs};
 use crate::locks::{LOCK, TRY_LOCK, entity_lock, publish_lock, run_lock};
-use crate::publish::{RunIds, StagedTable, TargetColumn, missing_rows, nested_loops, publish_entity};
+use crate::publish::{RunIds, Staged, StagedTable, TargetColumn, missing_rows, nested_loops, publish_entity};
 use crate::quote::audited;
 use crate::quote::{quote_ident, quote_qualified};
+use crate::staged_dedupe::StagedDedupe;
 use crate::staged_keys::StagedKeys;
 
 pub struct PgSink {
@@ -38,6 +39,8 @@ struct Active {
     copy_statements: Vec<String>,
     /// Per table: the keys staged, while this process stages them all.
     keys: Vec<StagedKeys>,
+    /// Per table: dedupe's groups, where staging can decide them.
+    dedupes: Vec<Option<StagedDedupe>>,
     /// The ids staged rows take if their keys are new.
     ids: RowIds,
 }
@@ -69,6 +72,7 @@ impl PgSink {
             lock,
             conn,
             keys: tables.iter().map(|_| StagedKeys::new(false)).collect(),
+            dedupes: tables.iter().map(|_| None).collect(),
             ids: RowIds::new(chrono::Utc::now().timestamp_millis()),
             tables,
             copy_statements,
@@ -215,7 +219,15 @@ async fn staging(
                     .map(|(_, j, d, c)| (*j, d.clone(), c.clone()))
                     .unwrap_or((false, None, String::new()));
                 let link = entity.columns.iter().find(|c| c.target == *name).and_then(|c| c.link.clone());
-                TargetColumn { name: name.to_string(), is_json, default, kind: Kind::of(&category, is_json), link }
+                let is_text = category == "S" && !is_json;
+                TargetColumn {
+                    name: name.to_string(),
+                    is_json,
+                    default,
+                    kind: Kind::of(&category, is_json),
+                    is_text,
+                    link,
+                }
             })
             .collect();
         let mut list = vec![quote_ident("org_id"), quote_ident("id")];
@@ -269,6 +281,7 @@ impl Sink for PgSink {
         // This process stages every row of the run, so it sees every key.
         let active = self.active()?;
         active.keys = active.tables.iter().map(|_| StagedKeys::new(true)).collect();
+        active.dedupes = active.tables.iter().map(|t| StagedDedupe::new(true, t.dedupe.as_ref(), &t.columns)).collect();
         Ok(())
     }
 
@@ -286,14 +299,16 @@ impl Sink for PgSink {
         let org = active.org_id.to_string();
         let seen = quote_qualified("migrate", &table.seen);
         let rejections = stage_batch(&mut active.conn, statement, &org, &active.ids, &columns, batch).await?;
-        if let Some(keys) = active.keys.get_mut(index) {
-            // Rejections are in row order.
+        // Rejections are in row order.
+        let staged: Vec<usize> = {
             let mut refused = rejections.iter().map(|r| r.row).peekable();
-            keys.add(
-                batch.keys.iter().enumerate().filter_map(|(row, key)| {
-                    if refused.next_if_eq(&row).is_some() { None } else { Some(key.as_str()) }
-                }),
-            );
+            (0..batch.height()).filter(|row| refused.next_if_eq(row).is_none()).collect()
+        };
+        if let Some(keys) = active.keys.get_mut(index) {
+            keys.add(staged.iter().filter_map(|row| batch.keys.get(*row).map(String::as_str)));
+        }
+        if let Some(Some(dedupe)) = active.dedupes.get_mut(index) {
+            dedupe.add(&mut active.conn, batch, &staged).await?;
         }
         // The source still has the rows it refused: remember their keys.
         let refused = rejections.iter().filter_map(|r| Some((*batch.seqs.get(r.row)?, batch.keys.get(r.row)?.clone())));
@@ -321,8 +336,9 @@ impl Sink for PgSink {
         sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
         let mut published = Vec::new();
         let mut fingerprints = Vec::new();
-        for (table, keys) in active.tables.iter().zip(&mut active.keys) {
-            let (entity, measured) = publish_entity(&mut tx, &ids, table, keys.all_distinct(), events).await?;
+        for ((table, keys), dedupe) in active.tables.iter().zip(&mut active.keys).zip(&mut active.dedupes) {
+            let staged = Staged { keys_distinct: keys.all_distinct(), pairs: dedupe.as_mut().and_then(|d| d.pairs()) };
+            let (entity, measured) = publish_entity(&mut tx, &ids, table, staged, events).await?;
             published.push(entity);
             fingerprints.push(measured);
         }
