@@ -432,3 +432,51 @@ async fn rows_the_database_folds_apart_are_never_merged_by_staging() {
     assert_eq!(dropped, ["N3", "N4"], "ANN is Ann, the second josef the first; JOSEF stands alone: {dups:?}");
     assert_eq!(dups[1].1, "people.csv:3", "{dups:?}");
 }
+
+#[tokio::test]
+async fn rows_staged_without_ids_map_their_duplicates_to_the_survivor() {
+    // A partition staged by an earlier version carries no ids: its new
+    // keys take migrate.ordered_uuid's at publish, and the dropped
+    // duplicates' keys must name the id their survivor got there.
+    let t = Target::new().await;
+    let dir = t.work.path().join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("people.csv"), CSV).unwrap();
+    std::fs::write(dir.join("mapping.toml"), mapping(r#"{ on = ["email"], keep = "first" }"#)).unwrap();
+    let mut holder = t.admin().await;
+    Target::hold_publish_lock(&mut holder, ORG_A).await;
+    let child = t.spawn_run(&dir.join("mapping.toml"), ORG_A, "out");
+    let mut admin = t.admin().await;
+    wait_until(&mut admin, WAITING_TO_PUBLISH, "the run to stage").await;
+    let table: String = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'migrate' AND tablename LIKE 'stage%' \
+         AND tablename NOT LIKE '%seen'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    let cleared = sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE migrate.\"{table}\" SET id = NULL")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(cleared.rows_affected(), 6);
+    sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut holder).await.unwrap();
+    assert_success(&child.wait_with_output().unwrap());
+
+    assert_eq!(counts(entity(&report(&t.out_dir("out")), "contacts")), [6, 0, 2, 0, 4, 4, 0, 0]);
+    let keys: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT k.source_key, k.target_id = (SELECT target_id FROM migrate.keys WHERE source_key = 'K1')
+           FROM migrate.keys k WHERE k.source_key IN ('K1', 'K2', 'K4') ORDER BY 1",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(keys, [("K1".into(), true), ("K2".into(), true), ("K4".into(), true)]);
+    let ada: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM contacts c JOIN migrate.keys k ON k.target_id = c.id WHERE k.source_key = 'K2'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(ada, 1, "K2 reaches the survivor's row");
+}
