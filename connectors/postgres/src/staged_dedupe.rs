@@ -114,6 +114,7 @@ impl StagedDedupe {
             .iter()
             .flatten()
             .flatten()
+            .filter(|v| !v.is_ascii())
             .flat_map(|v| v.chars())
             .filter(|c| !c.is_ascii() && !self.chars.contains_key(c))
             .collect();
@@ -124,8 +125,10 @@ impl StagedDedupe {
             return Ok(());
         }
         let Some(rows) = self.rows.as_mut() else { return Ok(()) };
+        let mut buffer = String::new();
         for &row in staged {
-            let (Some(seq), Some(hash)) = (batch.seqs.get(row), fold_row(&values, row, &self.chars)) else {
+            let (Some(seq), Some(hash)) = (batch.seqs.get(row), fold_row(&values, row, &self.chars, &mut buffer))
+            else {
                 continue;
             };
             if rows.len() == Self::LIMIT {
@@ -187,11 +190,17 @@ impl StagedDedupe {
 }
 
 /// One row's values folded and hashed; `None` when one is empty (such rows
-/// are never duplicates).
-fn fold_row(values: &[Vec<Option<&str>>], row: usize, chars: &HashMap<char, Folded>) -> Option<u64> {
+/// are never duplicates). `buffer` is reused from row to row.
+fn fold_row(
+    values: &[Vec<Option<&str>>],
+    row: usize,
+    chars: &HashMap<char, Folded>,
+    buffer: &mut String,
+) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
     for column in values {
-        fold(column.get(row).copied().flatten()?, chars)?.hash(&mut hasher);
+        fold_into(column.get(row).copied().flatten()?, chars, buffer)?;
+        buffer.as_str().hash(&mut hasher);
     }
     Some(hasher.finish())
 }
@@ -199,37 +208,62 @@ fn fold_row(values: &[Vec<Option<&str>>], row: usize, chars: &HashMap<char, Fold
 /// `migrate.fold(value)`, given how the database folds the value's
 /// non-ASCII characters: `None` for a value that folds to nothing (or a
 /// character not learnt).
+#[cfg(test)]
 fn fold(value: &str, chars: &HashMap<char, Folded>) -> Option<String> {
-    let mut parts: Vec<Folded> = Vec::with_capacity(value.len());
+    let mut out = String::new();
+    fold_into(value, chars, &mut out)?;
+    Some(out)
+}
+
+/// [`fold`] into `out`, one pass, allocating nothing per character: ends
+/// are trimmed of blanks only (`btrim`), every run of white space inside
+/// becomes one space, and a run at the end that holds other white space
+/// than blanks stays as one space, as `btrim` left it.
+fn fold_into(value: &str, chars: &HashMap<char, Folded>, out: &mut String) -> Option<()> {
+    out.clear();
+    // A run of white space not yet written: (seen, holds other than blanks).
+    let mut run = (false, false);
     for c in value.chars() {
-        parts.push(match c {
-            ' ' => Folded::Blank,
-            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' => Folded::Space,
-            c if c.is_ascii() => Folded::Text(c.to_ascii_lowercase().to_string()),
-            c => chars.get(&c)?.clone(),
-        });
-    }
-    // Dropped characters vanish before btrim sees the ends.
-    parts.retain(|p| p != &Folded::Text(String::new()));
-    let start = parts.iter().position(|p| p != &Folded::Blank).unwrap_or(parts.len());
-    let end = parts.iter().rposition(|p| p != &Folded::Blank).map_or(start, |i| i + 1);
-    let mut out = String::with_capacity(value.len());
-    let mut in_space = false;
-    for part in parts.get(start..end).unwrap_or_default() {
-        match part {
-            Folded::Text(text) => {
-                out.push_str(text);
-                in_space = false;
+        let text = match c {
+            ' ' => None,
+            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' => {
+                run = (true, true);
+                continue;
             }
-            Folded::Blank | Folded::Space => {
-                if !in_space {
+            c if c.is_ascii() => {
+                if run.0 {
                     out.push(' ');
+                    run = (false, false);
                 }
-                in_space = true;
+                out.push(c.to_ascii_lowercase());
+                continue;
+            }
+            c => match chars.get(&c)? {
+                Folded::Text(text) if text.is_empty() => continue,
+                Folded::Text(text) => Some(text.as_str()),
+                Folded::Blank => None,
+                Folded::Space => {
+                    run = (true, true);
+                    continue;
+                }
+            },
+        };
+        match text {
+            // A blank before any text is trimmed.
+            None => run.0 |= !out.is_empty() || run.1,
+            Some(text) => {
+                if run.0 {
+                    out.push(' ');
+                    run = (false, false);
+                }
+                out.push_str(text);
             }
         }
     }
-    (!out.is_empty()).then_some(out)
+    if run.1 {
+        out.push(' ');
+    }
+    (!out.is_empty()).then_some(())
 }
 
 /// How a character folds, from the database's fold of it between two
@@ -257,9 +291,10 @@ async fn ascii_folds_here(conn: &mut PgConnection) -> Result<bool, PgError> {
             .await
             .context("probing how dedupe folds ASCII")?;
     let none = HashMap::new();
+    let mut ours = String::new();
     Ok((1u8..=127).zip(&theirs).all(|(b, theirs)| {
-        let ours = fold(&format!("x{}x", char::from(b)), &none);
-        ours.as_deref() == theirs.as_deref()
+        let folded = fold_into(&format!("x{}x", char::from(b)), &none, &mut ours).map(|()| ours.as_str());
+        folded == theirs.as_deref()
     }))
 }
 
@@ -313,6 +348,43 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(fold(input, &chars).as_deref(), *expected, "fold({input:?})");
+        }
+    }
+
+    /// `migrate.fold`'s definition, step by step: each character as the
+    /// database maps it, `btrim`, runs of white space to one space, lower.
+    fn by_definition(value: &str, chars: &HashMap<char, Folded>) -> Option<String> {
+        let mut mapped = String::new();
+        for c in value.chars() {
+            match chars.get(&c) {
+                Some(Folded::Text(text)) => mapped.push_str(text),
+                Some(Folded::Blank) => mapped.push(' '),
+                Some(Folded::Space) => mapped.push('\t'),
+                None => mapped.push(c),
+            }
+        }
+        let mut out = String::new();
+        for (i, piece) in mapped.trim_matches(' ').split(['\t', '\n', '\u{b}', '\u{c}', '\r', ' ']).enumerate() {
+            if i > 0 && !out.ends_with(' ') {
+                out.push(' ');
+            }
+            out.push_str(&piece.to_ascii_lowercase());
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    #[test]
+    fn folds_every_short_string_as_the_definition_does() {
+        let chars = accents();
+        let alphabet = [' ', '\t', '\n', 'A', 'b', 'é', 'ß', '\u{301}', '\u{a0}', '\u{2002}', '\u{2003}'];
+        let mut strings = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> =
+                strings.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            for s in &longer {
+                assert_eq!(fold(s, &chars), by_definition(s, &chars), "fold({s:?})");
+            }
+            strings = longer;
         }
     }
 
