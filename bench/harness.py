@@ -21,6 +21,11 @@ peak RSS of each path, and appends the table to bench/RESULTS.md with the
 date, commit and machine.
 
     python3 bench/harness.py [--rows 1000000] [--trials 3] [--paths migrate,rls_sql,raw_copy,pgloader]
+                             [--binary PATH] [--before PATH]
+
+--binary measures an earlier build instead of this checkout's; --before
+adds a path `before`, another binary measured alternately with migrate in
+the same run, so a change's before and after share the machine's state.
 
 With --profile, it runs migrate once instead, with PostgreSQL logging every
 statement over 100 ms, and prints where the time went: the run's wall time,
@@ -232,11 +237,15 @@ def main():
     ap.add_argument("--profile", action="store_true", help="one migrate run with a statement log")
     ap.add_argument("--binary", help="a migrate binary to measure instead of building this checkout's "
                     "(an earlier commit's, for a before/after in one session)")
+    ap.add_argument("--before", help="an earlier migrate binary, measured as the path `before` alternately "
+                    "with this one in the same run (a before/after on one machine state)")
     ap.add_argument("--all", action="store_true", help="every case, one after another")
     args = ap.parse_args()
     if args.all:
         return every_case()
     paths = args.paths.split(",")
+    if args.before and "before" not in paths:
+        paths.insert(1, "before")
 
     os.chdir(ROOT)
     prerequisites()
@@ -259,7 +268,10 @@ def main():
                 cluster.empty()
                 out = ROOT / "bench/data/harness" / f"out-{path}-{trial}"
                 shutil.rmtree(out, ignore_errors=True)
-                secs, kib, rows = run_path(path, cluster, data, migrate, out)
+                if path == "before":
+                    secs, kib, rows = run_path("migrate", cluster, data, args.before, out)
+                else:
+                    secs, kib, rows = run_path(path, cluster, data, migrate, out)
                 if rows is not None:
                     loaded = rows
                 results[path].append((secs, kib))
@@ -271,6 +283,7 @@ def main():
     peak = {p: max(k for _, k in r) for p, r in results.items()}
     names = {
         "migrate": "migrate run: decode, dates, money, dedupe, rejects, stage, publish under RLS",
+        "before": f"the same, binary {args.before} (before)",
         "rls_sql": "hand-written: \\copy clean rows to temp + INSERT…SELECT under the tenant role",
         "raw_copy": "raw \\copy of the clean rows into an unconstrained table",
         "pgloader": "pgloader 3.6, clean rows into an unconstrained typed table",
@@ -290,6 +303,9 @@ def main():
         trials = ", ".join(f"{s:.1f}" for s, _ in results[p])
         lines.append(f"| {names[p]} | {median[p]:.2f} | {args.rows / median[p]:,.0f} | {ratio} | "
                      f"{peak[p] / 1024:.0f} MiB | {trials} |")
+    if "migrate" in median and "before" in median:
+        lines.append(f"\nmigrate takes {median['migrate'] / median['before']:.2f}× the time of the binary before, "
+                     f"median against median in this run.")
     if "migrate" in median and "pgloader" in median:
         lines.append(f"\nmigrate is {median['pgloader'] / median['migrate']:.2f}× as fast as pgloader "
                      f"(target ≥ 3×) and takes {median['migrate'] / base:.2f}× the hand-written RLS path's time "
