@@ -44,14 +44,21 @@ created_at = {{ from = "created", transform = [{{ date = {{ order = "mdy" }} }}]
     )
 }
 
+/// Writes `people.csv` and a mapping deduping by `dedupe` into the work
+/// directory; returns that directory.
+fn fixture(t: &Target, csv: &str, dedupe: &str) -> std::path::PathBuf {
+    let dir = t.work.path().join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("people.csv"), csv).unwrap();
+    std::fs::write(dir.join("mapping.toml"), mapping(dedupe)).unwrap();
+    dir
+}
+
 /// Runs `dedupe` on the fixture in a fresh database; returns the report,
 /// the Ada row as (first_name, phone, company) and the duplicates file.
 async fn case(dedupe: &str) -> (serde_json::Value, (String, Option<String>, Option<String>), Vec<Vec<String>>, Target) {
     let t = Target::new().await;
-    let dir = t.work.path().join("d");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("people.csv"), CSV).unwrap();
-    std::fs::write(dir.join("mapping.toml"), mapping(dedupe)).unwrap();
+    let dir = fixture(&t, CSV, dedupe);
     assert_success(&t.run(&dir.join("mapping.toml"), ORG_A, "out"));
     let r = report(&t.out_dir("out"));
     let mut admin = t.admin().await;
@@ -368,14 +375,11 @@ async fn names_case(names: &[&str], rule: &str, prepare: &str) -> (Vec<(String, 
     if !prepare.is_empty() {
         sqlx::raw_sql(sqlx::AssertSqlSafe(prepare.to_string())).execute(&mut t.admin().await).await.unwrap();
     }
-    let dir = t.work.path().join("d");
-    std::fs::create_dir_all(&dir).unwrap();
     let mut csv = String::from("id,first,last,email,phone,company,created\n");
     for (i, name) in names.iter().enumerate() {
         csv.push_str(&format!("N{i},\"{name}\",Row{i},,,,01/01/2020\n"));
     }
-    std::fs::write(dir.join("people.csv"), csv).unwrap();
-    std::fs::write(dir.join("mapping.toml"), mapping(rule)).unwrap();
+    let dir = fixture(&t, &csv, rule);
     let out = t
         .migrate_as(LOADER)
         .env("ORG_ID", ORG_A)
@@ -439,10 +443,7 @@ async fn rows_staged_without_ids_map_their_duplicates_to_the_survivor() {
     // keys take migrate.ordered_uuid's at publish, and the dropped
     // duplicates' keys must name the id their survivor got there.
     let t = Target::new().await;
-    let dir = t.work.path().join("d");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("people.csv"), CSV).unwrap();
-    std::fs::write(dir.join("mapping.toml"), mapping(r#"{ on = ["email"], keep = "first" }"#)).unwrap();
+    let dir = fixture(&t, CSV, r#"{ on = ["email"], keep = "first" }"#);
     let mut holder = t.admin().await;
     Target::hold_publish_lock(&mut holder, ORG_A).await;
     let child = t.spawn_run(&dir.join("mapping.toml"), ORG_A, "out");
