@@ -285,9 +285,15 @@ fn main() -> ExitCode {
     code.into()
 }
 
-/// The process environment, for `${VAR}` and connection settings.
+/// The process environment, for `${VAR}` and connection settings. A
+/// variable can also come from the file its `_FILE` twin names
+/// (`DB_PASSWORD_FILE`); a twin that cannot be read stops the command with
+/// exit 2 and the variable's and file's names.
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+    migrate_mappings::process_env_or_file(name, &mut |e| {
+        eprintln!("error: {e}");
+        std::process::exit(i32::from(exit::USAGE));
+    })
 }
 
 fn parse_budget(text: &str) -> Result<migrate_engine::RejectBudget, String> {

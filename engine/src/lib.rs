@@ -24,6 +24,7 @@ mod report;
 mod run;
 mod sink;
 mod source;
+pub mod tls;
 pub mod transform;
 
 pub use batch::{Batch, BatchError, MAX_BATCH_BYTES, MalformedRow, SourceNote, unique_header_names};

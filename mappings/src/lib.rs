@@ -16,10 +16,12 @@ mod interpolate;
 mod migrations;
 mod parse;
 pub mod schema;
+mod secrets;
 mod suggest;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use interpolate::interpolate;
 pub use migrations::{MIGRATIONS, Migration};
 pub use parse::{Mapping, SourceBlock, SourceColumnRef, parse, parse_lenient};
+pub use secrets::{env_or_file, process_env_or_file};
 pub use suggest::did_you_mean;

@@ -196,15 +196,20 @@ pub fn load_job_mapping(
 ) -> Result<(Mapping, SourceSet), JobError> {
     let place = |text: String| text.replace(&format!("{}/", root.display()), shown);
     let asked = RefCell::new(Vec::<String>::new());
+    let unreadable = RefCell::new(None::<String>);
     let lookup = |name: &str| -> Option<String> {
         if stored {
-            std::env::var(name).ok()
+            migrate_mappings::process_env_or_file(name, &mut |e| *unreadable.borrow_mut() = Some(e))
         } else {
             asked.borrow_mut().push(name.to_string());
             Some(String::new())
         }
     };
-    let mapping = load_mapping(&mapping_path(root, stored), &lookup).map_err(|e| permanent(place(e.to_string())))?;
+    let mapping = load_mapping(&mapping_path(root, stored), &lookup);
+    if let Some(e) = unreadable.into_inner() {
+        return Err(permanent(format!("the stored mapping for org {org}: {e}")));
+    }
+    let mapping = mapping.map_err(|e| permanent(place(e.to_string())))?;
     if let Some(name) = asked.into_inner().first() {
         return Err(permanent(format!(
             "{shown}{MAPPING_FILE} uses ${{{name}}}: a mapping uploaded with the data cannot read the worker's environment (store the mapping as {}{org}.toml to use variables)",

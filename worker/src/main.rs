@@ -7,8 +7,13 @@ use migrate_worker::redact::Redactor;
 use migrate_worker::service::{Shared, run};
 use tracing::{error, info, warn};
 
+/// A setting, or the file its `_FILE` twin names (`DB_PASSWORD_FILE`).
+/// A twin that cannot be read is a bad configuration: exit 2.
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+    migrate_mappings::process_env_or_file(name, &mut |e| {
+        eprintln!("migrate-worker: configuration: {e}");
+        std::process::exit(2);
+    })
 }
 
 #[tokio::main]

@@ -3,7 +3,11 @@
 
 /// (variable, default, meaning): every setting the worker reads.
 pub const SETTINGS: &[(&str, &str, &str)] = &[
-    ("DATABASE_URL", "", "the platform database (or DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_SSLMODE)"),
+    (
+        "DATABASE_URL",
+        "",
+        "the platform database (or DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_SSLMODE, DB_SSLROOTCERT; any of them as X_FILE: a file holding the value)",
+    ),
     ("QUEUE_URL", "required", "the SQS queue S3 notifies"),
     ("DEAD_LETTER_QUEUE_URL", "none", "where a job's message goes after its last failed attempt"),
     ("NOTIFY_QUEUE_URL", "none", "one message per finished job"),

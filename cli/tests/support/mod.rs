@@ -33,7 +33,11 @@ impl Target {
     /// A cluster with the schema applied (by the superuser, as an admin
     /// would) and the loader role created.
     pub async fn new() -> Self {
-        let cluster = TestCluster::start();
+        Self::on(TestCluster::start()).await
+    }
+
+    /// The same, on a cluster the test started (with TLS, say).
+    pub async fn on(cluster: TestCluster) -> Self {
         cluster.create_database(DB).await;
         let target = Self { cluster, work: tempfile::tempdir().unwrap() };
         let out = target.migrate_as("postgres").args(["schema", "apply"]).output().unwrap();
@@ -52,6 +56,10 @@ impl Target {
     pub fn migrate_as(&self, user: &str) -> Command {
         let mut c = Command::new(migrate_bin());
         for v in ["DATABASE_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_SSLMODE", "ORG_ID"] {
+            c.env_remove(v);
+            c.env_remove(format!("{v}_FILE"));
+        }
+        for v in ["DB_SSLROOTCERT", "PGSSLMODE", "PGSSLROOTCERT", "PGPASSWORD", "PGHOST", "PGPORT", "PGUSER"] {
             c.env_remove(v);
         }
         c.env("DATABASE_URL", self.cluster.url(user, DB)).current_dir(self.work.path());

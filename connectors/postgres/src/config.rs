@@ -8,7 +8,9 @@ use crate::error::PgError;
 pub const TENANT_ROLE: &str = "platform_tenant";
 
 /// Where the target database is: `DATABASE_URL`, or `DB_HOST`, `DB_PORT`,
-/// `DB_NAME`, `DB_USER`, `DB_PASSWORD`, `DB_SSLMODE`.
+/// `DB_NAME`, `DB_USER`, `DB_PASSWORD`, `DB_SSLMODE`, `DB_SSLROOTCERT`.
+/// (Each may also come from a file its `_FILE` twin names: that is the
+/// caller's `env`.)
 #[derive(Clone, Debug)]
 pub struct ConnectionConfig {
     pub options: PgConnectOptions,
@@ -18,11 +20,25 @@ pub struct ConnectionConfig {
     pub from_url: bool,
 }
 
+/// Whether `scheme://user:password@host…` spells a password.
+fn url_has_password(url: &str) -> bool {
+    url.split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(""))
+        .and_then(|authority| authority.rsplit_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
 impl ConnectionConfig {
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, PgError> {
         let from_url = env("DATABASE_URL").is_some_and(|u| !u.is_empty());
         let options = if let Some(url) = env("DATABASE_URL").filter(|u| !u.is_empty()) {
-            PgConnectOptions::from_str(&url).map_err(|e| PgError::Config(format!("DATABASE_URL: {e}")))?
+            let o = PgConnectOptions::from_str(&url).map_err(|e| PgError::Config(format!("DATABASE_URL: {e}")))?;
+            // A URL without a password takes DB_PASSWORD (or the file
+            // DB_PASSWORD_FILE names), as libpq takes PGPASSWORD.
+            match env("DB_PASSWORD") {
+                Some(pw) if !url_has_password(&url) => o.password(&pw),
+                _ => o,
+            }
         } else {
             let mut o = PgConnectOptions::new_without_pgpass();
             o = o.host(&env("DB_HOST").unwrap_or_else(|| "localhost".to_string()));
@@ -48,6 +64,12 @@ impl ConnectionConfig {
                     ))
                 })?;
                 o = o.ssl_mode(mode);
+            }
+            if let Some(ca) = env("DB_SSLROOTCERT").filter(|c| !c.is_empty()) {
+                if !std::path::Path::new(&ca).is_file() {
+                    return Err(PgError::Config(format!("DB_SSLROOTCERT {ca:?} is not a file")));
+                }
+                o = o.ssl_root_cert(&ca);
             }
             o
         };
@@ -90,6 +112,9 @@ impl ConnectionConfig {
             format!("the host name does not resolve: check {}", var("host"))
         } else if lower.contains("timed out") {
             format!("no answer (timed out): check {}, {} and any firewall in between", var("host"), var("port"))
+        } else if let Some(problem) = migrate_engine::tls::CertProblem::of(&text) {
+            let ca = if self.from_url { "sslrootcert in DATABASE_URL" } else { "DB_SSLROOTCERT" };
+            format!("{}: {text}", problem.explain(ca, &var("host")))
         } else if lower.contains("tls") || lower.contains("ssl") || lower.contains("certificate") {
             format!("{text}: check DB_SSLMODE (or sslmode in DATABASE_URL)")
         } else {
@@ -126,6 +151,17 @@ mod tests {
         let c = from(&[("DATABASE_URL", "postgres://u:secret@db.internal:6543/crm"), ("DB_HOST", "ignored")]).unwrap();
         assert_eq!(c.display, "db.internal:6543/crm");
         assert_eq!(c.options.get_username(), "u");
+    }
+
+    #[test]
+    fn a_url_without_a_password_takes_db_password() {
+        assert!(url_has_password("postgres://u:pw@h/db"));
+        assert!(url_has_password("postgres://u:@h/db"));
+        assert!(!url_has_password("postgres://u@h/db?sslmode=require"));
+        assert!(!url_has_password("postgres://h:5432/db"));
+        assert!(!url_has_password("postgres://h/db?options=a:b@c"));
+        let c = from(&[("DATABASE_URL", "postgres://u@db.internal/crm"), ("DB_PASSWORD", "from-file")]).unwrap();
+        assert_eq!(c.display, "db.internal:5432/crm");
     }
 
     #[test]
