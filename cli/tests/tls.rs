@@ -14,15 +14,8 @@ use support::{DB, LOADER, ORG_A, Target};
 /// `migrate` with the `DB_*` variables for the loader over TLS, host
 /// `localhost` (the certificate's name).
 fn over_tls(target: &Target, ca: &std::path::Path, mode: &str) -> Command {
-    let mut c = target.migrate_as(LOADER);
-    c.env_remove("DATABASE_URL")
-        .env("DB_HOST", "localhost")
-        .env("DB_PORT", target.cluster.port.to_string())
-        .env("DB_NAME", DB)
-        .env("DB_USER", LOADER)
-        .env("DB_SSLMODE", mode)
-        .env("DB_SSLROOTCERT", ca)
-        .env("ORG_ID", ORG_A);
+    let mut c = target.migrate_with_db_vars(LOADER, "localhost");
+    c.env("DB_SSLMODE", mode).env("DB_SSLROOTCERT", ca).env("ORG_ID", ORG_A);
     c
 }
 

@@ -94,6 +94,10 @@ pub struct SourceInfo {
     /// What a read split over several connections guarantees, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistency: Option<String>,
+    /// How a database source's connection was protected: `plaintext (no
+    /// TLS)`, or TLS and what of the server's certificate was verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
     /// Files (CSV, Excel): the row read as column names, and what lies
     /// above it. `read` counts data records only.
     #[serde(default, skip_serializing_if = "Option::is_none")]

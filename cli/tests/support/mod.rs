@@ -66,6 +66,18 @@ impl Target {
         c
     }
 
+    /// `migrate` as `user` on `host`, through the `DB_*` variables
+    /// instead of `DATABASE_URL`.
+    pub fn migrate_with_db_vars(&self, user: &str, host: &str) -> Command {
+        let mut c = self.migrate_as(user);
+        c.env_remove("DATABASE_URL")
+            .env("DB_HOST", host)
+            .env("DB_PORT", self.cluster.port.to_string())
+            .env("DB_NAME", DB)
+            .env("DB_USER", user);
+        c
+    }
+
     /// `migrate run MAPPING --out DIR` as the loader for `org`.
     pub fn run(&self, mapping: &Path, org: &str, out: &str) -> Output {
         self.migrate_as(LOADER).env("ORG_ID", org).args(["run"]).arg(mapping).args(["--out", out]).output().unwrap()

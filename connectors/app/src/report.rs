@@ -488,7 +488,11 @@ pub fn render_html(report: &RunReport) -> String {
                     tbody {
                         @for s in &report.sources {
                             tr {
-                                td { (s.name) } td { (s.kind) } td.code.loc { (location(&s.location)) }
+                                td { (s.name) } td { (s.kind) }
+                                td.code.loc {
+                                    (location(&s.location))
+                                    @if let Some(t) = &s.transport { br; span.muted { "connection: " (t) } }
+                                }
                                 td.n { (s.row_count.map(thousands).unwrap_or_default()) }
                                 td.n { (s.size.map(thousands).unwrap_or_default()) }
                                 td { (s.encoding.as_deref().unwrap_or("")) @if let Some(d) = &s.delimiter { " · delimiter " span.code { (d) } } }
@@ -618,6 +622,11 @@ pub fn render_markdown(report: &RunReport) -> String {
                 w.code,
                 thousands(w.count)
             ));
+        }
+    }
+    for src in &report.sources {
+        if let Some(t) = &src.transport {
+            out.push_str(&format!("\nSource {} was read over this connection: {}.\n", md(&src.name), md(t)));
         }
     }
     for src in report.sources.iter().filter(|s| !s.parts.is_empty()) {

@@ -184,7 +184,7 @@ impl SourceSet {
             SourceConfig::SqlDump(c) => {
                 c.build(&self.base_dir).map(|s| Box::new(s) as Box<dyn Source>).map_err(SourceError::wrap)
             }
-            SourceConfig::Mysql(c) => Ok(Box::new(c.build())),
+            SourceConfig::Mysql(c) => Ok(Box::new(c.build(&self.base_dir))),
             SourceConfig::Mssql(c) => Ok(Box::new(c.build())),
             SourceConfig::Mongo(c) => Ok(Box::new(c.build(&self.base_dir))),
         }

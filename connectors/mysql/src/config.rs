@@ -26,6 +26,17 @@ pub struct MysqlSourceConfig {
     /// concurrently on separate connections.
     #[serde(default)]
     pub partition: Option<PartitionConfig>,
+    /// The certificate (PEM) of the private CA that signed the server's
+    /// certificate. Implies TLS: the server must offer it, and its
+    /// certificate must chain to this CA (and name the host, unless the
+    /// url says `verify_identity=false`). Relative to the mapping file.
+    #[serde(default)]
+    pub ssl_ca: Option<std::path::PathBuf>,
+    /// The host name the server's certificate must carry, where it is not
+    /// the host in the url (a server reached through an SSH tunnel or by
+    /// its IP address). Implies TLS.
+    #[serde(default)]
+    pub ssl_server_name: Option<String>,
     /// Rows per batch.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
@@ -55,6 +66,37 @@ impl MysqlSourceConfig {
         Ok(())
     }
 
+    /// The driver's options: the url's, with `ssl_ca` (already resolved
+    /// against the mapping's folder) as the only trusted authority.
+    pub fn connect_opts(&self) -> Result<mysql_async::Opts, String> {
+        let tls_asked = self.ssl_ca.is_some() || self.ssl_server_name.is_some();
+        // Either implies require_ssl, which the driver needs in the url to
+        // read verify_ca there.
+        let url = if tls_asked {
+            let sep = if self.url.contains('?') { '&' } else { '?' };
+            format!("{}{sep}require_ssl=true", self.url)
+        } else {
+            self.url.clone()
+        };
+        let opts = mysql_async::Opts::from_url(&url).map_err(|e| format!("reading the url: {e}"))?;
+        if opts.ssl_opts().is_some_and(|s| s.skip_domain_validation() && !s.accept_invalid_certs()) {
+            // The driver's check no longer recognises rustls's wording of a
+            // wrong name, so the setting would be silently ignored.
+            return Err("verify_identity=false is not supported: set ssl_server_name to the host name in the server's certificate".to_string());
+        }
+        let Some(mut ssl) = opts.ssl_opts().cloned() else { return Ok(opts) };
+        if let Some(ca) = &self.ssl_ca {
+            if !ca.is_file() {
+                return Err(format!("ssl_ca {}: not a file", ca.display()));
+            }
+            ssl = ssl.with_root_certs(vec![ca.clone().into()]).with_disable_built_in_roots(true);
+        }
+        if let Some(name) = &self.ssl_server_name {
+            ssl = ssl.with_danger_tls_hostname_override(Some(name.clone()));
+        }
+        Ok(mysql_async::OptsBuilder::from_opts(opts).ssl_opts(ssl).into())
+    }
+
     /// The URL with its password hidden, for the report and messages.
     pub fn shown_url(&self) -> String {
         match (self.url.find("://"), self.url.rfind('@')) {
@@ -69,6 +111,24 @@ impl MysqlSourceConfig {
 }
 
 /// A MySQL identifier in backquotes, each backquote doubled.
+/// How the connection is protected, for the report: what the options
+/// demand, which a connection that succeeded has met.
+pub(crate) fn transport(opts: &mysql_async::Opts) -> String {
+    match opts.ssl_opts() {
+        None => "plaintext (no TLS)".to_string(),
+        Some(s) if s.accept_invalid_certs() => {
+            "TLS; the server's certificate NOT verified (verify_ca=false)".to_string()
+        }
+        Some(s) => {
+            let roots = if s.root_certs().is_empty() { "the system's CAs" } else { "ssl_ca" };
+            match s.tls_hostname_override() {
+                Some(name) => format!("TLS; certificate verified ({roots}) for host name {name} (ssl_server_name)"),
+                None => format!("TLS; certificate and host name verified ({roots})"),
+            }
+        }
+    }
+}
+
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
@@ -112,6 +172,31 @@ mod tests {
         c.decode.insert("name".into(), "klingon".into());
         c.partition = None;
         assert!(c.check().unwrap_err().contains("not an encoding name"));
+    }
+
+    #[test]
+    fn tls_is_described_as_the_options_ask() {
+        let plain = config("table = \"t\"");
+        assert_eq!(transport(&plain.connect_opts().unwrap()), "plaintext (no TLS)");
+        let mut c = config("table = \"t\"");
+        c.url.push_str("?require_ssl=true");
+        assert_eq!(transport(&c.connect_opts().unwrap()), "TLS; certificate and host name verified (the system's CAs)");
+        c.url.push_str("&verify_ca=false");
+        assert!(transport(&c.connect_opts().unwrap()).contains("NOT verified"));
+        let mut c = config("table = \"t\"");
+        c.url.push_str("?require_ssl=true&verify_identity=false");
+        assert!(c.connect_opts().unwrap_err().contains("set ssl_server_name"));
+        c.url = c.url.replace("&verify_identity=false", "");
+        c.ssl_server_name = Some("db.internal".into());
+        assert!(transport(&c.connect_opts().unwrap()).contains("for host name db.internal (ssl_server_name)"));
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config("table = \"t\"");
+        c.ssl_ca = Some(dir.path().join("ca.pem"));
+        assert!(c.connect_opts().unwrap_err().contains("ca.pem: not a file"));
+        std::fs::write(dir.path().join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let opts = c.connect_opts().unwrap();
+        assert!(opts.ssl_opts().is_some_and(|s| s.disable_built_in_roots() && s.root_certs().len() == 1));
+        assert_eq!(transport(&opts), "TLS; certificate and host name verified (ssl_ca)");
     }
 
     #[test]

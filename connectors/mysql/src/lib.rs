@@ -16,7 +16,10 @@ pub use source::MysqlSource;
 
 impl MysqlSourceConfig {
     /// The source, not yet connected: `Source::prepare` connects.
-    pub fn build(&self) -> MysqlSource {
-        MysqlSource::new(self.clone())
+    /// `ssl_ca` is resolved against `base_dir`, the mapping's folder.
+    pub fn build(&self, base_dir: &std::path::Path) -> MysqlSource {
+        let mut config = self.clone();
+        config.ssl_ca = config.ssl_ca.map(|ca| base_dir.join(ca));
+        MysqlSource::new(config)
     }
 }

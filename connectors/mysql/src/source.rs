@@ -22,11 +22,12 @@ pub struct MysqlSource {
     columns: Vec<String>,
     parts: Parts,
     consistency: Option<String>,
+    transport: Option<String>,
 }
 
 impl MysqlSource {
     pub fn new(config: MysqlSourceConfig) -> Self {
-        Self { config, columns: Vec::new(), parts: Parts::default(), consistency: None }
+        Self { config, columns: Vec::new(), parts: Parts::default(), consistency: None, transport: None }
     }
 
     fn shown(&self) -> String {
@@ -41,6 +42,30 @@ impl MysqlSource {
     fn error(&self, doing: &str, e: impl std::fmt::Display) -> SourceError {
         SourceError::new(format!("{doing} ({}): {e}", self.shown()))
     }
+}
+
+/// A failed connection, with what to change when the cause is TLS.
+/// `tls`: whether TLS was asked for.
+fn connect_error(label: &str, e: &mysql_async::Error, tls: bool) -> SourceError {
+    const ONLY_TLS: &str = "add ?require_ssl=true to the url (and ssl_ca for a private CA)";
+    let text = e.to_string();
+    let lower = text.to_lowercase();
+    let why = if let Some(problem) = migrate_engine::tls::CertProblem::of(&text) {
+        format!("{}: {text}", problem.explain("ssl_ca", "the host in the url"))
+    } else if lower.contains("insecure transport") {
+        format!("the server accepts only TLS connections: {ONLY_TLS}: {text}")
+    } else if !tls && lower.contains("access denied") {
+        // MariaDB refuses a plaintext login to a server with
+        // require_secure_transport as it refuses a wrong password.
+        format!(
+            "{text}: check the user and password; a server that accepts only TLS connections refuses plaintext logins the same way: {ONLY_TLS}"
+        )
+    } else if lower.contains("asked for ssl but server does not") || lower.contains("requires secure connection") {
+        format!("the server does not offer TLS, but the url asks for it (require_ssl or ssl_ca): {text}")
+    } else {
+        text
+    };
+    SourceError::new(format!("connecting ({label}): {why}"))
 }
 
 /// The session every connection reads in: string columns' bytes as stored
@@ -66,7 +91,8 @@ struct ReadJob {
 
 async fn read(job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceError> {
     let fail = |doing: &str, e: mysql_async::Error| SourceError::new(format!("{doing} ({}): {e}", job.label));
-    let mut conn = Conn::new(job.opts.clone()).await.map_err(|e| fail("connecting", e))?;
+    let tls = job.opts.ssl_opts().is_some();
+    let mut conn = Conn::new(job.opts.clone()).await.map_err(|e| connect_error(&job.label, &e, tls))?;
     session(&mut conn).await.map_err(|e| fail("setting up the session", e))?;
     for (statement, params) in &job.setup {
         conn.exec_drop(statement.as_str(), params.clone()).await.map_err(|e| fail("setting the part's bounds", e))?;
@@ -132,14 +158,16 @@ impl Source for MysqlSource {
 
     async fn prepare(&mut self) -> Result<(), SourceError> {
         self.config.check().map_err(SourceError::new)?;
-        let opts = Opts::from_url(&self.config.url).map_err(|e| self.error("reading the url", e))?;
+        let opts = self.config.connect_opts().map_err(|e| SourceError::new(format!("{}: {e}", self.shown())))?;
+        self.transport = Some(crate::config::transport(&opts));
         let mut decode = BTreeMap::new();
         for (column, label) in &self.config.decode {
             if let Some(e) = Encoding::for_label(label.as_bytes()) {
                 decode.insert(column.clone(), e);
             }
         }
-        let mut conn = Conn::new(opts.clone()).await.map_err(|e| self.error("connecting", e))?;
+        let tls = opts.ssl_opts().is_some();
+        let mut conn = Conn::new(opts.clone()).await.map_err(|e| connect_error(&self.shown(), &e, tls))?;
         session(&mut conn).await.map_err(|e| self.error("setting up the session", e))?;
 
         let (label, keys, parts): (String, Vec<String>, Vec<Part>) = match (&self.config.table, &self.config.query) {
@@ -203,6 +231,7 @@ impl Source for MysqlSource {
             row_count: Some(self.parts.rows()),
             parts: self.parts.report(),
             consistency: self.consistency.clone(),
+            transport: self.transport.clone(),
             ..SourceInfo::default()
         }
     }

@@ -11,6 +11,7 @@ use migrate_engine::{Batch, RejectReason, Source};
 use migrate_mysql::{MysqlSourceConfig, PartitionConfig};
 use migrate_testkit::MariaDb;
 use migrate_testkit::sources::{Row, read_source};
+use migrate_testkit::tls::{Flaw, TestPki};
 use sha2::{Digest, Sha256};
 
 fn fixture() -> PathBuf {
@@ -24,13 +25,15 @@ fn config(url: String, table: Option<&str>, query: Option<&str>) -> MysqlSourceC
         query: query.map(str::to_string),
         decode: BTreeMap::new(),
         partition: None,
+        ssl_ca: None,
+        ssl_server_name: None,
         batch_rows: 1000,
         max_value_bytes: 16 << 20,
     }
 }
 
 async fn read_all(config: &MysqlSourceConfig) -> (Vec<(String, Row)>, Vec<Batch>) {
-    read_source(&mut config.build()).await
+    read_source(&mut config.build(std::path::Path::new("."))).await
 }
 
 fn v(s: &str) -> Option<String> {
@@ -216,7 +219,7 @@ async fn a_split_read_returns_exactly_the_rows_of_a_single_read() {
     // By a nullable column: NULLs are a part of their own.
     let mut split = single.clone();
     split.partition = Some(PartitionConfig { column: "bucket".into(), parts: 4 });
-    let mut source = split.build();
+    let mut source = split.build(std::path::Path::new("."));
     let (rows, _) = read_source(&mut source).await;
     assert_eq!(multiset(&rows), whole, "the same multiset of rows");
     let info = source.info();
@@ -245,7 +248,7 @@ async fn rows_inserted_during_a_split_read_are_never_read_twice() {
     let mut c = config(db.url("live"), Some("orders"), None);
     c.batch_rows = 500;
     c.partition = Some(PartitionConfig { column: "id".into(), parts: 4 });
-    let mut source = c.build();
+    let mut source = c.build(std::path::Path::new("."));
     source.prepare().await.unwrap();
     let port = db.port;
     let writer = std::thread::spawn(move || {
@@ -285,17 +288,17 @@ async fn errors_name_the_source_and_never_the_password() {
     let db = MariaDb::start();
     db.load(&fixture());
     let wrong = config(db.url("legacy_crm").replace("legacy%20pw", "nope"), Some("customers"), None);
-    let e = wrong.build().prepare().await.err().unwrap().to_string();
+    let e = wrong.build(std::path::Path::new(".")).prepare().await.err().unwrap().to_string();
     assert!(e.contains("connecting (mysql://migrate:***@127.0.0.1:"), "{e}");
     assert!(!e.contains("nope"), "{e}");
 
     let missing = config(db.url("legacy_crm"), Some("legacy_crm.nowhere"), None);
-    let e = missing.build().prepare().await.err().unwrap().to_string();
+    let e = missing.build(std::path::Path::new(".")).prepare().await.err().unwrap().to_string();
     assert!(e.contains("nowhere") && e.contains("doesn't exist"), "{e}");
 
     let mut bad_split = config(db.url("legacy_crm"), Some("customers"), None);
     bad_split.partition = Some(PartitionConfig { column: "first_name".into(), parts: 2 });
-    let e = bad_split.build().prepare().await.err().unwrap().to_string();
+    let e = bad_split.build(std::path::Path::new(".")).prepare().await.err().unwrap().to_string();
     assert!(e.contains("partition by an integer or date column"), "{e}");
 
     // A value above the cap rejects its row; the others read on.
@@ -307,4 +310,71 @@ async fn errors_name_the_source_and_never_the_password() {
     assert_eq!(malformed.len(), 2, "{malformed:?}");
     assert_eq!(malformed[0].reason, RejectReason::FieldTooLarge);
     assert!(malformed[0].message.contains("subject holds 21 bytes"), "{}", malformed[0].message);
+}
+
+#[tokio::test]
+async fn a_server_that_requires_tls_is_read_over_verified_tls() {
+    let pki = TestPki::new("legacy mysql");
+    let db = MariaDb::start_tls(&pki.server("mariadb", Flaw::None));
+    db.load(&fixture());
+    let here = std::path::Path::new(".");
+    let prepare_error = |c: &MysqlSourceConfig| {
+        let c = c.clone();
+        async move { c.build(std::path::Path::new(".")).prepare().await.err().map(|e| e.to_string()).unwrap_or_default() }
+    };
+
+    // Without TLS the server refuses, and the message says what to add.
+    let plain = config(db.url("legacy_crm"), Some("customers"), None);
+    let e = prepare_error(&plain).await;
+    assert!(
+        e.contains("accepts only TLS connections refuses plaintext logins the same way: add ?require_ssl=true"),
+        "{e}"
+    );
+
+    // The private CA: every row read, and the report says how.
+    let mut verified = plain.clone();
+    verified.ssl_ca = Some(pki.ca_file());
+    let mut source = verified.build(here);
+    let (rows, _) = read_source(&mut source).await;
+    // The same rows as the server counts over its socket.
+    let counted = db.query_one("SELECT COUNT(*) FROM legacy_crm.customers");
+    assert_eq!(rows.len().to_string(), counted);
+    assert_eq!(source.info().transport.as_deref(), Some("TLS; certificate and host name verified (ssl_ca)"));
+    // The CA relative to the mapping's folder.
+    let mut relative = verified.clone();
+    relative.ssl_ca = Some("ca.pem".into());
+    let (rows_relative, _) = read_source(&mut relative.build(pki.dir())).await;
+    assert_eq!(rows_relative.len(), rows.len());
+
+    // Another CA, a certificate for another host, an expired one.
+    let stranger = TestPki::new("stranger");
+    let mut wrong_ca = plain.clone();
+    wrong_ca.ssl_ca = Some(stranger.ca_file());
+    let e = prepare_error(&wrong_ca).await;
+    assert!(e.contains("not signed by an authority this machine trusts: set ssl_ca"), "{e}");
+    assert!(!e.contains("legacy pw") && !e.contains("legacy%20pw"), "{e}");
+    db.replace_tls(&pki.server("mariadb-wrong-host", Flaw::WrongHost));
+    let e = prepare_error(&verified).await;
+    assert!(e.contains("not valid for the host name connected to: check the host in the url"), "{e}");
+    // The name the certificate carries, for a server reached by another
+    // name (a tunnel), and the report says so.
+    let mut renamed = verified.clone();
+    renamed.ssl_server_name = Some("db.invalid".to_string());
+    let mut source = renamed.build(here);
+    let (rows_renamed, _) = read_source(&mut source).await;
+    assert_eq!(rows_renamed.len(), rows.len());
+    assert_eq!(
+        source.info().transport.as_deref(),
+        Some("TLS; certificate verified (ssl_ca) for host name db.invalid (ssl_server_name)")
+    );
+    db.replace_tls(&pki.server("mariadb-expired", Flaw::Expired));
+    let e = prepare_error(&verified).await;
+    assert!(e.contains("certificate has expired"), "{e}");
+
+    // A server without TLS, asked for it.
+    let bare = MariaDb::start();
+    let mut asks = config(bare.url("mysql"), None, Some("SELECT 1"));
+    asks.ssl_ca = Some(pki.ca_file());
+    let e = prepare_error(&asks).await;
+    assert!(e.contains("the server does not offer TLS, but the url asks for it"), "{e}");
 }
