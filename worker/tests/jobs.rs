@@ -362,6 +362,75 @@ async fn an_uploaded_mapping_cannot_read_secrets_cross_tenants_leave_its_prefix_
 }
 
 #[tokio::test]
+async fn a_password_from_a_file_connects_and_stays_out_of_uploads_logs_and_results() {
+    let stack = Stack::new().await;
+    // The worker's role may only log in with its password, which it reads
+    // from a mounted file.
+    stack.cluster.admin_sql(DB, &format!("ALTER ROLE {WORKER_ROLE} PASSWORD '{SECRET}'")).await;
+    stack
+        .cluster
+        .set_hba(&format!("host all {WORKER_ROLE} 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust"));
+    let secret_file = stack.work.path().join("db-password");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let _worker = stack.worker_without(
+        "w1",
+        &[("MAX_ATTEMPTS", "1"), ("DB_PASSWORD_FILE", secret_file.to_str().unwrap())],
+        &["DB_PASSWORD"],
+    );
+    let demo = demo_mapping(ORG_A);
+    let cases = [
+        ("good", demo.clone(), "succeeded"),
+        // The value would come from the file: an upload still may not ask.
+        (
+            "secret",
+            demo.replace(
+                "\"custom_fields.legacy_notes\" = \"Notes\"",
+                "\"custom_fields.legacy_notes\" = { value = \"${DB_PASSWORD}\" }",
+            ),
+            "failed",
+        ),
+        ("broken", demo.replace("key = [\"CustomerID\"]", "key = [\"NoSuchColumn\"]"), "failed"),
+    ];
+    for (job, mapping, _) in &cases {
+        stack.upload_job(ORG_A, job, Some(mapping)).await;
+    }
+    let notes = stack.notifications(cases.len(), MINUTE).await;
+    assert_eq!(notes.len(), cases.len(), "{notes:?}");
+    for (job, _, state) in &cases {
+        let note = notes.iter().find(|n| n["key"] == format!("tenants/{ORG_A}/{job}/mapping.toml")).unwrap();
+        assert_eq!(note["state"], *state, "{note}");
+    }
+    let refused = notes.iter().find(|n| n["key"] == format!("tenants/{ORG_A}/secret/mapping.toml")).unwrap();
+    assert!(refused["summary"]["error"].as_str().unwrap().contains("uses ${DB_PASSWORD}"), "{refused}");
+    assert_eq!(stack.contacts(ORG_A).await, 274);
+    // Every output: the log, the notifications, the job rows, and every
+    // object the worker wrote (reports, rejects).
+    let mut outputs = vec![std::fs::read_to_string(stack.work.path().join("w1.log")).unwrap()];
+    outputs.extend(notes.iter().map(ToString::to_string));
+    let mut admin = stack.admin().await;
+    let jobs: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT state, last_error, summary::text FROM migrate.jobs")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+    assert_eq!(jobs.len(), 3, "{jobs:?}");
+    outputs.extend(jobs.iter().map(|j| format!("{j:?}")));
+    let written: Vec<String> = stack.keys(&format!("tenants/{ORG_A}/")).await;
+    let uploaded: Vec<String> = cases
+        .iter()
+        .flat_map(|(job, _, _)| ["mapping.toml", "customers.csv"].map(|f| format!("tenants/{ORG_A}/{job}/{f}")))
+        .collect();
+    let results: Vec<&String> = written.iter().filter(|k| !uploaded.contains(k)).collect();
+    assert!(!results.is_empty(), "{written:?}");
+    for key in results {
+        outputs.push(String::from_utf8_lossy(&stack.get(key).await.unwrap()).into_owned());
+    }
+    for text in &outputs {
+        assert!(!text.contains(SECRET), "the password shows:\n{text}");
+    }
+}
+
+#[tokio::test]
 async fn a_killed_worker_loses_its_job_to_another_after_the_lease_with_exact_rows() {
     let stack = Stack::new().await;
     let (csv, mapping) = bulk_job(ORG_A, 150_000);

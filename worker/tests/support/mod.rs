@@ -128,6 +128,11 @@ impl Stack {
 
     /// A `migrate-worker` process; `extra` overrides the defaults.
     pub fn worker(&self, name: &str, extra: &[(&str, &str)]) -> Worker {
+        self.worker_without(name, extra, &[])
+    }
+
+    /// The same, with the variables in `unset` left out of its environment.
+    pub fn worker_without(&self, name: &str, extra: &[(&str, &str)], unset: &[&str]) -> Worker {
         let port = migrate_testkit::free_port();
         let log_path = self.work.path().join(format!("{name}.log"));
         let log = std::fs::File::create(&log_path).unwrap();
@@ -152,6 +157,9 @@ impl Stack {
             .env("MAX_ATTEMPTS", "2");
         for (k, v) in extra {
             c.env(k, v);
+        }
+        for k in unset {
+            c.env_remove(k);
         }
         let child = c.stdout(Stdio::null()).stderr(log).spawn().unwrap();
         let worker = Worker { child, port, log: log_path };
