@@ -12,6 +12,12 @@ pub struct MongoSourceConfig {
     /// use `${VAR}` for the password.
     #[serde(default)]
     pub url: Option<String>,
+    /// The certificate (PEM) of the private CA that signed the server's
+    /// certificate, relative to the mapping. Implies TLS (as `tls=true`
+    /// with `tlsCAFile` in the url, whose path is relative to where
+    /// `migrate` runs).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
     /// The database, when the URL names none.
     #[serde(default)]
     pub database: Option<String>,

@@ -24,7 +24,11 @@ pub use value::{plain_json, text as value_text, type_name};
 
 impl MongoSourceConfig {
     /// The source, not yet connected (or opened): `Source::prepare` does it.
+    /// `path` and `tls_ca_file` are resolved against `base_dir`, the
+    /// mapping's folder.
     pub fn build(&self, base_dir: &std::path::Path) -> MongoSource {
-        MongoSource::new(self.clone(), self.resolved_path(base_dir))
+        let mut config = self.clone();
+        config.tls_ca_file = config.tls_ca_file.map(|ca| base_dir.join(ca));
+        MongoSource::new(config, self.resolved_path(base_dir))
     }
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use bson::{Document, RawDocument, Utf8Lossy, doc};
 use migrate_engine::parts::{PartMsg, PartWriter, Parts};
 use migrate_engine::{Batch, RejectReason, Source, SourceError, SourceInfo, SourceLocation};
-use mongodb::options::ClientOptions;
+use mongodb::options::{ClientOptions, Tls, TlsOptions};
 use mongodb::{Client, Collection, Cursor};
 use tokio::sync::mpsc;
 
@@ -34,6 +34,27 @@ pub struct MongoSource {
     columns: Vec<String>,
     parts: Parts,
     progress: Arc<Progress>,
+    /// How the connection is protected, once the url is read.
+    transport: Option<String>,
+}
+
+/// How a connection with these options is protected, for the report.
+/// `ours`: the CA came from `tls_ca_file`, not the url.
+fn transport(options: &ClientOptions, ours: bool) -> String {
+    match &options.tls {
+        None | Some(Tls::Disabled) => "plaintext (no TLS)".to_string(),
+        Some(Tls::Enabled(t)) if t.allow_invalid_certificates == Some(true) => {
+            "TLS; the server's certificate NOT verified (tlsAllowInvalidCertificates)".to_string()
+        }
+        Some(Tls::Enabled(t)) => {
+            let roots = match (&t.ca_file_path, ours) {
+                (Some(_), true) => "tls_ca_file",
+                (Some(_), false) => "tlsCAFile",
+                (None, _) => "the system's CAs",
+            };
+            format!("TLS; certificate and host name verified ({roots})")
+        }
+    }
 }
 
 #[derive(Default)]
@@ -185,7 +206,26 @@ impl MongoSource {
             columns: Vec::new(),
             parts: Parts::default(),
             progress: Arc::default(),
+            transport: None,
         }
+    }
+
+    /// A failed server operation; when it looks like TLS, what to change.
+    fn server_error(&self, e: mongodb::error::Error, tls: bool) -> SourceError {
+        let text = e.to_string();
+        if let Some(problem) = migrate_engine::tls::CertProblem::of(&text) {
+            let why = problem.explain("tls_ca_file (or tlsCAFile in the url)", "the host in the url");
+            return self.error("connecting", format!("{why}: {text}"));
+        }
+        if !tls && text.contains("Server selection timeout") {
+            return self.error(
+                "connecting",
+                format!(
+                    "{text}: no server answered; one that accepts only TLS connections looks like this: add tls=true to the url (and tls_ca_file for a private CA)"
+                ),
+            );
+        }
+        self.error("reading", text)
     }
 
     /// `url db.collection`, or the file.
@@ -230,6 +270,19 @@ impl MongoSource {
             options.server_selection_timeout = Some(SERVER_SELECTION);
         }
         options.app_name.get_or_insert_with(|| "migrate".to_string());
+        if let Some(ca) = &self.config.tls_ca_file {
+            if !ca.is_file() {
+                return Err(self.error("reading tls_ca_file", format!("{}: not a file", ca.display())));
+            }
+            let mut tls = match options.tls.take() {
+                Some(Tls::Enabled(t)) => t,
+                _ => TlsOptions::default(),
+            };
+            tls.ca_file_path = Some(ca.clone());
+            options.tls = Some(Tls::Enabled(tls));
+        }
+        let tls = matches!(options.tls, Some(Tls::Enabled(_)));
+        self.transport = Some(transport(&options, self.config.tls_ca_file.is_some()));
         let database = match (&self.config.database, &options.default_database) {
             (Some(d), _) | (None, Some(d)) => d.clone(),
             (None, None) => return Err(self.error("choosing the database", "the url names none: set `database`")),
@@ -271,7 +324,7 @@ impl MongoSource {
                 find.await
             }
         };
-        let cursor = cursor.map_err(|e| self.error("reading", e))?;
+        let cursor = cursor.map_err(|e| self.server_error(e, tls))?;
         Ok(Docs::Cursor(Box::new(cursor), resume))
     }
 
@@ -497,6 +550,7 @@ impl Source for MongoSource {
             row_count: Some(self.parts.rows()),
             size: digest.as_ref().map(|d| d.0),
             sha256: digest.map(|d| d.1),
+            transport: self.transport.clone(),
             ..SourceInfo::default()
         }
     }

@@ -14,6 +14,7 @@ use migrate_engine::Source;
 use migrate_mongodb::{MongoSource, MongoSourceConfig};
 use migrate_testkit::MongoServer;
 use migrate_testkit::sources::{Row, read_source};
+use migrate_testkit::tls::{Flaw, TestPki};
 
 fn config(json: serde_json::Value, wanted: &[&str]) -> MongoSourceConfig {
     let mut c: MongoSourceConfig = serde_json::from_value(json).unwrap();
@@ -361,4 +362,64 @@ async fn documents_at_the_16_mib_limit_read_whole_in_batches_bounded_by_bytes() 
     // 8 MiB of text: one of these documents each.
     let heights: Vec<usize> = batches.iter().map(|b| b.height()).collect();
     assert_eq!(heights, [1; 8]);
+}
+
+#[tokio::test]
+async fn a_server_that_speaks_only_tls_is_read_with_its_certificate_verified() {
+    let pki = TestPki::new("legacy mongo");
+    let server = MongoServer::start_tls(&pki.server("mongo", Flaw::None), &pki.ca_file());
+    insert(&server, "crm", "customers", (1..=3).map(|i| doc! { "_id": i, "name": format!("n{i}") }).collect()).await;
+    let url = |tail: &str| {
+        format!("mongodb://127.0.0.1:{}/crm?directConnection=true&serverSelectionTimeoutMS=3000{tail}", server.port)
+    };
+    let read = |json: serde_json::Value, base: &std::path::Path| {
+        let c = config(json, &["name"]);
+        let base = base.to_path_buf();
+        async move {
+            let mut s = c.build(&base);
+            match s.prepare().await {
+                Ok(()) => {
+                    let mut rows = 0;
+                    while let Some(b) = s.next_batch().await.unwrap() {
+                        rows += b.height();
+                    }
+                    Ok((rows, s.info().transport.unwrap_or_default()))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+
+    // The CA beside the mapping.
+    let ours = serde_json::json!({ "url": url(""), "collection": "customers", "tls_ca_file": "ca.pem" });
+    assert_eq!(
+        read(ours, pki.dir()).await,
+        Ok((3, "TLS; certificate and host name verified (tls_ca_file)".to_string()))
+    );
+    // The url's own options.
+    let in_url = serde_json::json!({ "url": server.url("crm"), "collection": "customers" });
+    assert_eq!(
+        read(in_url, pki.dir()).await,
+        Ok((3, "TLS; certificate and host name verified (tlsCAFile)".to_string()))
+    );
+
+    // Plaintext to a TLS-only server: the message suggests tls=true.
+    let plain = serde_json::json!({ "url": url(""), "collection": "customers" });
+    let e = read(plain, pki.dir()).await.unwrap_err();
+    assert!(e.contains("add tls=true to the url (and tls_ca_file for a private CA)"), "{e}");
+    // Another CA.
+    let stranger = TestPki::new("stranger");
+    let wrong = serde_json::json!({ "url": url(""), "collection": "customers", "tls_ca_file": stranger.ca_file() });
+    let e = read(wrong, pki.dir()).await.unwrap_err();
+    assert!(e.contains("not signed by an authority this machine trusts: set tls_ca_file"), "{e}");
+    // A certificate for another host.
+    let elsewhere = MongoServer::start_tls(&pki.server("mongo-wrong-host", Flaw::WrongHost), &pki.ca_file());
+    let wrong_host = serde_json::json!({ "url": format!("mongodb://localhost:{}/crm?directConnection=true&serverSelectionTimeoutMS=3000", elsewhere.port),
+        "collection": "customers", "tls_ca_file": "ca.pem" });
+    let e = read(wrong_host, pki.dir()).await.unwrap_err();
+    assert!(e.contains("not valid for the host name connected to: check the host in the url"), "{e}");
+    // A missing CA file is named before connecting.
+    let missing = serde_json::json!({ "url": url(""), "collection": "customers", "tls_ca_file": "nowhere.pem" });
+    let e = read(missing, pki.dir()).await.unwrap_err();
+    assert!(e.contains("nowhere.pem: not a file"), "{e}");
 }
