@@ -9,6 +9,8 @@
 mod support;
 
 use migrate_testkit::MongoServer;
+use migrate_testkit::dns::DnsServer;
+use migrate_testkit::tls::{Flaw, TestPki};
 use support::*;
 
 /// last name, email, phone, status, created date, custom fields.
@@ -376,4 +378,71 @@ created_at = {{ from = "since", transform = [{{ date = {{ formats = ["iso"] }} }
     .unwrap();
     let expect = [("Ada", "2009-04-01 07:00:00"), ("Grace", "2010-06-15 10:00:00"), ("Alan", "2011-02-01 06:30:00")];
     assert_eq!(rows, expect.map(|(a, b)| (a.to_string(), b.to_string())));
+}
+
+/// `mongodb+srv://`: the seed list and options come from DNS (SRV and TXT
+/// records, asked of the system's resolver), and the connection is TLS,
+/// verified against the CA the url names.
+#[tokio::test]
+async fn a_mongodb_srv_url_resolves_through_dns_and_loads_over_verified_tls() {
+    let pki = TestPki::new("hosted mongo");
+    let host = "node1.cluster0.migrate.test";
+    let server = MongoServer::start_tls(&pki.server_for("mongo", Flaw::None, &[host]), &pki.ca_file());
+    load_fixture(&server).await;
+    let dns = DnsServer::start(&[
+        format!("--srv-host=_mongodb._tcp.cluster0.migrate.test,{host},{}", server.port),
+        "--txt-record=cluster0.migrate.test,authSource=admin".to_string(),
+        format!("--address=/{host}/127.0.0.1"),
+    ]);
+    let t = Target::new().await;
+    let run = |ca: &std::path::Path, out: &str| {
+        let mut c = dns.command(std::path::Path::new(migrate_bin()));
+        t.connect_as(&mut c, LOADER);
+        c.env("ORG_ID", ORG_A)
+            .env(
+                "LEGACY_MONGO_URL",
+                format!(
+                    "mongodb+srv://cluster0.migrate.test/legacy_crm?tlsCAFile={}&serverSelectionTimeoutMS=5000",
+                    ca.display()
+                ),
+            )
+            .arg("run")
+            .arg(workspace().join("fixtures/mongodb/legacy_crm.toml"))
+            .args(["--out", out])
+            .output()
+            .unwrap()
+    };
+    let out = run(&pki.ca_file(), "srv");
+    assert_success(&out);
+    let r = report(&t.out_dir("srv"));
+    migrate_testkit::check_report(&r);
+    assert_eq!(counts(entity(&r, "contacts")), [5, 0, 0, 1, 4, 4, 0, 0]);
+    assert_eq!(r["sources"][0]["transport"], "TLS; certificate and host name verified (tlsCAFile)");
+    let asked = dns.log();
+    for query in
+        ["query[SRV] _mongodb._tcp.cluster0.migrate.test", "query[TXT] cluster0.migrate.test", &format!("] {host}")]
+    {
+        assert!(asked.contains(query), "{query} not asked:\n{asked}");
+    }
+    // Another CA's certificate for the same name is refused.
+    let stranger = TestPki::new("stranger");
+    let out = run(&stranger.ca_file(), "srv-wrong-ca");
+    // A source that cannot be opened stops the run before anything is
+    // staged, as a configuration error.
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("not signed by an authority this machine trusts"), "{said}");
+    // A name with no SRV record.
+    let mut c = dns.command(std::path::Path::new(migrate_bin()));
+    t.connect_as(&mut c, LOADER);
+    let out = c
+        .env("ORG_ID", ORG_A)
+        .env("LEGACY_MONGO_URL", "mongodb+srv://nowhere.migrate.test/legacy_crm")
+        .arg("run")
+        .arg(workspace().join("fixtures/mongodb/legacy_crm.toml"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("mongodb+srv://nowhere.migrate.test"), "{said}");
 }

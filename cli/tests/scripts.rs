@@ -24,7 +24,8 @@ fn the_demo_installs_only_what_it_needs_and_the_tests_install_the_rest() {
     let demo = plan("demo");
     assert_eq!(demo, ["postgresql", "util-linux", "cargo"]);
     let tests = plan("tests");
-    for only_tests in ["chromium", "mariadb-server", "freetds-bin", "dnsmasq-base", "moto", "python-tds", "SecantusDB"] {
+    for only_tests in ["chromium", "mariadb-server", "freetds-bin", "dnsmasq-base", "moto", "python-tds", "SecantusDB"]
+    {
         assert!(!demo.contains(&only_tests.to_string()), "the demo installs {only_tests}");
         assert!(tests.contains(&only_tests.to_string()), "the tests do not install {only_tests}: {tests:?}");
     }

@@ -55,6 +55,13 @@ impl Target {
     /// `migrate` connecting as `user`, with a clean environment.
     pub fn migrate_as(&self, user: &str) -> Command {
         let mut c = Command::new(migrate_bin());
+        self.connect_as(&mut c, user);
+        c
+    }
+
+    /// Gives a command that runs `migrate` (perhaps through a wrapper) the
+    /// environment of [`Target::migrate_as`].
+    pub fn connect_as(&self, c: &mut Command, user: &str) {
         for v in ["DATABASE_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_SSLMODE", "ORG_ID"] {
             c.env_remove(v);
             c.env_remove(format!("{v}_FILE"));
@@ -63,7 +70,6 @@ impl Target {
             c.env_remove(v);
         }
         c.env("DATABASE_URL", self.cluster.url(user, DB)).current_dir(self.work.path());
-        c
     }
 
     /// `migrate` as `user` on `host`, through the `DB_*` variables
