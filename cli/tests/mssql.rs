@@ -7,6 +7,7 @@
 mod support;
 
 use migrate_testkit::tds::{FakeTds, LATIN1_GENERAL, TdsTable, TdsType as T, TdsValue as V};
+use migrate_testkit::tls::{Flaw, TestPki};
 use support::*;
 
 fn accounts() -> TdsTable {
@@ -102,4 +103,40 @@ async fn a_legacy_sql_server_erp_lands_in_contacts() {
 
     assert_success(&run("again"));
     assert_eq!(counts(entity(&report(&t.out_dir("again")), "contacts")), [3, 0, 0, 1, 2, 0, 0, 2]);
+}
+
+/// The same ERP behind TLS: the customer's report says how the server's
+/// certificate was checked, verified or not.
+#[tokio::test]
+async fn over_tls_the_report_says_how_the_certificate_was_checked() {
+    let pki = TestPki::new("erp");
+    let server = FakeTds::start_tls(vec![accounts()], &pki.server("sql", Flaw::None));
+    let t = Target::new().await;
+    let mapping = workspace().join("fixtures/mssql/erp.toml");
+    let run = |tail: &str, out: &str| {
+        let out_dir = t.out_dir(out);
+        let output = t
+            .migrate_as(LOADER)
+            .env("ORG_ID", ORG_A)
+            .env("ERP_MSSQL", server.tls_connection_string("localhost", tail))
+            .arg("run")
+            .arg(&mapping)
+            .args(["--out", out])
+            .output()
+            .unwrap();
+        assert_success(&output);
+        let r = report(&out_dir);
+        migrate_testkit::check_report(&r);
+        let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+        (r["sources"][0]["transport"].as_str().unwrap().to_string(), html)
+    };
+    let (said, html) = run(&format!("TrustServerCertificateCA={}", pki.ca_file().display()), "verified");
+    assert_eq!(said, "TLS; certificate and host name verified (TrustServerCertificateCA)");
+    assert!(html.contains("connection: TLS; certificate and host name verified (TrustServerCertificateCA)"), "{html}");
+    let (said, html) = run("TrustServerCertificate=true", "trusted");
+    assert_eq!(said, "TLS; the server's certificate NOT verified (TrustServerCertificate=true)");
+    assert!(html.contains("certificate NOT verified"));
+    // Two connections a run (the columns, then the rows), each asking for
+    // encryption as required.
+    assert_eq!(server.encryption_asked(), [3, 3, 3, 3]);
 }

@@ -185,7 +185,7 @@ impl SourceSet {
                 c.build(&self.base_dir).map(|s| Box::new(s) as Box<dyn Source>).map_err(SourceError::wrap)
             }
             SourceConfig::Mysql(c) => Ok(Box::new(c.build(&self.base_dir))),
-            SourceConfig::Mssql(c) => Ok(Box::new(c.build())),
+            SourceConfig::Mssql(c) => Ok(Box::new(c.build(&self.base_dir))),
             SourceConfig::Mongo(c) => Ok(Box::new(c.build(&self.base_dir))),
         }
     }

@@ -63,6 +63,77 @@ impl MssqlSourceConfig {
     }
 }
 
+impl MssqlSourceConfig {
+    /// The connection string's settings, keys lowercased and unspaced
+    /// (`HostName In Certificate` → `hostnameincertificate`).
+    fn settings(&self) -> Vec<(String, String)> {
+        self.connection
+            .split(';')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| {
+                (k.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase(), v.trim().to_string())
+            })
+            .collect()
+    }
+
+    fn setting(&self, key: &str) -> Option<String> {
+        self.settings().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// A relative `TrustServerCertificateCA` made relative to `base_dir`
+    /// (the mapping's folder), as every other file a mapping names.
+    pub(crate) fn resolve_ca(&mut self, base_dir: &std::path::Path) {
+        let parts: Vec<String> = self
+            .connection
+            .split(';')
+            .map(|part| match part.split_once('=') {
+                Some((k, v))
+                    if k.chars()
+                        .filter(|c| !c.is_whitespace())
+                        .collect::<String>()
+                        .eq_ignore_ascii_case("trustservercertificateca")
+                        && std::path::Path::new(v.trim()).is_relative()
+                        && !v.trim().starts_with(['"', '\'', '{']) =>
+                {
+                    format!("{k}={}", base_dir.join(v.trim()).display())
+                }
+                _ => part.to_string(),
+            })
+            .collect();
+        self.connection = parts.join(";");
+    }
+
+    /// How the connection is protected, as the connection string asks it
+    /// (a connection that succeeded has met it), for the report.
+    pub fn transport(&self) -> String {
+        let encrypt = self.setting("encrypt").unwrap_or_else(|| "true".to_string()).to_lowercase();
+        let level = match encrypt.as_str() {
+            "danger_plaintext" => {
+                return "plaintext (encrypt=DANGER_PLAINTEXT; TLS only if the server demands it)".to_string();
+            }
+            "false" | "no" => "TLS for the login at least, all of it if the server requires (encrypt=false)",
+            "strict" => "TLS before the login (encrypt=strict)",
+            _ => "TLS",
+        };
+        let trusted =
+            self.setting("trustservercertificate").is_some_and(|v| matches!(v.to_lowercase().as_str(), "true" | "yes"));
+        if trusted {
+            return format!("{level}; the server's certificate NOT verified (TrustServerCertificate=true)");
+        }
+        let roots = if self.setting("trustservercertificateca").is_some() {
+            "TrustServerCertificateCA"
+        } else {
+            "the system's CAs"
+        };
+        match self.setting("hostnameincertificate") {
+            Some(name) => {
+                format!("{level}; certificate verified ({roots}) for host name {name} (HostNameInCertificate)")
+            }
+            None => format!("{level}; certificate and host name verified ({roots})"),
+        }
+    }
+}
+
 /// A SQL Server identifier in brackets, `]` doubled.
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("[{}]", name.replace(']', "]]"))
@@ -91,5 +162,36 @@ mod tests {
         assert_eq!(quote_table("dbo.Acc]ounts"), "[dbo].[Acc]]ounts]");
         assert_eq!(c.check(), Ok(()));
         assert!(MssqlSourceConfig { table: None, ..c.clone() }.check().unwrap_err().contains("name a `table`"));
+    }
+
+    #[test]
+    fn tls_is_described_as_the_connection_string_asks() {
+        let with = |tail: &str| MssqlSourceConfig {
+            connection: format!("server=tcp:db,1433;user=sa;password=x;{tail}"),
+            table: Some("t".into()),
+            query: None,
+            partition: None,
+            batch_rows: 1,
+            max_value_bytes: 1,
+        };
+        assert_eq!(with("").transport(), "TLS; certificate and host name verified (the system's CAs)");
+        assert_eq!(
+            with("Encrypt=True;TrustServerCertificate=true").transport(),
+            "TLS; the server's certificate NOT verified (TrustServerCertificate=true)"
+        );
+        assert_eq!(
+            with("encrypt=yes;TrustServerCertificateCA=ca.pem;HostName In Certificate=db.internal").transport(),
+            "TLS; certificate verified (TrustServerCertificateCA) for host name db.internal (HostNameInCertificate)"
+        );
+        assert!(with("encrypt=DANGER_PLAINTEXT").transport().starts_with("plaintext"));
+        let mut c = with("TrustServerCertificateCA = certs/ca.pem;database=erp");
+        c.resolve_ca(std::path::Path::new("/maps"));
+        assert_eq!(
+            c.connection,
+            "server=tcp:db,1433;user=sa;password=x;TrustServerCertificateCA =/maps/certs/ca.pem;database=erp"
+        );
+        let mut c = with("TrustServerCertificateCA=/etc/ca.pem");
+        c.resolve_ca(std::path::Path::new("/maps"));
+        assert!(c.connection.ends_with("TrustServerCertificateCA=/etc/ca.pem"));
     }
 }

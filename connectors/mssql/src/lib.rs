@@ -14,8 +14,12 @@ pub use migrate_engine::parts::PartitionConfig;
 pub use source::MssqlSource;
 
 impl MssqlSourceConfig {
-    /// The source, not yet connected: `Source::prepare` connects.
-    pub fn build(&self) -> MssqlSource {
-        MssqlSource::new(self.clone())
+    /// The source, not yet connected: `Source::prepare` connects. A
+    /// relative `TrustServerCertificateCA` is taken from `base_dir`, the
+    /// mapping's folder.
+    pub fn build(&self, base_dir: &std::path::Path) -> MssqlSource {
+        let mut config = self.clone();
+        config.resolve_ca(base_dir);
+        MssqlSource::new(config)
     }
 }

@@ -46,10 +46,46 @@ impl MssqlSource {
 }
 
 async fn connect(connection: &str) -> Result<Connection, String> {
+    // tiberius's TLS brings aws-lc beside the ring provider everything else
+    // uses; with two compiled in, rustls picks none by itself.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Config::from_ado_string(connection).map_err(|e| e.to_string())?;
     let tcp = TcpStream::connect(config.get_addr()).await.map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    Client::connect(config, tcp.compat_write()).await.map_err(|e| e.to_string())
+    let plaintext = connection
+        .split(';')
+        .filter_map(|p| p.split_once('='))
+        .any(|(k, v)| k.trim().eq_ignore_ascii_case("encrypt") && v.trim() == "DANGER_PLAINTEXT");
+    Client::connect(config, tcp.compat_write()).await.map_err(|e| explain(&e.to_string(), plaintext))
+}
+
+/// A failed login, with what to change when the cause is TLS.
+/// `plaintext`: the connection string said `encrypt=DANGER_PLAINTEXT`.
+fn explain(text: &str, plaintext: bool) -> String {
+    if let Some(problem) = migrate_engine::tls::CertProblem::of(text) {
+        let why = problem.explain(
+            "TrustServerCertificateCA in the connection string",
+            "the server in the connection string (or HostNameInCertificate)",
+        );
+        let demanded = if plaintext {
+            "the server requires TLS, so encrypt=DANGER_PLAINTEXT does not apply (use encrypt=true); "
+        } else {
+            ""
+        };
+        return format!("{demanded}{why}: {}", first_line(text));
+    }
+    if text.contains("does not allow the requested encryption level") {
+        return format!(
+            "the server does not offer TLS, but the connection string asks for it (encrypt=true, the default): {text}"
+        );
+    }
+    text.to_string()
+}
+
+/// tiberius's certificate errors go on with a paragraph of advice that
+/// names its own API; the first sentence is the server's problem.
+fn first_line(text: &str) -> &str {
+    text.split(". To connect anyway").next().unwrap_or(text)
 }
 
 /// The columns (name, type) a statement returns, without reading rows.
@@ -305,6 +341,7 @@ impl Source for MssqlSource {
             row_count: Some(self.parts.rows()),
             parts: self.parts.report(),
             consistency: self.consistency.clone(),
+            transport: Some(self.config.transport()),
             ..SourceInfo::default()
         }
     }

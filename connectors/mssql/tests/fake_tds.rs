@@ -11,6 +11,7 @@ use migrate_engine::{Batch, RejectReason, Source};
 use migrate_mssql::{MssqlSourceConfig, PartitionConfig};
 use migrate_testkit::sources::{Row, read_source};
 use migrate_testkit::tds::{CYRILLIC_GENERAL, FakeTds, LATIN1_GENERAL, TdsTable, TdsType as T, TdsValue as V};
+use migrate_testkit::tls::{Flaw, TestPki};
 
 fn config(server: &FakeTds, table: Option<&str>, query: Option<&str>) -> MssqlSourceConfig {
     MssqlSourceConfig {
@@ -24,7 +25,7 @@ fn config(server: &FakeTds, table: Option<&str>, query: Option<&str>) -> MssqlSo
 }
 
 async fn read_all(config: &MssqlSourceConfig) -> (Vec<(String, Row)>, Vec<Batch>) {
-    read_source(&mut config.build()).await
+    read_source(&mut config.build(std::path::Path::new("."))).await
 }
 
 fn v(s: &str) -> Option<String> {
@@ -227,7 +228,7 @@ async fn money_is_read_exactly_and_sums_to_the_cent() {
 
     // A query must cast money itself; one that does not is refused.
     let bare = config(&server, None, Some("SELECT [Id], [Amount] FROM [dbo].[Ledger]"));
-    let e = bare.build().prepare().await.err().unwrap().to_string();
+    let e = bare.build(std::path::Path::new(".")).prepare().await.err().unwrap().to_string();
     assert!(e.contains("column Amount is money") && e.contains("CAST(Amount AS decimal(19,4))"), "{e}");
     let cast =
         config(&server, None, Some("SELECT [Id], CAST([Amount] AS decimal(19,4)) AS [Amount] FROM [dbo].[Ledger]"));
@@ -249,12 +250,12 @@ async fn large_values_are_capped_and_errors_are_clear() {
     assert!(malformed[0].message.contains("Notes holds 100000 bytes"), "{}", malformed[0].message);
 
     let missing = config(&server, Some("dbo.Nowhere"), None);
-    let e = missing.build().prepare().await.err().unwrap().to_string();
+    let e = missing.build(std::path::Path::new(".")).prepare().await.err().unwrap().to_string();
     assert!(e.contains("Invalid object name") && e.contains("Nowhere"), "{e}");
 
     let mut down = config(&server, Some("dbo.AllTypes"), None);
     down.connection = "server=tcp:127.0.0.1,1;user=sa;password=hunter2;encrypt=DANGER_PLAINTEXT".into();
-    let e = down.build().prepare().await.err().unwrap().to_string();
+    let e = down.build(std::path::Path::new(".")).prepare().await.err().unwrap().to_string();
     assert!(e.starts_with("connecting (server=tcp:127.0.0.1,1;user=sa;password=***"), "{e}");
     assert!(!e.contains("hunter2"), "{e}");
 }
@@ -388,7 +389,7 @@ async fn a_split_read_returns_exactly_the_rows_of_a_single_read() {
     for (column, parts, expected_parts) in [("Bucket", 4, 5), ("Placed", 3, 4), ("Id", 4, 5)] {
         let mut split = single.clone();
         split.partition = Some(PartitionConfig { column: column.into(), parts });
-        let mut source = split.build();
+        let mut source = split.build(std::path::Path::new("."));
         let (rows, _) = read_source(&mut source).await;
         let info = source.info();
         assert_eq!(info.parts.len(), expected_parts, "{column}: {:?}", info.parts);
@@ -403,9 +404,165 @@ async fn a_split_read_returns_exactly_the_rows_of_a_single_read() {
     }
     let mut nulls = single.clone();
     nulls.partition = Some(PartitionConfig { column: "Bucket".into(), parts: 2 });
-    let mut source = nulls.build();
+    let mut source = nulls.build(std::path::Path::new("."));
     source.prepare().await.unwrap();
     while source.next_batch().await.unwrap().is_some() {}
     let last = source.info().parts.pop().unwrap();
     assert_eq!((last.range.as_str(), last.rows), ("Bucket is NULL", 2_000));
+}
+
+/// TLS inside TDS 7.x: the fake answers PRELOGIN with encryption
+/// required and runs the handshake in PRELOGIN packets, as SQL Server does.
+#[tokio::test]
+async fn encrypt_true_verifies_the_certificate_and_says_so() {
+    let pki = TestPki::new("erp");
+    let server = FakeTds::start_tls(vec![all_types()], &pki.server("sql", Flaw::None));
+    let tls = |tail: &str| {
+        let mut c = config(&server, Some("dbo.AllTypes"), None);
+        c.connection = server.tls_connection_string("localhost", tail);
+        c
+    };
+    let attempt = |c: MssqlSourceConfig| async move {
+        let mut source = c.build(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        match source.prepare().await {
+            Ok(()) => {
+                let mut rows = 0;
+                while let Some(b) = source.next_batch().await.unwrap() {
+                    rows += b.height();
+                }
+                Ok((rows, source.info().transport.unwrap_or_default()))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let ca = format!("TrustServerCertificateCA={}", pki.ca_file().display());
+
+    // A private CA: verified, and every row read as over plaintext.
+    let (plain_rows, _) = read_all(&config(&FakeTds::start(vec![all_types()]), Some("dbo.AllTypes"), None)).await;
+    let (rows, _) = read_all(&tls(&ca)).await;
+    assert_eq!(rows, plain_rows);
+    assert_eq!(
+        attempt(tls(&ca)).await,
+        Ok((3, "TLS; certificate and host name verified (TrustServerCertificateCA)".to_string()))
+    );
+    // TrustServerCertificate connects, and the report says nothing was verified.
+    assert_eq!(
+        attempt(tls("TrustServerCertificate=true")).await,
+        Ok((3, "TLS; the server's certificate NOT verified (TrustServerCertificate=true)".to_string()))
+    );
+    // No CA given: the system's CAs do not know this one.
+    let e = attempt(tls("")).await.unwrap_err();
+    assert!(e.contains("not signed by an authority this machine trusts: set TrustServerCertificateCA"), "{e}");
+    assert!(!e.contains("p4ss"), "{e}");
+    // Another CA.
+    let stranger = TestPki::new("stranger");
+    let e = attempt(tls(&format!("TrustServerCertificateCA={}", stranger.ca_file().display()))).await.unwrap_err();
+    assert!(e.contains("not signed by an authority this machine trusts"), "{e}");
+    // A plaintext-only client of a server that requires TLS.
+    let mut plain = config(&server, Some("dbo.AllTypes"), None);
+    plain.connection = plain.connection.replace("127.0.0.1", "localhost");
+    let e = attempt(plain).await.unwrap_err();
+    assert!(
+        e.contains("the server requires TLS, so encrypt=DANGER_PLAINTEXT does not apply (use encrypt=true)"),
+        "{e}"
+    );
+    // encrypt=true asked for encryption as required (3) every time; the
+    // plaintext client said it cannot encrypt (2).
+    let asked = server.encryption_asked();
+    assert_eq!(asked.last(), Some(&2), "{asked:?}");
+    assert!(asked[..asked.len() - 1].iter().all(|a| *a == 3), "{asked:?}");
+
+    // A certificate for another name: refused, unless HostNameInCertificate
+    // names it (a server reached through a tunnel).
+    let renamed = FakeTds::start_tls(vec![all_types()], &pki.server("sql-renamed", Flaw::WrongHost));
+    let at = |tail: &str| {
+        let mut c = config(&renamed, Some("dbo.AllTypes"), None);
+        c.connection = renamed.tls_connection_string("localhost", tail);
+        c
+    };
+    let e = attempt(at(&ca)).await.unwrap_err();
+    assert!(e.contains("not valid for the host name connected to: check the server in the connection string"), "{e}");
+    assert_eq!(
+        attempt(at(&format!("{ca};HostNameInCertificate=db.invalid"))).await,
+        Ok((
+            3,
+            "TLS; certificate verified (TrustServerCertificateCA) for host name db.invalid (HostNameInCertificate)"
+                .to_string()
+        ))
+    );
+    // An expired certificate.
+    let old = FakeTds::start_tls(vec![all_types()], &pki.server("sql-expired", Flaw::Expired));
+    let mut c = config(&old, Some("dbo.AllTypes"), None);
+    c.connection = old.tls_connection_string("localhost", &ca);
+    let e = attempt(c).await.unwrap_err();
+    assert!(e.contains("certificate has expired"), "{e}");
+    // encrypt=true against a server without TLS.
+    let bare = FakeTds::start(vec![all_types()]);
+    let mut c = config(&bare, Some("dbo.AllTypes"), None);
+    c.connection = bare.tls_connection_string("localhost", &ca);
+    let e = attempt(c).await.unwrap_err();
+    assert!(e.contains("the server does not offer TLS, but the connection string asks for it"), "{e}");
+    // A relative CA file is the mapping's.
+    let mut relative = tls("TrustServerCertificateCA=ca.pem");
+    let (rows, _) = read_source(&mut {
+        relative.table = Some("dbo.AllTypes".into());
+        relative.build(pki.dir())
+    })
+    .await;
+    assert_eq!(rows.len(), 3);
+}
+
+/// The TLS inside PRELOGIN packets checked by a client written by others:
+/// FreeTDS's tsql, told to require encryption and verify the certificate
+/// and its host name, reads the same text as over plaintext; given another
+/// CA, it refuses.
+#[test]
+fn freetds_reads_the_tls_fake_with_the_certificate_verified() {
+    let pki = TestPki::new("erp");
+    let server = FakeTds::start_tls(vec![all_types()], &pki.server("sql", Flaw::None));
+    let tsql = |ca: &std::path::Path| {
+        let conf = pki.dir().join(format!("freetds-{}.conf", ca.file_name().unwrap().to_string_lossy()));
+        std::fs::write(
+            &conf,
+            format!(
+                "[global]\n\ttds version = 7.4\n\tencryption = require\n\tca file = {}\n\tcheck certificate hostname = yes\n",
+                ca.display()
+            ),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new("tsql")
+            .args([
+                "-H",
+                "localhost",
+                "-p",
+                &server.port.to_string(),
+                "-U",
+                "legacy",
+                "-P",
+                "p4ss",
+                "-D",
+                "erp",
+                "-o",
+                "q",
+            ])
+            .env("FREETDSCONF", &conf)
+            .env("LANG", "C.UTF-8")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tsql not found: run fixtures/scripts/setup.sh (freetds-bin)");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"SELECT [Id], [Name], [Balance] FROM [dbo].[AllTypes]\ngo\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (text, errors) = tsql(&pki.ca_file());
+    let rows: Vec<&str> = text.lines().filter(|l| l.split('\t').count() == 3).collect();
+    assert_eq!(rows.len(), 4, "tsql printed:\n{text}\n{errors}");
+    assert_eq!(rows[0], "Id\tName\tBalance");
+    let stranger = TestPki::new("stranger");
+    let (text, errors) = tsql(&stranger.ca_file());
+    assert!(text.lines().filter(|l| l.split('\t').count() == 3).count() == 0, "read with the wrong CA:\n{text}");
+    assert!(!errors.is_empty(), "{text}");
 }

@@ -69,6 +69,10 @@ impl MysqlSourceConfig {
     /// The driver's options: the url's, with `ssl_ca` (already resolved
     /// against the mapping's folder) as the only trusted authority.
     pub fn connect_opts(&self) -> Result<mysql_async::Opts, String> {
+        // The driver asks rustls for the process's provider; with aws-lc
+        // compiled in beside ring (tiberius's TLS), there is none unless
+        // one is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let tls_asked = self.ssl_ca.is_some() || self.ssl_server_name.is_some();
         // Either implies require_ssl, which the driver needs in the url to
         // read verify_ca there.
