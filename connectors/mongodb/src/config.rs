@@ -84,6 +84,13 @@ impl MongoSourceConfig {
 
     /// What the mapping asks for, checked before connecting.
     pub fn check(&self) -> Result<(), String> {
+        if let Some(url) = &self.url {
+            // The driver's reading of the url, without a DNS lookup; its
+            // message passes through the password's mask.
+            if let Err(e) = mongodb::options::ConnectionString::parse(url) {
+                return Err(format!("url {}: {}", self.shown_url(), self.hide_password(&e.to_string())));
+            }
+        }
         match (&self.url, &self.path) {
             (Some(_), Some(_)) => return Err("give `url` (a server) or `path` (an export file), not both".into()),
             (None, None) => return Err("give `url` and `collection`, or the `path` of a mongoexport file".into()),
@@ -153,6 +160,22 @@ impl MongoSourceConfig {
     }
 
     /// The URL with its password hidden, for the report and messages.
+    /// `text` with the url's password, if any, replaced by `***`.
+    fn hide_password(&self, text: &str) -> String {
+        let password = self
+            .url
+            .as_deref()
+            .and_then(|u| u.split_once("://"))
+            .and_then(|(_, rest)| rest.rsplit_once('@'))
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .map(|(_, p)| p)
+            .filter(|p| !p.is_empty());
+        match password {
+            Some(p) => text.replace(p, "***"),
+            None => text.to_string(),
+        }
+    }
+
     pub fn shown_url(&self) -> String {
         let Some(url) = &self.url else { return String::new() };
         match (url.find("://"), url.rfind('@')) {
@@ -210,5 +233,20 @@ mod tests {
     fn the_password_never_shows() {
         let c = config(serde_json::json!({"url": "mongodb://app:s3cr@t@db:27017/crm", "collection": "c"}));
         assert_eq!(c.shown_url(), "mongodb://app:***@db:27017/crm");
+    }
+
+    #[test]
+    fn the_driver_reads_the_url_before_connecting_and_never_shows_the_password() {
+        let srv =
+            config(serde_json::json!({"url": "mongodb+srv://app:pw1@cluster0.example.net/crm", "collection": "c"}));
+        assert_eq!(srv.check(), Ok(()));
+        let bad = config(
+            serde_json::json!({"url": "mongodb+srv://app:pw1@cluster0.example.net:27017/crm", "collection": "c"}),
+        );
+        let e = bad.check().unwrap_err();
+        assert!(e.starts_with("url mongodb+srv://app:***@cluster0.example.net:27017/crm: "), "{e}");
+        assert!(!e.contains("pw1"), "{e}");
+        let unknown = config(serde_json::json!({"url": "mongodb://app:pw1@h/crm?tlsCAFiel=x", "collection": "c"}));
+        assert!(unknown.check().is_err());
     }
 }

@@ -38,7 +38,10 @@ fn default_max_value_bytes() -> usize {
 
 impl MssqlSourceConfig {
     pub fn check(&self) -> Result<(), String> {
-        check_read(self.table.as_deref(), self.query.as_deref(), self.partition.as_ref(), self.batch_rows, "schema")
+        check_read(self.table.as_deref(), self.query.as_deref(), self.partition.as_ref(), self.batch_rows, "schema")?;
+        // The driver's own reading of the string, without connecting (its
+        // messages name keywords, never values).
+        tiberius::Config::from_ado_string(&self.connection).map(|_| ()).map_err(|e| format!("connection: {e}"))
     }
 
     /// The connection string with its password hidden (a password holding
@@ -160,8 +163,15 @@ mod tests {
         };
         assert_eq!(c.shown(), "server=tcp:db,1433;User=sa;Password=***;database=erp");
         assert_eq!(quote_table("dbo.Acc]ounts"), "[dbo].[Acc]]ounts]");
-        assert_eq!(c.check(), Ok(()));
-        assert!(MssqlSourceConfig { table: None, ..c.clone() }.check().unwrap_err().contains("name a `table`"));
+        // The driver reads an unquoted `;` as the end of the password: the
+        // check says so before connecting, without the password.
+        let e = c.check().unwrap_err();
+        assert!(e.contains("must be quoted") && !e.contains("s3cr"), "{e}");
+        let quoted =
+            MssqlSourceConfig { connection: "server=tcp:db,1433;User=sa;Password={s3cr;et};database=erp".into(), ..c };
+        assert_eq!(quoted.shown(), "server=tcp:db,1433;User=sa;Password=***;database=erp");
+        assert_eq!(quoted.check(), Ok(()));
+        assert!(MssqlSourceConfig { table: None, ..quoted.clone() }.check().unwrap_err().contains("name a `table`"));
     }
 
     #[test]
@@ -184,6 +194,8 @@ mod tests {
             "TLS; certificate verified (TrustServerCertificateCA) for host name db.internal (HostNameInCertificate)"
         );
         assert!(with("encrypt=DANGER_PLAINTEXT").transport().starts_with("plaintext"));
+        let e = with("encrypt=maybe").check().unwrap_err();
+        assert!(e.starts_with("connection: "), "{e}");
         let mut c = with("TrustServerCertificateCA = certs/ca.pem;database=erp");
         c.resolve_ca(std::path::Path::new("/maps"));
         assert_eq!(
