@@ -10,6 +10,8 @@ use migrate_engine::parts::{
     Domain, PartMsg, PartWriter, PartitionConfig, Parts, bounds, position, range_label, ranges, shown,
 };
 use migrate_engine::{Batch, Source, SourceError, SourceInfo};
+use oem_cp::code_table::DECODING_TABLE_CP_MAP;
+use oem_cp::code_table_type::TableType;
 use tiberius::{Client, ColumnData, ColumnType, Config};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -25,11 +27,13 @@ pub struct MssqlSource {
     columns: Vec<String>,
     parts: Parts,
     consistency: Option<String>,
+    /// The columns read as bytes and decoded by their code page.
+    code_pages: Vec<String>,
 }
 
 impl MssqlSource {
     pub fn new(config: MssqlSourceConfig) -> Self {
-        Self { config, columns: Vec::new(), parts: Parts::default(), consistency: None }
+        Self { config, columns: Vec::new(), parts: Parts::default(), consistency: None, code_pages: Vec::new() }
     }
 
     fn shown(&self) -> String {
@@ -114,12 +118,69 @@ async fn primary_key(client: &mut Connection, table: &str) -> Result<Vec<String>
     Ok(rows.iter().filter_map(|r| r.try_get::<&str, _>(0).ok().flatten().map(str::to_string)).collect())
 }
 
+/// The code page of each character column of `table` that tiberius cannot
+/// decode (the OEM code pages of old `SQL_Latin1_General_CP850_*` and
+/// `CP437` collations, among others), with the table that decodes it.
+async fn oem_columns(client: &mut Connection, table: &str) -> Result<Vec<(String, u16, &'static TableType)>, String> {
+    let literal = quote_table(table).replace('\'', "''");
+    let sql = format!(
+        "SELECT c.name, CAST(COLLATIONPROPERTY(c.collation_name, 'CodePage') AS int) FROM sys.columns c \
+         WHERE c.object_id = OBJECT_ID(N'{literal}') AND TYPE_NAME(c.system_type_id) IN ('char', 'varchar', 'text')"
+    );
+    let rows = client
+        .simple_query(sql)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_first_result()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for row in rows {
+        let name = row.try_get::<&str, _>(0).ok().flatten().unwrap_or_default().to_string();
+        let Some(page) = row.try_get::<i32, _>(1).ok().flatten() else { continue };
+        if driver_decodes(page) {
+            continue;
+        }
+        let table = u16::try_from(page).ok().and_then(|p| DECODING_TABLE_CP_MAP.get(&p).map(|t| (p, t)));
+        match table {
+            Some((page, t)) => out.push((name, page, t)),
+            None => {
+                return Err(format!(
+                    "column {name} is in code page {page}, which neither the driver nor migrate decodes: read the table with a query that selects it as CAST({} AS nvarchar(max))",
+                    quote_ident(&name)
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The code pages of character columns tiberius decodes itself (through
+/// encoding_rs): the Windows ANSI and East Asian ones, UTF-8, and none
+/// (Unicode-only collations).
+fn driver_decodes(page: i32) -> bool {
+    matches!(page, 0 | 874 | 932 | 936 | 949 | 950 | 1250..=1258 | 65001)
+}
+
+/// A column read as its stored bytes, decoded here by its code page's
+/// table; bytes the table leaves undefined become U+FFFD and are noted.
+fn oem_text(value: ColumnData<'static>, table: &TableType) -> Option<(String, Option<&'static str>)> {
+    let ColumnData::Binary(Some(bytes)) = value else { return None };
+    match table.decode_string_checked(bytes.as_ref()) {
+        Some(text) => Some((text, None)),
+        None => Some((table.decode_string_lossy(bytes.as_ref()), Some("invalid_bytes_replaced"))),
+    }
+}
+
 fn is_money(ty: ColumnType) -> bool {
     matches!(ty, ColumnType::Money | ColumnType::Money4)
 }
 
 struct ReadJob {
     sql: String,
+    /// Per column, the code-page table its bytes are decoded with (columns
+    /// whose collation tiberius cannot decode, read as varbinary).
+    oem: Vec<Option<&'static TableType>>,
     label: Arc<str>,
     /// The primary key's columns, which locate each row.
     keys: Vec<String>,
@@ -128,7 +189,17 @@ struct ReadJob {
 }
 
 async fn read(mut client: Connection, job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceError> {
-    let fail = |e: tiberius::error::Error| SourceError::new(format!("reading ({}): {e}", job.label));
+    let fail = |e: tiberius::error::Error| {
+        let text = e.to_string();
+        // tiberius spells it "unspported".
+        let hint = if text.contains("pported encoding") {
+            ": a column's collation is in a code page the driver cannot decode (an OEM page such as 437 or 850); \
+             read the table with `table`, which decodes it, or select the column as CAST(… AS nvarchar(max))"
+        } else {
+            ""
+        };
+        SourceError::new(format!("reading ({}): {text}{hint}", job.label))
+    };
     let mut stream = client.simple_query(job.sql.as_str()).await.map_err(fail)?;
     // The result's own columns: a query's are known only now (it runs once).
     let columns: Vec<(String, ColumnType)> = stream
@@ -163,7 +234,10 @@ async fn read(mut client: Connection, job: ReadJob, tx: &mpsc::Sender<PartMsg>) 
                 out.push(None);
                 continue;
             }
-            let text = text(value);
+            let text = match job.oem.get(i).copied().flatten() {
+                Some(table) => oem_text(value, table),
+                None => text(value),
+            };
             if let Some((text, Some(code))) = &text {
                 writer.note(i, code, text);
             }
@@ -261,6 +335,7 @@ impl Source for MssqlSource {
     async fn prepare(&mut self) -> Result<(), SourceError> {
         self.config.check().map_err(SourceError::new)?;
         let mut client = connect(&self.config.connection).await.map_err(|e| self.error("connecting", e))?;
+        let mut oem = Vec::new();
         // (label of the part, its SELECT), the rows' label and key columns.
         let (parts, label, key_names): (Vec<(String, String)>, String, Vec<String>) =
             match (&self.config.table, &self.config.query) {
@@ -271,15 +346,29 @@ impl Source for MssqlSource {
                         .map_err(|e| self.error("reading the columns", e))?;
                     let keys =
                         primary_key(&mut client, table).await.map_err(|e| self.error("reading the primary key", e))?;
+                    let pages =
+                        oem_columns(&mut client, table).await.map_err(|e| self.error("reading the collations", e))?;
                     // Money is read as an exact decimal: as money, tiberius
-                    // would hand it over as a float.
+                    // would hand it over as a float. A column in a code page
+                    // tiberius cannot decode is read as its bytes.
                     let list: Vec<String> = columns
                         .iter()
                         .map(|(name, ty)| {
                             let q = quote_ident(name);
-                            if is_money(*ty) { format!("CAST({q} AS decimal(19,4)) AS {q}") } else { q }
+                            if is_money(*ty) {
+                                format!("CAST({q} AS decimal(19,4)) AS {q}")
+                            } else if pages.iter().any(|(n, _, _)| n == name) {
+                                format!("CAST({q} AS varbinary(max)) AS {q}")
+                            } else {
+                                q
+                            }
                         })
                         .collect();
+                    oem = columns
+                        .iter()
+                        .map(|(name, _)| pages.iter().find(|(n, _, _)| n == name).map(|(_, _, t)| *t))
+                        .collect();
+                    self.code_pages = pages.iter().map(|(n, p, _)| format!("{n}: code page {p}")).collect();
                     let order = if keys.is_empty() {
                         String::new()
                     } else {
@@ -313,6 +402,7 @@ impl Source for MssqlSource {
             };
             let job = ReadJob {
                 sql,
+                oem: oem.clone(),
                 label: if part.is_empty() { label.clone().into() } else { format!("{label} {part}").into() },
                 keys: key_names.clone(),
                 batch_rows: self.config.batch_rows,
@@ -342,6 +432,12 @@ impl Source for MssqlSource {
             parts: self.parts.report(),
             consistency: self.consistency.clone(),
             transport: Some(self.config.transport()),
+            encoding: (!self.code_pages.is_empty()).then(|| {
+                format!(
+                    "by each column's collation; read as bytes and decoded by migrate: {}",
+                    self.code_pages.join(", ")
+                )
+            }),
             ..SourceInfo::default()
         }
     }

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use migrate_engine::{Batch, RejectReason, Source};
 use migrate_mssql::{MssqlSourceConfig, PartitionConfig};
 use migrate_testkit::sources::{Row, read_source};
-use migrate_testkit::tds::{CYRILLIC_GENERAL, FakeTds, LATIN1_GENERAL, TdsTable, TdsType as T, TdsValue as V};
+use migrate_testkit::tds::{
+    CYRILLIC_GENERAL, FakeTds, LATIN1_CP437, LATIN1_CP850, LATIN1_GENERAL, TdsTable, TdsType as T, TdsValue as V,
+};
 use migrate_testkit::tls::{Flaw, TestPki};
 
 fn config(server: &FakeTds, table: Option<&str>, query: Option<&str>) -> MssqlSourceConfig {
@@ -565,4 +567,100 @@ fn freetds_reads_the_tls_fake_with_the_certificate_verified() {
     let (text, errors) = tsql(&stranger.ca_file());
     assert!(text.lines().filter(|l| l.split('\t').count() == 3).count() == 0, "read with the wrong CA:\n{text}");
     assert!(!errors.is_empty(), "{text}");
+}
+
+/// A DOS-era table: varchar and text columns in the OEM code pages 437 and
+/// 850, which tiberius cannot decode, beside nvarchar and a Windows code
+/// page, which it can.
+fn dos_table() -> TdsTable {
+    let high: Vec<u8> = (0x80..=0xFF).collect();
+    TdsTable {
+        name: "dbo.Dos".into(),
+        primary_key: vec!["Id".into()],
+        columns: vec![
+            ("Id".into(), T::Int),
+            ("Box".into(), T::VarChar(Some(200), LATIN1_CP437)),
+            ("Town".into(), T::VarChar(Some(200), LATIN1_CP850)),
+            ("Memo".into(), T::Text(LATIN1_CP850)),
+            ("Wide".into(), T::NVarChar(Some(40))),
+            ("Plain".into(), T::VarChar(Some(40), LATIN1_GENERAL)),
+        ],
+        rows: vec![
+            vec![
+                V::Int(1),
+                // "╔══╗ Müller ½ ß" as code page 437 stores it.
+                V::Bytes(vec![
+                    0xc9, 0xcd, 0xcd, 0xbb, 0x20, 0x4d, 0x81, 0x6c, 0x6c, 0x65, 0x72, 0x20, 0xab, 0x20, 0xe1,
+                ]),
+                // "Ærøskøbing ı ÿ ¤" as code page 850 stores it.
+                V::Bytes(vec![
+                    0x92, 0x72, 0x9b, 0x73, 0x6b, 0x9b, 0x62, 0x69, 0x6e, 0x67, 0x20, 0xd5, 0x20, 0x98, 0x20, 0xcf,
+                ]),
+                V::Bytes(b"plain ASCII".to_vec()),
+                V::Text("Ærøskøbing".into()),
+                V::Text("Müller".into()),
+            ],
+            vec![V::Int(2), V::Bytes(high.clone()), V::Bytes(high.clone()), V::Bytes(high), V::Null, V::Null],
+        ],
+    }
+}
+
+#[tokio::test]
+async fn oem_code_pages_437_and_850_are_decoded_exactly() {
+    let server = FakeTds::start(vec![dos_table()]);
+    let c = config(&server, Some("dbo.Dos"), None);
+    let mut source = c.build(std::path::Path::new("."));
+    let (rows, _) = read_source(&mut source).await;
+    assert_eq!(rows.len(), 2);
+    let first = &rows[0].1;
+    assert_eq!(first["Box"], v("╔══╗ Müller ½ ß"));
+    assert_eq!(first["Town"], v("Ærøskøbing ı ÿ ¤"));
+    assert_eq!(first["Memo"], v("plain ASCII"));
+    assert_eq!(first["Wide"], v("Ærøskøbing"));
+    assert_eq!(first["Plain"], v("Müller"));
+    let info = source.info();
+    assert_eq!(
+        info.encoding.as_deref(),
+        Some(
+            "by each column's collation; read as bytes and decoded by migrate: Box: code page 437, Town: code page 850, Memo: code page 850"
+        )
+    );
+
+    // Every byte above ASCII, as another client decodes it (python-tds,
+    // with Python's own cp437 and cp850 codecs).
+    let python = workspace().join(".local/pytds/bin/python");
+    let out = std::process::Command::new(&python)
+        .args([
+            "-c",
+            PYTDS,
+            &server.port.to_string(),
+            "SELECT [Id], [Box], [Town], [Memo], [Wide], [Plain] FROM [dbo].[Dos]",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run fixtures/scripts/setup.sh)", python.display()));
+    assert!(out.status.success(), "python-tds: {}", String::from_utf8_lossy(&out.stderr));
+    let theirs: Vec<BTreeMap<String, Option<String>>> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ours: Vec<BTreeMap<String, Option<String>>> =
+        rows.iter().map(|(_, r)| r.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).collect();
+    assert_eq!(ours, theirs);
+    let all = ours[1]["Box"].clone().unwrap();
+    assert_eq!(all.chars().count(), 128);
+    assert!(all.starts_with("ÇüéâäàåçêëèïîìÄÅ") && all.ends_with("²■\u{a0}"), "{all}");
+    assert!(ours[1]["Town"].as_deref().unwrap().contains("ðÐÊËÈıÍÎÏ"));
+
+    // A query cannot be rewritten: tiberius's refusal comes with what to do.
+    let query = config(&server, None, Some("SELECT [Id], [Box], [Town], [Memo], [Wide], [Plain] FROM [dbo].[Dos]"));
+    let mut source = query.build(std::path::Path::new("."));
+    let e = match source.prepare().await {
+        Err(e) => e.to_string(),
+        Ok(()) => loop {
+            match source.next_batch().await {
+                Err(e) => break e.to_string(),
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the query read the OEM column without decoding it"),
+            }
+        },
+    };
+    assert!(e.contains("read the table with `table`, which decodes it, or select the column as CAST"), "{e}");
 }
