@@ -213,6 +213,9 @@ enum RunsAction {
 }
 
 fn main() -> ExitCode {
+    // Every TLS connection uses ring. tiberius's TLS compiles aws-lc beside
+    // it, and with two providers rustls picks none by itself.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // A bug is reported as one, without a Rust backtrace in the user's face.
     std::panic::set_hook(Box::new(|info| {
         // Printing into a closed pipe is the reader's choice, not a bug:

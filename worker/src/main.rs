@@ -19,6 +19,8 @@ fn env(name: &str) -> Option<String> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     use std::io::IsTerminal;
+    // Every TLS connection uses ring (see the migrate binary's main).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None => {}
