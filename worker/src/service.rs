@@ -124,7 +124,7 @@ impl Shared {
                 Err(_) => return Err(said("no answer within 5 s".to_string())),
             },
         };
-        result.map_err(|e| said(plain_db(&e)))
+        result.map_err(|e| said(plain_db(&e, &self.config.db)))
     }
 
     /// The database and the queue answer.
@@ -161,12 +161,12 @@ pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
 }
 
 /// A database error as one short clause (no driver dump).
-fn plain_db(e: &sqlx::Error) -> String {
+fn plain_db(e: &sqlx::Error, db: &migrate_postgres::ConnectionConfig) -> String {
     match e {
-        sqlx::Error::Io(io) => io.to_string(),
         sqlx::Error::PoolTimedOut => "no connection within 10 s".to_string(),
-        sqlx::Error::Database(d) => d.message().to_string(),
-        other => other.to_string(),
+        // The same sentence `migrate` gives: the cause and the setting
+        // (a refused certificate names DB_SSLROOTCERT or sslrootcert).
+        other => db.explain(other),
     }
 }
 

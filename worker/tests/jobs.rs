@@ -430,6 +430,52 @@ async fn a_password_from_a_file_connects_and_stays_out_of_uploads_logs_and_resul
     }
 }
 
+/// The worker reaches the platform database as `migrate` does: verified
+/// TLS against a private CA, a pg_hba.conf that refuses it without TLS.
+#[tokio::test]
+async fn the_worker_reaches_its_database_over_verified_tls() {
+    let pki = migrate_testkit::tls::TestPki::new("platform");
+    let cert = pki.server("pg", migrate_testkit::tls::Flaw::None);
+    let stack = Stack::on(migrate_testkit::TestCluster::start_tls(&cert)).await;
+    stack.cluster.set_hba(&format!(
+        "hostssl all {WORKER_ROLE} 127.0.0.1/32 trust\nhostnossl all {WORKER_ROLE} 127.0.0.1/32 reject\nhost all all 127.0.0.1/32 trust"
+    ));
+    let (ca, port) = (pki.ca_file().display().to_string(), stack.cluster.port.to_string());
+    let settings = [
+        ("DB_HOST", "localhost"),
+        ("DB_PORT", port.as_str()),
+        ("DB_NAME", DB),
+        ("DB_USER", WORKER_ROLE),
+        ("DB_SSLMODE", "verify-full"),
+        ("DB_SSLROOTCERT", ca.as_str()),
+    ];
+    let _worker = stack.worker_without("w1", &settings, &["DATABASE_URL"]);
+    stack.upload_job(ORG_A, "over-tls", None).await;
+    let notes = stack.notifications(1, MINUTE).await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["state"], "succeeded", "{}", notes[0]);
+    assert_eq!(stack.contacts(ORG_A).await, 274);
+
+    // Another CA: the worker is not ready, and /readyz says why.
+    let stranger = migrate_testkit::tls::TestPki::new("stranger");
+    let other = stranger.ca_file().display().to_string();
+    let url = format!(
+        "postgres://{WORKER_ROLE}@localhost:{}/{DB}?sslmode=verify-full&sslrootcert={other}",
+        stack.cluster.port
+    );
+    let refused = stack.worker("w2", &[("DATABASE_URL", &url)]);
+    let deadline = std::time::Instant::now() + MINUTE;
+    let (status, why) = loop {
+        let (status, body) = refused.http("/readyz");
+        if body.contains("certificate") || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status, 503, "{why}");
+    assert!(why.contains("not signed by an authority this machine trusts: set sslrootcert in DATABASE_URL"), "{why}");
+}
+
 #[tokio::test]
 async fn a_killed_worker_loses_its_job_to_another_after_the_lease_with_exact_rows() {
     let stack = Stack::new().await;

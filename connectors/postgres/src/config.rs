@@ -84,7 +84,7 @@ impl ConnectionConfig {
     }
 
     /// What went wrong connecting, and which setting to look at.
-    fn explain(&self, e: &sqlx::Error) -> String {
+    pub fn explain(&self, e: &sqlx::Error) -> String {
         let var = |name: &str| {
             if self.from_url { format!("the {name} in DATABASE_URL") } else { format!("DB_{}", name.to_uppercase()) }
         };

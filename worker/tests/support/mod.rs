@@ -43,7 +43,11 @@ async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
 
 impl Stack {
     pub async fn new() -> Self {
-        let cluster = TestCluster::start();
+        Self::on(TestCluster::start()).await
+    }
+
+    /// The same, on a cluster the test started (with TLS, say).
+    pub async fn on(cluster: TestCluster) -> Self {
         cluster.create_database(DB).await;
         let mut conn = PgConnection::connect(&cluster.admin_url(DB)).await.unwrap();
         let checksums: Vec<String> = migrate_mappings::MIGRATIONS.iter().map(|m| m.checksum()).collect();
