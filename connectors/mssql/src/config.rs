@@ -39,6 +39,9 @@ fn default_max_value_bytes() -> usize {
 impl MssqlSourceConfig {
     pub fn check(&self) -> Result<(), String> {
         check_read(self.table.as_deref(), self.query.as_deref(), self.partition.as_ref(), self.batch_rows, "schema")?;
+        if self.setting("encrypt").is_some_and(|v| v.eq_ignore_ascii_case("strict")) {
+            return Err("connection: encrypt=strict (TDS 8.0) is not supported yet: use encrypt=true".to_string());
+        }
         // The driver's own reading of the string, without connecting (its
         // messages name keywords, never values).
         tiberius::Config::from_ado_string(&self.connection).map(|_| ()).map_err(|e| format!("connection: {e}"))
@@ -115,7 +118,6 @@ impl MssqlSourceConfig {
                 return "plaintext (encrypt=DANGER_PLAINTEXT; TLS only if the server demands it)".to_string();
             }
             "false" | "no" => "TLS for the login at least, all of it if the server requires (encrypt=false)",
-            "strict" => "TLS before the login (encrypt=strict)",
             _ => "TLS",
         };
         let trusted =
@@ -196,6 +198,8 @@ mod tests {
         assert!(with("encrypt=DANGER_PLAINTEXT").transport().starts_with("plaintext"));
         let e = with("encrypt=maybe").check().unwrap_err();
         assert!(e.starts_with("connection: "), "{e}");
+        let e = with("Encrypt=Strict").check().unwrap_err();
+        assert_eq!(e, "connection: encrypt=strict (TDS 8.0) is not supported yet: use encrypt=true");
         let mut c = with("TrustServerCertificateCA = certs/ca.pem;database=erp");
         c.resolve_ca(std::path::Path::new("/maps"));
         assert_eq!(
