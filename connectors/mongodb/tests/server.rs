@@ -13,7 +13,7 @@ use bson::{Binary, Bson, DateTime, Document, Regex, Timestamp, doc};
 use migrate_engine::Source;
 use migrate_mongodb::{MongoSource, MongoSourceConfig};
 use migrate_testkit::MongoServer;
-use migrate_testkit::sources::{Row, read_source};
+use migrate_testkit::sources::{Row, count_rows, read_source};
 use migrate_testkit::tls::{Flaw, TestPki};
 
 fn config(json: serde_json::Value, wanted: &[&str]) -> MongoSourceConfig {
@@ -373,21 +373,8 @@ async fn a_server_that_speaks_only_tls_is_read_with_its_certificate_verified() {
         format!("mongodb://127.0.0.1:{}/crm?directConnection=true&serverSelectionTimeoutMS=3000{tail}", server.port)
     };
     let read = |json: serde_json::Value, base: &std::path::Path| {
-        let c = config(json, &["name"]);
-        let base = base.to_path_buf();
-        async move {
-            let mut s = c.build(&base);
-            match s.prepare().await {
-                Ok(()) => {
-                    let mut rows = 0;
-                    while let Some(b) = s.next_batch().await.unwrap() {
-                        rows += b.height();
-                    }
-                    Ok((rows, s.info().transport.unwrap_or_default()))
-                }
-                Err(e) => Err(e.to_string()),
-            }
-        }
+        let mut source = config(json, &["name"]).build(base);
+        async move { count_rows(&mut source).await }
     };
 
     // The CA beside the mapping.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use migrate_engine::{Batch, RejectReason, Source};
 use migrate_mssql::{MssqlSourceConfig, PartitionConfig};
-use migrate_testkit::sources::{Row, read_source};
+use migrate_testkit::sources::{Row, count_rows, read_source};
 use migrate_testkit::tds::{
     CYRILLIC_GENERAL, FakeTds, LATIN1_CP437, LATIN1_CP850, LATIN1_GENERAL, TdsTable, TdsType as T, TdsValue as V,
 };
@@ -286,6 +286,24 @@ fn workspace() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// FreeTDS's `tsql` at `host:port`, logged in as the fake's user, with one
+/// setting (`TDSVER`, or `FREETDSCONF` naming a configuration), given
+/// `query` on its standard input.
+fn tsql(host: &str, port: u16, setting: (&str, &std::ffi::OsStr), query: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new("tsql")
+        .args(["-H", host, "-p", &port.to_string(), "-U", "legacy", "-P", "p4ss", "-D", "erp", "-o", "q"])
+        .env(setting.0, setting.1)
+        .env("LANG", "C.UTF-8")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tsql not found: run fixtures/scripts/setup.sh (freetds-bin)");
+    child.stdin.take().unwrap().write_all(query.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// The fake encodes only what we believe of TDS: two clients written by
 /// others (python-tds, FreeTDS's tsql) must read the same values from it as
 /// the connector does.
@@ -333,18 +351,7 @@ async fn independent_clients_read_the_fake_as_the_connector_does() {
     // tsql prints text; compare the columns whose text both sides write alike.
     let plain = ["Id", "Tiny", "Small", "Big", "Wide", "Narrow", "Balance", "Name", "NameRu", "Title", "Memo"];
     let query = format!("SELECT {} FROM [dbo].[AllTypes]\ngo\n", plain.map(|c| format!("[{c}]")).join(", "));
-    let mut tsql = std::process::Command::new("tsql")
-        .args(["-H", "127.0.0.1", "-p", &server.port.to_string(), "-U", "legacy", "-P", "p4ss", "-D", "erp", "-o", "q"])
-        .env("TDSVER", "7.4")
-        .env("LANG", "C.UTF-8")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("tsql not found: run fixtures/scripts/setup.sh (freetds-bin)");
-    use std::io::Write;
-    tsql.stdin.take().unwrap().write_all(query.as_bytes()).unwrap();
-    let out = tsql.wait_with_output().unwrap();
+    let out = tsql("127.0.0.1", server.port, ("TDSVER", "7.4".as_ref()), &query);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<Vec<&str>> =
         text.lines().map(|l| l.split('\t').collect()).filter(|f: &Vec<&str>| f.len() == plain.len()).collect();
@@ -425,17 +432,7 @@ async fn encrypt_true_verifies_the_certificate_and_says_so() {
         c
     };
     let attempt = |c: MssqlSourceConfig| async move {
-        let mut source = c.build(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-        match source.prepare().await {
-            Ok(()) => {
-                let mut rows = 0;
-                while let Some(b) = source.next_batch().await.unwrap() {
-                    rows += b.height();
-                }
-                Ok((rows, source.info().transport.unwrap_or_default()))
-            }
-            Err(e) => Err(e.to_string()),
-        }
+        count_rows(&mut c.build(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))).await
     };
     let ca = format!("TrustServerCertificateCA={}", pki.ca_file().display());
 
@@ -522,7 +519,7 @@ async fn encrypt_true_verifies_the_certificate_and_says_so() {
 fn freetds_reads_the_tls_fake_with_the_certificate_verified() {
     let pki = TestPki::new("erp");
     let server = FakeTds::start_tls(vec![all_types()], &pki.server("sql", Flaw::None));
-    let tsql = |ca: &std::path::Path| {
+    let read_with = |ca: &std::path::Path| {
         let conf = pki.dir().join(format!("freetds-{}.conf", ca.file_name().unwrap().to_string_lossy()));
         std::fs::write(
             &conf,
@@ -532,39 +529,20 @@ fn freetds_reads_the_tls_fake_with_the_certificate_verified() {
             ),
         )
         .unwrap();
-        let mut child = std::process::Command::new("tsql")
-            .args([
-                "-H",
-                "localhost",
-                "-p",
-                &server.port.to_string(),
-                "-U",
-                "legacy",
-                "-P",
-                "p4ss",
-                "-D",
-                "erp",
-                "-o",
-                "q",
-            ])
-            .env("FREETDSCONF", &conf)
-            .env("LANG", "C.UTF-8")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("tsql not found: run fixtures/scripts/setup.sh (freetds-bin)");
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(b"SELECT [Id], [Name], [Balance] FROM [dbo].[AllTypes]\ngo\n").unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = tsql(
+            "localhost",
+            server.port,
+            ("FREETDSCONF", conf.as_os_str()),
+            "SELECT [Id], [Name], [Balance] FROM [dbo].[AllTypes]\ngo\n",
+        );
         (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
-    let (text, errors) = tsql(&pki.ca_file());
+    let (text, errors) = read_with(&pki.ca_file());
     let rows: Vec<&str> = text.lines().filter(|l| l.split('\t').count() == 3).collect();
     assert_eq!(rows.len(), 4, "tsql printed:\n{text}\n{errors}");
     assert_eq!(rows[0], "Id\tName\tBalance");
     let stranger = TestPki::new("stranger");
-    let (text, errors) = tsql(&stranger.ca_file());
+    let (text, errors) = read_with(&stranger.ca_file());
     assert!(text.lines().filter(|l| l.split('\t').count() == 3).count() == 0, "read with the wrong CA:\n{text}");
     assert!(!errors.is_empty(), "{text}");
 }
