@@ -24,7 +24,11 @@ pub async fn rollback(run_id: &str, org: Option<String>, force: bool, chain: boo
         Ok(done) => {
             for (rolled, entities) in &done {
                 for e in entities {
-                    println!("{}: {} removed, {} restored", e.entity, e.removed, e.restored);
+                    match &e.mark {
+                        Some(Some(mark)) => println!("{}: back at {mark}", e.entity),
+                        Some(None) => println!("{}: removed (the next run is a full load)", e.entity),
+                        None => println!("{}: {} removed, {} restored", e.entity, e.removed, e.restored),
+                    }
                 }
                 println!("run {rolled} rolled back");
             }

@@ -1,4 +1,4 @@
-use migrate_postgres::{ConnectionConfig, clean_stale_staging, list_runs, show_run};
+use migrate_postgres::{ConnectionConfig, clean_stale_staging, list_marks, list_runs, show_run};
 
 use crate::{RunsAction, env, exit};
 
@@ -26,18 +26,34 @@ pub async fn runs(action: RunsAction, org: Option<String>) -> u8 {
                 Ok(o) => o,
                 Err(code) => return code,
             };
-            list_runs(&config, org, limit).await.map(|runs| {
-                for r in runs {
-                    println!(
-                        "{}  {:<11}  {}  {}  {}",
-                        r.run_id,
-                        r.status,
-                        r.started_at.format("%Y-%m-%d %H:%M:%S"),
-                        r.source_system,
-                        r.mapping_name
-                    );
+            match list_runs(&config, org, limit).await {
+                Ok(runs) => {
+                    for r in runs {
+                        println!(
+                            "{}  {:<11}  {}  {}  {}",
+                            r.run_id,
+                            r.status,
+                            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+                            r.source_system,
+                            r.mapping_name
+                        );
+                    }
+                    // Incremental sources: where the next delta reads from.
+                    list_marks(&config, org).await.map(|marks| {
+                        if !marks.is_empty() {
+                            println!("\nincremental sources (the next delta reads from the mark):");
+                        }
+                        let now = chrono::Utc::now();
+                        for (system, source, cursor, mark, run, at) in marks {
+                            println!(
+                                "{system}/{source}  {cursor} at {mark}  stored by {run} {} ago",
+                                age(now.signed_duration_since(at))
+                            );
+                        }
+                    })
                 }
-            })
+                Err(e) => Err(e),
+            }
         }
         RunsAction::Show { run_id } => {
             let org = match org() {
@@ -74,5 +90,16 @@ pub async fn runs(action: RunsAction, org: Option<String>) -> u8 {
             eprintln!("error: {e}");
             exit::FAILED
         }
+    }
+}
+
+/// `3 min`, `5 h`, `2 d`: how long ago a mark was stored.
+fn age(d: chrono::TimeDelta) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        7200..=172_799 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86_400),
     }
 }

@@ -14,6 +14,7 @@ mod counts;
 mod error;
 mod events;
 pub mod header;
+pub mod incremental;
 mod infer;
 mod location;
 mod map;
@@ -31,6 +32,7 @@ pub use batch::{Batch, BatchError, MAX_BATCH_BYTES, MalformedRow, SourceNote, un
 pub use counts::EntityCounts;
 pub use error::EngineError;
 pub use events::{NoEvents, RunEvents};
+pub use incremental::{IncrementalConfig, Mark, Window};
 pub use infer::{Decision, apply_decisions, infer, load_rates};
 pub use location::SourceLocation;
 pub use map::{

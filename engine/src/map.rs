@@ -490,6 +490,29 @@ fn check_value(column: &ColumnPlan, value: Option<&str>) -> Option<(RejectReason
     None
 }
 
+/// The source keys of a batch's rows whose `flag` column says deleted
+/// (`flag = None`: of every row), rows without a key left out: for a key
+/// scan and a soft-delete column.
+pub(crate) fn keys_of(plan: &EntityPlan, batch: &Batch, flag: Option<&str>) -> Result<Vec<String>, BatchError> {
+    let keys = source_keys(plan, batch, &mut |_, _| {})?;
+    let deleted: Option<Vec<bool>> = match flag {
+        Some(column) => Some(
+            batch
+                .text(column)?
+                .iter()
+                .map(|v| !crate::incremental::NOT_DELETED.contains(&v.map_or("", str::trim)))
+                .collect(),
+        ),
+        None => None,
+    };
+    Ok(keys
+        .into_iter()
+        .enumerate()
+        .filter(|(row, key)| !key.is_empty() && deleted.as_ref().is_none_or(|d| d.get(*row).copied().unwrap_or(false)))
+        .map(|(_, key)| key)
+        .collect())
+}
+
 /// The unit separator joins the parts of a composite key: it does not occur
 /// in legacy text, so ("a,b", "c") and ("a", "b,c") stay distinct.
 const KEY_SEPARATOR: char = '\u{1f}';

@@ -98,6 +98,10 @@ pub struct SourceInfo {
     /// TLS)`, or TLS and what of the server's certificate was verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<String>,
+    /// An incremental source: the window this run read, from mark to mark,
+    /// and how it looked for deleted rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<crate::incremental::Window>,
     /// Files (CSV, Excel): the row read as column names, and what lies
     /// above it. `read` counts data records only.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -320,7 +320,64 @@ async fn stage_all(
         tracing::info!("staging {}: reading source {}", entity.entity, entity.source);
         let mut source = open_source(&entity.source)
             .map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
+        let incremental = source.incremental().cloned();
+        let mut previous = None;
+        if let Some(config) = &incremental {
+            if options.mode != RunMode::Whole {
+                return Err(EngineError::Source {
+                    source_name: entity.source.clone(),
+                    error: SourceError::new("an incremental source is read by one process, not in partitions"),
+                });
+            }
+            if !matches!(entity.key, crate::plan::KeySpec::Columns(_)) {
+                return Err(EngineError::Source {
+                    source_name: entity.source.clone(),
+                    error: SourceError::new(format!(
+                        "[{}] reads it incrementally: its key must name source columns, not $row_hash",
+                        entity.entity
+                    )),
+                });
+            }
+            // A mark of another cursor column says nothing of this one.
+            previous = sink.mark(&entity.source).await?.filter(|m| m.cursor == config.cursor);
+            source.start_from(previous.as_ref());
+        }
         source.prepare().await.map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
+        let mut window = source.window();
+        if let (Some(w), Some(config)) = (&mut window, &incremental) {
+            w.settle_deletes(config, previous.as_ref());
+            tracing::info!(
+                "{}: {} (cursor {}, deletes: {})",
+                entity.source,
+                match (&w.read_from, &w.mark) {
+                    (Some(from), Some(to)) => format!("a delta from {from} to {to}"),
+                    (Some(from), None) => format!("a delta from {from}"),
+                    (None, _) => "a full load".to_string(),
+                },
+                w.cursor,
+                w.deletes
+            );
+        }
+        // Rows a soft-delete column marks deleted are not loaded; in a
+        // delta, their keys are the rows gone from the source.
+        let deleted_flag = incremental.as_ref().and_then(|c| c.deleted_flag.clone());
+        let soft_deletes =
+            deleted_flag.as_ref().filter(|_| window.as_ref().is_some_and(|w| w.deletes == "soft_delete"));
+        let with_flag;
+        let entity = match &deleted_flag {
+            Some(flag) => {
+                let mut e = entity.clone();
+                e.filter.push(crate::plan::Condition {
+                    column: flag.clone(),
+                    test: crate::plan::Test::Equals(
+                        crate::incremental::NOT_DELETED.iter().map(|v| v.to_string()).collect(),
+                    ),
+                });
+                with_flag = e;
+                &with_flag
+            }
+            None => entity,
+        };
         check_source_columns(entity, source.columns())?;
         for (setting, decision, evidence) in source.decisions() {
             let decided = crate::infer::Decision {
@@ -399,6 +456,12 @@ async fn stage_all(
                 if options.cancel.load(Ordering::Relaxed) {
                     return Err(EngineError::Cancelled);
                 }
+                if let Some(flag) = soft_deletes {
+                    let deleted = crate::map::keys_of(entity, &batch, Some(flag))?;
+                    if !deleted.is_empty() {
+                        sink.seen_keys(entity, &deleted, true).await?;
+                    }
+                }
                 stage_batch(entity, &batch, output, position, sink, events, state, &mut unmapped).await?;
                 // Past the budget the run cannot publish: stop reading.
                 check_budget(plan, &state.counts, false)?;
@@ -409,7 +472,13 @@ async fn stage_all(
         consumed?;
         seq = produced?;
         let source = joined(reader.await)?;
-        state.sources.push(SourceInfo { name: entity.source.clone(), ..source.info() });
+        if let Some(w) = &mut window {
+            if w.deletes == "key_scan" {
+                w.keys_scanned = Some(scan_keys(entity, source.as_ref(), sink, options).await?);
+            }
+            sink.window(entity, &entity.source, w).await?;
+        }
+        state.sources.push(SourceInfo { name: entity.source.clone(), window, ..source.info() });
         state.warnings.extend(unmapped.into_warnings());
         let c = state.counts.get(&entity.entity).copied().unwrap_or_default();
         let staged = c.read.saturating_sub(c.filtered + c.rejected);
@@ -427,6 +496,33 @@ async fn stage_all(
         return Err(EngineError::Cancelled);
     }
     check_budget(plan, &state.counts, true)
+}
+
+/// Reads every key the source has, for finding rows gone from it: the
+/// sink holds them as seen. Returns how many were read.
+async fn scan_keys(
+    entity: &EntityPlan,
+    source: &dyn Source,
+    sink: &mut dyn Sink,
+    options: &RunOptions<'_>,
+) -> Result<u64, EngineError> {
+    let failed = |error| EngineError::Source { source_name: entity.source.clone(), error };
+    let crate::plan::KeySpec::Columns(columns) = &entity.key else { return Ok(0) };
+    let mut scan = source
+        .key_scan(columns)
+        .ok_or_else(|| failed(SourceError::new("this source cannot scan its keys: set deletes to another value")))?;
+    scan.prepare().await.map_err(failed)?;
+    let mut scanned = 0;
+    while let Some(batch) = scan.next_batch().await.map_err(failed)? {
+        if options.cancel.load(Ordering::Relaxed) {
+            return Err(EngineError::Cancelled);
+        }
+        let keys = crate::map::keys_of(entity, &batch, None)?;
+        scanned += keys.len() as u64;
+        sink.seen_keys(entity, &keys, false).await?;
+    }
+    tracing::info!("{}: key scan read {scanned} keys", entity.source);
+    Ok(scanned)
 }
 
 /// How many batches map at once, each on a thread of the blocking pool:

@@ -73,6 +73,30 @@ pub trait Sink: Send {
     async fn detach(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
+
+    /// After `begin`: the mark the last published run of this org and
+    /// source system stored for `source` (an incremental source).
+    async fn mark(&mut self, _source: &str) -> Result<Option<crate::incremental::Mark>, SinkError> {
+        Err(SinkError::Unsupported("incremental sources"))
+    }
+
+    /// What the read of `entity`'s incremental source covered: its mark is
+    /// stored when the run publishes, and deletes are looked for only as
+    /// `window.deletes` says.
+    async fn window(
+        &mut self,
+        _entity: &EntityPlan,
+        _source: &str,
+        _window: &crate::incremental::Window,
+    ) -> Result<(), SinkError> {
+        Err(SinkError::Unsupported("incremental sources"))
+    }
+
+    /// Source keys of `entity` the source has (a key scan) or has marked
+    /// deleted (`deleted`), for finding rows gone from the source.
+    async fn seen_keys(&mut self, _entity: &EntityPlan, _keys: &[String], _deleted: bool) -> Result<(), SinkError> {
+        Err(SinkError::Unsupported("incremental sources"))
+    }
 }
 
 /// A row of a staged batch that the target refused.

@@ -60,6 +60,27 @@ pub trait Source: Send {
     fn position(&self) -> Option<(u64, u64)> {
         None
     }
+
+    /// `incremental = { … }` of a source that can read a delta.
+    fn incremental(&self) -> Option<&crate::incremental::IncrementalConfig> {
+        None
+    }
+
+    /// Before `prepare`: the mark the previous published run stored
+    /// (`None`: read everything, a full load).
+    fn start_from(&mut self, _mark: Option<&crate::incremental::Mark>) {}
+
+    /// After `prepare`, for an incremental source: what this read covers
+    /// (`deletes` is left for the engine to settle).
+    fn window(&self) -> Option<crate::incremental::Window> {
+        None
+    }
+
+    /// A source reading only `columns` of every row this source has, for a
+    /// scan of its keys (deletes); not yet prepared.
+    fn key_scan(&self, _columns: &[String]) -> Option<Box<dyn Source>> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -492,6 +492,7 @@ pub fn render_html(report: &RunReport) -> String {
                                 td.code.loc {
                                     (location(&s.location))
                                     @if let Some(t) = &s.transport { br; span.muted { "connection: " (t) } }
+                                    @if let Some(w) = &s.window { br; span.muted { (window_text(w)) } }
                                 }
                                 td.n { (s.row_count.map(thousands).unwrap_or_default()) }
                                 td.n { (s.size.map(thousands).unwrap_or_default()) }
@@ -629,6 +630,11 @@ pub fn render_markdown(report: &RunReport) -> String {
             out.push_str(&format!("\nSource {} was read over this connection: {}.\n", md(&src.name), md(t)));
         }
     }
+    for src in &report.sources {
+        if let Some(w) = &src.window {
+            out.push_str(&format!("\nSource {}: {}.\n", md(&src.name), md(&window_text(w))));
+        }
+    }
     for src in report.sources.iter().filter(|s| !s.parts.is_empty()) {
         let parts: Vec<String> =
             src.parts.iter().map(|p| format!("{} ({})", md(&p.range), thousands(p.rows))).collect();
@@ -649,6 +655,23 @@ pub fn render_markdown(report: &RunReport) -> String {
 /// Text safe inside a Markdown table or line.
 fn md(text: &str) -> String {
     text.replace('\\', "\\\\").replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;").replace('\n', " ")
+}
+
+/// An incremental source's window, in words.
+fn window_text(w: &migrate_engine::Window) -> String {
+    let read = match (&w.read_from, &w.mark) {
+        (Some(from), Some(to)) => format!("a delta: rows with {} from {from} to {to}", w.cursor),
+        (Some(from), None) => format!("a delta: rows with {} from {from}", w.cursor),
+        (None, Some(to)) => format!("a full load; the next delta reads from {} = {to}", w.cursor),
+        (None, None) => "a full load of an empty source".to_string(),
+    };
+    let deletes = match w.deletes.as_str() {
+        "full_read" => "every key read".to_string(),
+        "key_scan" => format!("deletes found by a key scan of {} keys", w.keys_scanned.unwrap_or(0)),
+        "soft_delete" => "deletes found by the soft-delete column".to_string(),
+        _ => "deletes not looked for in this delta".to_string(),
+    };
+    format!("{read} ({deletes})")
 }
 
 #[cfg(test)]

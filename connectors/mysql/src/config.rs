@@ -37,6 +37,10 @@ pub struct MysqlSourceConfig {
     /// its IP address). Implies TLS.
     #[serde(default)]
     pub ssl_server_name: Option<String>,
+    /// Read only the rows changed since the last published run (a delta),
+    /// by a cursor column: `{ cursor = "updated_at", overlap = "10m" }`.
+    #[serde(default)]
+    pub incremental: Option<migrate_engine::IncrementalConfig>,
     /// Rows per batch.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
@@ -58,6 +62,12 @@ impl MysqlSourceConfig {
     /// What the mapping asks for, checked before connecting.
     pub fn check(&self) -> Result<(), String> {
         check_read(self.table.as_deref(), self.query.as_deref(), self.partition.as_ref(), self.batch_rows, "database")?;
+        if let Some(inc) = &self.incremental {
+            inc.check()?;
+            if self.partition.is_some() {
+                return Err("`incremental` reads one window on one connection: remove `partition`".into());
+            }
+        }
         for (column, label) in &self.decode {
             if encoding_rs::Encoding::for_label(label.as_bytes()).is_none() {
                 return Err(format!("decode.{column} = {label:?}: not an encoding name (utf-8, windows-1252, …)"));

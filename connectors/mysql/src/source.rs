@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use encoding_rs::Encoding;
+use migrate_engine::incremental::Overlap;
 use migrate_engine::parts::{PartMsg, PartWriter, Parts, split_table};
-use migrate_engine::{Batch, Source, SourceError, SourceInfo};
+use migrate_engine::{Batch, IncrementalConfig, Mark, Source, SourceError, SourceInfo, Window};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Value};
 use tokio::sync::mpsc;
@@ -23,11 +24,31 @@ pub struct MysqlSource {
     parts: Parts,
     consistency: Option<String>,
     transport: Option<String>,
+    /// An incremental read: the mark it starts from, then its window.
+    start: Option<Mark>,
+    window: Option<Window>,
 }
 
 impl MysqlSource {
     pub fn new(config: MysqlSourceConfig) -> Self {
-        Self { config, columns: Vec::new(), parts: Parts::default(), consistency: None, transport: None }
+        Self {
+            config,
+            columns: Vec::new(),
+            parts: Parts::default(),
+            consistency: None,
+            transport: None,
+            start: None,
+            window: None,
+        }
+    }
+
+    /// What a read selects from: the table, or the query as a derived table.
+    fn selected(&self) -> Option<String> {
+        match (&self.config.table, &self.config.query) {
+            (Some(table), _) => Some(quote_table(table)),
+            (None, Some(query)) => Some(format!("({}) AS `_migrate_q`", query.trim().trim_end_matches(';'))),
+            (None, None) => None,
+        }
     }
 
     fn shown(&self) -> String {
@@ -138,6 +159,112 @@ async fn read(job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceErro
     Ok(())
 }
 
+/// How a cursor's values compare, by the type MySQL gives it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CursorKind {
+    Time,
+    Number,
+    Text,
+}
+
+impl CursorKind {
+    fn of(column: &mysql_async::Column) -> Self {
+        use mysql_async::consts::ColumnType as T;
+        match column.column_type() {
+            T::MYSQL_TYPE_DATE
+            | T::MYSQL_TYPE_NEWDATE
+            | T::MYSQL_TYPE_DATETIME
+            | T::MYSQL_TYPE_DATETIME2
+            | T::MYSQL_TYPE_TIMESTAMP
+            | T::MYSQL_TYPE_TIMESTAMP2 => Self::Time,
+            T::MYSQL_TYPE_TINY
+            | T::MYSQL_TYPE_SHORT
+            | T::MYSQL_TYPE_INT24
+            | T::MYSQL_TYPE_LONG
+            | T::MYSQL_TYPE_LONGLONG
+            | T::MYSQL_TYPE_DECIMAL
+            | T::MYSQL_TYPE_NEWDECIMAL => Self::Number,
+            _ => Self::Text,
+        }
+    }
+
+    /// A bound value as a value of the cursor's type.
+    fn cast(self) -> &'static str {
+        match self {
+            Self::Time => "CAST(? AS DATETIME(6))",
+            Self::Number => "CAST(? AS DECIMAL(65,10))",
+            Self::Text => "?",
+        }
+    }
+}
+
+impl MysqlSource {
+    /// The greatest cursor value now (the next mark), and the statement
+    /// that reads from the previous mark less the overlap to it (every row
+    /// for a full load). Values are bound into user variables.
+    async fn plan_window(&self, conn: &mut Conn, inc: &IncrementalConfig) -> Result<(Part, Window), SourceError> {
+        let from = self.selected().ok_or_else(|| SourceError::new("no table and no query"))?;
+        let cursor = quote_ident(&inc.cursor);
+        let fail =
+            |e: mysql_async::Error| self.error(&format!("reading the greatest value of the cursor {}", inc.cursor), e);
+        let mut result = conn.query_iter(format!("SELECT MAX({cursor}) FROM {from}")).await.map_err(fail)?;
+        let kind = result.columns().and_then(|c| c.first().map(CursorKind::of)).unwrap_or(CursorKind::Text);
+        let rows: Vec<mysql_async::Row> = result.collect().await.map_err(fail)?;
+        let mark: Option<String> = rows.into_iter().next().and_then(|mut r| r.take::<Option<String>, _>(0)).flatten();
+        let mut window = Window {
+            cursor: inc.cursor.clone(),
+            previous_mark: self.start.as_ref().map(|m| m.value.clone()),
+            read_from: None,
+            mark: mark.clone(),
+            deletes: String::new(),
+            keys_scanned: None,
+            deltas_since_scan: 0,
+        };
+        let select = format!("SELECT * FROM {from}");
+        let Some(previous) = &self.start else { return Ok((Part::whole(select), window)) };
+        let lower = match (&inc.overlap, kind) {
+            (None, _) => (kind.cast().to_string(), vec![Value::from(previous.value.clone())]),
+            (Some(Overlap::Duration(_)), CursorKind::Time) => {
+                let seconds = inc.overlap.as_ref().and_then(|o| o.seconds().ok().flatten()).unwrap_or(0);
+                (format!("{} - INTERVAL ? SECOND", kind.cast()), vec![previous.value.clone().into(), seconds.into()])
+            }
+            (Some(Overlap::Units(n)), CursorKind::Number) => {
+                (format!("{} - ?", kind.cast()), vec![previous.value.clone().into(), (*n).into()])
+            }
+            (Some(o), _) => {
+                return Err(SourceError::new(format!(
+                    "{}: incremental.overlap = {} does not fit the cursor {} ({}): a duration (\"10m\") for a date or time, a number for a number",
+                    self.shown(),
+                    match o {
+                        Overlap::Units(n) => n.to_string(),
+                        Overlap::Duration(d) => format!("{d:?}"),
+                    },
+                    inc.cursor,
+                    match kind {
+                        CursorKind::Time => "a date or time",
+                        CursorKind::Number => "a number",
+                        CursorKind::Text => "text",
+                    }
+                )));
+            }
+        };
+        // What the window starts from, as the server computes it.
+        let read_from: Option<String> = conn
+            .exec_first(format!("SELECT CAST({} AS CHAR)", lower.0), lower.1.clone())
+            .await
+            .map_err(|e| self.error("computing where the delta starts", e))?;
+        window.read_from = read_from;
+        let mut params = lower.1;
+        params.push(mark.clone().unwrap_or_else(|| previous.value.clone()).into());
+        let part = Part {
+            label: String::new(),
+            setup: vec![(format!("SET @migrate_from = {}, @migrate_to = {}", lower.0, kind.cast()), params)],
+            sql: format!("{select} WHERE {cursor} >= @migrate_from AND {cursor} <= @migrate_to"),
+        };
+        Ok((part, window))
+    }
+}
+
 /// The primary key's columns, in key order.
 async fn primary_key(conn: &mut Conn, table: &str) -> Result<Vec<String>, mysql_async::Error> {
     let (schema, name) = split_table(table);
@@ -170,30 +297,54 @@ impl Source for MysqlSource {
         let mut conn = Conn::new(opts.clone()).await.map_err(|e| connect_error(&self.shown(), &e, tls))?;
         session(&mut conn).await.map_err(|e| self.error("setting up the session", e))?;
 
-        let (label, keys, parts): (String, Vec<String>, Vec<Part>) = match (&self.config.table, &self.config.query) {
-            (Some(table), _) => {
-                let keys = primary_key(&mut conn, table).await.map_err(|e| self.error("reading the primary key", e))?;
-                let order = if keys.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ORDER BY {}", keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", "))
-                };
-                let base = format!("SELECT * FROM {}", quote_table(table));
-                let parts = match &self.config.partition {
-                    None => vec![Part::whole(format!("{base}{order}"))],
-                    Some(p) => {
-                        let (parts, note) = plan_parts(&mut conn, table, p, &base, &order)
-                            .await
-                            .map_err(|e| self.error("planning the parts", e))?;
-                        self.consistency = Some(note);
-                        parts
-                    }
-                };
-                (table.clone(), keys, parts)
-            }
-            (None, Some(query)) => ("query".to_string(), Vec::new(), vec![Part::whole(query.clone())]),
-            (None, None) => return Err(SourceError::new("no table and no query")),
+        let window = match self.config.incremental.clone() {
+            Some(inc) => Some(self.plan_window(&mut conn, &inc).await?),
+            None => None,
         };
+        let (label, keys, parts): (String, Vec<String>, Vec<Part>) =
+            match (window, &self.config.table, &self.config.query) {
+                (Some((part, shown)), _, _) => {
+                    let (label, keys) = match &self.config.table {
+                        Some(table) => (
+                            table.clone(),
+                            primary_key(&mut conn, table)
+                                .await
+                                .map_err(|e| self.error("reading the primary key", e))?,
+                        ),
+                        None => ("query".to_string(), Vec::new()),
+                    };
+                    self.window = Some(shown);
+                    let order = if keys.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ORDER BY {}", keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", "))
+                    };
+                    (label, keys, vec![Part { sql: format!("{}{order}", part.sql), ..part }])
+                }
+                (None, Some(table), _) => {
+                    let keys =
+                        primary_key(&mut conn, table).await.map_err(|e| self.error("reading the primary key", e))?;
+                    let order = if keys.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ORDER BY {}", keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", "))
+                    };
+                    let base = format!("SELECT * FROM {}", quote_table(table));
+                    let parts = match &self.config.partition {
+                        None => vec![Part::whole(format!("{base}{order}"))],
+                        Some(p) => {
+                            let (parts, note) = plan_parts(&mut conn, table, p, &base, &order)
+                                .await
+                                .map_err(|e| self.error("planning the parts", e))?;
+                            self.consistency = Some(note);
+                            parts
+                        }
+                    };
+                    (table.clone(), keys, parts)
+                }
+                (None, None, Some(query)) => ("query".to_string(), Vec::new(), vec![Part::whole(query.clone())]),
+                (None, None, None) => return Err(SourceError::new("no table and no query")),
+            };
         let _ = conn.disconnect().await;
 
         let label: Arc<str> = label.into();
@@ -219,6 +370,31 @@ impl Source for MysqlSource {
         Ok(())
     }
 
+    fn incremental(&self) -> Option<&IncrementalConfig> {
+        self.config.incremental.as_ref()
+    }
+
+    fn start_from(&mut self, mark: Option<&Mark>) {
+        self.start = mark.cloned();
+    }
+
+    fn window(&self) -> Option<Window> {
+        self.window.clone()
+    }
+
+    fn key_scan(&self, columns: &[String]) -> Option<Box<dyn Source>> {
+        let from = self.selected()?;
+        let list = columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+        let config = MysqlSourceConfig {
+            table: None,
+            query: Some(format!("SELECT {list} FROM {from}")),
+            incremental: None,
+            partition: None,
+            ..self.config.clone()
+        };
+        Some(Box::new(MysqlSource::new(config)))
+    }
+
     async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
         let shown = self.shown();
         self.parts.next_batch(&self.columns, &shown).await
@@ -232,6 +408,7 @@ impl Source for MysqlSource {
             parts: self.parts.report(),
             consistency: self.consistency.clone(),
             transport: self.transport.clone(),
+            window: self.window.clone(),
             ..SourceInfo::default()
         }
     }

@@ -27,6 +27,7 @@ fn config(url: String, table: Option<&str>, query: Option<&str>) -> MysqlSourceC
         partition: None,
         ssl_ca: None,
         ssl_server_name: None,
+        incremental: None,
         batch_rows: 1000,
         max_value_bytes: 16 << 20,
     }

@@ -117,6 +117,33 @@ pub(crate) async fn stage_seen(conn: &mut PgConnection, seen: &str, keys: &[(u64
         .context("recording the keys of rows not staged")
 }
 
+/// COPYs keys an incremental source has (a key scan) or marks deleted
+/// into the seen table; they belong to no staged row (sequence 0).
+pub(crate) async fn stage_seen_keys(
+    conn: &mut PgConnection,
+    seen: &str,
+    keys: &[String],
+    deleted: bool,
+) -> Result<(), PgError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let flag = if deleted { "t" } else { "f" };
+    let mut data = String::with_capacity(keys.len() * 32);
+    for key in keys {
+        data.push_str("0\t");
+        push_copy_value(&mut data, Some(key));
+        data.push('\t');
+        data.push_str(flag);
+        data.push('\n');
+    }
+    copy_rows(conn, &format!("COPY {seen} (_seq, _source_key, _deleted) FROM STDIN"), data).await.context(if deleted {
+        "recording the keys the source marks deleted"
+    } else {
+        "recording the scanned keys"
+    })
+}
+
 /// COPYs pairs of sequence numbers into `table` (two bigint columns).
 pub(crate) async fn copy_pairs(conn: &mut PgConnection, table: &str, pairs: &[(u64, u64)]) -> Result<(), sqlx::Error> {
     let mut data = String::with_capacity(pairs.len() * 16);

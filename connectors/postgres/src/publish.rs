@@ -45,6 +45,17 @@ pub(crate) struct StagedTable {
     pub on_missing: OnMissing,
     pub max_deleted: RejectBudget,
     pub similar: Option<Similar>,
+    /// An incremental source's read: (source name, window).
+    pub window: Option<(String, migrate_engine::Window)>,
+}
+
+impl StagedTable {
+    /// How this run looks for rows gone from the source: every key
+    /// (a full read or a key scan), only keys the source marks deleted,
+    /// or not at all (a delta without a key scan).
+    pub fn deletes(&self) -> &str {
+        self.window.as_ref().map_or("full_read", |(_, w)| w.deletes.as_str())
+    }
 }
 
 /// What staging learnt of an entity's rows, so that publishing can skip
@@ -892,17 +903,24 @@ pub(crate) async fn missing_rows(
     // and none was seen: only keys stamped by earlier runs are candidates,
     // which for a first load is none. Every key of the source system is
     // looked at: hash joins.
+    // A delta with a soft-delete column: only the keys it marked deleted.
+    let only_deleted = if staged.deletes() == "soft_delete" {
+        format!("AND k.source_key IN (SELECT _source_key FROM {seen} WHERE _deleted)")
+    } else {
+        String::new()
+    };
     nested_loops(tx, false).await?;
     sqlx::query(audited(format!(
         "CREATE TEMPORARY TABLE _migrate_missing ON COMMIT DROP AS
          WITH candidates AS (
                   SELECT k.target_id, k.source_key FROM migrate.keys k
-                   WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3 AND k.last_run_id <> $4),
+                   WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3 AND k.last_run_id <> $4
+                     {only_deleted}),
               kept AS (
                   SELECT k.target_id FROM migrate.keys k
                    WHERE k.org_id = $1 AND k.source_system = $2 AND k.entity = $3
                      AND k.target_id IN (SELECT target_id FROM candidates)
-                     AND (k.last_run_id = $4 OR k.source_key IN (SELECT _source_key FROM {seen})))
+                     AND (k.last_run_id = $4 OR k.source_key IN (SELECT _source_key FROM {seen} WHERE NOT _deleted)))
          SELECT c.target_id, min(c.source_key) AS source_key, false AS referenced
            FROM candidates c JOIN {target} t ON t.id = c.target_id
           WHERE NOT EXISTS (SELECT 1 FROM kept WHERE kept.target_id = c.target_id)

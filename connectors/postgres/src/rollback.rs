@@ -32,6 +32,9 @@ pub struct RolledBack {
     pub entity: String,
     pub removed: u64,
     pub restored: u64,
+    /// For an incremental source's mark (`entity` names it): the mark in
+    /// force again, `None` when the run stored the first one.
+    pub mark: Option<Option<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +164,13 @@ async fn rollback_one(tx: &mut PgConnection, run_id: Uuid, force: bool) -> Resul
     .fetch_all(&mut *tx)
     .await
     .context("looking for later runs")?;
+    // A later run that moved a mark this run stored read from it.
+    let mut later = later;
+    for run in crate::marks::moved_since(&mut *tx, run_id).await? {
+        if !later.contains(&run) {
+            later.push(run);
+        }
+    }
     if !later.is_empty() {
         let later =
             later.iter().map(|(id, at)| format!("{id} (started {})", at.format("%Y-%m-%d %H:%M:%S UTC"))).collect();
@@ -232,7 +242,7 @@ async fn rollback_one(tx: &mut PgConnection, run_id: Uuid, force: bool) -> Resul
             .context(format!("restoring the rows the run updated in {entity}"))?
             .rows_affected()
         };
-        done.push(RolledBack { entity: entity.clone(), removed, restored });
+        done.push(RolledBack { entity: entity.clone(), removed, restored, mark: None });
     }
     // Rows the run deleted (on_missing = "delete") come back whole, parents
     // before children.
@@ -267,7 +277,11 @@ async fn rollback_one(tx: &mut PgConnection, run_id: Uuid, force: bool) -> Resul
     .context("removing the links the run recorded")?
     .rows_affected();
     if links > 0 {
-        done.push(RolledBack { entity: "entity_links".into(), removed: links, restored: 0 });
+        done.push(RolledBack { entity: "entity_links".into(), removed: links, restored: 0, mark: None });
+    }
+    // The marks it moved go back: the next delta reads its changes again.
+    for (source, mark) in crate::marks::restore(&mut *tx, run_id).await? {
+        done.push(RolledBack { entity: format!("mark of source {source}"), removed: 0, restored: 0, mark: Some(mark) });
     }
     sqlx::query("UPDATE migrate.runs SET status = 'rolled_back' WHERE run_id = $1")
         .bind(run_id)

@@ -11,7 +11,7 @@ use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::config::{ConnectionConfig, TENANT_ROLE};
-use crate::copy::{RowIds, stage_batch, stage_seen};
+use crate::copy::{RowIds, stage_batch, stage_seen, stage_seen_keys};
 use crate::error::{Context, PgError};
 use crate::fingerprint::{Kind, STABLE_TEXT, compare, measure, target_rows};
 use crate::ledger::{drop_staging, mark_interrupted_runs};
@@ -131,6 +131,13 @@ async fn release_locks(lock: PgConnection) {
     let _ = lock.close().await;
 }
 
+fn not_in_run(entity: &EntityPlan) -> SinkError {
+    SinkError::Database {
+        context: "staging".to_string(),
+        message: format!("{} is not part of this run", entity.entity),
+    }
+}
+
 /// The staging column holding the legacy key a link column names.
 pub(crate) fn link_column(target: &str) -> String {
     format!("_link_{target}")
@@ -200,7 +207,7 @@ async fn staging(
         }
         let seen = seen_table_name(run_id, &entity.entity);
         ddl.push_str(&format!(
-            ";\nCREATE UNLOGGED TABLE {} (_seq bigint NOT NULL, _source_key text NOT NULL)",
+            ";\nCREATE UNLOGGED TABLE {} (_seq bigint NOT NULL, _source_key text NOT NULL, _deleted boolean NOT NULL DEFAULT false)",
             quote_qualified("migrate", &seen)
         ));
         if create {
@@ -248,6 +255,7 @@ async fn staging(
             similar: entity.similar.clone(),
             dedupe: entity.dedupe.clone(),
             match_existing: entity.match_existing.clone(),
+            window: None,
         });
     }
     Ok((tables, copy_statements))
@@ -344,7 +352,9 @@ impl Sink for PgSink {
         }
         // Rows gone from the source, children before parents.
         for (table, entity) in active.tables.iter().zip(&mut published).rev() {
-            if table.on_missing != OnMissing::Keep {
+            // A delta read only what changed: a row it did not read is not
+            // gone, unless a key scan or a soft-delete column says so.
+            if table.on_missing != OnMissing::Keep && table.deletes() != "not_checked" {
                 let missing = missing_rows(&mut tx, &ids, table, entity.target_count, events).await?;
                 entity.target_count = entity.target_count.saturating_sub(missing.deleted);
                 entity.org_total = entity.org_total.saturating_sub(missing.deleted);
@@ -356,6 +366,14 @@ impl Sink for PgSink {
             return Err(SinkError::Cancelled);
         }
         if commit {
+            // Marks move with the rows they cover, or not at all.
+            let mut marked: Vec<&str> = Vec::new();
+            for (source, window) in active.tables.iter().filter_map(|t| t.window.as_ref()) {
+                if !marked.contains(&source.as_str()) {
+                    marked.push(source);
+                    crate::marks::store(&mut tx, &ids, source, window).await?;
+                }
+            }
             sqlx::query("UPDATE migrate.runs SET status = 'succeeded', finished_at = now() WHERE run_id = $1")
                 .bind(active.run_id)
                 .execute(&mut *tx)
@@ -453,6 +471,35 @@ impl Sink for PgSink {
             let _ = active.conn.close().await;
             release_locks(active.lock).await;
         }
+        Ok(())
+    }
+
+    async fn mark(&mut self, source: &str) -> Result<Option<migrate_engine::Mark>, SinkError> {
+        let active = self.active()?;
+        let (org_id, source_system) = (active.org_id, active.source_system.clone());
+        let mut tx = tenant_tx(&mut active.conn, org_id).await?;
+        let mark = crate::marks::load(&mut tx, &source_system, source).await?;
+        tx.commit().await.context("reading the mark")?;
+        Ok(mark)
+    }
+
+    async fn window(
+        &mut self,
+        entity: &EntityPlan,
+        source: &str,
+        window: &migrate_engine::Window,
+    ) -> Result<(), SinkError> {
+        let active = self.active()?;
+        let table = active.tables.iter_mut().find(|t| t.entity == entity.entity).ok_or_else(|| not_in_run(entity))?;
+        table.window = Some((source.to_string(), window.clone()));
+        Ok(())
+    }
+
+    async fn seen_keys(&mut self, entity: &EntityPlan, keys: &[String], deleted: bool) -> Result<(), SinkError> {
+        let active = self.active()?;
+        let table = active.tables.iter().find(|t| t.entity == entity.entity).ok_or_else(|| not_in_run(entity))?;
+        let seen = quote_qualified("migrate", &table.seen);
+        stage_seen_keys(&mut active.conn, &seen, keys, deleted).await?;
         Ok(())
     }
 

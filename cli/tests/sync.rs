@@ -1,0 +1,257 @@
+//! Incremental sync of a MariaDB table (a real server): a full load, then
+//! deltas from the mark the last published run stored. Inserts, updates, a
+//! row rejected before and valid now, a row changed inside the overlap
+//! window, and deletes found by a key scan or a soft-delete column; the
+//! target equals the source row for row after each delta; a rollback puts
+//! the mark back and the next delta applies the same changes again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use migrate_testkit::MariaDb;
+use support::*;
+
+fn mapping(dir: &std::path::Path, incremental: &str) -> std::path::PathBuf {
+    let path = dir.join("sync.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[migration]
+name = "crm-sync"
+org_id = "${{ORG_ID}}"
+source_system = "legacy-crm"
+
+[sources.customers]
+kind = "mysql"
+url = "${{LEGACY_MYSQL_URL}}"
+table = "customers"
+incremental = {incremental}
+
+[contacts]
+from = "customers"
+key = ["id"]
+on_missing = "delete"
+max_deleted = "50%"
+
+[contacts.columns]
+first_name = "first_name"
+last_name = "last_name"
+email = {{ from = "email", transform = ["trim", "email"] }}
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn source(db: &MariaDb, extra_columns: &str) {
+    db.sql(&format!(
+        "CREATE DATABASE crm; USE crm;
+         CREATE TABLE customers (id int PRIMARY KEY, first_name varchar(40), last_name varchar(40),
+                                 email varchar(80), updated_at datetime(6) NOT NULL{extra_columns});"
+    ));
+}
+
+/// The source as the mapping loads it: (key, first, last, email) of every
+/// row that is valid, against what the org holds through the key map.
+async fn assert_target_equals_source(t: &Target, db: &MariaDb, loadable: &str) {
+    let rows = db.query_one(&format!(
+        "SELECT GROUP_CONCAT(CONCAT_WS('|', id, first_name, last_name, LOWER(email)) ORDER BY id SEPARATOR ';')
+           FROM crm.customers WHERE {loadable}"
+    ));
+    let mut admin = t.admin().await;
+    let target: String = sqlx::query_scalar(
+        "SELECT string_agg(concat_ws('|', k.source_key, c.first_name, c.last_name, c.email), ';'
+                           ORDER BY k.source_key::int)
+           FROM contacts c JOIN migrate.keys k ON k.target_id = c.id AND k.entity = 'contacts'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(target, rows);
+}
+
+/// `migrate run --verbose MAPPING --out OUT` for org A from the MariaDB.
+fn sync(t: &Target, db: &MariaDb, map: &std::path::Path, out: &str) -> std::process::Output {
+    t.migrate_as(LOADER)
+        .env("ORG_ID", ORG_A)
+        .env("LEGACY_MYSQL_URL", db.url("crm"))
+        .args(["run", "--verbose"])
+        .arg(map)
+        .args(["--out", out])
+        .output()
+        .unwrap()
+}
+
+fn window(r: &serde_json::Value) -> serde_json::Value {
+    r["sources"][0]["window"].clone()
+}
+
+fn missing(r: &serde_json::Value) -> [u64; 2] {
+    let m = &entity(r, "contacts")["missing"];
+    [m["count"].as_u64().unwrap(), m["deleted"].as_u64().unwrap()]
+}
+
+#[tokio::test]
+async fn a_mariadb_table_follows_its_source_by_deltas_and_a_rollback_rewinds_the_mark() {
+    let db = MariaDb::start();
+    source(&db, "");
+    db.sql(
+        "INSERT INTO crm.customers VALUES
+           (1, 'Ada', 'Lovelace', 'ada@example.com', '2026-11-01 01:00:00'),
+           (2, 'Alan', 'Turing', 'alan@example.com', '2026-11-01 02:00:00'),
+           (3, 'Grace', 'Hopper', 'grace@example.com', '2026-11-01 03:00:00'),
+           (4, 'Edsger', 'Dijkstra', 'edsger@example.com', '2026-11-01 04:00:00'),
+           (5, 'Barbara', 'Liskov', 'not an address', '2026-11-01 05:00:00'),
+           (6, 'Donald', 'Knuth', 'don@example.com', '2026-11-01 10:00:00');",
+    );
+    let t = Target::new().await;
+    let map = mapping(t.work.path(), r#"{ cursor = "updated_at", overlap = "10m", deletes = "key_scan" }"#);
+    let run = |out: &str| sync(&t, &db, &map, out);
+
+    // 1. The first run is a full load; its mark is the greatest cursor.
+    let out = run("full");
+    assert_success(&out);
+    let r = report(&t.out_dir("full"));
+    // read, filtered, duplicates, rejected, loaded, inserted, updated, unchanged
+    assert_eq!(counts(entity(&r, "contacts")), [6, 0, 0, 1, 5, 5, 0, 0]);
+    assert_eq!(
+        window(&r),
+        serde_json::json!({"cursor": "updated_at", "mark": "2026-11-01 10:00:00.000000",
+                           "deletes": "full_read", "deltas_since_scan": 0})
+    );
+    assert_target_equals_source(&t, &db, "id <> 5").await;
+    let full_run = r["run_id"].as_str().unwrap().to_string();
+
+    // 2. Changes: an insert, an update, a hard delete, the rejected row
+    // made valid, and a change committed late, inside the overlap window
+    // (its cursor is before the mark).
+    db.sql(
+        "INSERT INTO crm.customers VALUES (7, 'Frances', 'Allen', 'fran@example.com', '2026-11-02 09:00:00');
+         UPDATE crm.customers SET last_name = 'Turing-Smith', updated_at = '2026-11-02 09:00:00' WHERE id = 2;
+         DELETE FROM crm.customers WHERE id = 3;
+         UPDATE crm.customers SET email = 'barbara@example.com', updated_at = '2026-11-02 08:00:00' WHERE id = 5;
+         UPDATE crm.customers SET first_name = 'E. W.', updated_at = '2026-11-01 09:55:00' WHERE id = 4;",
+    );
+    let out = run("delta");
+    assert_success(&out);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("a delta from 2026-11-01 09:50:00.000000 to 2026-11-02 09:00:00.000000"), "{log}");
+    let r = report(&t.out_dir("delta"));
+    // Read: 4 (late), 6 (at the mark: read again, unchanged), 2, 5, 7;
+    // not 1 (before the window).
+    assert_eq!(counts(entity(&r, "contacts")), [5, 0, 0, 0, 5, 2, 2, 1]);
+    assert_eq!(missing(&r), [1, 1]);
+    let delta_window = serde_json::json!({
+        "cursor": "updated_at", "previous_mark": "2026-11-01 10:00:00.000000",
+        "read_from": "2026-11-01 09:50:00.000000", "mark": "2026-11-02 09:00:00.000000",
+        "deletes": "key_scan", "keys_scanned": 6, "deltas_since_scan": 0});
+    assert_eq!(window(&r), delta_window);
+    assert_target_equals_source(&t, &db, "true").await;
+    let html = std::fs::read_to_string(t.out_dir("delta").join("report.html")).unwrap();
+    assert!(
+        html.contains(
+            "a delta: rows with updated_at from 2026-11-01 09:50:00.000000 to 2026-11-02 09:00:00.000000 \
+             (deletes found by a key scan of 6 keys)"
+        ),
+        "{html}"
+    );
+    let missing_csv = std::fs::read_to_string(t.out_dir("delta").join("missing/contacts.csv")).unwrap();
+    assert!(missing_csv.lines().nth(1).unwrap().starts_with("3,"), "{missing_csv}");
+    let delta_run = r["run_id"].as_str().unwrap().to_string();
+
+    // 3. Rolling the delta back puts its mark back: the next delta reads
+    // the same window and applies the same changes.
+    let out = t.migrate_as(LOADER).args(["rollback", &delta_run, "--org", ORG_A]).output().unwrap();
+    assert_success(&out);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("mark of source customers: back at 2026-11-01 10:00:00.000000"), "{said}");
+    assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 5);
+    let out = run("again");
+    assert_success(&out);
+    let r = report(&t.out_dir("again"));
+    assert_eq!(counts(entity(&r, "contacts")), [5, 0, 0, 0, 5, 2, 2, 1]);
+    assert_eq!(missing(&r), [1, 1]);
+    assert_eq!(window(&r), delta_window);
+    assert_target_equals_source(&t, &db, "true").await;
+
+    // 4. Nothing changed: the window starts at the new mark less the
+    // overlap, and the rows there (2 and 7) are read again, unchanged.
+    let out = run("quiet");
+    assert_success(&out);
+    let r = report(&t.out_dir("quiet"));
+    assert_eq!(counts(entity(&r, "contacts")), [2, 0, 0, 0, 2, 0, 0, 2]);
+    assert_eq!(missing(&r), [0, 0]);
+    assert_eq!(window(&r)["read_from"], "2026-11-02 08:50:00.000000");
+    let out = t.migrate_as(LOADER).args(["runs", "list", "--org", ORG_A]).output().unwrap();
+    assert_success(&out);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let line = format!("legacy-crm/customers  updated_at at 2026-11-02 09:00:00.000000  stored by {}", r["run_id"]);
+    assert!(listed.contains(&line.replace('"', "")), "{listed}");
+
+    // 5. The full load cannot be rolled back alone while deltas that read
+    // from its mark stand.
+    let out = t.migrate_as(LOADER).args(["rollback", &full_run, "--org", ORG_A]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--chain"));
+    let out = t.migrate_as(LOADER).args(["rollback", &full_run, "--org", ORG_A, "--chain"]).output().unwrap();
+    assert_success(&out);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("mark of source customers: removed (the next run is a full load)"), "{said}");
+    assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 0);
+}
+
+#[tokio::test]
+async fn a_soft_delete_column_deletes_and_a_delta_without_a_delete_source_deletes_nothing() {
+    let db = MariaDb::start();
+    source(&db, ", deleted_at datetime NULL");
+    db.sql(
+        "INSERT INTO crm.customers VALUES
+           (1, 'Ada', 'Lovelace', 'ada@example.com', '2026-11-01 01:00:00', NULL),
+           (2, 'Alan', 'Turing', 'alan@example.com', '2026-11-01 02:00:00', NULL),
+           (3, 'Grace', 'Hopper', 'grace@example.com', '2026-11-01 03:00:00', NULL),
+           (4, 'Edsger', 'Dijkstra', 'edsger@example.com', '2026-11-01 00:30:00', '2026-10-01 00:00:00');",
+    );
+    let t = Target::new().await;
+    let soft = r#"{ cursor = "updated_at", deletes = "soft_delete", deleted_flag = "deleted_at" }"#;
+    let map = mapping(t.work.path(), soft);
+    let run = |out: &str| sync(&t, &db, &map, out);
+    // A row deleted before the full load is not loaded (filtered).
+    assert_success(&run("full"));
+    let r = report(&t.out_dir("full"));
+    assert_eq!(counts(entity(&r, "contacts")), [4, 1, 0, 0, 3, 3, 0, 0]);
+    assert_target_equals_source(&t, &db, "deleted_at IS NULL").await;
+
+    // Row 2 is soft-deleted; row 3 is deleted for good, which a
+    // soft-delete column cannot tell.
+    db.sql(
+        "UPDATE crm.customers SET deleted_at = '2026-11-03 00:00:00', updated_at = '2026-11-03 00:00:00' WHERE id = 2;
+         DELETE FROM crm.customers WHERE id = 3;
+         UPDATE crm.customers SET last_name = 'Byron', updated_at = '2026-11-03 00:00:01' WHERE id = 1;",
+    );
+    assert_success(&run("delta"));
+    let r = report(&t.out_dir("delta"));
+    // Read 1 and 2 (row 4's cursor is before the window).
+    assert_eq!(counts(entity(&r, "contacts")), [2, 1, 0, 0, 1, 0, 1, 0]);
+    assert_eq!(missing(&r), [1, 1]);
+    assert_eq!(window(&r)["deletes"], "soft_delete");
+    assert_eq!(window(&r)["deltas_since_scan"], 1);
+    // Row 3 stays: a soft-delete column cannot see a row deleted for good.
+    let mut admin = t.admin().await;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT last_name FROM contacts ORDER BY last_name").fetch_all(&mut admin).await.unwrap();
+    assert_eq!(names, ["Byron", "Hopper"]);
+
+    // The same source without a delete source: on_missing does not act on
+    // rows a delta did not read, and the report says deletes were not
+    // looked for.
+    let map = mapping(t.work.path(), r#"{ cursor = "updated_at", deletes = "none" }"#);
+    db.sql("UPDATE crm.customers SET first_name = 'Augusta', updated_at = '2026-11-04 00:00:00' WHERE id = 1;");
+    let out = sync(&t, &db, &map, "none");
+    assert_success(&out);
+    let r = report(&t.out_dir("none"));
+    assert_eq!(counts(entity(&r, "contacts")), [1, 0, 0, 0, 1, 0, 1, 0]);
+    assert!(entity(&r, "contacts").get("missing").is_none(), "{r}");
+    assert_eq!(window(&r)["deletes"], "not_checked");
+    assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 2);
+}
