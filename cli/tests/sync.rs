@@ -255,3 +255,115 @@ async fn a_soft_delete_column_deletes_and_a_delta_without_a_delete_source_delete
     assert_eq!(window(&r)["deletes"], "not_checked");
     assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 2);
 }
+
+#[tokio::test]
+async fn a_mongodb_collection_follows_its_source_by_a_date_cursor() {
+    let server = migrate_testkit::MongoServer::start();
+    let doc = |id: u32, first: &str, last: &str, email: &str, at: &str| {
+        format!(
+            r#"{{"_id": {id}, "first_name": "{first}", "last_name": "{last}", "email": "{email}", "updated_at": {{"$date": "{at}"}}}}"#
+        )
+    };
+    for d in [
+        doc(1, "Ada", "Lovelace", "ada@example.com", "2026-11-01T01:00:00Z"),
+        doc(2, "Alan", "Turing", "alan@example.com", "2026-11-01T02:00:00Z"),
+        doc(3, "Grace", "Hopper", "grace@example.com", "2026-11-01T03:00:00Z"),
+        doc(4, "Edsger", "Dijkstra", "edsger@example.com", "2026-11-01T04:00:00Z"),
+        doc(5, "Barbara", "Liskov", "not an address", "2026-11-01T05:00:00Z"),
+        doc(6, "Donald", "Knuth", "don@example.com", "2026-11-01T10:00:00Z"),
+    ] {
+        server.write("crm", "customers", "insert", &d, "").await;
+    }
+    let t = Target::new().await;
+    let path = t.work.path().join("mongo.toml");
+    std::fs::write(
+        &path,
+        r#"[migration]
+name = "crm-sync"
+org_id = "${ORG_ID}"
+source_system = "legacy-mongo"
+
+[sources.customers]
+kind = "mongodb"
+url = "${LEGACY_MONGO_URL}"
+collection = "customers"
+incremental = { cursor = "updated_at", overlap = "10m", deletes = "key_scan" }
+
+[contacts]
+from = "customers"
+key = ["_id"]
+on_missing = "delete"
+
+[contacts.columns]
+first_name = "first_name"
+last_name = "last_name"
+email = { from = "email", transform = ["trim", "email"] }
+"#,
+    )
+    .unwrap();
+    let run = |out: &str| {
+        t.migrate_as(LOADER)
+            .env("ORG_ID", ORG_A)
+            .env("LEGACY_MONGO_URL", server.url("crm"))
+            .arg("run")
+            .arg(&path)
+            .args(["--out", out])
+            .output()
+            .unwrap()
+    };
+    assert_success(&run("full"));
+    let r = report(&t.out_dir("full"));
+    assert_eq!(counts(entity(&r, "contacts")), [6, 0, 0, 1, 5, 5, 0, 0]);
+    assert_eq!(window(&r)["mark"], r#"{"$date":"2026-11-01T10:00:00Z"}"#);
+
+    let update = |id: u32, set: &str| (format!(r#"{{"_id": {id}}}"#), format!(r#"{{"$set": {{{set}}}}}"#));
+    server
+        .write(
+            "crm",
+            "customers",
+            "insert",
+            &doc(7, "Frances", "Allen", "fran@example.com", "2026-11-02T09:00:00Z"),
+            "",
+        )
+        .await;
+    for (filter, change) in [
+        update(2, r#""last_name": "Turing-Smith", "updated_at": {"$date": "2026-11-02T09:00:00Z"}"#),
+        update(5, r#""email": "barbara@example.com", "updated_at": {"$date": "2026-11-02T08:00:00Z"}"#),
+        // Inside the overlap: its cursor is before the mark.
+        update(4, r#""first_name": "E. W.", "updated_at": {"$date": "2026-11-01T09:55:00Z"}"#),
+    ] {
+        server.write("crm", "customers", "update", &filter, &change).await;
+    }
+    server.write("crm", "customers", "delete", r#"{"_id": 3}"#, "").await;
+    assert_success(&run("delta"));
+    let r = report(&t.out_dir("delta"));
+    assert_eq!(counts(entity(&r, "contacts")), [5, 0, 0, 0, 5, 2, 2, 1]);
+    assert_eq!(missing(&r), [1, 1]);
+    assert_eq!(
+        window(&r),
+        serde_json::json!({
+            "cursor": "updated_at", "previous_mark": r#"{"$date":"2026-11-01T10:00:00Z"}"#,
+            "read_from": r#"{"$date":"2026-11-01T09:50:00Z"}"#, "mark": r#"{"$date":"2026-11-02T09:00:00Z"}"#,
+            "deletes": "key_scan", "keys_scanned": 6, "deltas_since_scan": 0})
+    );
+    let mut admin = t.admin().await;
+    let target: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT k.source_key, c.first_name, c.last_name, c.email
+           FROM contacts c JOIN migrate.keys k ON k.target_id = c.id ORDER BY k.source_key",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let s = |a: &str, b: &str, c: &str, d: &str| (a.to_string(), b.to_string(), c.to_string(), d.to_string());
+    assert_eq!(
+        target,
+        [
+            s("1", "Ada", "Lovelace", "ada@example.com"),
+            s("2", "Alan", "Turing-Smith", "alan@example.com"),
+            s("4", "E. W.", "Dijkstra", "edsger@example.com"),
+            s("5", "Barbara", "Liskov", "barbara@example.com"),
+            s("6", "Donald", "Knuth", "don@example.com"),
+            s("7", "Frances", "Allen", "fran@example.com"),
+        ]
+    );
+}

@@ -40,6 +40,11 @@ pub struct MongoSourceConfig {
     /// entity, each with its parent's fields and `notes.$index`.
     #[serde(default)]
     pub unwind: Option<String>,
+    /// Read only the documents changed since the last published run (a
+    /// delta), by a cursor field: a date set on every write, an ObjectId
+    /// (inserts only), a growing number.
+    #[serde(default)]
+    pub incremental: Option<migrate_engine::IncrementalConfig>,
     /// Documents read first to learn the paths (the source's columns).
     #[serde(default = "default_sample")]
     pub sample: usize,
@@ -109,6 +114,12 @@ impl MongoSourceConfig {
                 }
             }
             _ => {}
+        }
+        if let Some(inc) = &self.incremental {
+            inc.check()?;
+            if self.url.is_none() || self.pipeline.is_some() {
+                return Err("`incremental` reads a `collection` on a server (not a file, not a `pipeline`)".into());
+            }
         }
         if self.pipeline.is_some() && (self.filter.is_some() || self.projection.is_some()) {
             return Err(

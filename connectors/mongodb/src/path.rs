@@ -134,6 +134,21 @@ fn walk<'a>(value: &'a Bson, segments: &[String], out: &mut Vec<&'a Bson>, mappe
     }
 }
 
+/// The value at a dotted path of sub-documents (`audit.updated_at`), for a
+/// cursor field; `None` when a step is missing or not a document.
+pub(crate) fn value_at<'a>(doc: &'a Document, path: &str) -> Option<&'a Bson> {
+    let mut current = doc;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let value = current.get(part)?;
+        if parts.peek().is_none() {
+            return Some(value);
+        }
+        current = value.as_document()?;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,11 @@ pub struct MongoSource {
     progress: Arc<Progress>,
     /// How the connection is protected, once the url is read.
     transport: Option<String>,
+    /// An incremental read: the mark it starts from, then its window and
+    /// the condition on the cursor that selects it.
+    start: Option<migrate_engine::Mark>,
+    window: Option<migrate_engine::Window>,
+    window_filter: Option<Document>,
 }
 
 /// How a connection with these options is protected, for the report.
@@ -207,7 +212,49 @@ impl MongoSource {
             parts: Parts::default(),
             progress: Arc::default(),
             transport: None,
+            start: None,
+            window: None,
+            window_filter: None,
         }
+    }
+
+    /// The cursor's greatest value now (the next mark) and the condition
+    /// that reads from the previous mark less the overlap to it.
+    async fn plan_window(
+        &mut self,
+        collection: &Collection<Document>,
+        inc: &migrate_engine::IncrementalConfig,
+    ) -> Result<(), SourceError> {
+        let field = inc.cursor.as_str();
+        let top = collection
+            .find_one(doc! { field: { "$exists": true, "$ne": null } })
+            .sort(doc! { field: -1 })
+            .projection(doc! { field: 1 })
+            .await
+            .map_err(|e| self.error(&format!("reading the greatest value of the cursor {field}"), e))?;
+        let mark = top.as_ref().and_then(|d| crate::path::value_at(d, field)).cloned();
+        let mut window = migrate_engine::Window {
+            cursor: inc.cursor.clone(),
+            previous_mark: self.start.as_ref().map(|m| m.value.clone()),
+            read_from: None,
+            mark: mark.as_ref().map(extended_json),
+            deletes: String::new(),
+            keys_scanned: None,
+            deltas_since_scan: 0,
+        };
+        if let Some(previous) = &self.start {
+            let value: serde_json::Value = serde_json::from_str(&previous.value)
+                .map_err(|e| self.error("reading the stored mark", format!("{:?}: {e}", previous.value)))?;
+            let previous_value = bson::Bson::try_from(value)
+                .map_err(|e| self.error("reading the stored mark", format!("{:?}: {e}", previous.value)))?;
+            let lower = less_overlap(&previous_value, inc.overlap.as_ref())
+                .map_err(|e| self.error(&format!("incremental.overlap of the cursor {field}"), e))?;
+            window.read_from = Some(extended_json(&lower));
+            let upper = mark.clone().unwrap_or(previous_value);
+            self.window_filter = Some(doc! { field: { "$gte": lower, "$lte": upper } });
+        }
+        self.window = Some(window);
+        Ok(())
     }
 
     /// A failed server operation; when it looks like TLS, what to change.
@@ -301,7 +348,17 @@ impl MongoSource {
                 collection.aggregate(stages).batch_size(batch).await
             }
             None => {
-                let filter = self.config.filter().map_err(SourceError::new)?.unwrap_or_default();
+                let mut filter = self.config.filter().map_err(SourceError::new)?.unwrap_or_default();
+                // The whole read of a delta: only its window (the sample
+                // that names the columns reads the whole collection).
+                if let (None, Some(inc)) = (limit, self.config.incremental.clone()) {
+                    if self.window.is_none() {
+                        self.plan_window(&collection, &inc).await?;
+                    }
+                    if let Some(w) = &self.window_filter {
+                        filter = doc! { "$and": [filter, w.clone()] };
+                    }
+                }
                 let projection = self.config.projection().map_err(SourceError::new)?;
                 let mut find = collection.find(filter.clone()).batch_size(batch).sort(doc! { "_id": 1 });
                 if let Some(p) = &projection {
@@ -551,12 +608,103 @@ impl Source for MongoSource {
             size: digest.as_ref().map(|d| d.0),
             sha256: digest.map(|d| d.1),
             transport: self.transport.clone(),
+            window: self.window.clone(),
             ..SourceInfo::default()
         }
+    }
+
+    fn incremental(&self) -> Option<&migrate_engine::IncrementalConfig> {
+        self.config.incremental.as_ref()
+    }
+
+    fn start_from(&mut self, mark: Option<&migrate_engine::Mark>) {
+        self.start = mark.cloned();
+    }
+
+    fn window(&self) -> Option<migrate_engine::Window> {
+        self.window.clone()
+    }
+
+    fn key_scan(&self, columns: &[String]) -> Option<Box<dyn Source>> {
+        let mut projection = Document::new();
+        for c in columns {
+            projection.insert(c.as_str(), 1);
+        }
+        let config = MongoSourceConfig {
+            incremental: None,
+            projection: Some(bson::Bson::Document(projection).into_relaxed_extjson().to_string()),
+            wanted: columns.to_vec(),
+            ..self.config.clone()
+        };
+        Some(Box::new(MongoSource::new(config, None)))
     }
 
     fn position(&self) -> Option<(u64, u64)> {
         let total = self.progress.total.load(Ordering::Relaxed);
         (total > 0).then(|| (self.progress.bytes.load(Ordering::Relaxed), total))
+    }
+}
+
+/// A value as relaxed extended JSON (`{"$date":"2026-11-01T10:00:00Z"}`,
+/// `{"$oid":"…"}`, `42`): how a mark is stored and shown.
+fn extended_json(value: &bson::Bson) -> String {
+    value.clone().into_relaxed_extjson().to_string()
+}
+
+/// `value` less the overlap: seconds off a date or an ObjectId's time,
+/// units off a number.
+fn less_overlap(
+    value: &bson::Bson,
+    overlap: Option<&migrate_engine::incremental::Overlap>,
+) -> Result<bson::Bson, String> {
+    use bson::Bson;
+    use migrate_engine::incremental::Overlap;
+    let Some(overlap) = overlap else { return Ok(value.clone()) };
+    let seconds = overlap.seconds()?;
+    Ok(match (value, overlap, seconds) {
+        (Bson::DateTime(d), _, Some(s)) => Bson::DateTime(bson::DateTime::from_millis(
+            d.timestamp_millis().saturating_sub((s as i64).saturating_mul(1000)),
+        )),
+        (Bson::ObjectId(id), _, Some(s)) => {
+            // The smallest id of that second: four bytes of time, then zeros.
+            let at = id.timestamp().timestamp_millis() / 1000 - s as i64;
+            let mut bytes = [0u8; 12];
+            bytes[..4].copy_from_slice(&u32::try_from(at.max(0)).unwrap_or(0).to_be_bytes());
+            Bson::ObjectId(bson::oid::ObjectId::from_bytes(bytes))
+        }
+        (Bson::Int32(n), Overlap::Units(u), _) => Bson::Int64(i64::from(*n) - *u as i64),
+        (Bson::Int64(n), Overlap::Units(u), _) => Bson::Int64(n - *u as i64),
+        (Bson::Double(n), Overlap::Units(u), _) => Bson::Double(n - *u as f64),
+        (other, _, _) => {
+            return Err(format!(
+                "a {} cursor takes no such overlap: a duration (\"10m\") for a date or an ObjectId, a number for a number",
+                crate::value::type_name(other)
+            ));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::Bson;
+    use migrate_engine::incremental::Overlap;
+
+    #[test]
+    fn the_overlap_comes_off_a_date_an_object_id_or_a_number() {
+        let ten_minutes = Overlap::Duration("10m".into());
+        let at = bson::DateTime::parse_rfc3339_str("2026-11-01T10:00:00Z").unwrap();
+        let lower = less_overlap(&Bson::DateTime(at), Some(&ten_minutes)).unwrap();
+        assert_eq!(extended_json(&lower), r#"{"$date":"2026-11-01T09:50:00Z"}"#);
+        let id = bson::oid::ObjectId::parse_str("6903f0a0aaaaaaaaaaaaaaaa").unwrap();
+        let Bson::ObjectId(lower) = less_overlap(&Bson::ObjectId(id), Some(&ten_minutes)).unwrap() else {
+            panic!("an ObjectId")
+        };
+        assert_eq!(lower.timestamp().timestamp_millis() / 1000, i64::from(0x6903_f0a0_u32) - 600);
+        assert_eq!(&lower.bytes()[4..], &[0u8; 8]);
+        assert_eq!(less_overlap(&Bson::Int64(1000), Some(&Overlap::Units(50))).unwrap(), Bson::Int64(950));
+        assert_eq!(less_overlap(&Bson::Int32(7), None).unwrap(), Bson::Int32(7));
+        assert!(less_overlap(&Bson::String("x".into()), Some(&ten_minutes)).unwrap_err().contains("takes no such"));
+        assert!(less_overlap(&Bson::Int64(1), Some(&ten_minutes)).is_err());
     }
 }
