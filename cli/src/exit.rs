@@ -8,6 +8,9 @@ pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 /// More rows rejected than the mapping's max_rejected; nothing published.
 pub const REJECT_BUDGET: u8 = 3;
+/// `migrate cutover`: the reconciliation found differences between the
+/// source and the platform (listed in the cutover report).
+pub const DIFFERENCES: u8 = 4;
 /// Cancelled by Ctrl-C; nothing published.
 pub const CANCELLED: u8 = 130;
 /// Output went into a closed pipe (`migrate … | head`): the reader has what

@@ -1,6 +1,7 @@
 //! `migrate`: the onboarding engineer's command line. Parses arguments,
 //! calls the libraries, maps the outcome to an exit code (see `exit`).
 
+mod cutover;
 mod exit;
 mod init;
 mod inspect;
@@ -169,6 +170,21 @@ enum Command {
         #[arg(long)]
         chain: bool,
     },
+    /// The switch: a last delta, then every source read whole and compared
+    /// with the platform, key by key and column by column; writes
+    /// cutover.json and cutover.html for the customer to sign off. Exit 0
+    /// when they agree, 4 when differences were found.
+    #[command(after_help = "Example:\n  migrate cutover mapping.toml --out cutover/")]
+    Cutover {
+        mapping: PathBuf,
+        /// Output directory [default: migrate-out/cutover-ID]; the last
+        /// delta's report goes to its final-delta/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress display.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Shell completions, printed: `migrate completions bash > /etc/bash_completion.d/migrate`.
     Completions { shell: Shell },
     /// The manual page (roff), printed: `migrate man > /usr/local/share/man/man1/migrate.1`.
@@ -261,6 +277,7 @@ fn main() -> ExitCode {
                 report::report(&report, html, format.as_deref(), verify).await
             }
             Command::Rollback { run_id, org, force, chain } => rollback::rollback(&run_id, org, force, chain).await,
+            Command::Cutover { mapping, out, quiet } => cutover::cutover(&mapping, out, quiet || cli.verbose).await,
             Command::Completions { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 let shell = match shell {

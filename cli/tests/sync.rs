@@ -199,6 +199,75 @@ async fn a_mariadb_table_follows_its_source_by_deltas_and_a_rollback_rewinds_the
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("mark of source customers: removed (the next run is a full load)"), "{said}");
     assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, 0);
+
+    // 6. Cutover: a last run (a full load again: the mark is gone), then
+    // every row read again and compared with the platform.
+    let cutover = |out: &str| {
+        t.migrate_as(LOADER)
+            .env("ORG_ID", ORG_A)
+            .env("LEGACY_MYSQL_URL", db.url("crm"))
+            .arg("cutover")
+            .arg(&map)
+            .args(["--out", out])
+            .output()
+            .unwrap()
+    };
+    let out = cutover("cutover");
+    assert_success(&out);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("Source and platform agree: source changes not yet applied: 0; differences found: 0"),
+        "{said}"
+    );
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.out_dir("cutover").join("cutover.json")).unwrap()).unwrap();
+    migrate_testkit::check_cutover(&c);
+    assert_eq!(
+        (c["schema_version"].as_u64(), c["kind"].as_str(), c["reconciled"].as_bool()),
+        (Some(1), Some("cutover"), Some(true))
+    );
+    let e = &c["entities"][0];
+    assert_eq!([&e["source_rows"], &e["source_keys"], &e["target_keys"], &e["matched"]], [6, 6, 6, 6]);
+    assert!(e["checksums"].as_array().unwrap().iter().all(|x| x["matches"] == true), "{e}");
+    assert_eq!(c["sources"][0]["applied_mark"], c["sources"][0]["source_mark"]);
+    assert!(t.out_dir("cutover").join("final-delta/report.json").is_file());
+
+    // A difference planted by hand in the platform, and a row removed
+    // there: both listed, by key, with the values.
+    let mut admin = t.admin().await;
+    sqlx::raw_sql(
+        "UPDATE contacts SET last_name = 'Planted' WHERE id =
+             (SELECT target_id FROM migrate.keys WHERE entity = 'contacts' AND source_key = '6');
+         DELETE FROM contacts WHERE id = (SELECT target_id FROM migrate.keys WHERE entity = 'contacts' AND source_key = '1');",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let out = cutover("planted");
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("Source and platform do NOT agree: source changes not yet applied: 0; differences found: 2"),
+        "{said}"
+    );
+    assert!(said.contains("contacts: 6 source keys, 5 in the platform; 4 the same, 1 different, 1 in the source only, 0 in the platform only"), "{said}");
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.out_dir("planted").join("cutover.json")).unwrap()).unwrap();
+    migrate_testkit::check_cutover(&c);
+    assert_eq!(
+        c["entities"][0]["differences"],
+        serde_json::json!([
+            {"key": "1", "kind": "source_only"},
+            {"key": "6", "kind": "values", "columns": ["last_name"], "values": {"last_name": ["Knuth", "Planted"]}}
+        ])
+    );
+    let last_name =
+        c["entities"][0]["checksums"].as_array().unwrap().iter().find(|x| x["column"] == "last_name").unwrap().clone();
+    assert_eq!(last_name["matches"], false);
+    let csv = std::fs::read_to_string(t.out_dir("planted").join("differences/contacts.csv")).unwrap();
+    assert!(csv.contains("6,values,last_name,"), "{csv}");
+    let html = std::fs::read_to_string(t.out_dir("planted").join("cutover.html")).unwrap();
+    assert!(html.contains("differences found: 2") && html.contains("Planted"), "{html}");
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@
 mod batch;
 pub mod codes;
 mod counts;
+pub mod cutover;
 mod error;
 mod events;
 pub mod header;
@@ -49,7 +50,7 @@ pub use report::{
     REPORT_SCHEMA_VERSION, RejectExample, RejectSummary, RunReport, RunStatus, SkippedRows, SourceInfo, SourcePart,
     Warning,
 };
-pub use run::{OpenSource, RunMode, RunOptions, publish_staged, run};
+pub use run::{OpenSource, RunMode, RunOptions, publish_staged, reconcile, run};
 pub use sink::{
     DuplicateRow, MissingCounts, MissingRow, Orphan, PublishedEntity, SimilarPair, Sink, SinkError, StageRejection,
 };

@@ -38,6 +38,9 @@ pub enum RunMode {
     /// and publish nothing. The report's status is `staged`; the run is
     /// published by `publish_staged` once every partition is staged.
     StagePartition { seq_base: u64, seq_end: u64 },
+    /// Read every source whole (an incremental one too, from no mark) and
+    /// stage it, for [`reconcile`]: nothing is published.
+    Reconcile,
 }
 
 pub struct RunOptions<'a> {
@@ -213,6 +216,62 @@ pub async fn publish_staged(
     }
 }
 
+/// Reads every source whole through the mapping, stages it, and has the
+/// sink compare it with the target (nothing is published: the run is
+/// recorded as a dry run). Returns each source's lag and each entity's
+/// comparison.
+pub async fn reconcile(
+    plan: &RunPlan,
+    options: RunOptions<'_>,
+    open_source: &OpenSource<'_>,
+    sink: &mut dyn Sink,
+) -> Result<(Vec<crate::cutover::SourceLag>, Vec<crate::cutover::EntityReconciliation>), EngineError> {
+    let options = RunOptions { mode: RunMode::Reconcile, ..options };
+    let mut state = RunState::default();
+    let mut resolved = plan.clone();
+    crate::infer::load_rates(&mut resolved, open_source).await?;
+    crate::infer::infer(&mut resolved, open_source).await?;
+    let mut events = crate::events::NoEvents;
+    let staged = stage_all(&resolved, &options, open_source, sink, &mut events, &mut state).await;
+    let found = match staged {
+        Ok(()) => sink.reconcile().await.map_err(EngineError::from),
+        Err(e) => Err(e),
+    };
+    // The reconciliation publishes nothing: its staging goes either way.
+    let ended = sink.abandon(RunStatus::DryRun, "cutover reconciliation: compared, nothing published").await;
+    let found = found?;
+    ended?;
+    let lags = state
+        .sources
+        .iter()
+        .map(|s| {
+            let applied = state.applied_marks.get(&s.name);
+            let window = s.window.as_ref();
+            let applied_mark = applied.and_then(|m| m.as_ref().map(|m| m.value.clone()));
+            let source_mark = window.and_then(|w| w.mark.clone());
+            crate::cutover::SourceLag {
+                name: s.name.clone(),
+                kind: s.kind.clone(),
+                location: s.location.clone(),
+                cursor: window.map(|w| w.cursor.clone()),
+                changed_since: window.is_some() && source_mark.is_some() && applied_mark != source_mark,
+                applied_mark,
+                source_mark,
+            }
+        })
+        .collect();
+    let entities = resolved
+        .entities
+        .iter()
+        .map(|e| {
+            let counts = state.counts.get(&e.entity).copied().unwrap_or_default();
+            let found = found.iter().find(|f| f.entity == e.entity).cloned().unwrap_or_default();
+            crate::cutover::EntityReconciliation::from_parts(&e.entity, &e.source, counts, found)
+        })
+        .collect();
+    Ok((lags, entities))
+}
+
 #[derive(Default)]
 struct RunState {
     counts: BTreeMap<String, EntityCounts>,
@@ -223,6 +282,8 @@ struct RunState {
     warnings: Vec<Warning>,
     tally: NoteTally,
     decisions: Vec<crate::infer::Decision>,
+    /// A reconciliation: each incremental source's stored mark.
+    applied_marks: BTreeMap<String, Option<crate::incremental::Mark>>,
 }
 
 /// How many rejected rows a report shows per reason.
@@ -306,7 +367,7 @@ async fn stage_all(
     state: &mut RunState,
 ) -> Result<(), EngineError> {
     let mut seq: u64 = match options.mode {
-        RunMode::Whole => {
+        RunMode::Whole | RunMode::Reconcile => {
             sink.begin(options.run_id, plan).await?;
             0
         }
@@ -323,7 +384,7 @@ async fn stage_all(
         let incremental = source.incremental().cloned();
         let mut previous = None;
         if let Some(config) = &incremental {
-            if options.mode != RunMode::Whole {
+            if let RunMode::StagePartition { .. } = options.mode {
                 return Err(EngineError::Source {
                     source_name: entity.source.clone(),
                     error: SourceError::new("an incremental source is read by one process, not in partitions"),
@@ -340,7 +401,12 @@ async fn stage_all(
             }
             // A mark of another cursor column says nothing of this one.
             previous = sink.mark(&entity.source).await?.filter(|m| m.cursor == config.cursor);
-            source.start_from(previous.as_ref());
+            if options.mode == RunMode::Reconcile {
+                // Read whole; the mark is what the last delta applied.
+                state.applied_marks.insert(entity.source.clone(), previous.take());
+            } else {
+                source.start_from(previous.as_ref());
+            }
         }
         source.prepare().await.map_err(|error| EngineError::Source { source_name: entity.source.clone(), error })?;
         let mut window = source.window();
@@ -476,7 +542,9 @@ async fn stage_all(
             if w.deletes == "key_scan" {
                 w.keys_scanned = Some(scan_keys(entity, source.as_ref(), sink, options).await?);
             }
-            sink.window(entity, &entity.source, w).await?;
+            if options.mode != RunMode::Reconcile {
+                sink.window(entity, &entity.source, w).await?;
+            }
         }
         state.sources.push(SourceInfo { name: entity.source.clone(), window, ..source.info() });
         state.warnings.extend(unmapped.into_warnings());

@@ -92,6 +92,13 @@ pub trait Sink: Send {
         Err(SinkError::Unsupported("incremental sources"))
     }
 
+    /// Compares what was staged (every source read whole) with what the
+    /// target holds for this source system, entity by entity; publishes
+    /// nothing.
+    async fn reconcile(&mut self) -> Result<Vec<crate::cutover::Reconciled>, SinkError> {
+        Err(SinkError::Unsupported("reconciliation"))
+    }
+
     /// Source keys of `entity` the source has (a key scan) or has marked
     /// deleted (`deleted`), for finding rows gone from the source.
     async fn seen_keys(&mut self, _entity: &EntityPlan, _keys: &[String], _deleted: bool) -> Result<(), SinkError> {

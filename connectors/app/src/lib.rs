@@ -10,6 +10,7 @@
 //! - `report`: the customer's report rendered as HTML and Markdown, and the
 //!   verdict both (and the terminal summary) open with.
 
+mod cutover;
 mod init;
 mod inspect;
 mod load;
@@ -18,6 +19,7 @@ mod report;
 mod run;
 mod sources;
 
+pub use cutover::{cutover_verdict, reconcile_mapping, render_cutover_html, write_cutover};
 pub use init::{Proposal, SampleCheck, check_proposal, match_columns, propose};
 pub use inspect::{
     ColumnProfile, DocumentPath, FileKind, InspectError, Inspection, inspect, inspect_as, inspect_collection,

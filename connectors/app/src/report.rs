@@ -252,9 +252,14 @@ fn fingerprint_cell(f: &Fingerprint, kind: &str) -> Markup {
 }
 
 fn checks_table(checks: &[ColumnCheck]) -> Markup {
+    checks_table_of(checks, "loaded", "in the platform now")
+}
+
+/// Fingerprints of two sides of each column, headed `left` and `right`.
+pub(crate) fn checks_table_of(checks: &[ColumnCheck], left: &str, right: &str) -> Markup {
     html! {
         table {
-            thead { tr { th { "column" } th { "loaded" } th { "in the platform now" } th { "same" } } }
+            thead { tr { th { "column" } th { (left) } th { (right) } th { "same" } } }
             tbody {
                 @for c in checks {
                     tr class=[(!c.matches).then_some("mismatch")] {
@@ -269,6 +274,18 @@ fn checks_table(checks: &[ColumnCheck]) -> Markup {
     }
 }
 
+/// A report page's head: its title and the shared style.
+pub(crate) fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) }
+            style { (PreEscaped(CSS)) }
+        }
+    }
+}
+
 /// The whole page.
 pub fn render_html(report: &RunReport) -> String {
     let (good, headline, detail) = verdict(report);
@@ -276,12 +293,7 @@ pub fn render_html(report: &RunReport) -> String {
     let page = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Migration report: " (report.mapping.name) }
-                style { (PreEscaped(CSS)) }
-            }
+            (head(&format!("Migration report: {}", report.mapping.name)))
             body {
                 header {
                     h1 { "Migration report: " (report.mapping.name) }

@@ -15,6 +15,7 @@ mod locks;
 mod marks;
 mod publish;
 mod quote;
+mod reconcile;
 mod rollback;
 mod schema_apply;
 mod sink;

@@ -495,6 +495,19 @@ impl Sink for PgSink {
         Ok(())
     }
 
+    async fn reconcile(&mut self) -> Result<Vec<migrate_engine::cutover::Reconciled>, SinkError> {
+        let active = self.active()?;
+        let ids = RunIds { run_id: active.run_id, org_id: active.org_id, source_system: &active.source_system };
+        let mut tx = tenant_tx(&mut active.conn, active.org_id).await?;
+        sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
+        let mut found = Vec::new();
+        for table in &active.tables {
+            found.push(crate::reconcile::reconcile_entity(&mut tx, &ids, table).await?);
+        }
+        tx.rollback().await.context("ending the comparison")?;
+        Ok(found)
+    }
+
     async fn seen_keys(&mut self, entity: &EntityPlan, keys: &[String], deleted: bool) -> Result<(), SinkError> {
         let active = self.active()?;
         let table = active.tables.iter().find(|t| t.entity == entity.entity).ok_or_else(|| not_in_run(entity))?;
