@@ -9,29 +9,6 @@ use std::time::{Duration, Instant};
 use sqlx::PgConnection;
 use support::*;
 
-/// SIGKILLs a run and waits until PostgreSQL has dropped its connections
-/// (and so its locks and open transaction).
-async fn kill_and_wait(mut child: std::process::Child, watcher: &mut PgConnection) {
-    child.kill().unwrap();
-    child.wait().unwrap();
-    wait_for_no_migrate_backends(watcher).await;
-}
-
-async fn wait_for_no_migrate_backends(conn: &mut PgConnection) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate'")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        if n == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the killed run's connections did not go away");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// After a kill: nothing of the run is visible to the tenant, `runs list`
 /// says `interrupted`, staging is dropped, and a new run loads everything.
 async fn assert_recovers(t: &Target, mapping: &std::path::Path) {

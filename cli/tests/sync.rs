@@ -436,3 +436,97 @@ email = { from = "email", transform = ["trim", "email"] }
         ]
     );
 }
+
+/// A small xorshift: the trial's kill points, the same on every run.
+struct Seeded(u64);
+
+impl Seeded {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// The mark the ledger holds for the source, as the database owner sees it.
+async fn stored_mark(admin: &mut sqlx::PgConnection) -> Option<String> {
+    sqlx::query_scalar("SELECT mark FROM migrate.marks WHERE source = 'customers'")
+        .fetch_optional(&mut *admin)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_delta_killed_anywhere_moves_no_mark_and_the_next_delta_is_exact() {
+    let db = MariaDb::start();
+    source(&db, "");
+    let rows = 4000;
+    for chunk in (1..=rows).collect::<Vec<u32>>().chunks(800) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("({i}, 'First{i}', 'Last{i}', 'p{i}@example.com', '2026-11-01 00:00:00')"))
+            .collect();
+        db.sql(&format!("INSERT INTO crm.customers VALUES {};", values.join(", ")));
+    }
+    let t = Target::new().await;
+    let map = mapping(t.work.path(), r#"{ cursor = "updated_at", overlap = "1m", deletes = "key_scan" }"#);
+    assert_success(&sync(&t, &db, &map, "full"));
+    let mut admin = t.admin().await;
+    let mut rng = Seeded(0x5eed_2026_1207);
+    let mut next_id = rows + 1;
+    for trial in 1..=6u32 {
+        // Changes of this round: updates, inserts and deletes, each with a
+        // cursor later than the last round's.
+        let at = format!("2026-11-{:02} 00:00:00", trial + 1);
+        let first = 1 + rng.below(u64::from(rows) - 400);
+        db.sql(&format!(
+            "UPDATE crm.customers SET last_name = CONCAT('Trial{trial}-', id), updated_at = '{at}'
+              WHERE id BETWEEN {first} AND {};
+             INSERT INTO crm.customers VALUES ({next_id}, 'New', 'Row{trial}', 'n{next_id}@example.com', '{at}'),
+                                              ({}, 'New', 'Row{trial}', 'n{}@example.com', '{at}');
+             DELETE FROM crm.customers WHERE id IN ({}, {});",
+            first + 299,
+            next_id + 1,
+            next_id + 1,
+            first + 300 + rng.below(50),
+            1 + rng.below(first.max(2) - 1),
+        ));
+        next_id += 2;
+        let before = stored_mark(&mut admin).await;
+        let mut child = t
+            .migrate_as(LOADER)
+            .env("ORG_ID", ORG_A)
+            .env("LEGACY_MYSQL_URL", db.url("crm"))
+            .arg("run")
+            .arg(&map)
+            .args(["--out", &format!("killed-{trial}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let delay = rng.below(1200);
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        let finished = child.try_wait().unwrap().is_some();
+        kill_and_wait(child, &mut admin).await;
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM migrate.runs WHERE status <> 'dry_run' ORDER BY started_at DESC LIMIT 1",
+        )
+        .fetch_optional(&mut admin)
+        .await
+        .unwrap();
+        let after = stored_mark(&mut admin).await;
+        eprintln!("trial {trial}: killed after {delay} ms, the run's status: {status:?}");
+        if status.as_deref() == Some("succeeded") {
+            assert_eq!(after.as_deref(), Some(format!("{at}.000000").as_str()), "trial {trial}, {delay} ms");
+        } else {
+            assert!(!finished, "trial {trial}: the run finished but did not succeed ({status:?})");
+            assert_eq!(after, before, "trial {trial}: killed after {delay} ms, the mark moved");
+        }
+        // The next delta is exact whatever the kill interrupted.
+        let out = sync(&t, &db, &map, &format!("after-{trial}"));
+        assert_success(&out);
+        assert_target_equals_source(&t, &db, "true").await;
+        assert_eq!(stored_mark(&mut admin).await.as_deref(), Some(format!("{at}.000000").as_str()));
+    }
+}

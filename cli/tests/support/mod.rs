@@ -220,3 +220,26 @@ pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) {
     }
     w.flush().unwrap();
 }
+
+/// SIGKILLs a run and waits until PostgreSQL has dropped its connections
+/// (and so its locks and open transaction).
+pub async fn kill_and_wait(mut child: std::process::Child, watcher: &mut PgConnection) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for_no_migrate_backends(watcher).await;
+}
+
+pub async fn wait_for_no_migrate_backends(conn: &mut PgConnection) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        if n == 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the killed run's connections did not go away");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
