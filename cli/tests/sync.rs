@@ -73,9 +73,15 @@ async fn assert_target_equals_source(t: &Target, db: &MariaDb, loadable: &str) {
 
 /// `migrate run --verbose MAPPING --out OUT` for org A from the MariaDB.
 fn sync(t: &Target, db: &MariaDb, map: &std::path::Path, out: &str) -> std::process::Output {
+    run_from(t, ("LEGACY_MYSQL_URL", &db.url("crm")), map, out)
+}
+
+/// `migrate run --verbose MAPPING --out OUT` for org A, the source's
+/// address in the variable `var`.
+fn run_from(t: &Target, var: (&str, &str), map: &std::path::Path, out: &str) -> std::process::Output {
     t.migrate_as(LOADER)
         .env("ORG_ID", ORG_A)
-        .env("LEGACY_MYSQL_URL", db.url("crm"))
+        .env(var.0, var.1)
         .args(["run", "--verbose"])
         .arg(map)
         .args(["--out", out])
@@ -370,16 +376,7 @@ email = { from = "email", transform = ["trim", "email"] }
 "#,
     )
     .unwrap();
-    let run = |out: &str| {
-        t.migrate_as(LOADER)
-            .env("ORG_ID", ORG_A)
-            .env("LEGACY_MONGO_URL", server.url("crm"))
-            .arg("run")
-            .arg(&path)
-            .args(["--out", out])
-            .output()
-            .unwrap()
-    };
+    let run = |out: &str| run_from(&t, ("LEGACY_MONGO_URL", &server.url("crm")), &path, out);
     assert_success(&run("full"));
     let r = report(&t.out_dir("full"));
     assert_eq!(counts(entity(&r, "contacts")), [6, 0, 0, 1, 5, 5, 0, 0]);
@@ -529,4 +526,121 @@ async fn a_delta_killed_anywhere_moves_no_mark_and_the_next_delta_is_exact() {
         assert_target_equals_source(&t, &db, "true").await;
         assert_eq!(stored_mark(&mut admin).await.as_deref(), Some(format!("{at}.000000").as_str()));
     }
+}
+
+#[tokio::test]
+async fn a_sql_server_table_follows_its_source_by_rowversion() {
+    use migrate_testkit::tds::{FakeTds, Received, Scripted, TdsTable, TdsType as T, TdsValue as V};
+    let rv = |n: u64| V::Bytes(n.to_be_bytes().to_vec());
+    let row = |id: i64, first: &str, last: &str, email: &str, version: u64| {
+        vec![V::Int(id), V::Text(first.into()), V::Text(last.into()), V::Text(email.into()), rv(version)]
+    };
+    let table = |rows: Vec<Vec<V>>| TdsTable {
+        name: "dbo.Customers".into(),
+        primary_key: vec!["CustomerID".into()],
+        columns: vec![
+            ("CustomerID".into(), T::Int),
+            ("FirstName".into(), T::NVarChar(Some(40))),
+            ("LastName".into(), T::NVarChar(Some(40))),
+            ("Email".into(), T::NVarChar(Some(80))),
+            ("RowVer".into(), T::Binary(8)),
+        ],
+        rows,
+    };
+    let max = |version: u64| Scripted {
+        sql: "SELECT MAX([RowVer]) FROM [dbo].[Customers]".into(),
+        columns: vec![(String::new(), T::Binary(8))],
+        rows: vec![vec![rv(version)]],
+    };
+    let before = vec![
+        row(1, "Ada", "Lovelace", "ada@example.com", 0x7D1),
+        row(2, "Alan", "Turing", "alan@example.com", 0x7D2),
+        row(3, "Barbara", "Liskov", "not an address", 0x7D3),
+        row(4, "Grace", "Hopper", "grace@example.com", 0x7D4),
+        row(5, "Donald", "Knuth", "don@example.com", 0x7D5),
+    ];
+    let t = Target::new().await;
+    let path = t.work.path().join("erp.toml");
+    std::fs::write(
+        &path,
+        r#"[migration]
+name = "erp-sync"
+org_id = "${ORG_ID}"
+source_system = "legacy-erp"
+
+[sources.customers]
+kind = "mssql"
+connection = "${ERP_MSSQL}"
+table = "dbo.Customers"
+incremental = { cursor = "RowVer", deletes = "key_scan" }
+
+[contacts]
+from = "customers"
+key = ["CustomerID"]
+on_missing = "delete"
+
+[contacts.columns]
+first_name = "FirstName"
+last_name = "LastName"
+email = { from = "Email", transform = ["trim", "email"] }
+"#,
+    )
+    .unwrap();
+    let run = |server: &FakeTds, out: &str| run_from(&t, ("ERP_MSSQL", &server.connection_string()), &path, out);
+    let full = FakeTds::start_scripted(vec![table(before)], vec![max(0x7D5)]);
+    assert_success(&run(&full, "full"));
+    let r = report(&t.out_dir("full"));
+    assert_eq!(counts(entity(&r, "contacts")), [5, 0, 0, 1, 4, 4, 0, 0]);
+    assert_eq!(window(&r)["mark"], "\\x00000000000007d5");
+    let read = "SELECT [CustomerID], [FirstName], [LastName], [Email], [RowVer] FROM [dbo].[Customers]";
+    assert!(full.received().iter().any(|s| s.sql == format!("{read} ORDER BY [CustomerID]") && s.params.is_empty()));
+
+    // In the source since: 2 updated, 3 corrected, 4 deleted, 6 inserted,
+    // each with a new rowversion.
+    let after = vec![
+        row(1, "Ada", "Lovelace", "ada@example.com", 0x7D1),
+        row(2, "Alan", "Turing-Smith", "alan@example.com", 0x7D6),
+        row(3, "Barbara", "Liskov", "barbara@example.com", 0x7D7),
+        row(5, "Donald", "Knuth", "don@example.com", 0x7D5),
+        row(6, "Frances", "Allen", "fran@example.com", 0x7D8),
+    ];
+    // The delta's statement, answered with the rows the source has in the
+    // window: from the stored mark (5, read again) to the new one.
+    let delta_sql = format!("{read} WHERE [RowVer] >= @P1 AND [RowVer] <= @P2 ORDER BY [CustomerID]");
+    let window_rows: Vec<Vec<V>> = after
+        .iter()
+        .filter(|r| matches!(&r[4], V::Bytes(b) if b.as_slice() >= 0x7D5u64.to_be_bytes().as_slice()))
+        .cloned()
+        .collect();
+    let columns = table(Vec::new()).columns;
+    let delta = FakeTds::start_scripted(
+        vec![table(after)],
+        vec![max(0x7D8), Scripted { sql: delta_sql.clone(), columns, rows: window_rows }],
+    );
+    assert_success(&run(&delta, "delta"));
+    assert!(
+        delta.received().contains(&Received {
+            sql: delta_sql,
+            params: vec!["0x00000000000007D5".into(), "0x00000000000007D8".into()]
+        }),
+        "{:#?}",
+        delta.received()
+    );
+    let r = report(&t.out_dir("delta"));
+    // Read 2, 3, 5, 6: 3 (rejected before) and 6 inserted, 2 updated, 5
+    // unchanged; 4 gone, found by the key scan.
+    assert_eq!(counts(entity(&r, "contacts")), [4, 0, 0, 0, 4, 2, 1, 1]);
+    assert_eq!(missing(&r), [1, 1]);
+    assert_eq!(window(&r)["previous_mark"], "\\x00000000000007d5");
+    assert_eq!(window(&r)["mark"], "\\x00000000000007d8");
+    assert_eq!(window(&r)["keys_scanned"], 5);
+    let mut admin = t.admin().await;
+    let names: Vec<(String, String)> = sqlx::query_as(
+        "SELECT k.source_key, c.last_name FROM contacts c JOIN migrate.keys k ON k.target_id = c.id ORDER BY 1",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let s = |k: &str, n: &str| (k.to_string(), n.to_string());
+    assert_eq!(names, [s("1", "Lovelace"), s("2", "Turing-Smith"), s("3", "Liskov"), s("5", "Knuth"), s("6", "Allen")]);
 }

@@ -145,6 +145,21 @@ pub struct Window {
 }
 
 impl Window {
+    /// A read of `cursor` from the stored mark `previous` (a full load
+    /// without one) to `mark`, the cursor's greatest value now; where it
+    /// starts and how it finds deletes are filled in later.
+    pub fn new(cursor: &str, previous: Option<&Mark>, mark: Option<String>) -> Self {
+        Self {
+            cursor: cursor.to_string(),
+            previous_mark: previous.map(|m| m.value.clone()),
+            read_from: None,
+            mark,
+            deletes: String::new(),
+            keys_scanned: None,
+            deltas_since_scan: 0,
+        }
+    }
+
     /// A delta: the previous run left a mark.
     pub fn is_delta(&self) -> bool {
         self.previous_mark.is_some()

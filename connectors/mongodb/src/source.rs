@@ -233,15 +233,8 @@ impl MongoSource {
             .await
             .map_err(|e| self.error(&format!("reading the greatest value of the cursor {field}"), e))?;
         let mark = top.as_ref().and_then(|d| crate::path::value_at(d, field)).cloned();
-        let mut window = migrate_engine::Window {
-            cursor: inc.cursor.clone(),
-            previous_mark: self.start.as_ref().map(|m| m.value.clone()),
-            read_from: None,
-            mark: mark.as_ref().map(extended_json),
-            deletes: String::new(),
-            keys_scanned: None,
-            deltas_since_scan: 0,
-        };
+        let mut window =
+            migrate_engine::Window::new(&inc.cursor, self.start.as_ref(), mark.as_ref().map(extended_json));
         if let Some(previous) = &self.start {
             let value: serde_json::Value = serde_json::from_str(&previous.value)
                 .map_err(|e| self.error("reading the stored mark", format!("{:?}: {e}", previous.value)))?;

@@ -20,6 +20,11 @@ pub struct MssqlSourceConfig {
     /// concurrently on separate connections.
     #[serde(default)]
     pub partition: Option<PartitionConfig>,
+    /// Read only the rows changed since the last published run (a delta),
+    /// by a cursor column: a `rowversion`, a datetime2 set on every write,
+    /// a growing integer. A `table` only.
+    #[serde(default)]
+    pub incremental: Option<migrate_engine::IncrementalConfig>,
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
     /// A longer (n)varchar(max), varbinary(max), text or image value
@@ -39,6 +44,12 @@ fn default_max_value_bytes() -> usize {
 impl MssqlSourceConfig {
     pub fn check(&self) -> Result<(), String> {
         check_read(self.table.as_deref(), self.query.as_deref(), self.partition.as_ref(), self.batch_rows, "schema")?;
+        if let Some(inc) = &self.incremental {
+            inc.check()?;
+            if self.table.is_none() || self.partition.is_some() {
+                return Err("`incremental` reads a `table`, on one connection (no `query`, no `partition`)".into());
+            }
+        }
         if self.setting("encrypt").is_some_and(|v| v.eq_ignore_ascii_case("strict")) {
             return Err("connection: encrypt=strict (TDS 8.0) is not supported yet: use encrypt=true".to_string());
         }
@@ -156,6 +167,7 @@ mod tests {
     #[test]
     fn passwords_are_hidden_and_names_quoted() {
         let c = MssqlSourceConfig {
+            incremental: None,
             connection: "server=tcp:db,1433;User=sa;Password=s3cr;et;database=erp".into(),
             table: Some("dbo.Acc]ounts".into()),
             query: None,
@@ -179,6 +191,7 @@ mod tests {
     #[test]
     fn tls_is_described_as_the_connection_string_asks() {
         let with = |tail: &str| MssqlSourceConfig {
+            incremental: None,
             connection: format!("server=tcp:db,1433;user=sa;password=x;{tail}"),
             table: Some("t".into()),
             query: None,

@@ -29,11 +29,78 @@ pub struct MssqlSource {
     consistency: Option<String>,
     /// The columns read as bytes and decoded by their code page.
     code_pages: Vec<String>,
+    /// An incremental read: the mark it starts from, then its window.
+    start: Option<migrate_engine::Mark>,
+    window: Option<migrate_engine::Window>,
+}
+
+/// A value bound to a statement's `@Pn`.
+#[derive(Debug, Clone, PartialEq)]
+enum Param {
+    Bytes(Vec<u8>),
+    Int(i64),
+    Text(String),
+}
+
+impl Param {
+    fn as_sql(&self) -> &dyn tiberius::ToSql {
+        match self {
+            Param::Bytes(b) => b,
+            Param::Int(n) => n,
+            Param::Text(t) => t,
+        }
+    }
 }
 
 impl MssqlSource {
     pub fn new(config: MssqlSourceConfig) -> Self {
-        Self { config, columns: Vec::new(), parts: Parts::default(), consistency: None, code_pages: Vec::new() }
+        Self {
+            config,
+            columns: Vec::new(),
+            parts: Parts::default(),
+            consistency: None,
+            code_pages: Vec::new(),
+            start: None,
+            window: None,
+        }
+    }
+
+    /// The delta's statement and its bound values (`base` is the SELECT
+    /// without WHERE, `order` its ORDER BY), and the window: from the
+    /// previous mark less the overlap to the cursor's greatest value now.
+    async fn plan_window(
+        &self,
+        client: &mut Connection,
+        quoted: &str,
+        columns: &[(String, ColumnType)],
+        base: &str,
+        order: &str,
+    ) -> Result<(String, Vec<Param>, migrate_engine::Window), String> {
+        let Some(inc) = &self.config.incremental else { return Err("not incremental".into()) };
+        let Some((_, ty)) = columns.iter().find(|(n, _)| *n == inc.cursor) else {
+            return Err(format!("incremental.cursor {:?} is not a column of the table", inc.cursor));
+        };
+        let kind = CursorKind::of(*ty).ok_or_else(|| {
+            format!("incremental.cursor {:?} is {ty:?}: use a rowversion, a datetime2 or an integer column", inc.cursor)
+        })?;
+        let cursor = quote_ident(&inc.cursor);
+        let rows = client
+            .simple_query(format!("SELECT MAX({cursor}) FROM {quoted}"))
+            .await
+            .map_err(|e| e.to_string())?
+            .into_first_result()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mark = rows.into_iter().next().and_then(|r| r.into_iter().next()).and_then(text).map(|(t, _)| t);
+        let mut window = migrate_engine::Window::new(&inc.cursor, self.start.as_ref(), mark.clone());
+        let Some(previous) = &self.start else { return Ok((format!("{base}{order}"), Vec::new(), window)) };
+        let lower = kind.less(&previous.value, inc.overlap.as_ref())?;
+        let upper = mark.unwrap_or_else(|| previous.value.clone());
+        window.read_from = Some(lower.clone());
+        let (from, to) = (kind.param(&lower)?, kind.param(&upper)?);
+        let cast = kind.cast();
+        let sql = format!("{base} WHERE {cursor} >= {} AND {cursor} <= {}{order}", cast("@P1"), cast("@P2"));
+        Ok((sql, vec![from, to], window))
     }
 
     fn shown(&self) -> String {
@@ -176,8 +243,92 @@ fn is_money(ty: ColumnType) -> bool {
     matches!(ty, ColumnType::Money | ColumnType::Money4)
 }
 
+/// How a cursor's values compare and are bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CursorKind {
+    /// rowversion (binary(8)): compared as bytes, an 8-byte big-endian count.
+    RowVersion,
+    Integer,
+    Time,
+}
+
+impl CursorKind {
+    fn of(ty: ColumnType) -> Option<Self> {
+        match ty {
+            ColumnType::BigBinary | ColumnType::BigVarBin => Some(Self::RowVersion),
+            ColumnType::Int1 | ColumnType::Int2 | ColumnType::Int4 | ColumnType::Int8 | ColumnType::Intn => {
+                Some(Self::Integer)
+            }
+            ColumnType::Datetime
+            | ColumnType::Datetime4
+            | ColumnType::Datetimen
+            | ColumnType::Datetime2
+            | ColumnType::Daten => Some(Self::Time),
+            _ => None,
+        }
+    }
+
+    /// A mark (as the connector writes the cursor's values) less the
+    /// overlap, in the same form.
+    fn less(self, mark: &str, overlap: Option<&migrate_engine::incremental::Overlap>) -> Result<String, String> {
+        use migrate_engine::incremental::Overlap;
+        match (self, overlap) {
+            (_, None) => Ok(mark.to_string()),
+            (Self::RowVersion, Some(Overlap::Units(n))) => {
+                let v = rowversion(mark)?;
+                Ok(format!("\\x{}", hex::encode(v.saturating_sub(*n).to_be_bytes())))
+            }
+            (Self::Integer, Some(Overlap::Units(n))) => {
+                let v: i64 = mark.parse().map_err(|_| format!("the stored mark {mark:?} is not an integer"))?;
+                Ok(v.saturating_sub(i64::try_from(*n).unwrap_or(i64::MAX)).to_string())
+            }
+            (Self::Time, Some(o @ Overlap::Duration(_))) => {
+                let seconds = o.seconds()?.unwrap_or(0);
+                let at = chrono::NaiveDateTime::parse_from_str(mark, "%Y-%m-%d %H:%M:%S%.f")
+                    .or_else(|_| {
+                        chrono::NaiveDate::parse_from_str(mark, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+                    })
+                    .map_err(|_| format!("the stored mark {mark:?} is not a date and time"))?;
+                let lower = at - chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX));
+                Ok(lower.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+            }
+            (_, Some(_)) => Err(
+                "incremental.overlap does not fit the cursor: a number for a rowversion or an integer, a duration (\"10m\") for a date and time"
+                    .into(),
+            ),
+        }
+    }
+
+    fn param(self, value: &str) -> Result<Param, String> {
+        Ok(match self {
+            Self::RowVersion => Param::Bytes(rowversion(value)?.to_be_bytes().to_vec()),
+            Self::Integer => Param::Int(value.parse().map_err(|_| format!("{value:?} is not an integer"))?),
+            Self::Time => Param::Text(value.to_string()),
+        })
+    }
+
+    /// The parameter as the cursor's type.
+    fn cast(self) -> fn(&str) -> String {
+        match self {
+            Self::Time => |p| format!("CAST({p} AS datetime2(7))"),
+            Self::RowVersion | Self::Integer => |p| p.to_string(),
+        }
+    }
+}
+
+/// A rowversion as the connector writes it (`\x00000000000007d1`).
+fn rowversion(text: &str) -> Result<u64, String> {
+    let digits = text.trim_start_matches("\\x");
+    let bytes = hex::decode(digits).map_err(|_| format!("the stored mark {text:?} is not a rowversion"))?;
+    let eight: [u8; 8] = bytes.try_into().map_err(|_| format!("the stored mark {text:?} is not 8 bytes"))?;
+    Ok(u64::from_be_bytes(eight))
+}
+
+/// What one reader needs.
 struct ReadJob {
     sql: String,
+    /// Values bound to `@P1`…: the statement goes through sp_executesql.
+    params: Vec<Param>,
     /// Per column, the code-page table its bytes are decoded with (columns
     /// whose collation tiberius cannot decode, read as varbinary).
     oem: Vec<Option<&'static TableType>>,
@@ -200,7 +351,12 @@ async fn read(mut client: Connection, job: ReadJob, tx: &mpsc::Sender<PartMsg>) 
         };
         SourceError::new(format!("reading ({}): {text}{hint}", job.label))
     };
-    let mut stream = client.simple_query(job.sql.as_str()).await.map_err(fail)?;
+    let mut stream = if job.params.is_empty() {
+        client.simple_query(job.sql.as_str()).await.map_err(fail)?
+    } else {
+        let params: Vec<&dyn tiberius::ToSql> = job.params.iter().map(Param::as_sql).collect();
+        client.query(job.sql.as_str(), &params).await.map_err(fail)?
+    };
     // The result's own columns: a query's are known only now (it runs once).
     let columns: Vec<(String, ColumnType)> = stream
         .columns()
@@ -337,7 +493,7 @@ impl Source for MssqlSource {
         let mut client = connect(&self.config.connection).await.map_err(|e| self.error("connecting", e))?;
         let mut oem = Vec::new();
         // (label of the part, its SELECT), the rows' label and key columns.
-        let (parts, label, key_names): (Vec<(String, String)>, String, Vec<String>) =
+        let (parts, label, key_names): (Vec<(String, String, Vec<Param>)>, String, Vec<String>) =
             match (&self.config.table, &self.config.query) {
                 (Some(table), _) => {
                     let quoted = quote_table(table);
@@ -375,14 +531,22 @@ impl Source for MssqlSource {
                         format!(" ORDER BY {}", keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", "))
                     };
                     let base = format!("SELECT {} FROM {quoted}", list.join(", "));
-                    let parts = match &self.config.partition {
-                        None => vec![(String::new(), format!("{base}{order}"))],
-                        Some(p) => {
+                    let parts = match (&self.config.partition, &self.config.incremental) {
+                        (_, Some(_)) => {
+                            let (sql, params, window) = self
+                                .plan_window(&mut client, &quoted, &columns, &base, &order)
+                                .await
+                                .map_err(|e| self.error("planning the delta", e))?;
+                            self.window = Some(window);
+                            vec![(String::new(), sql, params)]
+                        }
+                        (None, None) => vec![(String::new(), format!("{base}{order}"), Vec::new())],
+                        (Some(p), None) => {
                             let (parts, note) = split(&mut client, &quoted, &columns, p, &base, &order)
                                 .await
                                 .map_err(|e| self.error("planning the parts", e))?;
                             self.consistency = Some(note);
-                            parts
+                            parts.into_iter().map(|(label, sql)| (label, sql, Vec::new())).collect()
                         }
                     };
                     self.columns = columns.into_iter().map(|(n, _)| n).collect();
@@ -390,11 +554,13 @@ impl Source for MssqlSource {
                 }
                 // The reader learns a query's columns (and refuses money)
                 // from its one execution.
-                (None, Some(query)) => (vec![(String::new(), query.clone())], "query".to_string(), Vec::new()),
+                (None, Some(query)) => {
+                    (vec![(String::new(), query.clone(), Vec::new())], "query".to_string(), Vec::new())
+                }
                 (None, None) => return Err(SourceError::new("no table and no query")),
             };
         let mut first = Some(client);
-        for (part, sql) in parts {
+        for (part, sql, params) in parts {
             // The first part reads on the connection that planned the read.
             let client = match first.take() {
                 Some(c) => c,
@@ -402,6 +568,7 @@ impl Source for MssqlSource {
             };
             let job = ReadJob {
                 sql,
+                params,
                 oem: oem.clone(),
                 label: if part.is_empty() { label.clone().into() } else { format!("{label} {part}").into() },
                 keys: key_names.clone(),
@@ -424,9 +591,36 @@ impl Source for MssqlSource {
         self.parts.next_batch(&self.columns, &shown).await
     }
 
+    fn incremental(&self) -> Option<&migrate_engine::IncrementalConfig> {
+        self.config.incremental.as_ref()
+    }
+
+    fn start_from(&mut self, mark: Option<&migrate_engine::Mark>) {
+        self.start = mark.cloned();
+    }
+
+    fn window(&self) -> Option<migrate_engine::Window> {
+        self.window.clone()
+    }
+
+    fn key_scan(&self, columns: &[String]) -> Option<Box<dyn Source>> {
+        let table = self.config.table.as_ref()?;
+        let list = columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+        let config = MssqlSourceConfig {
+            table: None,
+            query: Some(format!("SELECT {list} FROM {}", quote_table(table))),
+            incremental: None,
+            partition: None,
+            ..self.config.clone()
+        };
+        Some(Box::new(MssqlSource::new(config)))
+    }
+
     fn info(&self) -> SourceInfo {
         SourceInfo {
+            window: self.window.clone(),
             kind: "mssql".into(),
+
             location: self.shown(),
             row_count: Some(self.parts.rows()),
             parts: self.parts.report(),

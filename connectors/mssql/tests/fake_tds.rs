@@ -17,6 +17,7 @@ use migrate_testkit::tls::{Flaw, TestPki};
 
 fn config(server: &FakeTds, table: Option<&str>, query: Option<&str>) -> MssqlSourceConfig {
     MssqlSourceConfig {
+        incremental: None,
         connection: server.connection_string(),
         table: table.map(str::to_string),
         query: query.map(str::to_string),

@@ -211,15 +211,7 @@ impl MysqlSource {
         let kind = result.columns().and_then(|c| c.first().map(CursorKind::of)).unwrap_or(CursorKind::Text);
         let rows: Vec<mysql_async::Row> = result.collect().await.map_err(fail)?;
         let mark: Option<String> = rows.into_iter().next().and_then(|mut r| r.take::<Option<String>, _>(0)).flatten();
-        let mut window = Window {
-            cursor: inc.cursor.clone(),
-            previous_mark: self.start.as_ref().map(|m| m.value.clone()),
-            read_from: None,
-            mark: mark.clone(),
-            deletes: String::new(),
-            keys_scanned: None,
-            deltas_since_scan: 0,
-        };
+        let mut window = Window::new(&inc.cursor, self.start.as_ref(), mark.clone());
         let select = format!("SELECT * FROM {from}");
         let Some(previous) = &self.start else { return Ok((Part::whole(select), window)) };
         let lower = match (&inc.overlap, kind) {
