@@ -13,6 +13,7 @@ mod run;
 mod runs;
 mod schema;
 mod summary;
+mod sync;
 mod validate;
 
 use std::path::PathBuf;
@@ -185,6 +186,29 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Deltas of a mapping's incremental sources, one run after another,
+    /// until they are caught up; with --follow, until stopped (SIGTERM or
+    /// Ctrl-C publish the batch in hand, save its position and exit 0).
+    #[command(after_help = "Example:\n  migrate sync mapping.toml --follow --interval 5")]
+    Sync {
+        mapping: PathBuf,
+        /// Keep reading after catching up, every --interval seconds.
+        #[arg(long)]
+        follow: bool,
+        /// Stop once the sources are caught up (the default without
+        /// --follow).
+        #[arg(long, conflicts_with = "follow")]
+        until_caught_up: bool,
+        /// Seconds between reads once caught up, with --follow.
+        #[arg(long, default_value_t = 5)]
+        interval: u64,
+        /// Each run's report goes to DIR/NNNNN/ [default: migrate-out/sync-ID].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress display.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Shell completions, printed: `migrate completions bash > /etc/bash_completion.d/migrate`.
     Completions { shell: Shell },
     /// The manual page (roff), printed: `migrate man > /usr/local/share/man/man1/migrate.1`.
@@ -277,6 +301,9 @@ fn main() -> ExitCode {
                 report::report(&report, html, format.as_deref(), verify).await
             }
             Command::Rollback { run_id, org, force, chain } => rollback::rollback(&run_id, org, force, chain).await,
+            Command::Sync { mapping, follow, until_caught_up: _, interval, out, quiet } => {
+                sync::sync(&mapping, sync::SyncArgs { out, follow, interval, quiet: quiet || cli.verbose }).await
+            }
             Command::Cutover { mapping, out, quiet } => cutover::cutover(&mapping, out, quiet || cli.verbose).await,
             Command::Completions { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();

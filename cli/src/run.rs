@@ -20,6 +20,24 @@ pub struct RunArgs {
 }
 
 pub async fn run(path: &Path, args: RunArgs) -> u8 {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ncancelling: nothing will be published (Ctrl-C again to stop at once)");
+            flag.store(true, Ordering::Relaxed);
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            // Leaving closes the connections: PostgreSQL rolls back whatever
+            // was under way, and the next run marks this one interrupted.
+            std::process::exit(exit::CANCELLED.into());
+        }
+    });
+    run_once(path, args, &cancel).await
+}
+
+/// One run; `cancel`, once set, stops it before it publishes.
+pub async fn run_once(path: &Path, args: RunArgs, cancel: &AtomicBool) -> u8 {
     let RunArgs { out, dry_run, quiet, max_rejects } = args;
     let (mut mapping, sources) = match checked_mapping(path).await {
         Ok(m) => m,
@@ -47,21 +65,7 @@ pub async fn run(path: &Path, args: RunArgs) -> u8 {
         }
     };
 
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ncancelling: nothing will be published (Ctrl-C again to stop at once)");
-            flag.store(true, Ordering::Relaxed);
-        }
-        if tokio::signal::ctrl_c().await.is_ok() {
-            // Leaving closes the connections: PostgreSQL rolls back whatever
-            // was under way, and the next run marks this one interrupted.
-            std::process::exit(exit::CANCELLED.into());
-        }
-    });
-
-    let request = RunRequest { run_id, dry_run, cancel: &cancel };
+    let request = RunRequest { run_id, dry_run, cancel };
     let (report, error) = run_mapping(&mapping, &sources, config, request, &mut output).await;
     bars.finish();
     if let Err(e) = output.close() {

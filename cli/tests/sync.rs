@@ -644,3 +644,174 @@ email = { from = "Email", transform = ["trim", "email"] }
     let s = |k: &str, n: &str| (k.to_string(), n.to_string());
     assert_eq!(names, [s("1", "Lovelace"), s("2", "Turing-Smith"), s("3", "Liskov"), s("5", "Knuth"), s("6", "Allen")]);
 }
+
+/// The source as a test changes it: id → (first name, last name, email).
+type Model = std::collections::BTreeMap<u32, (String, String, String)>;
+
+/// `count` changes to `model` and the SQL that makes them, in
+/// transactions of one to four statements: updates (60%), inserts (25%,
+/// some of them keys deleted before), deletes (15%).
+fn mixed_changes(model: &mut Model, rng: &mut Seeded, count: u32, round: u32) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut next = model.keys().last().copied().unwrap_or(0) + 1;
+    for i in 0..count {
+        let pick = |model: &Model, rng: &mut Seeded| {
+            let n = model.len() as u64;
+            model.keys().nth(rng.below(n.max(1)) as usize).copied()
+        };
+        let roll = rng.below(100);
+        let sql = match (roll, pick(model, rng)) {
+            (0..60, Some(id)) => {
+                let last = format!("R{round}C{i}");
+                model.entry(id).and_modify(|r| r.1 = last.clone());
+                format!("UPDATE crm.customers SET last_name = '{last}', updated_at = NOW(6) WHERE id = {id};")
+            }
+            (60..75, Some(id)) => {
+                model.remove(&id);
+                format!("DELETE FROM crm.customers WHERE id = {id};")
+            }
+            _ => {
+                // Every tenth insert brings back a key deleted before, if any.
+                let id = if i % 10 == 0 { (1..next).find(|k| !model.contains_key(k)).unwrap_or(next) } else { next };
+                next = next.max(id + 1);
+                let row = (format!("F{id}"), format!("R{round}C{i}"), format!("c{id}.{i}@example.com"));
+                let sql =
+                    format!("INSERT INTO crm.customers VALUES ({id}, '{}', '{}', '{}', NOW(6));", row.0, row.1, row.2);
+                model.insert(id, row);
+                sql
+            }
+        };
+        statements.push(sql);
+    }
+    // Into transactions of one to four statements.
+    let mut out = Vec::new();
+    let mut rest = statements.as_slice();
+    while !rest.is_empty() {
+        let n = (1 + rng.below(4) as usize).min(rest.len());
+        out.push(format!("START TRANSACTION; {} COMMIT;", rest[..n].join(" ")));
+        rest = &rest[n..];
+    }
+    out
+}
+
+fn apply(db: &MariaDb, transactions: &[String]) {
+    for chunk in transactions.chunks(300) {
+        db.sql(&chunk.join("\n"));
+    }
+}
+
+async fn binlog_source(db: &MariaDb, rows: u32) -> Model {
+    source(db, "");
+    let mut model = Model::new();
+    for chunk in (1..=rows).collect::<Vec<u32>>().chunks(800) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|i| {
+                model.insert(*i, (format!("F{i}"), format!("L{i}"), format!("p{i}@example.com")));
+                format!("({i}, 'F{i}', 'L{i}', 'p{i}@example.com', '2026-11-01 00:00:00')")
+            })
+            .collect();
+        db.sql(&format!("INSERT INTO crm.customers VALUES {};", values.join(", ")));
+    }
+    model
+}
+
+#[tokio::test]
+async fn a_binlog_follow_applies_ten_thousand_mixed_changes_in_order() {
+    let db = MariaDb::start_with_binlog();
+    let mut model = binlog_source(&db, 2000).await;
+    let t = Target::new().await;
+    let map = mapping(t.work.path(), "{ cursor = \"$binlog\" }\nbinlog_batch = 3000");
+    let out = sync(&t, &db, &map, "full");
+    assert_success(&out);
+    let r = report(&t.out_dir("full"));
+    assert_eq!(counts(entity(&r, "contacts")), [2000, 0, 0, 0, 2000, 2000, 0, 0]);
+    let full_mark = window(&r)["mark"].as_str().unwrap().to_string();
+    assert!(full_mark.starts_with("binlog.000001:"), "{full_mark}");
+    assert_eq!(window(&r)["deletes"], "full_read");
+
+    let mut rng = Seeded(0xb1_0610);
+    apply(&db, &mixed_changes(&mut model, &mut rng, 10_000, 1));
+    let out = t
+        .migrate_as(LOADER)
+        .env("ORG_ID", ORG_A)
+        .env("LEGACY_MYSQL_URL", db.url("crm"))
+        .args(["sync", "--until-caught-up", "--quiet"])
+        .arg(&map)
+        .args(["--out", "sync"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    // 10,000 row events, 3,000 a run at most: four runs, the last caught up.
+    let runs: Vec<serde_json::Value> = (1..=4).map(|n| report(&t.out_dir("sync").join(format!("{n:05}")))).collect();
+    assert!(!t.out_dir("sync").join("00005").exists());
+    let caught: Vec<bool> = runs.iter().map(|r| window(r)["caught_up"].as_bool().unwrap()).collect();
+    assert_eq!(caught, [false, false, false, true]);
+    assert_eq!(window(&runs[0])["previous_mark"], full_mark.as_str());
+    for pair in runs.windows(2) {
+        assert_eq!(window(&pair[1])["previous_mark"], window(&pair[0])["mark"]);
+    }
+    assert!(runs.iter().all(|r| window(r)["deletes"] == "soft_delete"));
+    assert_target_equals_source(&t, &db, "true").await;
+    assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, model.len() as i64);
+}
+
+#[tokio::test]
+async fn a_binlog_follow_stops_on_sigterm_after_publishing_and_a_killed_one_loses_nothing() {
+    let db = MariaDb::start_with_binlog();
+    let mut model = binlog_source(&db, 1000).await;
+    let t = Target::new().await;
+    let map = mapping(t.work.path(), "{ cursor = \"$binlog\" }\nbinlog_batch = 500");
+    assert_success(&sync(&t, &db, &map, "full"));
+    let mut admin = t.admin().await;
+    let mut rng = Seeded(0x5167_7e53);
+    let follow = |out: &str| {
+        t.migrate_as(LOADER)
+            .env("ORG_ID", ORG_A)
+            .env("LEGACY_MYSQL_URL", db.url("crm"))
+            .args(["sync", "--follow", "--interval", "1", "--quiet"])
+            .arg(&map)
+            .args(["--out", out])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Killed (SIGKILL) at seeded points while changes arrive: whatever was
+    // published stays, nothing is applied twice, the next sync is exact.
+    for round in 1..=3 {
+        let child = follow(&format!("killed-{round}"));
+        apply(&db, &mixed_changes(&mut model, &mut rng, 1500, round));
+        tokio::time::sleep(std::time::Duration::from_millis(rng.below(1500))).await;
+        kill_and_wait(child, &mut admin).await;
+        let out = t
+            .migrate_as(LOADER)
+            .env("ORG_ID", ORG_A)
+            .env("LEGACY_MYSQL_URL", db.url("crm"))
+            .args(["sync", "--quiet"])
+            .arg(&map)
+            .args(["--out", &format!("after-{round}")])
+            .output()
+            .unwrap();
+        assert_success(&out);
+        assert_target_equals_source(&t, &db, "true").await;
+    }
+
+    // SIGTERM: the batch in hand is published, the position saved, exit 0.
+    let child = follow("term");
+    apply(&db, &mixed_changes(&mut model, &mut rng, 300, 9));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !t.out_dir("term").join("00001/report.json").exists() {
+        assert!(std::time::Instant::now() < deadline, "the follow published nothing");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("its position is saved"));
+    // Whatever the last batch held, a sync now finds the rest.
+    let out = sync(&t, &db, &map, "rest");
+    assert_success(&out);
+    assert_target_equals_source(&t, &db, "true").await;
+}

@@ -142,6 +142,10 @@ pub struct Window {
     /// Deltas published since the last full read or key scan, this one
     /// included.
     pub deltas_since_scan: u32,
+    /// A read of a change log (the binlog): whether it read to the end
+    /// (`false`: it stopped at its batch's cap, more is waiting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caught_up: Option<bool>,
 }
 
 impl Window {
@@ -157,6 +161,7 @@ impl Window {
             deletes: String::new(),
             keys_scanned: None,
             deltas_since_scan: 0,
+            caught_up: None,
         }
     }
 
@@ -233,6 +238,7 @@ mod tests {
                 deletes: String::new(),
                 keys_scanned: None,
                 deltas_since_scan: 0,
+                caught_up: None,
             };
             w.settle_deletes(&c, Some(&previous));
             since = w.deltas_since_scan;
@@ -247,6 +253,7 @@ mod tests {
             deletes: String::new(),
             keys_scanned: None,
             deltas_since_scan: 9,
+            caught_up: None,
         };
         full.settle_deletes(&config(Deletes::None, 1), None);
         assert_eq!((full.deletes.as_str(), full.deltas_since_scan), ("full_read", 0));

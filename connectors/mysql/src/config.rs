@@ -41,6 +41,10 @@ pub struct MysqlSourceConfig {
     /// by a cursor column: `{ cursor = "updated_at", overlap = "10m" }`.
     #[serde(default)]
     pub incremental: Option<migrate_engine::IncrementalConfig>,
+    /// With `incremental = { cursor = "$binlog" }`: the most row events
+    /// one run reads from the binlog (it ends at a transaction's end).
+    #[serde(default = "default_binlog_batch")]
+    pub binlog_batch: u64,
     /// Rows per batch.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
@@ -48,6 +52,10 @@ pub struct MysqlSourceConfig {
     /// kept whole in memory.
     #[serde(default = "default_max_value_bytes")]
     pub max_value_bytes: usize,
+}
+
+fn default_binlog_batch() -> u64 {
+    100_000
 }
 
 fn default_batch_rows() -> usize {
@@ -66,6 +74,12 @@ impl MysqlSourceConfig {
             inc.check()?;
             if self.partition.is_some() {
                 return Err("`incremental` reads one window on one connection: remove `partition`".into());
+            }
+            if inc.cursor == crate::binlog::BINLOG_CURSOR && (self.table.is_none() || inc.overlap.is_some()) {
+                return Err("incremental from the binlog reads a `table` (no `query`) and takes no `overlap`".into());
+            }
+            if self.binlog_batch == 0 {
+                return Err("binlog_batch must be at least 1".into());
             }
         }
         for (column, label) in &self.decode {

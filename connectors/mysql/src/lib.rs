@@ -5,11 +5,13 @@
 //! latin1 columns full of UTF-8 bytes); optionally split into ranges of a
 //! column read concurrently.
 
+mod binlog;
 mod config;
 mod partition;
 mod source;
 mod values;
 
+pub use binlog::{BINLOG_CURSOR, DELETED};
 pub use config::MysqlSourceConfig;
 pub use migrate_engine::parts::PartitionConfig;
 pub use source::MysqlSource;

@@ -30,7 +30,12 @@ pub struct MysqlSource {
 }
 
 impl MysqlSource {
-    pub fn new(config: MysqlSourceConfig) -> Self {
+    pub fn new(mut config: MysqlSourceConfig) -> Self {
+        // The binlog's deletes come as rows flagged deleted.
+        if let Some(inc) = config.incremental.as_mut().filter(|i| i.cursor == crate::binlog::BINLOG_CURSOR) {
+            inc.deletes = migrate_engine::incremental::Deletes::SoftDelete;
+            inc.deleted_flag = Some(crate::binlog::DELETED.to_string());
+        }
         Self {
             config,
             columns: Vec::new(),
@@ -100,6 +105,8 @@ pub(crate) async fn session(conn: &mut Conn) -> Result<(), mysql_async::Error> {
 /// What one reader needs.
 struct ReadJob {
     opts: Opts,
+    /// A connection already in its session (and snapshot) to read on.
+    conn: Option<Conn>,
     /// Statements with bound values run first (the part's bounds).
     setup: Vec<(String, Vec<Value>)>,
     sql: String,
@@ -110,11 +117,17 @@ struct ReadJob {
     max_value_bytes: usize,
 }
 
-async fn read(job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceError> {
+async fn read(mut job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceError> {
     let fail = |doing: &str, e: mysql_async::Error| SourceError::new(format!("{doing} ({}): {e}", job.label));
     let tls = job.opts.ssl_opts().is_some();
-    let mut conn = Conn::new(job.opts.clone()).await.map_err(|e| connect_error(&job.label, &e, tls))?;
-    session(&mut conn).await.map_err(|e| fail("setting up the session", e))?;
+    let mut conn = match job.conn.take() {
+        Some(conn) => conn,
+        None => {
+            let mut conn = Conn::new(job.opts.clone()).await.map_err(|e| connect_error(&job.label, &e, tls))?;
+            session(&mut conn).await.map_err(|e| fail("setting up the session", e))?;
+            conn
+        }
+    };
     for (statement, params) in &job.setup {
         conn.exec_drop(statement.as_str(), params.clone()).await.map_err(|e| fail("setting the part's bounds", e))?;
     }
@@ -157,6 +170,59 @@ async fn read(job: ReadJob, tx: &mpsc::Sender<PartMsg>) -> Result<(), SourceErro
     writer.finish().await;
     let _ = conn.disconnect().await;
     Ok(())
+}
+
+impl MysqlSource {
+    /// A delta from the binlog: the table's changes since `start`, read
+    /// now (up to `binlog_batch` row events), handed over as rows.
+    async fn read_binlog(
+        &mut self,
+        conn: &mut Conn,
+        opts: &Opts,
+        table: &str,
+        keys: &[String],
+        start: &Mark,
+    ) -> Result<(), SourceError> {
+        let shape = crate::binlog::table_shape(conn, table, keys)
+            .await
+            .map_err(|e| self.error("reading the table's columns", e))?;
+        let from =
+            crate::binlog::Position::parse(&start.value).map_err(|e| self.error("reading the stored mark", e))?;
+        let changes = crate::binlog::read_changes(opts, &shape, &from, self.config.binlog_batch).await?;
+        let mut window = Window::new(crate::binlog::BINLOG_CURSOR, Some(start), Some(changes.mark.shown()));
+        window.read_from = Some(from.shown());
+        window.caught_up = Some(changes.caught_up);
+        tracing::info!(
+            "{}: {} row events in the binlog from {} to {}, {} rows changed{}",
+            self.shown(),
+            changes.events,
+            from.shown(),
+            changes.mark.shown(),
+            changes.rows.len(),
+            if changes.caught_up { "" } else { " (more to read)" }
+        );
+        self.window = Some(window);
+        let mut names = shape.columns.clone();
+        names.push(crate::binlog::DELETED.to_string());
+        let label: Arc<str> = table.into();
+        let tx = self.parts.add(String::new());
+        let (keys, batch_rows, max_value_bytes) = (keys.to_vec(), self.config.batch_rows, self.config.max_value_bytes);
+        tokio::spawn(async move {
+            let Some(mut writer) = PartWriter::start(&tx, label, names, &keys, batch_rows, max_value_bytes).await
+            else {
+                return;
+            };
+            for change in changes.rows {
+                let mut values = change.values;
+                values.push(Some(if change.deleted { "1" } else { "0" }.to_string()));
+                if !writer.push(values).await {
+                    return;
+                }
+            }
+            writer.finish().await;
+        });
+        Ok(())
+    }
 }
 
 /// How a cursor's values compare, by the type MySQL gives it.
@@ -289,7 +355,40 @@ impl Source for MysqlSource {
         let mut conn = Conn::new(opts.clone()).await.map_err(|e| connect_error(&self.shown(), &e, tls))?;
         session(&mut conn).await.map_err(|e| self.error("setting up the session", e))?;
 
+        let mut snapshot = None;
         let window = match self.config.incremental.clone() {
+            Some(inc) if inc.cursor == crate::binlog::BINLOG_CURSOR => {
+                let table = self.config.table.clone().unwrap_or_default();
+                let keys =
+                    primary_key(&mut conn, &table).await.map_err(|e| self.error("reading the primary key", e))?;
+                match self.start.clone() {
+                    Some(start) => {
+                        self.read_binlog(&mut conn, &opts, &table, &keys, &start).await?;
+                        let _ = conn.disconnect().await;
+                        self.columns = self.parts.columns(&self.shown()).await?;
+                        return Ok(());
+                    }
+                    None => {
+                        // The full load: the table as of a snapshot whose
+                        // binlog position is the mark.
+                        let mut reader =
+                            Conn::new(opts.clone()).await.map_err(|e| connect_error(&self.shown(), &e, tls))?;
+                        session(&mut reader).await.map_err(|e| self.error("setting up the session", e))?;
+                        let at = crate::binlog::snapshot(&mut reader)
+                            .await
+                            .map_err(|e| self.error("starting the snapshot", e))?;
+                        snapshot = Some(reader);
+                        let mut window = Window::new(&inc.cursor, None, Some(at.shown()));
+                        window.caught_up = Some(true);
+                        let sql = format!(
+                            "SELECT *, 0 AS {} FROM {}",
+                            quote_ident(crate::binlog::DELETED),
+                            quote_table(&table)
+                        );
+                        Some((Part::whole(sql), window))
+                    }
+                }
+            }
             Some(inc) => Some(self.plan_window(&mut conn, &inc).await?),
             None => None,
         };
@@ -344,6 +443,7 @@ impl Source for MysqlSource {
             let tx = self.parts.add(part.label.clone());
             let job = ReadJob {
                 opts: opts.clone(),
+                conn: snapshot.take(),
                 setup: part.setup,
                 sql: part.sql,
                 label: if part.label.is_empty() { label.clone() } else { format!("{label} {}", part.label).into() },

@@ -28,6 +28,7 @@ fn config(url: String, table: Option<&str>, query: Option<&str>) -> MysqlSourceC
         ssl_ca: None,
         ssl_server_name: None,
         incremental: None,
+        binlog_batch: 100_000,
         batch_rows: 1000,
         max_value_bytes: 16 << 20,
     }
