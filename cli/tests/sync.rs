@@ -815,3 +815,103 @@ async fn a_binlog_follow_stops_on_sigterm_after_publishing_and_a_killed_one_lose
     assert_success(&out);
     assert_target_equals_source(&t, &db, "true").await;
 }
+
+#[tokio::test]
+async fn a_mongodb_collection_follows_its_change_stream() {
+    let server = migrate_testkit::MongoServer::start_replica_set();
+    let person = |id: u32, last: &str, email: &str| {
+        format!(r#"{{"_id": {id}, "first_name": "P{id}", "last_name": "{last}", "email": "{email}"}}"#)
+    };
+    for id in 1..=5 {
+        let email = if id == 3 { "not an address".to_string() } else { format!("p{id}@example.com") };
+        server.write("crm", "customers", "insert", &person(id, &format!("L{id}"), &email), "").await;
+    }
+    let t = Target::new().await;
+    let path = t.work.path().join("stream.toml");
+    std::fs::write(
+        &path,
+        r#"[migration]
+name = "crm-stream"
+org_id = "${ORG_ID}"
+source_system = "legacy-mongo"
+
+[sources.customers]
+kind = "mongodb"
+url = "${LEGACY_MONGO_URL}"
+collection = "customers"
+incremental = { cursor = "$change_stream" }
+change_batch = 4
+
+[contacts]
+from = "customers"
+key = ["_id"]
+on_missing = "delete"
+max_deleted = "100%"
+
+[contacts.columns]
+first_name = "first_name"
+last_name = "last_name"
+email = { from = "email", transform = ["trim", "email"] }
+"#,
+    )
+    .unwrap();
+    let url = server.url("crm");
+    let full = run_from(&t, ("LEGACY_MONGO_URL", &url), &path, "full");
+    assert_success(&full);
+    let r = report(&t.out_dir("full"));
+    assert_eq!(counts(entity(&r, "contacts")), [5, 0, 0, 1, 4, 4, 0, 0]);
+    assert!(window(&r)["mark"].as_str().unwrap().contains("_data"), "{r}");
+
+    // Changes: an insert, two updates of one document, the rejected one
+    // corrected, a delete, and a deleted document inserted again.
+    let set = |id: u32, field: &str, value: &str| {
+        (format!(r#"{{"_id": {id}}}"#), format!(r#"{{"$set": {{"{field}": "{value}"}}}}"#))
+    };
+    server.write("crm", "customers", "insert", &person(6, "L6", "p6@example.com"), "").await;
+    for (filter, change) in
+        [set(2, "last_name", "First change"), set(2, "last_name", "Second change"), set(3, "email", "p3@example.com")]
+    {
+        server.write("crm", "customers", "update", &filter, &change).await;
+    }
+    server.write("crm", "customers", "delete", r#"{"_id": 4}"#, "").await;
+    server.write("crm", "customers", "delete", r#"{"_id": 5}"#, "").await;
+    server.write("crm", "customers", "insert", &person(5, "Back again", "p5@example.com"), "").await;
+    let out = t
+        .migrate_as(LOADER)
+        .env("ORG_ID", ORG_A)
+        .env("LEGACY_MONGO_URL", &url)
+        .args(["sync", "--quiet"])
+        .arg(&path)
+        .args(["--out", "sync"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    // 7 events, 4 a run: two runs, the second from the first's token.
+    let first = report(&t.out_dir("sync").join("00001"));
+    let second = report(&t.out_dir("sync").join("00002"));
+    assert!(!t.out_dir("sync").join("00003").exists());
+    assert_eq!(
+        (window(&first)["caught_up"].as_bool(), window(&second)["caught_up"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(window(&second)["previous_mark"], window(&first)["mark"]);
+    assert_eq!(window(&first)["previous_mark"], window(&r)["mark"]);
+    let mut admin = t.admin().await;
+    let target: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT k.source_key, c.last_name, c.email FROM contacts c JOIN migrate.keys k ON k.target_id = c.id ORDER BY 1",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        target,
+        [
+            s("1", "L1", "p1@example.com"),
+            s("2", "Second change", "p2@example.com"),
+            s("3", "L3", "p3@example.com"),
+            s("5", "Back again", "p5@example.com"),
+            s("6", "L6", "p6@example.com"),
+        ]
+    );
+}

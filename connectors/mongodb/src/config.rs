@@ -45,6 +45,10 @@ pub struct MongoSourceConfig {
     /// (inserts only), a growing number.
     #[serde(default)]
     pub incremental: Option<migrate_engine::IncrementalConfig>,
+    /// With `incremental = { cursor = "$change_stream" }`: the most change
+    /// events one run reads.
+    #[serde(default = "default_change_batch")]
+    pub change_batch: u64,
     /// Documents read first to learn the paths (the source's columns).
     #[serde(default = "default_sample")]
     pub sample: usize,
@@ -62,6 +66,10 @@ pub struct MongoSourceConfig {
     /// each row carries.
     #[serde(skip)]
     pub wanted: Vec<String>,
+}
+
+fn default_change_batch() -> u64 {
+    100_000
 }
 
 fn default_sample() -> usize {
@@ -119,6 +127,12 @@ impl MongoSourceConfig {
             inc.check()?;
             if self.url.is_none() || self.pipeline.is_some() {
                 return Err("`incremental` reads a `collection` on a server (not a file, not a `pipeline`)".into());
+            }
+            if inc.cursor == crate::source::CHANGE_STREAM && (inc.overlap.is_some() || self.unwind.is_some()) {
+                return Err("incremental from the change stream takes no `overlap` and no `unwind`".into());
+            }
+            if self.change_batch == 0 {
+                return Err("change_batch must be at least 1".into());
             }
         }
         if self.pipeline.is_some() && (self.filter.is_some() || self.projection.is_some()) {

@@ -87,7 +87,15 @@ enum Origin {
 enum Docs {
     Cursor(Box<Cursor<Document>>, Option<Box<Resume>>),
     File(Box<Scanner<std::fs::File>>),
+    /// A change stream's documents as a delta read them: the last state of
+    /// each, a deleted one as its `_id` and `_migrate_deleted: 1`.
+    Changes(std::vec::IntoIter<Document>),
 }
+
+/// The cursor that asks for the collection's change stream.
+pub const CHANGE_STREAM: &str = "$change_stream";
+/// The field a change stream's deleted documents carry.
+pub const DELETED: &str = "_migrate_deleted";
 
 /// How a `_id`-ordered find picks up after its connection is lost (a
 /// server restart, a failover, a dropped socket): the same query for the
@@ -169,6 +177,10 @@ impl Docs {
                 }
                 Ok(Next::Doc(doc, Origin::Server, lossy))
             }
+            Docs::Changes(docs) => Ok(match docs.next() {
+                Some(doc) => Next::Doc(doc, Origin::Server, false),
+                None => Next::End,
+            }),
             Docs::File(scanner) => {
                 let item =
                     scanner.next_item().map_err(|e| SourceError::new(format!("{label}:{}: {}", e.line, e.message)))?;
@@ -202,7 +214,12 @@ fn decode(raw: &RawDocument) -> Result<(Document, bool), bson::error::Error> {
 }
 
 impl MongoSource {
-    pub fn new(config: MongoSourceConfig, file: Option<PathBuf>) -> Self {
+    pub fn new(mut config: MongoSourceConfig, file: Option<PathBuf>) -> Self {
+        // A change stream's deletes come as documents flagged deleted.
+        if let Some(inc) = config.incremental.as_mut().filter(|i| i.cursor == CHANGE_STREAM) {
+            inc.deletes = migrate_engine::incremental::Deletes::SoftDelete;
+            inc.deleted_flag = Some(DELETED.to_string());
+        }
         Self {
             config,
             file,
@@ -216,6 +233,67 @@ impl MongoSource {
             window: None,
             window_filter: None,
         }
+    }
+
+    /// A delta from the change stream: every change since `start` (a
+    /// resume token), up to `change_batch` events, folded into the last
+    /// state of each document.
+    async fn read_changes(
+        &mut self,
+        collection: &Collection<Document>,
+        start: &migrate_engine::Mark,
+        tls: bool,
+    ) -> Result<Docs, SourceError> {
+        use mongodb::change_stream::event::{OperationType, ResumeToken};
+        use mongodb::options::FullDocumentType;
+        let value: serde_json::Value = serde_json::from_str(&start.value)
+            .map_err(|e| self.error("reading the stored mark", format!("{:?}: {e}", start.value)))?;
+        let token: ResumeToken = bson::Bson::try_from(value)
+            .map_err(|e| e.to_string())
+            .and_then(|b| bson::deserialize_from_bson(b).map_err(|e| e.to_string()))
+            .map_err(|e| self.error("reading the stored mark", format!("{:?}: {e}", start.value)))?;
+        let mut stream = collection
+            .watch()
+            .full_document(FullDocumentType::UpdateLookup)
+            .resume_after(token)
+            .await
+            .map_err(|e| self.server_error(e, tls))?;
+        let mut docs: Vec<Document> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut events = 0u64;
+        let mut caught_up = true;
+        while let Some(event) = stream.next_if_any().await.map_err(|e| self.server_error(e, tls))? {
+            events += 1;
+            let id = event.document_key.as_ref().and_then(|k| k.get("_id")).cloned();
+            let doc = match (event.operation_type, event.full_document, id) {
+                (OperationType::Delete, _, Some(id)) => Some(doc! { "_id": id, DELETED: 1 }),
+                // The document as it is now; gone since, its delete follows.
+                (OperationType::Insert | OperationType::Update | OperationType::Replace, Some(d), _) => Some(d),
+                _ => None,
+            };
+            if let Some(doc) = doc {
+                let key = doc.get("_id").map(extended_json).unwrap_or_default();
+                match index.get(&key) {
+                    Some(&i) => docs[i] = doc,
+                    None => {
+                        index.insert(key, docs.len());
+                        docs.push(doc);
+                    }
+                }
+            }
+            if events >= self.config.change_batch {
+                caught_up = false;
+                break;
+            }
+        }
+        let token = stream.resume_token().ok_or_else(|| self.error("reading the change stream", "no resume token"))?;
+        let token = bson::serialize_to_bson(&token).map_err(|e| self.error("keeping the resume token", e))?;
+        let mut window = migrate_engine::Window::new(CHANGE_STREAM, Some(start), Some(extended_json(&token)));
+        window.read_from = Some(start.value.clone());
+        window.caught_up = Some(caught_up);
+        tracing::info!("{}: {events} change events, {} documents changed", self.shown(), docs.len());
+        self.window = Some(window);
+        Ok(Docs::Changes(docs.into_iter()))
     }
 
     /// The cursor's greatest value now (the next mark) and the condition
@@ -256,6 +334,12 @@ impl MongoSource {
         if let Some(problem) = migrate_engine::tls::CertProblem::of(&text) {
             let why = problem.explain("tls_ca_file (or tlsCAFile in the url)", "the host in the url");
             return self.error("connecting", format!("{why}: {text}"));
+        }
+        if text.contains("only supported on replica sets") {
+            return self.error(
+                "opening the change stream",
+                format!("{text}: change streams need a replica set (one node will do); or use a cursor field"),
+            );
         }
         if !tls && text.contains("Server selection timeout") {
             return self.error(
@@ -345,7 +429,25 @@ impl MongoSource {
                 // The whole read of a delta: only its window (the sample
                 // that names the columns reads the whole collection).
                 if let (None, Some(inc)) = (limit, self.config.incremental.clone()) {
-                    if self.window.is_none() {
+                    if inc.cursor == CHANGE_STREAM {
+                        match self.start.clone() {
+                            Some(start) => return self.read_changes(&collection, &start, tls).await,
+                            None => {
+                                // The full load: the stream's position from
+                                // before the read is the mark.
+                                let stream = collection.watch().await.map_err(|e| self.server_error(e, tls))?;
+                                let token = stream.resume_token().ok_or_else(|| {
+                                    self.error("opening the change stream", "the server gave no resume token")
+                                })?;
+                                let token = bson::serialize_to_bson(&token)
+                                    .map_err(|e| self.error("keeping the resume token", e))?;
+                                let mut window =
+                                    migrate_engine::Window::new(&inc.cursor, None, Some(extended_json(&token)));
+                                window.caught_up = Some(true);
+                                self.window = Some(window);
+                            }
+                        }
+                    } else if self.window.is_none() {
                         self.plan_window(&collection, &inc).await?;
                     }
                     if let Some(w) = &self.window_filter {
@@ -440,6 +542,9 @@ impl MongoSource {
             if self.shape.covers(c, unwind) && !out.contains(c) {
                 out.push(c.clone());
             }
+        }
+        if self.config.incremental.as_ref().is_some_and(|i| i.cursor == CHANGE_STREAM) {
+            out.push(DELETED.to_string());
         }
         out
     }
