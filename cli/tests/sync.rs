@@ -89,6 +89,41 @@ fn run_from(t: &Target, var: (&str, &str), map: &std::path::Path, out: &str) -> 
         .unwrap()
 }
 
+/// A mapping of the MongoDB collection crm.customers into contacts, the
+/// source block ending with `source_lines`.
+fn mongo_mapping(dir: &std::path::Path, source_lines: &str) -> std::path::PathBuf {
+    let path = dir.join("mongo.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[migration]
+name = "crm-sync"
+org_id = "${{ORG_ID}}"
+source_system = "legacy-mongo"
+
+[sources.customers]
+kind = "mongodb"
+url = "${{LEGACY_MONGO_URL}}"
+collection = "customers"
+{source_lines}
+
+[contacts]
+from = "customers"
+key = ["_id"]
+on_missing = "delete"
+max_deleted = "100%"
+
+[contacts.columns]
+first_name = "first_name"
+last_name = "last_name"
+email = {{ from = "email", transform = ["trim", "email"] }}
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
 fn window(r: &serde_json::Value) -> serde_json::Value {
     r["sources"][0]["window"].clone()
 }
@@ -350,32 +385,10 @@ async fn a_mongodb_collection_follows_its_source_by_a_date_cursor() {
         server.write("crm", "customers", "insert", &d, "").await;
     }
     let t = Target::new().await;
-    let path = t.work.path().join("mongo.toml");
-    std::fs::write(
-        &path,
-        r#"[migration]
-name = "crm-sync"
-org_id = "${ORG_ID}"
-source_system = "legacy-mongo"
-
-[sources.customers]
-kind = "mongodb"
-url = "${LEGACY_MONGO_URL}"
-collection = "customers"
-incremental = { cursor = "updated_at", overlap = "10m", deletes = "key_scan" }
-
-[contacts]
-from = "customers"
-key = ["_id"]
-on_missing = "delete"
-
-[contacts.columns]
-first_name = "first_name"
-last_name = "last_name"
-email = { from = "email", transform = ["trim", "email"] }
-"#,
-    )
-    .unwrap();
+    let path = mongo_mapping(
+        t.work.path(),
+        "incremental = { cursor = \"updated_at\", overlap = \"10m\", deletes = \"key_scan\" }",
+    );
     let run = |out: &str| run_from(&t, ("LEGACY_MONGO_URL", &server.url("crm")), &path, out);
     assert_success(&run("full"));
     let r = report(&t.out_dir("full"));
@@ -827,34 +840,7 @@ async fn a_mongodb_collection_follows_its_change_stream() {
         server.write("crm", "customers", "insert", &person(id, &format!("L{id}"), &email), "").await;
     }
     let t = Target::new().await;
-    let path = t.work.path().join("stream.toml");
-    std::fs::write(
-        &path,
-        r#"[migration]
-name = "crm-stream"
-org_id = "${ORG_ID}"
-source_system = "legacy-mongo"
-
-[sources.customers]
-kind = "mongodb"
-url = "${LEGACY_MONGO_URL}"
-collection = "customers"
-incremental = { cursor = "$change_stream" }
-change_batch = 4
-
-[contacts]
-from = "customers"
-key = ["_id"]
-on_missing = "delete"
-max_deleted = "100%"
-
-[contacts.columns]
-first_name = "first_name"
-last_name = "last_name"
-email = { from = "email", transform = ["trim", "email"] }
-"#,
-    )
-    .unwrap();
+    let path = mongo_mapping(t.work.path(), "incremental = { cursor = \"$change_stream\" }\nchange_batch = 4");
     let url = server.url("crm");
     let full = run_from(&t, ("LEGACY_MONGO_URL", &url), &path, "full");
     assert_success(&full);
