@@ -15,9 +15,9 @@ async fn applying_twice_changes_nothing_the_second_time() {
     assert_success(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").split(" on ").next(),
-        Some("schema is up to date (12 migrations)")
+        Some("schema is up to date (13 migrations)")
     );
-    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.schema_migrations").await, 12);
+    assert_eq!(t.admin_count("SELECT count(*) FROM migrate.schema_migrations").await, 13);
 }
 
 /// Dedupe and `match_existing` fold every compared value: the planner

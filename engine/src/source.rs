@@ -61,7 +61,8 @@ pub trait Source: Send {
         None
     }
 
-    /// `incremental = { … }` of a source that can read a delta.
+    /// `incremental = { … }` of a source that can read a delta. (A source
+    /// that wraps another must pass this and the three below through.)
     fn incremental(&self) -> Option<&crate::incremental::IncrementalConfig> {
         None
     }

@@ -245,9 +245,28 @@ pub(crate) enum Handled {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "migrate", rename_all = "snake_case")]
 pub(crate) enum Internal {
-    Partition { job_id: Uuid, part: i32 },
-    Publish { job_id: Uuid },
+    Partition {
+        job_id: Uuid,
+        part: i32,
+    },
+    Publish {
+        job_id: Uuid,
+    },
+    /// A delta run of the tenant's stored mapping (its incremental sources
+    /// read from their marks): what a scheduler sends, or a sync that
+    /// stopped at its batch's cap sends itself. `request` names the
+    /// request (one job per request); the message's id when absent.
+    Sync {
+        bucket: String,
+        org_id: Uuid,
+        #[serde(default)]
+        request: Option<String>,
+    },
 }
+
+/// The job prefix of a tenant's sync runs: their results go under its
+/// `_results/`.
+pub(crate) const SYNC_DIR: &str = "_sync";
 
 pub(crate) async fn enqueue(shared: &Shared, message: &Internal) -> Result<(), JobError> {
     let body = serde_json::to_string(message).map_err(fail)?;
@@ -270,6 +289,10 @@ async fn handle_message(shared: &Shared, message: &Message) {
         vec![match internal {
             Internal::Partition { job_id, part } => crate::partition::stage(shared, job_id, part, receipt).await,
             Internal::Publish { job_id } => crate::partition::publish(shared, job_id, receipt).await,
+            Internal::Sync { bucket, org_id, request } => {
+                let request = request.or_else(|| message.message_id().map(str::to_string)).unwrap_or_default();
+                handle_sync(shared, &bucket, org_id, &request, receipt).await
+            }
         }]
     } else {
         let uploads = match parse(body) {
@@ -392,6 +415,34 @@ async fn handle_upload(shared: &Shared, upload: &Upload, receipt: &str) -> Handl
             (org, prefix, true)
         }
     };
+    claim_and_run(shared, upload, org, prefix, stored, receipt).await
+}
+
+/// A sync request: a job of the tenant's stored mapping, with no files of
+/// its own (its sources are databases), identified by the request.
+async fn handle_sync(shared: &Shared, bucket: &str, org: Uuid, request: &str, receipt: &str) -> Handled {
+    if !stored_mapping_exists(shared, bucket, org).await {
+        warn!(org_id = %org, "a sync request for an org without a stored mapping: dead-lettered");
+        return Handled::DeadLetter;
+    }
+    let upload = Upload {
+        bucket: bucket.to_string(),
+        key: format!("{}{org}.toml", shared.config.mappings_prefix),
+        version: format!("sync:{request}"),
+        size: 0,
+    };
+    claim_and_run(shared, &upload, org, format!("tenants/{org}/{SYNC_DIR}/"), true, receipt).await
+}
+
+/// Claims the job `upload` starts in the ledger and runs it.
+async fn claim_and_run(
+    shared: &Shared,
+    upload: &Upload,
+    org: Uuid,
+    prefix: String,
+    stored: bool,
+    receipt: &str,
+) -> Handled {
     let config = &shared.config;
     let claim = ledger::claim(&shared.pool, upload, org, &prefix, &config.worker_id, config.lease).await;
     let claimed = match claim {
@@ -769,6 +820,13 @@ async fn execute(shared: &Shared, job: &JobInfo, last_attempt: bool) -> Result<E
         return Err(JobError::Cancelled);
     }
     output.close().map_err(fail)?;
+    // A sync that stopped at its batch's cap asks for the next batch.
+    let behind = report.sources.iter().any(|s| s.window.as_ref().is_some_and(|w| w.caught_up == Some(false)));
+    if error.is_none() && behind && job.prefix.ends_with(&format!("/{SYNC_DIR}/")) {
+        let next = Internal::Sync { bucket: job.bucket.clone(), org_id: job.org, request: Some(run_id.to_string()) };
+        enqueue(shared, &next).await?;
+        info!("the sources are not caught up: the next sync is queued");
+    }
     locate_report(&mut report, shared, job, &root);
     write_report(&out_dir, &report).map_err(fail)?;
     // A job's results are written once: by the attempt that succeeds, or

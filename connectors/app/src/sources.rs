@@ -406,6 +406,22 @@ impl Source for Relocated {
     fn position(&self) -> Option<(u64, u64)> {
         self.inner.position()
     }
+
+    fn incremental(&self) -> Option<&migrate_engine::IncrementalConfig> {
+        self.inner.incremental()
+    }
+
+    fn start_from(&mut self, mark: Option<&migrate_engine::Mark>) {
+        self.inner.start_from(mark);
+    }
+
+    fn window(&self) -> Option<migrate_engine::Window> {
+        self.inner.window()
+    }
+
+    fn key_scan(&self, columns: &[String]) -> Option<Box<dyn Source>> {
+        self.inner.key_scan(columns)
+    }
 }
 
 /// Opens every source the mapping uses and checks the source columns it
