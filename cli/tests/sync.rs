@@ -585,7 +585,7 @@ source_system = "legacy-erp"
 kind = "mssql"
 connection = "${ERP_MSSQL}"
 table = "dbo.Customers"
-incremental = { cursor = "RowVer", deletes = "key_scan" }
+incremental = { cursor = "RowVer", overlap = 1, deletes = "key_scan" }
 
 [contacts]
 from = "customers"
@@ -608,21 +608,24 @@ email = { from = "Email", transform = ["trim", "email"] }
     let read = "SELECT [CustomerID], [FirstName], [LastName], [Email], [RowVer] FROM [dbo].[Customers]";
     assert!(full.received().iter().any(|s| s.sql == format!("{read} ORDER BY [CustomerID]") && s.params.is_empty()));
 
-    // In the source since: 2 updated, 3 corrected, 4 deleted, 6 inserted,
-    // each with a new rowversion.
+    // In the source since: 2 updated, 3 corrected, 1 deleted, 6 inserted,
+    // each with a new rowversion; and 4 changed by a transaction that took
+    // its rowversion (0x7D4, below the mark) before the full load read and
+    // committed after it.
     let after = vec![
-        row(1, "Ada", "Lovelace", "ada@example.com", 0x7D1),
         row(2, "Alan", "Turing-Smith", "alan@example.com", 0x7D6),
         row(3, "Barbara", "Liskov", "barbara@example.com", 0x7D7),
+        row(4, "Grace", "Hopper-Late", "grace@example.com", 0x7D4),
         row(5, "Donald", "Knuth", "don@example.com", 0x7D5),
         row(6, "Frances", "Allen", "fran@example.com", 0x7D8),
     ];
     // The delta's statement, answered with the rows the source has in the
-    // window: from the stored mark (5, read again) to the new one.
+    // window: from the stored mark less the overlap of one step (4, and 5
+    // read again) to the new one.
     let delta_sql = format!("{read} WHERE [RowVer] >= @P1 AND [RowVer] <= @P2 ORDER BY [CustomerID]");
     let window_rows: Vec<Vec<V>> = after
         .iter()
-        .filter(|r| matches!(&r[4], V::Bytes(b) if b.as_slice() >= 0x7D5u64.to_be_bytes().as_slice()))
+        .filter(|r| matches!(&r[4], V::Bytes(b) if b.as_slice() >= 0x7D4u64.to_be_bytes().as_slice()))
         .cloned()
         .collect();
     let columns = table(Vec::new()).columns;
@@ -634,17 +637,18 @@ email = { from = "Email", transform = ["trim", "email"] }
     assert!(
         delta.received().contains(&Received {
             sql: delta_sql,
-            params: vec!["0x00000000000007D5".into(), "0x00000000000007D8".into()]
+            params: vec!["0x00000000000007D4".into(), "0x00000000000007D8".into()]
         }),
         "{:#?}",
         delta.received()
     );
     let r = report(&t.out_dir("delta"));
-    // Read 2, 3, 5, 6: 3 (rejected before) and 6 inserted, 2 updated, 5
-    // unchanged; 4 gone, found by the key scan.
-    assert_eq!(counts(entity(&r, "contacts")), [4, 0, 0, 0, 4, 2, 1, 1]);
+    // Read 2, 3, 4, 5, 6: 3 (rejected before) and 6 inserted, 2 and 4
+    // (the late one) updated, 5 unchanged; 1 gone, found by the key scan.
+    assert_eq!(counts(entity(&r, "contacts")), [5, 0, 0, 0, 5, 2, 2, 1]);
     assert_eq!(missing(&r), [1, 1]);
     assert_eq!(window(&r)["previous_mark"], "\\x00000000000007d5");
+    assert_eq!(window(&r)["read_from"], "\\x00000000000007d4");
     assert_eq!(window(&r)["mark"], "\\x00000000000007d8");
     assert_eq!(window(&r)["keys_scanned"], 5);
     let mut admin = t.admin().await;
@@ -655,7 +659,10 @@ email = { from = "Email", transform = ["trim", "email"] }
     .await
     .unwrap();
     let s = |k: &str, n: &str| (k.to_string(), n.to_string());
-    assert_eq!(names, [s("1", "Lovelace"), s("2", "Turing-Smith"), s("3", "Liskov"), s("5", "Knuth"), s("6", "Allen")]);
+    assert_eq!(
+        names,
+        [s("2", "Turing-Smith"), s("3", "Liskov"), s("4", "Hopper-Late"), s("5", "Knuth"), s("6", "Allen")]
+    );
 }
 
 /// The source as a test changes it: id → (first name, last name, email).
@@ -900,4 +907,73 @@ async fn a_mongodb_collection_follows_its_change_stream() {
             s("6", "L6", "p6@example.com"),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_new_csv_export_applies_exactly_what_changed_since_the_last() {
+    let t = Target::new().await;
+    let dir = t.work.path().join("csv");
+    std::fs::create_dir_all(&dir).unwrap();
+    let export = |rows: &[&str]| {
+        std::fs::write(dir.join("customers.csv"), format!("id,first_name,last_name,email\n{}\n", rows.join("\n")))
+            .unwrap()
+    };
+    std::fs::write(
+        dir.join("mapping.toml"),
+        r#"[migration]
+name = "crm-exports"
+org_id = "${ORG_ID}"
+source_system = "legacy-csv"
+
+[sources.customers]
+kind = "csv"
+path = "customers.csv"
+
+[contacts]
+from = "customers"
+key = ["id"]
+on_missing = "delete"
+
+[contacts.columns]
+first_name = "first_name"
+last_name = "last_name"
+email = { from = "email", transform = ["trim", "email"] }
+"#,
+    )
+    .unwrap();
+    let map = dir.join("mapping.toml");
+    export(&[
+        "1,Ada,Lovelace,ada@example.com",
+        "2,Alan,Turing,alan@example.com",
+        "3,Barbara,Liskov,not an address",
+        "4,Grace,Hopper,grace@example.com",
+        "5,Donald,Knuth,don@example.com",
+    ]);
+    assert_success(&t.run(&map, ORG_A, "first"));
+    let r = report(&t.out_dir("first"));
+    assert_eq!(counts(entity(&r, "contacts")), [5, 0, 0, 1, 4, 4, 0, 0]);
+
+    // The next export: 2 changed, 3 corrected, 4 gone, 6 new; 1 and 5 as
+    // they were. A file has no cursor: it is read whole, and the key map
+    // and the rows' values tell what changed.
+    export(&[
+        "1,Ada,Lovelace,ada@example.com",
+        "2,Alan,Turing-Smith,alan@example.com",
+        "3,Barbara,Liskov,barbara@example.com",
+        "5,Donald,Knuth,don@example.com",
+        "6,Frances,Allen,fran@example.com",
+    ]);
+    assert_success(&t.run(&map, ORG_A, "second"));
+    let r = report(&t.out_dir("second"));
+    assert_eq!(counts(entity(&r, "contacts")), [5, 0, 0, 0, 5, 2, 1, 2]);
+    assert_eq!(missing(&r), [1, 1]);
+    let mut admin = t.admin().await;
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT k.source_key, c.last_name FROM contacts c JOIN migrate.keys k ON k.target_id = c.id ORDER BY 1",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let s = |k: &str, n: &str| (k.to_string(), n.to_string());
+    assert_eq!(rows, [s("1", "Lovelace"), s("2", "Turing-Smith"), s("3", "Liskov"), s("5", "Knuth"), s("6", "Allen")]);
 }
