@@ -748,6 +748,9 @@ async fn a_binlog_follow_applies_ten_thousand_mixed_changes_in_order() {
     assert_eq!(counts(entity(&r, "contacts")), [2000, 0, 0, 0, 2000, 2000, 0, 0]);
     let full_mark = window(&r)["mark"].as_str().unwrap().to_string();
     assert!(full_mark.starts_with("binlog.000001:"), "{full_mark}");
+    // The same place as a GTID position (domain 0, server 1).
+    let gtid = |r: &serde_json::Value| window(r)["mark_gtid"].as_str().unwrap_or_default().to_string();
+    assert!(gtid(&r).starts_with("0-1-"), "{r}");
     assert_eq!(window(&r)["deletes"], "full_read");
 
     let mut rng = Seeded(0xb1_0610);
@@ -772,6 +775,13 @@ async fn a_binlog_follow_applies_ten_thousand_mixed_changes_in_order() {
         assert_eq!(window(&pair[1])["previous_mark"], window(&pair[0])["mark"]);
     }
     assert!(runs.iter().all(|r| window(r)["deletes"] == "soft_delete"));
+    // Each run's mark is later in GTID terms too.
+    let sequence = |r: &serde_json::Value| gtid(r).rsplit('-').next().unwrap_or("0").parse::<u64>().unwrap();
+    assert!(
+        runs.windows(2).all(|p| sequence(&p[0]) < sequence(&p[1])),
+        "{:?}",
+        runs.iter().map(gtid).collect::<Vec<_>>()
+    );
     assert_target_equals_source(&t, &db, "true").await;
     assert_eq!(t.tenant_count(Some(ORG_A), "contacts").await, model.len() as i64);
 }

@@ -146,6 +146,10 @@ pub struct Window {
     /// (`false`: it stopped at its batch's cap, more is waiting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caught_up: Option<bool>,
+    /// A binlog mark as a MariaDB GTID position (`BINLOG_GTID_POS()`), for
+    /// tools that follow by GTID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark_gtid: Option<String>,
 }
 
 impl Window {
@@ -162,6 +166,7 @@ impl Window {
             keys_scanned: None,
             deltas_since_scan: 0,
             caught_up: None,
+            mark_gtid: None,
         }
     }
 
@@ -239,6 +244,7 @@ mod tests {
                 keys_scanned: None,
                 deltas_since_scan: 0,
                 caught_up: None,
+                mark_gtid: None,
             };
             w.settle_deletes(&c, Some(&previous));
             since = w.deltas_since_scan;
@@ -254,6 +260,7 @@ mod tests {
             keys_scanned: None,
             deltas_since_scan: 9,
             caught_up: None,
+            mark_gtid: None,
         };
         full.settle_deletes(&config(Deletes::None, 1), None);
         assert_eq!((full.deletes.as_str(), full.deltas_since_scan), ("full_read", 0));

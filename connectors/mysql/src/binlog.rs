@@ -51,6 +51,15 @@ pub(crate) async fn end(conn: &mut Conn) -> Result<Position, String> {
     }
 }
 
+/// The GTID position a (file, offset) corresponds to (MariaDB's
+/// `BINLOG_GTID_POS`); `None` where the server has no such function or
+/// no GTID there.
+pub(crate) async fn gtid(conn: &mut Conn, at: &Position) -> Option<String> {
+    let gtid: Option<Option<String>> =
+        conn.exec_first("SELECT BINLOG_GTID_POS(?, ?)", (at.file.clone(), at.offset)).await.ok()?;
+    gtid.flatten().filter(|g| !g.is_empty())
+}
+
 /// Starts a consistent snapshot on `conn` and returns the binlog position
 /// it corresponds to (MariaDB's `binlog_snapshot_file/position`): rows read
 /// in it are exactly those committed before that position.

@@ -192,6 +192,7 @@ impl MysqlSource {
         let mut window = Window::new(crate::binlog::BINLOG_CURSOR, Some(start), Some(changes.mark.shown()));
         window.read_from = Some(from.shown());
         window.caught_up = Some(changes.caught_up);
+        window.mark_gtid = crate::binlog::gtid(conn, &changes.mark).await;
         tracing::info!(
             "{}: {} row events in the binlog from {} to {}, {} rows changed{}",
             self.shown(),
@@ -380,6 +381,7 @@ impl Source for MysqlSource {
                         snapshot = Some(reader);
                         let mut window = Window::new(&inc.cursor, None, Some(at.shown()));
                         window.caught_up = Some(true);
+                        window.mark_gtid = crate::binlog::gtid(&mut conn, &at).await;
                         let sql = format!(
                             "SELECT *, 0 AS {} FROM {}",
                             quote_ident(crate::binlog::DELETED),
