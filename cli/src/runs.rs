@@ -28,7 +28,7 @@ pub async fn runs(action: RunsAction, org: Option<String>) -> u8 {
             };
             match list_runs(&config, org, limit).await {
                 Ok(runs) => {
-                    for r in runs {
+                    for r in &runs {
                         println!(
                             "{}  {:<11}  {}  {}  {}",
                             r.run_id,
@@ -45,8 +45,15 @@ pub async fn runs(action: RunsAction, org: Option<String>) -> u8 {
                         }
                         let now = chrono::Utc::now();
                         for (system, source, cursor, mark, run, at) in marks {
+                            // The state of the source system's latest run
+                            // (a failed delta leaves the mark where it was).
+                            let last = runs.iter().find(|r| r.source_system == system && r.status != "dry_run");
+                            let state = last.map_or(String::new(), |r| format!("  last run {}", r.status));
+                            let lag = mark_time(&mark).map_or(String::new(), |t| {
+                                format!("  newest change applied {} ago", age(now.signed_duration_since(t)))
+                            });
                             println!(
-                                "{system}/{source}  {cursor} at {mark}  stored by {run} {} ago",
+                                "{system}/{source}  {cursor} at {mark}  stored by {run} {} ago{lag}{state}",
                                 age(now.signed_duration_since(at))
                             );
                         }
@@ -101,5 +108,31 @@ fn age(d: chrono::TimeDelta) -> String {
         120..=7199 => format!("{} min", s / 60),
         7200..=172_799 => format!("{} h", s / 3600),
         _ => format!("{} d", s / 86_400),
+    }
+}
+
+/// A time cursor's mark as a time (UTC), for the lag: `2026-11-02
+/// 09:00:00.000000`, or MongoDB's `{"$date":"2026-11-02T09:00:00Z"}`.
+fn mark_time(mark: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let text = mark.strip_prefix("{\"$date\":\"").and_then(|m| m.strip_suffix("\"}"));
+    if let Some(iso) = text {
+        return chrono::DateTime::parse_from_rfc3339(iso).ok().map(|t| t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(mark, "%Y-%m-%d %H:%M:%S%.f").ok().map(|t| t.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_marks_read_as_times_and_others_do_not() {
+        let at = |s: &str| mark_time(s).map(|t| t.to_rfc3339());
+        assert_eq!(at("2026-11-02 09:00:00.000000").as_deref(), Some("2026-11-02T09:00:00+00:00"));
+        assert_eq!(at("2026-11-02 09:00:00").as_deref(), Some("2026-11-02T09:00:00+00:00"));
+        assert_eq!(at(r#"{"$date":"2026-11-02T09:00:00Z"}"#).as_deref(), Some("2026-11-02T09:00:00+00:00"));
+        assert_eq!(at("binlog.000001:4567"), None);
+        assert_eq!(at("\\x00000000000007d8"), None);
+        assert_eq!(at("42"), None);
     }
 }

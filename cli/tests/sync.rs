@@ -229,6 +229,7 @@ async fn a_mariadb_table_follows_its_source_by_deltas_and_a_rollback_rewinds_the
     let listed = String::from_utf8_lossy(&out.stdout);
     let line = format!("legacy-crm/customers  updated_at at 2026-11-02 09:00:00.000000  stored by {}", r["run_id"]);
     assert!(listed.contains(&line.replace('"', "")), "{listed}");
+    assert!(listed.contains("ago  newest change applied ") && listed.contains("  last run succeeded"), "{listed}");
 
     // 5. The full load cannot be rolled back alone while deltas that read
     // from its mark stand.
