@@ -33,6 +33,9 @@ pub struct WorkerConfig {
     /// `JOB_LEASE_SECS` (default 60): how long a job stays claimed without
     /// a heartbeat; also the SQS visibility the worker keeps extending.
     pub lease: Duration,
+    /// `SYNC_FOLLOW_SECS` (default 5): how long a follow sync waits, once
+    /// caught up, before it reads again.
+    pub follow_interval: Duration,
     /// `MAX_ATTEMPTS` (default 3): failed attempts before a job is failed
     /// for good and its message dead-lettered.
     pub max_attempts: i32,
@@ -134,6 +137,7 @@ impl WorkerConfig {
             mappings_prefix: env("MAPPINGS_PREFIX").unwrap_or_else(|| "mappings/".into()),
             http_addr,
             lease: Duration::from_secs(number(env, "JOB_LEASE_SECS", 60u64)?.max(2)),
+            follow_interval: Duration::from_secs(number(env, "SYNC_FOLLOW_SECS", 5u64)?.max(1)),
             max_attempts: number(env, "MAX_ATTEMPTS", 3i32)?.max(1),
             retry_delay: Duration::from_secs(number(env, "RETRY_DELAY_SECS", 30u64)?),
             shutdown_grace: Duration::from_secs(number(env, "SHUTDOWN_GRACE_SECS", 30u64)?),

@@ -116,6 +116,7 @@ fn job_info(row: &ledger::JobRow) -> JobInfo {
         org: row.org_id,
         prefix: row.prefix.clone(),
         stored: !row.object_key.ends_with(&format!("/{MAPPING_FILE}")),
+        follow: false,
     }
 }
 

@@ -261,6 +261,9 @@ pub(crate) enum Internal {
         org_id: Uuid,
         #[serde(default)]
         request: Option<String>,
+        /// Keep reading while the job holds its lease (see `execute`).
+        #[serde(default)]
+        follow: bool,
     },
 }
 
@@ -289,9 +292,9 @@ async fn handle_message(shared: &Shared, message: &Message) {
         vec![match internal {
             Internal::Partition { job_id, part } => crate::partition::stage(shared, job_id, part, receipt).await,
             Internal::Publish { job_id } => crate::partition::publish(shared, job_id, receipt).await,
-            Internal::Sync { bucket, org_id, request } => {
+            Internal::Sync { bucket, org_id, request, follow } => {
                 let request = request.or_else(|| message.message_id().map(str::to_string)).unwrap_or_default();
-                handle_sync(shared, &bucket, org_id, &request, receipt).await
+                handle_sync(shared, &bucket, org_id, &request, follow, receipt).await
             }
         }]
     } else {
@@ -388,6 +391,8 @@ pub(crate) struct JobInfo {
     pub prefix: String,
     /// The tenant's stored mapping, not one uploaded with the data.
     pub stored: bool,
+    /// A sync that reads on until the worker stops (see `execute`).
+    pub follow: bool,
 }
 
 impl JobInfo {
@@ -415,12 +420,12 @@ async fn handle_upload(shared: &Shared, upload: &Upload, receipt: &str) -> Handl
             (org, prefix, true)
         }
     };
-    claim_and_run(shared, upload, org, prefix, stored, receipt).await
+    claim_and_run(shared, upload, org, prefix, stored, false, receipt).await
 }
 
 /// A sync request: a job of the tenant's stored mapping, with no files of
 /// its own (its sources are databases), identified by the request.
-async fn handle_sync(shared: &Shared, bucket: &str, org: Uuid, request: &str, receipt: &str) -> Handled {
+async fn handle_sync(shared: &Shared, bucket: &str, org: Uuid, request: &str, follow: bool, receipt: &str) -> Handled {
     if !stored_mapping_exists(shared, bucket, org).await {
         warn!(org_id = %org, "a sync request for an org without a stored mapping: dead-lettered");
         return Handled::DeadLetter;
@@ -431,7 +436,7 @@ async fn handle_sync(shared: &Shared, bucket: &str, org: Uuid, request: &str, re
         version: format!("sync:{request}"),
         size: 0,
     };
-    claim_and_run(shared, &upload, org, format!("tenants/{org}/{SYNC_DIR}/"), true, receipt).await
+    claim_and_run(shared, &upload, org, format!("tenants/{org}/{SYNC_DIR}/"), true, follow, receipt).await
 }
 
 /// Claims the job `upload` starts in the ledger and runs it.
@@ -441,6 +446,7 @@ async fn claim_and_run(
     org: Uuid,
     prefix: String,
     stored: bool,
+    follow: bool,
     receipt: &str,
 ) -> Handled {
     let config = &shared.config;
@@ -460,8 +466,15 @@ async fn claim_and_run(
             return Handled::Retry(Duration::from_secs(5));
         }
     };
-    let job =
-        JobInfo { job_id: claimed.job_id, bucket: upload.bucket.clone(), key: upload.key.clone(), org, prefix, stored };
+    let job = JobInfo {
+        job_id: claimed.job_id,
+        bucket: upload.bucket.clone(),
+        key: upload.key.clone(),
+        org,
+        prefix,
+        stored,
+        follow,
+    };
     let span = info_span!("job", job_id = %claimed.job_id, org_id = %org, attempt = claimed.attempts);
     run_claimed(shared, &job, receipt, claimed).instrument(span).await
 }
@@ -810,20 +823,67 @@ async fn execute(shared: &Shared, job: &JobInfo, last_attempt: bool) -> Result<E
     if crate::partition::split(shared, job, &root, &mapping, &sources).await? {
         return Ok(Executed::Split);
     }
+    if !job.follow {
+        return run_once(shared, job, &root, &mapping, &sources, last_attempt).await.map(|(executed, _)| executed);
+    }
+    // A follow job reads on while it holds its lease: another run at once
+    // when the sources are behind, after the interval when caught up. At
+    // shutdown the run in hand is finished and published (within the
+    // grace period), and the job is handed back, to go on from its mark on
+    // another worker.
+    let stopping = || *shared.stopping.borrow() || shared.cancel.load(std::sync::atomic::Ordering::Relaxed);
+    loop {
+        let (_, behind) = run_once(shared, job, &root, &mapping, &sources, last_attempt).await?;
+        if stopping() {
+            info!("shutting down: the follow sync is handed over after its last run");
+            return Err(JobError::Cancelled);
+        }
+        if behind {
+            continue;
+        }
+        let until = tokio::time::Instant::now() + config.follow_interval;
+        while tokio::time::Instant::now() < until {
+            if stopping() {
+                info!("shutting down: the follow sync is handed over");
+                return Err(JobError::Cancelled);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
 
+/// One run of the job's mapping, its results put back. Also says whether
+/// an incremental source stopped at its batch's cap (more to read).
+async fn run_once(
+    shared: &Shared,
+    job: &JobInfo,
+    root: &std::path::Path,
+    mapping: &migrate_mappings::Mapping,
+    sources: &migrate_app::SourceSet,
+    last_attempt: bool,
+) -> Result<(Executed, bool), JobError> {
+    let (config, bucket, shown) = (&shared.config, &job.bucket, job.shown());
+    let root = root.to_path_buf();
     let run_id = Uuid::new_v4();
     let out_dir = root.join(".out");
+    // Each run's files only.
+    let _ = std::fs::remove_dir_all(&out_dir);
     let mut output = OutputDir::create(&out_dir).map_err(fail)?;
     let request = RunRequest { run_id, dry_run: false, cancel: &shared.cancel };
-    let (mut report, error) = run_mapping(&mapping, &sources, config.db.clone(), request, &mut output).await;
+    let (mut report, error) = run_mapping(mapping, sources, config.db.clone(), request, &mut output).await;
     if matches!(error, Some(EngineError::Cancelled)) {
         return Err(JobError::Cancelled);
     }
     output.close().map_err(fail)?;
     // A sync that stopped at its batch's cap asks for the next batch.
     let behind = report.sources.iter().any(|s| s.window.as_ref().is_some_and(|w| w.caught_up == Some(false)));
-    if error.is_none() && behind && job.prefix.ends_with(&format!("/{SYNC_DIR}/")) {
-        let next = Internal::Sync { bucket: job.bucket.clone(), org_id: job.org, request: Some(run_id.to_string()) };
+    if error.is_none() && behind && !job.follow && job.prefix.ends_with(&format!("/{SYNC_DIR}/")) {
+        let next = Internal::Sync {
+            bucket: job.bucket.clone(),
+            org_id: job.org,
+            request: Some(run_id.to_string()),
+            follow: false,
+        };
         enqueue(shared, &next).await?;
         info!("the sources are not caught up: the next sync is queued");
     }
@@ -839,9 +899,10 @@ async fn execute(shared: &Shared, job: &JobInfo, last_attempt: bool) -> Result<E
     }
     let (summary, rows) = summary(&report);
     match error {
-        None => {
-            Ok(Executed::Finished(Outcome { state: "succeeded", run_id: Some(run_id), error: None, summary, rows }))
-        }
+        None => Ok((
+            Executed::Finished(Outcome { state: "succeeded", run_id: Some(run_id), error: None, summary, rows }),
+            behind,
+        )),
         // A run that ended with a report is retried when the systems it
         // uses failed it (a database error mid-run): nothing of it was
         // published. One its input failed (a reject budget exceeded) is not.

@@ -20,6 +20,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("MAPPINGS_PREFIX", "mappings/", "where stored tenant mappings live"),
     ("HTTP_ADDR", "0.0.0.0:8080", "/livez, /readyz, /metrics"),
     ("JOB_LEASE_SECS", "60", "lease and SQS visibility, renewed every third of it"),
+    ("SYNC_FOLLOW_SECS", "5", "how long a follow sync, caught up, waits before it reads again"),
     ("MAX_ATTEMPTS", "3", "attempts before a job fails for good"),
     ("RETRY_DELAY_SECS", "30", "times the attempts so far"),
     ("SHUTDOWN_GRACE_SECS", "30", "how long a job may finish after SIGTERM"),
