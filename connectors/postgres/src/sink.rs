@@ -125,9 +125,13 @@ async fn record_run(tx: &mut PgConnection, run_id: Uuid, plan: &RunPlan, status:
     Ok(())
 }
 
-/// Closing the lock connection releases the run's session locks. A failure
-/// to close changes nothing: the server drops them with the connection.
-async fn release_locks(lock: PgConnection) {
+/// Releases the run's session locks, then closes their connection. They
+/// are released first, and waited for: a closed connection's backend lets
+/// them go only when it has exited, and a run started right after (`migrate
+/// sync`'s next batch) would find them still held. A failure changes
+/// nothing: the server drops them with the connection.
+async fn release_locks(mut lock: PgConnection) {
+    let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut lock).await;
     let _ = lock.close().await;
 }
 
