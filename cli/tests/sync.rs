@@ -11,27 +11,40 @@ mod support;
 use migrate_testkit::MariaDb;
 use support::*;
 
+/// A mapping of the MySQL table crm.customers into contacts, read with
+/// `incremental = {incremental}`.
 fn mapping(dir: &std::path::Path, incremental: &str) -> std::path::PathBuf {
-    let path = dir.join("sync.toml");
+    let source = format!(
+        "kind = \"mysql\"\nurl = \"${{LEGACY_MYSQL_URL}}\"\ntable = \"customers\"\nincremental = {incremental}"
+    );
+    contacts_mapping(dir.join("sync.toml"), "legacy-crm", &source, "id", "50%")
+}
+
+/// A mapping of the source block `source` into contacts (first name, last
+/// name, email), keyed by `key`, deleting rows gone from the source.
+fn contacts_mapping(
+    path: std::path::PathBuf,
+    system: &str,
+    source: &str,
+    key: &str,
+    max_deleted: &str,
+) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
             r#"[migration]
 name = "crm-sync"
 org_id = "${{ORG_ID}}"
-source_system = "legacy-crm"
+source_system = "{system}"
 
 [sources.customers]
-kind = "mysql"
-url = "${{LEGACY_MYSQL_URL}}"
-table = "customers"
-incremental = {incremental}
+{source}
 
 [contacts]
 from = "customers"
-key = ["id"]
+key = ["{key}"]
 on_missing = "delete"
-max_deleted = "50%"
+max_deleted = "{max_deleted}"
 
 [contacts.columns]
 first_name = "first_name"
@@ -92,36 +105,9 @@ fn run_from(t: &Target, var: (&str, &str), map: &std::path::Path, out: &str) -> 
 /// A mapping of the MongoDB collection crm.customers into contacts, the
 /// source block ending with `source_lines`.
 fn mongo_mapping(dir: &std::path::Path, source_lines: &str) -> std::path::PathBuf {
-    let path = dir.join("mongo.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[migration]
-name = "crm-sync"
-org_id = "${{ORG_ID}}"
-source_system = "legacy-mongo"
-
-[sources.customers]
-kind = "mongodb"
-url = "${{LEGACY_MONGO_URL}}"
-collection = "customers"
-{source_lines}
-
-[contacts]
-from = "customers"
-key = ["_id"]
-on_missing = "delete"
-max_deleted = "100%"
-
-[contacts.columns]
-first_name = "first_name"
-last_name = "last_name"
-email = {{ from = "email", transform = ["trim", "email"] }}
-"#
-        ),
-    )
-    .unwrap();
-    path
+    let source =
+        format!("kind = \"mongodb\"\nurl = \"${{LEGACY_MONGO_URL}}\"\ncollection = \"customers\"\n{source_lines}");
+    contacts_mapping(dir.join("mongo.toml"), "legacy-mongo", &source, "_id", "100%")
 }
 
 fn window(r: &serde_json::Value) -> serde_json::Value {
@@ -929,30 +915,8 @@ async fn a_new_csv_export_applies_exactly_what_changed_since_the_last() {
         std::fs::write(dir.join("customers.csv"), format!("id,first_name,last_name,email\n{}\n", rows.join("\n")))
             .unwrap()
     };
-    std::fs::write(
-        dir.join("mapping.toml"),
-        r#"[migration]
-name = "crm-exports"
-org_id = "${ORG_ID}"
-source_system = "legacy-csv"
-
-[sources.customers]
-kind = "csv"
-path = "customers.csv"
-
-[contacts]
-from = "customers"
-key = ["id"]
-on_missing = "delete"
-
-[contacts.columns]
-first_name = "first_name"
-last_name = "last_name"
-email = { from = "email", transform = ["trim", "email"] }
-"#,
-    )
-    .unwrap();
-    let map = dir.join("mapping.toml");
+    let source = "kind = \"csv\"\npath = \"customers.csv\"";
+    let map = contacts_mapping(dir.join("mapping.toml"), "legacy-csv", source, "id", "50%");
     export(&[
         "1,Ada,Lovelace,ada@example.com",
         "2,Alan,Turing,alan@example.com",

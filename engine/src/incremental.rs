@@ -107,6 +107,31 @@ impl IncrementalConfig {
     }
 }
 
+/// How a run looked for rows deleted in the source (the report's
+/// `window.deletes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteCheck {
+    /// A full load: every key was read, and the key map's others are gone.
+    FullRead,
+    KeyScan,
+    SoftDelete,
+    /// A delta that looked for none.
+    NotChecked,
+}
+
+impl DeleteCheck {
+    /// As the report writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FullRead => "full_read",
+            Self::KeyScan => "key_scan",
+            Self::SoftDelete => "soft_delete",
+            Self::NotChecked => "not_checked",
+        }
+    }
+}
+
 /// A mark a published run stored for a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mark {
@@ -133,9 +158,8 @@ pub struct Window {
     /// reads from here. Absent when the source had no rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark: Option<String>,
-    /// How this run looked for deleted rows: `full_read` (a full load:
-    /// every key was read), `key_scan`, `soft_delete`, or `not_checked`.
-    pub deletes: String,
+    /// How this run looked for deleted rows.
+    pub deletes: DeleteCheck,
     /// Keys the key scan read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys_scanned: Option<u64>,
@@ -162,7 +186,7 @@ impl Window {
             previous_mark: previous.map(|m| m.value.clone()),
             read_from: None,
             mark,
-            deletes: String::new(),
+            deletes: DeleteCheck::FullRead,
             keys_scanned: None,
             deltas_since_scan: 0,
             caught_up: None,
@@ -180,13 +204,12 @@ impl Window {
     pub fn settle_deletes(&mut self, config: &IncrementalConfig, previous: Option<&Mark>) {
         let since = previous.map_or(0, |m| m.deltas_since_scan);
         let (how, since) = match (self.is_delta(), config.deletes) {
-            (false, _) => ("full_read", 0),
-            (true, Deletes::KeyScan) if since + 1 >= config.key_scan_every => ("key_scan", 0),
-            (true, Deletes::KeyScan) => ("not_checked", since + 1),
-            (true, Deletes::SoftDelete) => ("soft_delete", since + 1),
-            (true, Deletes::None) => ("not_checked", since + 1),
+            (false, _) => (DeleteCheck::FullRead, 0),
+            (true, Deletes::KeyScan) if since + 1 >= config.key_scan_every => (DeleteCheck::KeyScan, 0),
+            (true, Deletes::KeyScan | Deletes::None) => (DeleteCheck::NotChecked, since + 1),
+            (true, Deletes::SoftDelete) => (DeleteCheck::SoftDelete, since + 1),
         };
-        self.deletes = how.to_string();
+        self.deletes = how;
         self.deltas_since_scan = since;
     }
 }
@@ -240,7 +263,7 @@ mod tests {
                 previous_mark: Some("1".into()),
                 read_from: None,
                 mark: None,
-                deletes: String::new(),
+                deletes: DeleteCheck::FullRead,
                 keys_scanned: None,
                 deltas_since_scan: 0,
                 caught_up: None,
@@ -250,19 +273,20 @@ mod tests {
             since = w.deltas_since_scan;
             seen.push(w.deletes);
         }
-        assert_eq!(seen, ["not_checked", "not_checked", "key_scan", "not_checked", "not_checked", "key_scan"]);
+        use DeleteCheck::{KeyScan, NotChecked};
+        assert_eq!(seen, [NotChecked, NotChecked, KeyScan, NotChecked, NotChecked, KeyScan]);
         let mut full = Window {
             cursor: "c".into(),
             previous_mark: None,
             read_from: None,
             mark: None,
-            deletes: String::new(),
+            deletes: DeleteCheck::FullRead,
             keys_scanned: None,
             deltas_since_scan: 9,
             caught_up: None,
             mark_gtid: None,
         };
         full.settle_deletes(&config(Deletes::None, 1), None);
-        assert_eq!((full.deletes.as_str(), full.deltas_since_scan), ("full_read", 0));
+        assert_eq!((full.deletes, full.deltas_since_scan), (DeleteCheck::FullRead, 0));
     }
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::counts::EntityCounts;
 use crate::error::EngineError;
 use crate::events::RunEvents;
+use crate::incremental::DeleteCheck;
 use crate::map::{MapNote, MapOutput, map_batch};
 use crate::plan::{EntityPlan, RunPlan};
 use crate::reject::RejectedRow;
@@ -421,14 +422,14 @@ async fn stage_all(
                     (None, _) => "a full load".to_string(),
                 },
                 w.cursor,
-                w.deletes
+                w.deletes.as_str()
             );
         }
         // Rows a soft-delete column marks deleted are not loaded; in a
         // delta, their keys are the rows gone from the source.
         let deleted_flag = incremental.as_ref().and_then(|c| c.deleted_flag.clone());
         let soft_deletes =
-            deleted_flag.as_ref().filter(|_| window.as_ref().is_some_and(|w| w.deletes == "soft_delete"));
+            deleted_flag.as_ref().filter(|_| window.as_ref().is_some_and(|w| w.deletes == DeleteCheck::SoftDelete));
         let with_flag;
         let entity = match &deleted_flag {
             Some(flag) => {
@@ -539,7 +540,7 @@ async fn stage_all(
         seq = produced?;
         let source = joined(reader.await)?;
         if let Some(w) = &mut window {
-            if w.deletes == "key_scan" {
+            if w.deletes == DeleteCheck::KeyScan {
                 w.keys_scanned = Some(scan_keys(entity, source.as_ref(), sink, options).await?);
             }
             if options.mode != RunMode::Reconcile {

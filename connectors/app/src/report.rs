@@ -677,11 +677,12 @@ fn window_text(w: &migrate_engine::Window) -> String {
         (None, Some(to)) => format!("a full load; the next delta reads from {} = {to}", w.cursor),
         (None, None) => "a full load of an empty source".to_string(),
     };
-    let deletes = match w.deletes.as_str() {
-        "full_read" => "every key read".to_string(),
-        "key_scan" => format!("deletes found by a key scan of {} keys", w.keys_scanned.unwrap_or(0)),
-        "soft_delete" => "deletes found by the soft-delete column".to_string(),
-        _ => "deletes not looked for in this delta".to_string(),
+    use migrate_engine::incremental::DeleteCheck;
+    let deletes = match w.deletes {
+        DeleteCheck::FullRead => "every key read".to_string(),
+        DeleteCheck::KeyScan => format!("deletes found by a key scan of {} keys", w.keys_scanned.unwrap_or(0)),
+        DeleteCheck::SoftDelete => "deletes found by the soft-delete column".to_string(),
+        DeleteCheck::NotChecked => "deletes not looked for in this delta".to_string(),
     };
     format!("{read} ({deletes})")
 }

@@ -3,6 +3,7 @@
 //! map, keep before-images of rows about to change, upsert, count.
 
 use futures_util::TryStreamExt;
+use migrate_engine::incremental::DeleteCheck;
 use migrate_engine::{
     Dedupe, DuplicateRow, Fingerprint, Keep, Link, MissingCounts, MissingRow, OnExisting, OnMissing, Orphan, Orphans,
     PublishedEntity, RejectBudget, RunEvents, Similar, SimilarPair,
@@ -53,8 +54,8 @@ impl StagedTable {
     /// How this run looks for rows gone from the source: every key
     /// (a full read or a key scan), only keys the source marks deleted,
     /// or not at all (a delta without a key scan).
-    pub fn deletes(&self) -> &str {
-        self.window.as_ref().map_or("full_read", |(_, w)| w.deletes.as_str())
+    pub fn deletes(&self) -> DeleteCheck {
+        self.window.as_ref().map_or(DeleteCheck::FullRead, |(_, w)| w.deletes)
     }
 }
 
@@ -904,7 +905,7 @@ pub(crate) async fn missing_rows(
     // which for a first load is none. Every key of the source system is
     // looked at: hash joins.
     // A delta with a soft-delete column: only the keys it marked deleted.
-    let only_deleted = if staged.deletes() == "soft_delete" {
+    let only_deleted = if staged.deletes() == DeleteCheck::SoftDelete {
         format!("AND k.source_key IN (SELECT _source_key FROM {seen} WHERE _deleted)")
     } else {
         String::new()

@@ -358,7 +358,9 @@ impl Sink for PgSink {
         for (table, entity) in active.tables.iter().zip(&mut published).rev() {
             // A delta read only what changed: a row it did not read is not
             // gone, unless a key scan or a soft-delete column says so.
-            if table.on_missing != OnMissing::Keep && table.deletes() != "not_checked" {
+            if table.on_missing != OnMissing::Keep
+                && table.deletes() != migrate_engine::incremental::DeleteCheck::NotChecked
+            {
                 let missing = missing_rows(&mut tx, &ids, table, entity.target_count, events).await?;
                 entity.target_count = entity.target_count.saturating_sub(missing.deleted);
                 entity.org_total = entity.org_total.saturating_sub(missing.deleted);
