@@ -126,7 +126,7 @@ pub fn normalize_phone(raw: &str, spec: &PhoneSpec) -> Outcome {
         Ok(n) => n,
         Err(e) => return Outcome::Failed(RejectReason::InvalidPhone, format!("{raw:?}: {e}")),
     };
-    if !number.is_valid() {
+    if !super::phone_valid::is_valid(&number) {
         return Outcome::Failed(RejectReason::InvalidPhone, format!("{raw:?} is not a valid phone number"));
     }
     let mut out = number.format().mode(Mode::E164).to_string();

@@ -14,6 +14,7 @@ mod json;
 pub mod mojibake;
 pub mod money;
 mod name;
+mod phone_valid;
 mod text;
 pub(crate) mod value_map;
 
