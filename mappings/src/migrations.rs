@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 11, name: "fold_inlined", sql: include_str!("../sql/0011_fold_inlined.sql") },
     Migration { version: 12, name: "packed_after_images", sql: include_str!("../sql/0012_packed_after_images.sql") },
     Migration { version: 13, name: "incremental_marks", sql: include_str!("../sql/0013_incremental_marks.sql") },
+    Migration { version: 14, name: "after_images_lz4", sql: include_str!("../sql/0014_after_images_lz4.sql") },
 ];
 
 #[cfg(test)]

@@ -33,7 +33,10 @@ struct Pattern {
 
 impl Pattern {
     fn new(descriptor: &Descriptor) -> Option<Self> {
-        Some(Pattern { lengths: descriptor.possible_length().to_vec(), regex: anchored(descriptor.national_number().as_str())? })
+        Some(Pattern {
+            lengths: descriptor.possible_length().to_vec(),
+            regex: anchored(descriptor.national_number().as_str())?,
+        })
     }
 
     fn matches(&self, national: &str) -> bool {
