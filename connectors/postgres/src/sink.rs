@@ -396,8 +396,9 @@ impl Sink for PgSink {
             let mut tx = tenant_tx(&mut active.conn, active.org_id).await?;
             sqlx::raw_sql(STABLE_TEXT).execute(&mut *tx).await.context("fixing text forms")?;
             // Whole key maps are read: hash joins, whatever the (not yet
-            // updated) statistics say.
+            // updated) statistics say, with room for the run's keys.
             nested_loops(&mut tx, false).await?;
+            crate::publish::hash_work_mem(&mut tx).await?;
             for ((table, entity), measured) in active.tables.iter().zip(&mut published).zip(fingerprints) {
                 let columns = table.fingerprinted();
                 let binds = (active.org_id, active.source_system.as_str(), table.entity.as_str(), active.run_id);
