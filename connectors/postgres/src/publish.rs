@@ -62,8 +62,6 @@ impl StagedTable {
 /// What staging learnt of an entity's rows, so that publishing can skip
 /// work.
 pub(crate) struct Staged {
-    /// This process staged every row, each with its id (not a split run).
-    pub whole: bool,
     /// Every staged key is known distinct (see `staged_keys`).
     pub keys_distinct: bool,
     /// Dedupe's pairs (dropped row, survivor) by sequence number, where
@@ -93,9 +91,7 @@ pub(crate) async fn publish_entity(
     let mut step = Step::new(entity);
 
     analyze_staging(tx, staged).await?;
-    if from_staging.whole {
-        give_every_row_an_id(tx, staged).await?;
-    }
+    give_every_row_an_id(tx, staged).await?;
     step.done("staging analyzed");
 
     let dups = if from_staging.keys_distinct {
@@ -136,9 +132,9 @@ pub(crate) async fn publish_entity(
         step.done(format!("match_existing: {} new keys matched to rows the org has", matched.len()));
     }
 
-    // Every staged row has the id it was staged with, and no key was
-    // pointed at an existing row by match_existing.
-    let staged_ids = from_staging.whole && matched.is_empty();
+    // Every staged row has an id (step 0), and no key was pointed at an
+    // existing row by match_existing.
+    let staged_ids = matched.is_empty();
     let stamped = write_key_map(tx, ids, staged, deduped > 0, staged_ids).await?;
     step.done(format!("key map written ({stamped} keys known from earlier runs)"));
 
@@ -226,10 +222,11 @@ async fn analyze_staging(tx: &mut PgConnection, staged: &StagedTable) -> Result<
     Ok(())
 }
 
-/// Step 0, for a run this process staged whole: a staged row without an
-/// id (none, unless its table was written by something else) gets
+/// Step 0, after the statistics: a staged row without an id (one staged
+/// by an earlier version's partition of a split run; none otherwise) gets
 /// `migrate.ordered_uuid`'s, so that steps 3, 5 and 6 may take each row's
-/// id from staging. One scan of the staged rows, about 0.1 s a million.
+/// id from staging, in split runs too. One scan of the staged rows, about
+/// 0.1 s a million.
 async fn give_every_row_an_id(tx: &mut PgConnection, staged: &StagedTable) -> Result<(), PgError> {
     let stage = quote_qualified("migrate", &staged.stage);
     sqlx::query(audited(format!("UPDATE {stage} SET id = migrate.ordered_uuid($1, _seq) WHERE id IS NULL")))

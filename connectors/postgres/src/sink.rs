@@ -349,11 +349,7 @@ impl Sink for PgSink {
         let mut published = Vec::new();
         let mut fingerprints = Vec::new();
         for ((table, keys), dedupe) in active.tables.iter().zip(&mut active.keys).zip(&mut active.dedupes) {
-            let staged = Staged {
-                whole: keys.whole(),
-                keys_distinct: keys.all_distinct(),
-                pairs: dedupe.as_mut().and_then(|d| d.pairs()),
-            };
+            let staged = Staged { keys_distinct: keys.all_distinct(), pairs: dedupe.as_mut().and_then(|d| d.pairs()) };
             let (entity, measured) = publish_entity(&mut tx, &ids, table, staged, events).await?;
             published.push(entity);
             fingerprints.push(measured);

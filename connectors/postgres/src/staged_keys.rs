@@ -18,8 +18,6 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 pub(crate) struct StagedKeys {
     /// `None` once the run's keys are not all known here.
     hashes: Option<Vec<u64>>,
-    /// This process staged every row of the run (it is not a split run).
-    whole: bool,
 }
 
 impl StagedKeys {
@@ -28,13 +26,7 @@ impl StagedKeys {
 
     /// `whole`: this process stages every row of the run.
     pub(crate) fn new(whole: bool) -> Self {
-        Self { hashes: whole.then(Vec::new), whole }
-    }
-
-    /// Every row of the run was staged by this process, each with the id
-    /// it stages (see `copy::RowIds`).
-    pub(crate) fn whole(&self) -> bool {
-        self.whole
+        Self { hashes: whole.then(Vec::new) }
     }
 
     pub(crate) fn add<'a>(&mut self, keys: impl IntoIterator<Item = &'a str>) {
