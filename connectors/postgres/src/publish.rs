@@ -132,8 +132,8 @@ pub(crate) async fn publish_entity(
         step.done(format!("match_existing: {} new keys matched to rows the org has", matched.len()));
     }
 
-    // Every staged row has an id (step 0), and no key was pointed at an
-    // existing row by match_existing.
+    // No key was pointed at an existing row by match_existing: with no key
+    // known either, every key takes its row's staged id (step 0).
     let staged_ids = matched.is_empty();
     let stamped = write_key_map(tx, ids, staged, deduped > 0, staged_ids).await?;
     step.done(format!("key map written ({stamped} keys known from earlier runs)"));
@@ -157,20 +157,20 @@ pub(crate) async fn publish_entity(
         keep_before_images(tx, ids, entity, &rows).await?;
     }
     let (inserted, _) = write_rows(tx, ids, staged, "NOT _migrate_existed", None).await?;
-    let (reinserted, updated) = match (all_new, changes) {
-        (true, _) => (0, 0),
-        (false, changes) => {
-            let conflict = match changes {
-                None => "DO NOTHING".to_string(),
-                Some(_) => {
-                    let cols = quoted_columns(staged);
-                    let set: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
-                    let (t, excluded) = (tuple(&cols, "t"), tuple(&cols, "EXCLUDED"));
-                    format!("DO UPDATE SET {} WHERE {t} IS DISTINCT FROM {excluded}", set.join(", "))
-                }
-            };
-            write_rows(tx, ids, staged, "_migrate_existed", Some(&conflict)).await?
-        }
+    // A first load has no existing row to upsert.
+    let (reinserted, updated) = if all_new {
+        (0, 0)
+    } else {
+        let conflict = match changes {
+            None => "DO NOTHING".to_string(),
+            Some(_) => {
+                let cols = quoted_columns(staged);
+                let set: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+                let (t, excluded) = (tuple(&cols, "t"), tuple(&cols, "EXCLUDED"));
+                format!("DO UPDATE SET {} WHERE {t} IS DISTINCT FROM {excluded}", set.join(", "))
+            }
+        };
+        write_rows(tx, ids, staged, "_migrate_existed", Some(&conflict)).await?
     };
     let inserted = inserted + reinserted;
     let survivors = survivors.unwrap_or(inserted);
@@ -393,11 +393,9 @@ async fn match_existing(
 
 /// Step 5: the key map. Keys seen before are stamped with this run, and
 /// every other key gets the id staged with its row, ordered as the rows
-/// were read (see `copy::RowIds`; a row staged without one, by an earlier
-/// version's partition, gets `migrate.ordered_uuid`'s, the same layout); a
-/// dropped duplicate's key (dedupe) names its
-/// survivor's row, so a later run updates that row and links to either key
-/// land on it.
+/// were read (see `copy::RowIds`, and step 0 for a row staged without
+/// one); a dropped duplicate's key (dedupe) names its survivor's row, so a
+/// later run updates that row and links to either key land on it.
 ///
 /// Two statements instead of one upsert: the org's publish lock keeps other
 /// runs out, staging holds each key once, and a plain insert skips the
@@ -409,9 +407,10 @@ async fn match_existing(
 /// statement has written so far, for each staged row: quadratic, still
 /// running after 12 minutes at 1M rows.
 ///
-/// `staged_ids`: every staged row has the id it was staged with and
-/// match_existing pointed no key elsewhere, so when no key was known
-/// either, a survivor's id is the one dedupe recorded beside it.
+/// `staged_ids`: match_existing pointed no key at an existing row, so
+/// when no key was known either, every key takes its row's staged id (step
+/// 0 gave each row one) and a survivor's id is the one dedupe recorded
+/// beside it.
 /// Returns how many staged keys were known from earlier runs.
 async fn write_key_map(
     tx: &mut PgConnection,
@@ -437,7 +436,7 @@ async fn write_key_map(
     .rows_affected();
     sqlx::query(audited(format!(
         "INSERT INTO migrate.keys (org_id, source_system, entity, source_key, target_id, first_run_id, last_run_id)
-         SELECT $1, $2, $3, s._source_key, coalesce(s.id, migrate.ordered_uuid($5, s._seq)), $4, $4 FROM {stage} s
+         SELECT $1, $2, $3, s._source_key, s.id, $4, $4 FROM {stage} s
           WHERE NOT EXISTS (SELECT 1 FROM migrate.keys k WHERE k.org_id = $1 AND k.source_system = $2
                               AND k.entity = $3 AND k.source_key = s._source_key)"
     )))
@@ -445,7 +444,6 @@ async fn write_key_map(
     .bind(ids.source_system)
     .bind(entity)
     .bind(ids.run_id)
-    .bind(chrono::Utc::now().timestamp_millis())
     .execute(&mut *tx)
     .await
     .context(format!("adding the new keys of {entity}"))?;
