@@ -481,3 +481,50 @@ async fn rows_staged_without_ids_map_their_duplicates_to_the_survivor() {
     .unwrap();
     assert_eq!(ada, 1, "K2 reaches the survivor's row");
 }
+
+/// A first load takes its rows from staging as they are (README "How a
+/// run loads", step 6): what it publishes fingerprints the same as what
+/// the target holds after, and dropped duplicates' keys name the row
+/// their survivor got. A re-run of the same file knows every key and
+/// resolves the ids through the key map.
+#[tokio::test]
+async fn a_first_load_reads_staging_as_it_is_and_a_rerun_resolves_ids_through_the_key_map() {
+    let t = Target::new().await;
+    let dir = fixture(&t, CSV, r#"{ on = ["email"], keep = "first" }"#);
+    let verbose_run = |out: &str| {
+        let out = t
+            .migrate_as(LOADER)
+            .env("ORG_ID", ORG_A)
+            .args(["run", "--verbose", "--out", out])
+            .arg(dir.join("mapping.toml"))
+            .output()
+            .unwrap();
+        assert_success(&out);
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+
+    let first = verbose_run("first");
+    assert!(first.contains("publish contacts: every key new: the rows are read from staging as they are"), "{first}");
+    assert!(!first.contains("publish contacts: ids resolved"), "{first}");
+    let r = report(&t.out_dir("first"));
+    let contacts = entity(&r, "contacts");
+    assert_eq!(counts(contacts), [6, 0, 2, 0, 4, 4, 0, 0]);
+    let checks = contacts["fingerprints"].as_array().unwrap();
+    assert_eq!(checks.len(), 6);
+    assert!(checks.iter().all(|c| c["matches"] == true), "{checks:?}");
+    let mut admin = t.admin().await;
+    let same: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT k.source_key, k.target_id = (SELECT target_id FROM migrate.keys WHERE source_key = 'K1')
+           FROM migrate.keys k WHERE k.source_key IN ('K1', 'K2', 'K4') ORDER BY 1",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(same, [("K1".into(), true), ("K2".into(), true), ("K4".into(), true)]);
+
+    let again = verbose_run("again");
+    assert!(again.contains("publish contacts: ids resolved"), "{again}");
+    assert!(!again.contains("every key new"), "{again}");
+    assert_eq!(counts(entity(&report(&t.out_dir("again")), "contacts")), [6, 0, 2, 0, 4, 0, 0, 4]);
+    assert_eq!(t.admin_count("SELECT count(*) FROM contacts").await, 4);
+}
